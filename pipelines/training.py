@@ -1,0 +1,39 @@
+"""Training pipeline: wiring only (see DESIGN.md)."""
+
+from zenml import pipeline
+
+from steps.data import clean_data, ingest_data, split_data, validate_data
+from steps.training import evaluate_model, register_model, train_model
+from tabular_ml.config import (
+    CleaningConfig,
+    DataContract,
+    EvaluationConfig,
+    FeatureSpec,
+    PreprocessingConfig,
+    SearchConfig,
+    SourceConfig,
+    SplitConfig,
+)
+
+
+@pipeline
+def training(
+    source: SourceConfig,
+    cleaning: CleaningConfig,
+    contract: DataContract,
+    split: SplitConfig,
+    preprocessing: PreprocessingConfig,
+    features: list[FeatureSpec],
+    search: SearchConfig,
+    evaluation: EvaluationConfig,
+) -> None:
+    """Ingest -> clean -> validate -> split -> search -> evaluate -> register a model version."""
+    raw = ingest_data(source=source)
+    cleaned = clean_data(raw, cleaning=cleaning, contract=contract)
+    validate_data(cleaned, contract=contract)
+    train, test = split_data(cleaned, contract=contract, split=split, after="validate_data")
+    model, search_results = train_model(
+        train, contract=contract, preprocessing=preprocessing, features=features, search=search
+    )
+    report = evaluate_model(model, test, search_results, contract=contract, evaluation=evaluation)
+    register_model(report, train, test)

@@ -1,0 +1,155 @@
+#!/usr/bin/env python
+"""The project's one command line.
+
+    python run.py --config configs/training.yaml [dotted.key=value ...] [--dry-run] [--no-cache]
+    python run.py stack local
+
+ZenML is imported only once a configuration is valid, so a bad key fails in a
+fraction of a second with exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import yaml
+
+from tabular_ml.config import TrainingParameters
+from tabular_ml.run_config import ConfigError, apply_overrides, read_yaml, validate_section
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+
+# pipeline name -> (module, function, parameters model)
+PIPELINES = {
+    "training": ("pipelines.training", "training", TrainingParameters),
+}
+
+# The top-level keys of a ZenML run configuration (zenml.config.PipelineRunConfiguration) that
+# this project's configs may use; anything else is a typo ZenML would silently ignore.
+RUN_CONFIG_KEYS = {
+    "run_name", "enable_cache", "enable_artifact_metadata", "enable_artifact_visualization",
+    "enable_step_logs", "enable_pipeline_logs", "schedule", "build", "steps", "settings",
+    "environment", "secrets", "tags", "extra", "model", "parameters", "retry", "substitutions",
+    "cache_policy", "execution_mode",
+}
+
+EXAMPLES = """
+\b
+Pipelines (chosen by the config file's name, or --pipeline):
+  training     ingest -> clean -> validate -> split -> search -> evaluate -> register
+\b
+Examples:
+  python run.py --config configs/training.yaml
+  python run.py --config configs/training.yaml parameters.split.test_size=0.3 --dry-run
+  python run.py --config configs/training.yaml parameters.search.strategy=random parameters.search.n_iter=5
+  python run.py stack local        # register and activate the local stack
+"""
+
+
+def fail(message: str) -> None:
+    """Print a configuration error and exit with code 2 (the usage-error code)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def pipeline_name_for(config_path: str, explicit: str | None) -> str:
+    if not Path(config_path).is_file():
+        fail(f"config file not found: {config_path}")
+    name = explicit or next((key for key in PIPELINES if Path(config_path).stem.startswith(key)), None)
+    if name not in PIPELINES:
+        fail(f"cannot tell which pipeline {config_path} is for; pass --pipeline with one of: "
+             f"{', '.join(PIPELINES)}")
+    return name
+
+
+def resolve_config(config_path: str, overrides: list[str], pipeline: str, no_cache: bool) -> dict:
+    """The run configuration with overrides applied and parameters validated and filled in."""
+    config = apply_overrides(read_yaml(config_path), overrides)
+    unknown = sorted(set(config) - RUN_CONFIG_KEYS)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown top-level key; expected one of: {', '.join(sorted(RUN_CONFIG_KEYS))}")
+    parameters = validate_section(config, "parameters", PIPELINES[pipeline][2])
+    config["parameters"] = parameters.model_dump(mode="json")
+    if no_cache:
+        config["enable_cache"] = False
+    return config
+
+
+def run_pipeline(pipeline: str, config: dict) -> None:
+    """Run a pipeline on the active ZenML stack with the resolved configuration."""
+    import importlib
+
+    from tabular_ml import clean_exit
+
+    clean_exit.install()
+
+    module_name, function_name, _ = PIPELINES[pipeline]
+    pipeline_object = getattr(importlib.import_module(module_name), function_name)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(config, handle, sort_keys=False)
+    try:
+        run = pipeline_object.with_options(config_path=handle.name)()
+    finally:
+        os.unlink(handle.name)
+    if run is not None:
+        click.echo(f"Pipeline run '{run.name}' finished with status {run.status.value}.")
+
+
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
+
+
+class OverridesGroup(click.Group):
+    """A group whose bare ``key=value`` arguments are config overrides, not subcommand names."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["overrides"] = [arg for arg in args if OVERRIDE.match(arg)]
+        rest = [arg for arg in args if arg not in ctx.meta["overrides"]]
+        return super().parse_args(ctx, rest)
+
+
+@click.group(cls=OverridesGroup, invoke_without_command=True, epilog=EXAMPLES)
+@click.option("--config", "config_path", type=click.Path(), help="A run configuration in configs/.")
+@click.option("--pipeline", type=click.Choice(sorted(PIPELINES)), help="Which pipeline (default: from the file name).")
+@click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
+@click.option("--no-cache", is_flag=True, help="Run every step, even when a cached result exists.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, pipeline: str | None, dry_run: bool, no_cache: bool) -> None:
+    """Run the project's ZenML pipelines on the active stack.
+
+    Any number of dotted.key=value overrides may follow; they use the YAML's own paths.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if config_path is None:
+        click.echo(ctx.get_help())
+        sys.exit(2)
+    name = pipeline_name_for(config_path, pipeline)
+    try:
+        config = resolve_config(config_path, ctx.meta["overrides"], name, no_cache)
+    except ConfigError as error:
+        fail(str(error))
+    if dry_run:
+        click.echo(yaml.safe_dump(config, sort_keys=False), nl=False)
+        return
+    run_pipeline(name, config)
+
+
+@cli.command()
+@click.argument("name", default="local")
+def stack(name: str) -> None:
+    """Register (idempotently) and activate the stack described in configs/stacks/NAME.yaml."""
+    from stacks.register import register_stack
+
+    try:
+        register_stack(PROJECT_ROOT / "configs" / "stacks" / f"{name}.yaml")
+    except ConfigError as error:
+        fail(str(error))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,1 @@
+"""Registering the ZenML stacks described in configs/stacks/."""

@@ -1,0 +1,19 @@
+"""Apply the safe, recorded cleaning fixes."""
+
+from typing import Annotated
+
+import pandas as pd
+from zenml import log_metadata, step
+
+from tabular_ml.cleaning import clean_frame
+from tabular_ml.config import CleaningConfig, DataContract
+
+
+@step
+def clean_data(
+    raw_data: pd.DataFrame, cleaning: CleaningConfig, contract: DataContract
+) -> Annotated[pd.DataFrame, "clean_data"]:
+    """Strip whitespace, turn blanks into missing values, coerce numerics, apply the duplicates policy."""
+    cleaned, summary = clean_frame(raw_data, cleaning, contract)
+    log_metadata({"cleaning": summary.as_metadata()}, artifact_name="clean_data", infer_artifact=True)
+    return cleaned

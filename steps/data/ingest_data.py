@@ -1,0 +1,30 @@
+"""Load raw data from the configured source (file, SQL or HTTP API)."""
+
+from typing import Annotated
+
+import pandas as pd
+from zenml import log_metadata, step
+from zenml.client import Client
+from zenml.logger import get_logger
+
+from tabular_ml.config import SourceConfig
+from tabular_ml.sources import load_data
+from tabular_ml.splitting import fingerprint
+
+logger = get_logger(__name__)
+
+
+@step
+def ingest_data(source: SourceConfig) -> Annotated[pd.DataFrame, "raw_data"]:
+    """Read the source; a SQL source's credentials may come from a ZenML secret."""
+    secrets = None
+    if getattr(source, "secret", None):
+        secrets = dict(Client().get_secret(source.secret).secret_values)
+    df = load_data(source, secrets=secrets)
+    log_metadata(
+        {"source_type": source.type, "rows": len(df), "columns": len(df.columns),
+         "fingerprint": fingerprint(df)},
+        artifact_name="raw_data",
+        infer_artifact=True,
+    )
+    return df

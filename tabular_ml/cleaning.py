@@ -1,0 +1,107 @@
+"""Safe, recorded data cleaning: nothing here guesses a value, it only normalises."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from tabular_ml.config import CleaningConfig, DataContract
+
+logger = logging.getLogger(__name__)
+
+
+class CleaningSummary(BaseModel):
+    """What cleaning changed, kept as run metadata."""
+
+    rows_in: int
+    rows_out: int
+    columns_dropped: list[str] = Field(default_factory=list)
+    cells_stripped: dict[str, int] = Field(default_factory=dict)
+    blanks_to_missing: dict[str, int] = Field(default_factory=dict)
+    coerced_to_missing: dict[str, int] = Field(default_factory=dict)
+    duplicates_dropped: int = 0
+
+    def as_metadata(self) -> dict:
+        """Flat, dashboard-friendly view (empty maps left out)."""
+        return {key: value for key, value in self.model_dump().items() if value not in ({}, [])}
+
+
+def _text_columns(df: pd.DataFrame) -> list[str]:
+    return [name for name in df.columns if df[name].dtype == object or pd.api.types.is_string_dtype(df[name])]
+
+
+def _strip_whitespace(df: pd.DataFrame, summary: CleaningSummary) -> None:
+    for name in _text_columns(df):
+        column = df[name]
+        stripped = column.str.strip()
+        changed = int((stripped != column)[column.notna()].sum())
+        if changed:
+            df[name] = stripped
+            summary.cells_stripped[name] = changed
+
+
+def _blanks_to_missing(df: pd.DataFrame, summary: CleaningSummary) -> None:
+    for name in _text_columns(df):
+        blank = df[name].notna() & (df[name].astype(str).str.strip() == "")
+        if blank.any():
+            df.loc[blank, name] = None
+            summary.blanks_to_missing[name] = int(blank.sum())
+
+
+def _coerce_numeric(df: pd.DataFrame, contract: DataContract, summary: CleaningSummary) -> None:
+    """Numeric and binary contract columns read as text (e.g. ' 29.85') become numbers.
+
+    A value that is not a number becomes missing and is counted, so the contract's
+    missing-share rule decides whether the data is still usable.
+    """
+    numeric = contract.columns_of_kind("numeric") + contract.columns_of_kind("binary")
+    for name in numeric:
+        if name not in df.columns or pd.api.types.is_numeric_dtype(df[name]):
+            continue
+        before = df[name].notna()
+        df[name] = pd.to_numeric(df[name], errors="coerce")
+        lost = int((before & df[name].isna()).sum())
+        if lost:
+            summary.coerced_to_missing[name] = lost
+
+
+def clean_frame(
+    df: pd.DataFrame, cleaning: CleaningConfig, contract: DataContract
+) -> tuple[pd.DataFrame, CleaningSummary]:
+    """Apply the configured safe fixes and say what changed.
+
+    Args:
+        df: Raw data as loaded from a source; it is not modified.
+        cleaning: Which fixes to apply.
+        contract: Column kinds (for numeric coercion) and the duplicates policy.
+
+    Returns:
+        The cleaned copy and a summary of every change.
+    """
+    out = df.copy()
+    summary = CleaningSummary(rows_in=len(df), rows_out=len(df))
+    drop = [name for name in cleaning.drop_columns if name in out.columns]
+    if drop:
+        out = out.drop(columns=drop)
+        summary.columns_dropped = drop
+    if cleaning.strip_whitespace:
+        _strip_whitespace(out, summary)
+    if cleaning.empty_strings_as_missing:
+        _blanks_to_missing(out, summary)
+    if cleaning.coerce_numeric:
+        _coerce_numeric(out, contract, summary)
+    if contract.duplicates == "drop":
+        before = len(out)
+        out = out.drop_duplicates(ignore_index=True)
+        summary.duplicates_dropped = before - len(out)
+    summary.rows_out = len(out)
+    logger.info(
+        "Cleaned %d -> %d rows (%d duplicates dropped, %d cells coerced to missing)",
+        summary.rows_in,
+        summary.rows_out,
+        summary.duplicates_dropped,
+        sum(summary.coerced_to_missing.values()),
+    )
+    return out.reset_index(drop=True), summary

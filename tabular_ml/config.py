@@ -1,0 +1,246 @@
+"""Typed configuration of the project's pipelines.
+
+Every model forbids unknown keys, so a typo in YAML or in a command-line
+override stops the run before any step, naming the key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class StrictModel(BaseModel):
+    """Base for every config model: unknown keys are errors, models are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class FileSource(StrictModel):
+    """CSV or Parquet file(s): one path or a glob of paths."""
+
+    type: Literal["file"] = "file"
+    path: str = Field(description="A path or a glob such as data/raw/*.parquet")
+    format: Literal["auto", "csv", "parquet"] = "auto"
+
+
+class SqlSource(StrictModel):
+    """A table or a query behind any SQLAlchemy URL.
+
+    The URL in a config must not carry a password: give ``password_env`` (an
+    environment variable) or ``secret`` (a ZenML secret with a ``password`` or
+    ``url`` key), or put the whole URL in the environment variable ``url_env``.
+    """
+
+    type: Literal["sql"] = "sql"
+    url: str | None = None
+    url_env: str | None = None
+    password_env: str | None = None
+    secret: str | None = None
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_location_and_one_selection(self) -> "SqlSource":
+        if (self.url is None) == (self.url_env is None) and self.secret is None:
+            raise ValueError("give exactly one of 'url' or 'url_env' (or a 'secret' holding the url)")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+
+class Pagination(StrictModel):
+    """Page-by-page fetching: ``?page=1&page_size=500``, until a short or empty page."""
+
+    page_param: str = "page"
+    size_param: str = "page_size"
+    page_size: int = Field(500, gt=0)
+    first_page: int = 1
+    max_pages: int = Field(10_000, gt=0)
+
+
+class ApiSource(StrictModel):
+    """HTTP GET returning JSON records (a list, or a list under ``records_key``)."""
+
+    type: Literal["api"] = "api"
+    url: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    records_key: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
+    retries: int = Field(3, ge=0)
+    backoff_s: float = Field(0.5, ge=0)
+    token_env: str | None = Field(None, description="env variable holding a bearer token")
+    pagination: Pagination | None = None
+
+
+SourceConfig = Annotated[Union[FileSource, SqlSource, ApiSource], Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- data contract
+
+
+class ColumnSpec(StrictModel):
+    """What one feature column may hold."""
+
+    kind: Literal["numeric", "categorical", "binary"]
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    max_missing_share: float | None = Field(None, ge=0, le=1)
+
+
+class DataContract(StrictModel):
+    """What the data must look like before anything is trained on it."""
+
+    target: str
+    classes: list[str] = Field(min_length=2)
+    positive_class: str
+    columns: dict[str, ColumnSpec] = Field(min_length=1)
+    max_missing_share: float = Field(0.05, ge=0, le=1)
+    duplicates: Literal["keep", "drop", "fail"] = "keep"
+    min_rows: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _positive_class_is_a_class(self) -> "DataContract":
+        if self.positive_class not in self.classes:
+            raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {self.classes}")
+        if self.target in self.columns:
+            raise ValueError(f"the target {self.target!r} must not be listed among the feature columns")
+        return self
+
+    def columns_of_kind(self, kind: str) -> list[str]:
+        """Names of the feature columns of one kind, in contract order."""
+        return [name for name, spec in self.columns.items() if spec.kind == kind]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.columns)
+
+
+class CleaningConfig(StrictModel):
+    """Safe, recorded fixes applied before validation."""
+
+    strip_whitespace: bool = True
+    empty_strings_as_missing: bool = True
+    coerce_numeric: bool = True
+    drop_columns: list[str] = Field(default_factory=list)
+
+
+class SplitConfig(StrictModel):
+    """Train/holdout split."""
+
+    test_size: float = Field(0.2, gt=0, lt=1)
+    random_state: int = 42
+    stratify: bool = True
+
+
+# --------------------------------------------------------------------------- model
+
+
+class PreprocessingConfig(StrictModel):
+    """Imputation, scaling and encoding inside the served Pipeline."""
+
+    numeric_imputer: Literal["mean", "median", "most_frequent"] = "median"
+    categorical_imputer: Literal["most_frequent", "constant"] = "constant"
+    scaler: Literal["standard", "minmax", "robust", "none"] = "standard"
+    ordinal: dict[str, list[str]] = Field(
+        default_factory=dict, description="categorical column -> its categories in order"
+    )
+
+
+class RatioFeature(StrictModel):
+    kind: Literal["ratio"] = "ratio"
+    name: str
+    numerator: str
+    denominator: str
+
+
+class DifferenceFeature(StrictModel):
+    kind: Literal["difference"] = "difference"
+    name: str
+    left: str
+    right: str
+
+
+class LogFeature(StrictModel):
+    kind: Literal["log"] = "log"
+    name: str
+    column: str
+
+
+class BinFeature(StrictModel):
+    kind: Literal["bin"] = "bin"
+    name: str
+    column: str
+    edges: list[float] = Field(min_length=2)
+
+
+class CountFeature(StrictModel):
+    kind: Literal["count"] = "count"
+    name: str
+    columns: list[str] = Field(min_length=1)
+    values: list[Any] = Field(default_factory=lambda: ["Yes", 1])
+
+
+FeatureSpec = Annotated[
+    Union[RatioFeature, DifferenceFeature, LogFeature, BinFeature, CountFeature],
+    Field(discriminator="kind"),
+]
+
+
+class Distribution(StrictModel):
+    """A random-search distribution: ``{distribution: loguniform, low: 1e-3, high: 10}``."""
+
+    distribution: Literal["uniform", "loguniform", "randint"]
+    low: float
+    high: float
+
+
+class AlgorithmSpec(StrictModel):
+    """One candidate algorithm: any scikit-learn-compatible classifier class."""
+
+    name: str
+    estimator: str = Field(description="dotted class path, e.g. sklearn.linear_model.LogisticRegression")
+    params: dict[str, Any] = Field(default_factory=dict, description="fixed constructor arguments")
+    search_space: dict[str, Union[list[Any], Distribution]] = Field(default_factory=dict)
+
+
+class SearchConfig(StrictModel):
+    """Hyperparameter search over several algorithms with k-fold CV."""
+
+    strategy: Literal["grid", "random"] = "grid"
+    n_iter: int = Field(10, ge=1, description="random search: candidates per algorithm")
+    cv: int = Field(5, ge=2)
+    scoring: str = "roc_auc"
+    n_jobs: int = -1
+    random_state: int = 42
+    algorithms: list[AlgorithmSpec] = Field(min_length=1)
+
+
+class QualityGates(StrictModel):
+    """Metric floors (``min``) and ceilings (``max``) a model must meet to be registered."""
+
+    min: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float] = Field(default_factory=dict)
+
+
+class EvaluationConfig(StrictModel):
+    threshold: float = Field(0.5, gt=0, lt=1)
+    gates: QualityGates = Field(default_factory=QualityGates)
+
+
+class TrainingParameters(StrictModel):
+    """The ``parameters:`` section of configs/training.yaml."""
+
+    source: SourceConfig
+    cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    contract: DataContract
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
+    features: list[FeatureSpec] = Field(default_factory=list)
+    search: SearchConfig
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)

@@ -1,0 +1,79 @@
+"""Recording training: the search candidates table, MLflow runs and metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+
+from tabular_ml.search import Candidate, SearchResult
+
+logger = logging.getLogger(__name__)
+
+
+def candidates_table(result: SearchResult) -> pd.DataFrame:
+    """One row per candidate, best first; ``selected`` marks the chosen one.
+
+    Parameters are a JSON string so the table stores as Parquet whatever the value types.
+    """
+    rows = []
+    for candidate in result.candidates:
+        row = {
+            "algorithm": candidate.algorithm,
+            "params": json.dumps(candidate.params, sort_keys=True, default=str),
+            "mean_score": candidate.mean_score,
+            "std_score": candidate.std_score,
+            "selected": candidate is result.best,
+        }
+        for metric, (mean, std) in candidate.cv_metrics.items():
+            row[f"cv_{metric}_mean"], row[f"cv_{metric}_std"] = mean, std
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table.sort_values(["mean_score", "std_score"], ascending=[False, True], ignore_index=True)
+
+
+def _metrics_of(candidate: Candidate) -> dict[str, float]:
+    metrics = {"mean_score": candidate.mean_score, "std_score": candidate.std_score}
+    for metric, (mean, std) in candidate.cv_metrics.items():
+        metrics[f"cv_{metric}_mean"], metrics[f"cv_{metric}_std"] = mean, std
+    return metrics
+
+
+def log_search_to_mlflow(result: SearchResult, scoring: str) -> None:
+    """Log every candidate as a nested MLflow run and the choice on the active run.
+
+    Does nothing when no MLflow run is active (e.g. a stack without an MLflow tracker).
+    """
+    import mlflow
+
+    if mlflow.active_run() is None:
+        logger.info("No active MLflow run: the search is recorded in ZenML only")
+        return
+    for index, candidate in enumerate(result.candidates):
+        with mlflow.start_run(run_name=f"{candidate.algorithm}-{index:03d}", nested=True):
+            mlflow.log_params({"algorithm": candidate.algorithm, **candidate.params})
+            mlflow.log_metrics(_metrics_of(candidate))
+            mlflow.set_tag("selected", str(candidate is result.best).lower())
+    mlflow.log_params({"algorithm": result.best.algorithm, "scoring": scoring,
+                       **{f"best_{k}": v for k, v in result.best.params.items()}})
+    mlflow.log_metrics({f"best_{k}": v for k, v in _metrics_of(result.best).items()})
+
+
+def selected_candidate(table: pd.DataFrame) -> tuple[str, dict, dict[str, dict[str, float]]]:
+    """Algorithm, parameters and CV metrics (``{metric: {mean, std}}``) of the selected row."""
+    selected = table[table["selected"]]
+    if len(selected) != 1:
+        raise ValueError(f"the search results mark {len(selected)} candidates as selected, expected 1")
+    row = selected.iloc[0]
+    metrics = sorted({name[3:-5] for name in table.columns if name.startswith("cv_") and name.endswith("_mean")})
+    cv_metrics = {m: {"mean": float(row[f"cv_{m}_mean"]), "std": float(row[f"cv_{m}_std"])} for m in metrics}
+    return str(row["algorithm"]), json.loads(row["params"]), cv_metrics
+
+
+def log_metrics_to_mlflow(metrics: dict[str, float]) -> None:
+    """Log metrics on the active MLflow run, if there is one."""
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics(metrics)

@@ -1,0 +1,145 @@
+"""The ZenML materializer of EvaluationReport, without any ZenML store or repository.
+
+The materializer gets an explicit ``LocalArtifactStore`` rooted in ``tmp_path``
+(which is what ZenML itself passes when it saves a step output), so the active
+stack, the client and the global configuration are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import BaseModel
+
+from tabular_ml.evaluation import EvaluationReport, evaluate_classifier
+
+
+@pytest.fixture(autouse=True)
+def _throwaway_zenml_config(tmp_path, monkeypatch):
+    # Belt and braces: should anything reach for ZenML's global configuration, it lands here.
+    monkeypatch.setenv("ZENML_CONFIG_PATH", str(tmp_path / "zenml_config"))
+    monkeypatch.setenv("ZENML_ANALYTICS_OPT_IN", "false")
+
+
+@pytest.fixture()
+def artifact_store(tmp_path):
+    from zenml.artifact_stores.local_artifact_store import LocalArtifactStore, LocalArtifactStoreConfig
+    from zenml.enums import StackComponentType
+
+    now = datetime.now(UTC)
+    return LocalArtifactStore(
+        name="test_store",
+        id=uuid.uuid4(),
+        config=LocalArtifactStoreConfig(path=str(tmp_path / "store")),
+        flavor="local",
+        type=StackComponentType.ARTIFACT_STORE,
+        user=None,
+        created=now,
+        updated=now,
+    )
+
+
+@pytest.fixture()
+def materializer(artifact_store):
+    from materializers.evaluation_report_materializer import EvaluationReportMaterializer
+
+    uri = os.path.join(artifact_store.path, "evaluate", "report", str(uuid.uuid4()))
+    artifact_store.makedirs(uri)  # ZenML creates the artifact directory before calling save()
+    return EvaluationReportMaterializer(uri=uri, artifact_store=artifact_store)
+
+
+@pytest.fixture()
+def report() -> EvaluationReport:
+    return evaluate_classifier(
+        [1, 1, 1, 0, 0, 0, 0, 0],
+        [0.9, 0.6, 0.3, 0.8, 0.55, 0.4, 0.2, 0.1],
+        0.5,
+        model_name="churn",
+        algorithm="random_forest",
+        positive_class="Yes",
+        cv_metrics={"roc_auc": {"mean": 0.81, "std": 0.03}},
+        feature_importances={"tenure": 0.4, "charges": 0.2},
+        best_params={"n_estimators": 200, "max_depth": None},
+    )
+
+
+def test_materializer_class_contract():
+    from zenml.enums import ArtifactType
+    from zenml.materializers.materializer_registry import materializer_registry
+
+    from materializers import EvaluationReportMaterializer
+
+    assert EvaluationReport in EvaluationReportMaterializer.ASSOCIATED_TYPES
+    assert EvaluationReportMaterializer.ASSOCIATED_ARTIFACT_TYPE == ArtifactType.DATA_ANALYSIS
+    # Importing the package registers it, ahead of ZenML's generic pydantic materializer.
+    assert materializer_registry[EvaluationReport] is EvaluationReportMaterializer
+
+
+def test_save_then_load_round_trips_as_json(materializer, report):
+    materializer.save(report)
+    path = os.path.join(materializer.uri, "report.json")
+    assert os.path.isfile(path)
+    with open(path) as f:
+        raw = json.load(f)  # plain JSON, not pickle
+    assert raw["metrics"]["accuracy"] == pytest.approx(0.625)
+    assert materializer.load(EvaluationReport) == report
+    assert isinstance(materializer.load(BaseModel), EvaluationReport)
+
+
+def test_a_fresh_materializer_loads_what_another_saved(materializer, report, artifact_store):
+    from materializers import EvaluationReportMaterializer
+
+    materializer.save(report)
+    again = EvaluationReportMaterializer(uri=materializer.uri, artifact_store=artifact_store)
+    assert again.load(EvaluationReport) == report
+
+
+def test_extract_metadata(materializer, report):
+    metadata = materializer.extract_metadata(report)
+    for name, value in report.metrics.items():
+        assert isinstance(metadata[name], float) and metadata[name] == value
+    assert metadata["accuracy"] == pytest.approx(0.625)
+    assert metadata["n_samples"] == 8 and isinstance(metadata["n_samples"], int)
+    assert metadata["algorithm"] == "random_forest"
+    assert metadata["threshold"] == 0.5
+    assert metadata["model_name"] == "churn"
+
+
+def test_full_metadata_is_valid_zenml_metadata(materializer, report):
+    from zenml.metadata.metadata_types import StorageSize, validate_metadata
+
+    materializer.save(report)
+    full = materializer.extract_full_metadata(report)
+    assert isinstance(full["storage_size"], StorageSize) and full["storage_size"] > 0
+    assert validate_metadata(full) == full
+
+
+def test_save_visualizations_writes_an_html_report(materializer, report):
+    from zenml.enums import VisualizationType
+
+    visualizations = materializer.save_visualizations(report)
+    html_path = os.path.join(materializer.uri, "report.html")
+    assert visualizations == {html_path: VisualizationType.HTML}
+    assert os.path.isfile(html_path)
+    with open(html_path, encoding="utf-8") as f:
+        html = f.read()
+    for value in report.metrics.values():
+        assert f"{value:.4f}" in html
+    assert "<svg" in html and "random_forest" in html
+
+
+def test_content_hash_follows_the_content(materializer, report):
+    first = materializer.compute_content_hash(report)
+    assert first == materializer.compute_content_hash(report.model_copy(deep=True))
+    other = report.model_copy(update={"threshold": 0.6})
+    assert materializer.compute_content_hash(other) != first
+
+
+def test_files_stay_inside_the_artifact_uri(materializer, report):
+    materializer.save(report)
+    materializer.save_visualizations(report)
+    assert sorted(os.listdir(materializer.uri)) == ["report.html", "report.json"]

@@ -1,0 +1,239 @@
+"""The served Pipeline, the estimator factory, importances and the target encoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
+
+from tabular_ml.config import (
+    AlgorithmSpec,
+    ColumnSpec,
+    CountFeature,
+    DataContract,
+    PreprocessingConfig,
+    RatioFeature,
+)
+from tabular_ml.model import build_model, encode_target, feature_importances, make_estimator
+
+FEATURES = [
+    RatioFeature(name="avg_monthly", numerator="total", denominator="tenure"),
+    CountFeature(name="n_addons", columns=["security", "backup"], values=["Yes"]),
+]
+
+
+@pytest.fixture
+def contract() -> DataContract:
+    return DataContract(
+        target="churn",
+        classes=["No", "Yes"],
+        positive_class="Yes",
+        columns={
+            "tenure": ColumnSpec(kind="numeric"),
+            "total": ColumnSpec(kind="numeric"),
+            "senior": ColumnSpec(kind="binary"),
+            "contract": ColumnSpec(kind="categorical"),
+            "security": ColumnSpec(kind="categorical"),
+            "backup": ColumnSpec(kind="categorical"),
+        },
+    )
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 40
+    df = pd.DataFrame(
+        {
+            "tenure": rng.integers(0, 72, n),
+            "total": rng.uniform(20, 5000, n).round(2),
+            "senior": rng.integers(0, 2, n),
+            "contract": rng.choice(["Month-to-month", "One year", "Two year"], n),
+            "security": rng.choice(["Yes", "No", "No internet service"], n),
+            "backup": rng.choice(["Yes", "No"], n),
+            "churn": np.tile(["Yes", "No"], n // 2),
+        }
+    )
+    df.loc[0, "total"] = np.nan  # missing numeric
+    df.loc[1, "contract"] = np.nan  # missing categorical
+    df.loc[2, "tenure"] = 0  # division by zero in avg_monthly
+    return df
+
+
+def fit(contract, frame, estimator=None, preprocessing=None, features=FEATURES) -> Pipeline:
+    pipeline = build_model(
+        contract,
+        preprocessing or PreprocessingConfig(),
+        features,
+        estimator or LogisticRegression(max_iter=500),
+    )
+    return pipeline.fit(frame, encode_target(frame["churn"], contract))
+
+
+def test_pipeline_steps_and_predict_proba_with_missing_and_unseen(contract, frame):
+    pipeline = fit(contract, frame)
+    assert [name for name, _ in pipeline.steps] == ["features", "preprocess", "model"]
+    new = frame.head(3).drop(columns="churn").copy()
+    new.loc[new.index[0], "contract"] = "Three year"  # unseen category
+    new.loc[new.index[1], "tenure"] = np.nan
+    proba = pipeline.predict_proba(new)
+    assert proba.shape == (3, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(pipeline.predict(new)) <= {0, 1}
+
+
+def test_feature_names_out_include_derived_and_one_hot(contract, frame):
+    pipeline = fit(contract, frame)
+    names = list(pipeline[:-1].get_feature_names_out())
+    assert names[:5] == ["tenure", "total", "senior", "avg_monthly", "n_addons"]
+    assert "contract_Month-to-month" in names
+    assert "contract_missing" in names  # constant imputation of the missing value
+    assert "security_No internet service" in names
+    assert len(names) == pipeline[-1].n_features_in_
+    assert "churn" not in names  # remainder is dropped
+
+
+def test_no_features_gives_passthrough(contract, frame):
+    pipeline = fit(contract, frame, features=[])
+    assert pipeline.named_steps["features"] == "passthrough"
+    assert "avg_monthly" not in pipeline[:-1].get_feature_names_out()
+
+
+def test_missing_feature_column_fails_at_build_time(contract):
+    bad = [RatioFeature(name="r", numerator="total", denominator="months")]
+    with pytest.raises(ValueError, match=r"'r'.*months"):
+        build_model(contract, PreprocessingConfig(), bad, LogisticRegression())
+
+
+def test_ordinal_encoding_follows_the_configured_order(contract, frame):
+    order = ["Two year", "One year", "Month-to-month"]
+    preprocessing = PreprocessingConfig(ordinal={"contract": order})
+    pipeline = fit(contract, frame, preprocessing=preprocessing)
+    names = list(pipeline[:-1].get_feature_names_out())
+    assert "contract" in names and not any(n.startswith("contract_") for n in names)
+    probe = frame.head(5).copy()
+    probe["contract"] = ["Two year", "One year", "Month-to-month", "Three year", np.nan]
+    encoded = pipeline[:-1].transform(probe)[:, names.index("contract")]
+    # unknown and missing (imputed as "missing") categories -> -1
+    np.testing.assert_array_equal(encoded, [0, 1, 2, -1, -1])
+
+
+def test_ordinal_column_must_be_in_contract(contract):
+    with pytest.raises(ValueError, match="plan"):
+        build_model(contract, PreprocessingConfig(ordinal={"plan": ["a"]}), [], LogisticRegression())
+
+
+def test_scalers_and_most_frequent_imputer(contract, frame):
+    for scaler in ("standard", "minmax", "robust", "none"):
+        preprocessing = PreprocessingConfig(scaler=scaler, categorical_imputer="most_frequent")
+        pipeline = fit(contract, frame, DecisionTreeClassifier(max_depth=2), preprocessing)
+        out = pipeline[:-1].transform(frame)
+        assert not np.isnan(out).any()
+    names = list(pipeline[:-1].get_feature_names_out())
+    assert "contract_missing" not in names
+    # minmax keeps the training numeric columns in [0, 1]
+    pipeline = fit(contract, frame, preprocessing=PreprocessingConfig(scaler="minmax"))
+    numeric = pipeline[:-1].transform(frame)[:, :5]
+    assert numeric.min() >= 0 and numeric.max() <= 1
+
+
+def test_prefixed_names_when_plain_names_could_collide(frame):
+    contract = DataContract(
+        target="churn",
+        classes=["No", "Yes"],
+        positive_class="Yes",
+        columns={"contract": ColumnSpec(kind="categorical"), "contract_Two year": ColumnSpec(kind="numeric")},
+    )
+    df = pd.DataFrame({"contract": frame["contract"], "contract_Two year": 1.0, "churn": frame["churn"]})
+    names = list(fit(contract, df, features=[])[:-1].get_feature_names_out())
+    assert "num__contract_Two year" in names and "cat__contract_Two year" in names
+
+
+# --------------------------------------------------------------------------- make_estimator
+
+
+def test_make_estimator_params_and_random_state():
+    spec = AlgorithmSpec(
+        name="rf",
+        estimator="sklearn.ensemble.RandomForestClassifier",
+        params={"n_estimators": 7, "class_weight": "balanced"},
+    )
+    estimator = make_estimator(spec, random_state=3)
+    assert isinstance(estimator, RandomForestClassifier)
+    assert (estimator.n_estimators, estimator.class_weight, estimator.random_state) == (7, "balanced", 3)
+    given = spec.model_copy(update={"params": {"random_state": 11}})
+    assert make_estimator(given, random_state=3).random_state == 11
+
+
+def test_make_estimator_without_random_state_param():
+    spec = AlgorithmSpec(name="knn", estimator="sklearn.neighbors.KNeighborsClassifier")
+    assert "random_state" not in make_estimator(spec, random_state=3).get_params()
+
+
+@pytest.mark.parametrize(
+    "estimator, params, message",
+    [
+        ("sklearn.nonexistent.Thing", {}, "cannot import module 'sklearn.nonexistent'"),
+        ("nopackage_xyz.Model", {}, "cannot import module 'nopackage_xyz'"),
+        ("sklearn.linear_model.LogisticRegresion", {}, "no class 'LogisticRegresion'"),
+        ("LogisticRegression", {}, "dotted path"),
+        ("sklearn.linear_model.LinearRegression", {}, "not a scikit-learn classifier"),
+        ("sklearn.preprocessing.StandardScaler", {}, "not a scikit-learn classifier"),
+        ("collections.OrderedDict", {}, "not a scikit-learn classifier"),
+        ("sklearn.linear_model.LogisticRegression", {"Cee": 1.0}, "rejects params"),
+    ],
+)
+def test_make_estimator_errors(estimator, params, message):
+    with pytest.raises(ValueError, match=message):
+        make_estimator(AlgorithmSpec(name="bad", estimator=estimator, params=params), random_state=0)
+
+
+# --------------------------------------------------------------------------- importances
+
+
+def test_feature_importances_linear_tree_and_permutation(contract, frame):
+    linear = fit(contract, frame)
+    top = feature_importances(linear, top=3)
+    assert len(top) == 3
+    assert [v for _, v in top] == sorted((v for _, v in top), reverse=True)
+    expected = np.abs(linear[-1].coef_[0]).max()
+    assert top[0][1] == pytest.approx(expected)
+    assert top[0][0] in linear[:-1].get_feature_names_out()
+
+    tree = fit(contract, frame, estimator=DecisionTreeClassifier(random_state=0))
+    assert sum(v for _, v in feature_importances(tree, top=100)) == pytest.approx(1.0)
+
+    y = encode_target(frame["churn"], contract)
+    hgb = fit(contract, frame, estimator=HistGradientBoostingClassifier(max_iter=10, min_samples_leaf=5))
+    assert feature_importances(hgb) == []
+    permuted = feature_importances(hgb, top=4, X=frame, y=y, n_repeats=2, max_rows=30)
+    assert len(permuted) == 4
+    assert all(isinstance(name, str) and isinstance(v, float) for name, v in permuted)
+
+
+# --------------------------------------------------------------------------- target
+
+
+def test_encode_target(contract):
+    y = pd.Series(["Yes", "No", "No", "Yes"])
+    encoded = encode_target(y, contract)
+    assert encoded.dtype == np.int64
+    np.testing.assert_array_equal(encoded, [1, 0, 0, 1])
+
+
+def test_encode_target_unknown_and_missing_labels(contract):
+    with pytest.raises(ValueError, match=r"\['Maybe', 'yes'\]"):
+        encode_target(pd.Series(["Yes", "Maybe", "yes", "No"]), contract)
+    with pytest.raises(ValueError, match="missing"):
+        encode_target(pd.Series(["Yes", None]), contract)
+
+
+def test_encode_target_numeric_labels_match_text_classes():
+    contract = DataContract(
+        target="t", classes=["0", "1"], positive_class="1", columns={"x": ColumnSpec(kind="numeric")}
+    )
+    np.testing.assert_array_equal(encode_target(pd.Series([0, 1, 1]), contract), [0, 1, 1])

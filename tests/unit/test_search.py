@@ -1,0 +1,252 @@
+"""Candidate selection and the multi-algorithm search on a sample of the bundled data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.pipeline import Pipeline
+
+from tabular_ml.config import (
+    AlgorithmSpec,
+    ColumnSpec,
+    CountFeature,
+    DataContract,
+    Distribution,
+    PreprocessingConfig,
+    RatioFeature,
+    SearchConfig,
+)
+from tabular_ml.model import encode_target
+from tabular_ml.search import Candidate, SearchResult, param_space, run_search, select_best
+
+DATA = Path(__file__).parents[2] / "data/raw/telco_churn.csv"
+
+NUMERIC = ["tenure", "monthly_charges", "total_charges"]
+BINARY = ["female", "senior_citizen", "partner", "dependents", "phone_service", "paperless_billing"]
+ADDONS = [
+    "online_security",
+    "online_backup",
+    "device_protection",
+    "tech_support",
+    "streaming_tv",
+    "streaming_movies",
+]
+CATEGORICAL = ["multiple_lines", "internet_service", *ADDONS, "contract", "payment_method"]
+
+FEATURES = [
+    RatioFeature(name="avg_monthly", numerator="total_charges", denominator="tenure"),
+    CountFeature(name="n_addons", columns=ADDONS, values=["Yes"]),
+]
+
+
+def candidate(score: float, std: float, algorithm: str = "a", **params) -> Candidate:
+    return Candidate(
+        algorithm=algorithm,
+        params=params,
+        mean_score=score,
+        std_score=std,
+        cv_metrics={"roc_auc": (score, std)},
+    )
+
+
+# --------------------------------------------------------------------------- select_best
+
+
+def test_select_best_picks_the_best_not_the_latest():
+    candidates = [
+        candidate(0.70, 0.01, "lr", C=0.1),
+        candidate(0.81, 0.02, "rf", max_depth=4),
+        candidate(0.92, 0.03, "rf", max_depth=8),  # best, in the middle
+        candidate(0.85, 0.01, "hgb", max_iter=100),
+        candidate(0.60, 0.05, "hgb", max_iter=10),
+    ]
+    assert select_best(candidates) is candidates[2]
+
+
+def test_select_best_ties_go_to_lower_std_then_earlier():
+    candidates = [
+        candidate(0.80, 0.05, "a"),
+        candidate(0.90, 0.04, "b"),
+        candidate(0.90, 0.02, "c"),  # same score as b, lower std
+        candidate(0.90, 0.02, "d"),  # full tie with c, later
+        candidate(0.89, 0.00, "e"),
+    ]
+    assert select_best(candidates).algorithm == "c"
+
+
+def test_select_best_skips_failed_fits_and_rejects_empty():
+    candidates = [candidate(float("nan"), float("nan"), "x"), candidate(0.5, 0.1, "y")]
+    assert select_best(candidates).algorithm == "y"
+    with pytest.raises(ValueError):
+        select_best([])
+    with pytest.raises(ValueError):
+        select_best(candidates[:1])
+
+
+def test_select_best_on_another_metric():
+    a = Candidate(algorithm="a", params={}, mean_score=0.9, std_score=0.0, cv_metrics={"f1": (0.5, 0.0)})
+    b = Candidate(algorithm="b", params={}, mean_score=0.8, std_score=0.0, cv_metrics={"f1": (0.6, 0.0)})
+    assert select_best([a, b]) is a
+    assert select_best([a, b], metric="f1") is b
+
+
+# --------------------------------------------------------------------------- param_space
+
+
+def test_param_space_translation():
+    spec = AlgorithmSpec(
+        name="lr",
+        estimator="sklearn.linear_model.LogisticRegression",
+        search_space={
+            "C": Distribution(distribution="loguniform", low=0.01, high=10),
+            "tol": Distribution(distribution="uniform", low=1e-4, high=1e-3),
+            "max_iter": Distribution(distribution="randint", low=100, high=300),
+            "fit_intercept": [True, False],
+        },
+    )
+    space = param_space(spec, "random")
+    assert set(space) == {"model__C", "model__tol", "model__max_iter", "model__fit_intercept"}
+    assert space["model__fit_intercept"] == [True, False]
+    assert space["model__C"].support() == pytest.approx((0.01, 10))
+    assert isinstance(space["model__C"].dist, type(stats.loguniform))
+    assert space["model__tol"].support() == pytest.approx((1e-4, 1e-3))
+    assert space["model__max_iter"].support() == (100, 299)
+    with pytest.raises(ValueError, match="'C'.*random"):
+        param_space(spec, "grid")
+    bad = spec.model_copy(
+        update={"search_space": {"C": Distribution(distribution="loguniform", low=0, high=1)}}
+    )
+    with pytest.raises(ValueError, match="low > 0"):
+        param_space(bad, "random")
+
+
+# --------------------------------------------------------------------------- run_search
+
+
+@pytest.fixture(scope="module")
+def contract() -> DataContract:
+    columns = {name: ColumnSpec(kind="numeric") for name in NUMERIC}
+    columns |= {name: ColumnSpec(kind="binary") for name in BINARY}
+    columns |= {name: ColumnSpec(kind="categorical") for name in CATEGORICAL}
+    return DataContract(target="churn", classes=["No", "Yes"], positive_class="Yes", columns=columns)
+
+
+@pytest.fixture(scope="module")
+def sample(contract) -> tuple[pd.DataFrame, np.ndarray]:
+    df = pd.read_csv(DATA).sample(300, random_state=0)
+    return df.drop(columns="churn"), encode_target(df["churn"], contract)
+
+
+LR = AlgorithmSpec(
+    name="logreg",
+    estimator="sklearn.linear_model.LogisticRegression",
+    params={"max_iter": 1000, "class_weight": "balanced"},
+    search_space={"C": [0.1, 1.0]},
+)
+TREE = AlgorithmSpec(
+    name="tree",
+    estimator="sklearn.tree.DecisionTreeClassifier",
+    params={"class_weight": "balanced"},
+    search_space={"max_depth": [2, 4, 6], "min_samples_leaf": [5]},
+)
+
+
+@pytest.fixture(scope="module")
+def grid_result(contract, sample) -> SearchResult:
+    X, y = sample
+    config = SearchConfig(strategy="grid", cv=3, n_jobs=1, algorithms=[LR, TREE])
+    return run_search(X, y, contract, PreprocessingConfig(), FEATURES, config)
+
+
+def test_grid_search_keeps_every_candidate(grid_result):
+    assert len(grid_result.candidates) == 2 + 3
+    assert [c.algorithm for c in grid_result.candidates] == ["logreg"] * 2 + ["tree"] * 3
+    assert [c.params for c in grid_result.candidates[:2]] == [{"C": 0.1}, {"C": 1.0}]
+    for c in grid_result.candidates:
+        assert set(c.cv_metrics) == {"roc_auc", "accuracy", "precision", "recall", "f1"}
+        assert c.cv_metrics["roc_auc"] == (c.mean_score, c.std_score)
+        assert 0.5 < c.mean_score <= 1
+        assert 0 <= c.cv_metrics["recall"][0] <= 1
+    # JSON-friendly
+    json.dumps([c.model_dump() for c in grid_result.candidates])
+
+
+def test_grid_search_best_is_the_max_and_refit_pipeline_predicts_raw_rows(grid_result, sample):
+    best = grid_result.best
+    assert best.mean_score == max(c.mean_score for c in grid_result.candidates)
+    assert best is select_best(grid_result.candidates)
+    pipeline = grid_result.best_pipeline
+    assert isinstance(pipeline, Pipeline)
+    model_params = pipeline.named_steps["model"].get_params()
+    assert all(model_params[k] == v for k, v in best.params.items())
+    X, _ = sample
+    raw = pd.read_csv(DATA).tail(5).drop(columns="churn")
+    proba = pipeline.predict_proba(raw)
+    assert proba.shape == (5, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # refit on all 300 rows
+    assert pipeline.named_steps["preprocess"].n_features_in_ == X.shape[1] + 2
+
+
+def test_random_search_with_distribution_gives_n_iter_candidates(contract, sample, caplog):
+    X, y = sample
+    lr = LR.model_copy(
+        update={"search_space": {"C": Distribution(distribution="loguniform", low=0.01, high=10)}}
+    )
+    tree = TREE.model_copy(update={"search_space": {"max_depth": [2, 3]}})  # only 2 settings: capped
+    config = SearchConfig(strategy="random", n_iter=4, cv=3, n_jobs=1, algorithms=[lr, tree])
+    with caplog.at_level(logging.INFO, logger="tabular_ml.search"):
+        result = run_search(X, y, contract, PreprocessingConfig(), FEATURES, config)
+    assert [c.algorithm for c in result.candidates] == ["logreg"] * 4 + ["tree"] * 2
+    cs = [c.params["C"] for c in result.candidates[:4]]
+    assert all(isinstance(v, float) and 0.01 <= v <= 10 for v in cs)
+    assert len(set(cs)) == 4
+    assert "logreg: 4 candidates" in caplog.text
+    assert "tree: 2 candidates" in caplog.text
+
+
+def test_refit_follows_our_choice_when_it_differs_from_sklearn(contract, sample, monkeypatch):
+    import tabular_ml.search as search_module
+
+    worst = {}
+
+    def pick_worst(candidates, metric=None):
+        worst["c"] = min(candidates, key=lambda c: c.mean_score)
+        return worst["c"]
+
+    monkeypatch.setattr(search_module, "select_best", pick_worst)
+    X, y = sample
+    config = SearchConfig(cv=3, n_jobs=1, algorithms=[TREE])
+    result = run_search(X, y, contract, PreprocessingConfig(), FEATURES, config)
+    assert result.best is worst["c"]
+    model = result.best_pipeline.named_steps["model"]
+    assert model.max_depth == worst["c"].params["max_depth"]
+    assert result.best_pipeline.predict(X).shape == (300,)
+
+
+def test_run_search_rejects_duplicate_algorithm_names(contract, sample):
+    X, y = sample
+    config = SearchConfig(cv=3, n_jobs=1, algorithms=[LR, LR])
+    with pytest.raises(ValueError, match="logreg"):
+        run_search(X, y, contract, PreprocessingConfig(), FEATURES, config)
+
+
+def test_run_search_with_empty_space_and_other_scoring(contract, sample):
+    X, y = sample
+    plain = LR.model_copy(update={"search_space": {}})
+    config = SearchConfig(cv=3, n_jobs=1, scoring="f1", algorithms=[plain])
+    result = run_search(X, y, contract, PreprocessingConfig(), [], config)
+    assert len(result.candidates) == 1
+    only = result.candidates[0]
+    assert only.params == {}
+    assert only.cv_metrics["f1"] == (only.mean_score, only.std_score)
+    assert not math.isnan(only.cv_metrics["roc_auc"][0])
+    with pytest.raises(ValueError, match="scorer"):
+        run_search(X, y, contract, PreprocessingConfig(), [], config.model_copy(update={"scoring": "auc"}))
