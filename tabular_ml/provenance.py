@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 
-def git_revision(path: str | Path = ".") -> str:
+def git_revision(path: str | Path = Path(__file__).resolve().parents[1]) -> str:
     """The commit checked out at ``path`` (``+dirty`` when files differ), or ``unknown``."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True,

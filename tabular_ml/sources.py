@@ -65,7 +65,8 @@ def load_data(source: SourceConfig, secrets: Mapping[str, str] | None = None) ->
     duplicated = sorted(set(frame.columns[frame.columns.duplicated()].map(str)))
     if duplicated:
         raise DataSourceError(
-            f"{description}: duplicate column names {duplicated}; expected unique names (alias them in a query)"
+            f"{description}: duplicate column names {duplicated}; "
+            "expected unique names (alias them in a query)"
         )
     frame = _normalise(frame)
     logger.info("Loaded %d rows x %d columns from %s", len(frame), frame.shape[1], description)
@@ -81,7 +82,7 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
     as pandas reads them from every source.
     """
     frame = frame.reset_index(drop=True)
-    for column in frame.columns[frame.dtypes == object]:
+    for column in frame.select_dtypes(include="object").columns:
         values = frame[column].to_numpy(dtype=object, copy=True)
         values[pd.isna(values)] = np.nan
         frame[column] = values

@@ -7,6 +7,7 @@ from sklearn.pipeline import Pipeline
 from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 
+from materializers import EvaluationReportMaterializer
 from tabular_ml.config import DataContract, EvaluationConfig
 from tabular_ml.evaluation import EvaluationReport, QualityGateError, check_gates, evaluate_classifier
 from tabular_ml.model import encode_target, feature_importances
@@ -16,7 +17,7 @@ from tabular_ml.tracking import log_metrics_to_mlflow
 logger = get_logger(__name__)
 
 
-@step
+@step(output_materializers=EvaluationReportMaterializer)
 def evaluate_model(
     model: Pipeline,
     test_data: pd.DataFrame,

@@ -293,3 +293,7 @@ def test_html_escapes_hostile_text():
     assert "<img" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "price $ usd" in html  # '$' is shown literally, not parsed as mathtext
+
+
+def test_html_is_reproducible(report):
+    assert render_report_html(report) == render_report_html(report)  # no dates, stable SVG ids

@@ -246,12 +246,14 @@ def server_table(request: pytest.FixtureRequest, expected: pd.DataFrame) -> Iter
         engine.dispose()
 
 
+@pytest.mark.services
 def test_server_query(expected: pd.DataFrame, server_table: tuple[str, str]) -> None:
     url, table = server_table
     query = f"SELECT {', '.join(expected.columns)} FROM {table} ORDER BY row_id"
     pd.testing.assert_frame_equal(load_data(SqlSource(url=url, query=query)), expected)
 
 
+@pytest.mark.services
 def test_server_table(expected: pd.DataFrame, server_table: tuple[str, str]) -> None:
     url, table = server_table
     loaded = load_data(SqlSource(url=url, table=table))
@@ -261,6 +263,7 @@ def test_server_table(expected: pd.DataFrame, server_table: tuple[str, str]) -> 
     pd.testing.assert_frame_equal(in_order, expected)
 
 
+@pytest.mark.services
 def test_server_missing_table_names_the_table(server_table: tuple[str, str]) -> None:
     url, _ = server_table
     with pytest.raises(DataSourceError, match="table 'test_sources_missing' not found"):

@@ -1,0 +1,59 @@
+# Run `make help` for the list. Everything is set up on first use and reused afterwards.
+PYTHON ?= python3.12
+VENV   := .venv
+PY     := $(VENV)/bin/python
+ZENML  := $(VENV)/bin/zenml
+CONFIG ?= configs/training.yaml
+
+export ZENML_ANALYTICS_OPT_IN := false
+export ZENML_ENABLE_RICH_TRACEBACK := false
+export AUTO_OPEN_DASHBOARD := false
+
+.DEFAULT_GOAL := help
+.PHONY: help install init stack run test test-unit test-integration lint lock dashboard clean
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.12 (seldon-core 1.19 needs it)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip check
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv with Python 3.12 and the locked requirements
+
+.zen: | $(VENV)/.installed
+	$(ZENML) init
+
+init: .zen ## Make this folder a ZenML repository (local store in ~/.config/zenml)
+
+stack: init ## Register (idempotently) and activate the `local` stack
+	$(PY) run.py stack local
+
+run: stack ## Train on the bundled data with configs/training.yaml (CONFIG=... to change)
+	$(PY) run.py --config $(CONFIG)
+
+test: install ## Run the whole test suite (unit + integration)
+	$(PY) -m pytest
+
+test-unit: install ## Only the fast unit tests
+	$(PY) -m pytest tests/unit
+
+test-integration: install ## Only the pipeline tests against a throwaway ZenML store
+	$(PY) -m pytest tests/integration
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check .
+
+lock: install ## Re-resolve requirements.txt into requirements.lock
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip freeze --exclude-editable > requirements.lock
+
+dashboard: stack ## Start the local ZenML dashboard on http://127.0.0.1:8237
+	$(ZENML) login --local
+
+clean: ## Remove the venv and generated state (not the ZenML store in ~/.config/zenml)
+	rm -rf $(VENV) .zen .pytest_cache .ruff_cache

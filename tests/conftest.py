@@ -1,0 +1,18 @@
+"""Test-wide set-up: a throwaway ZenML store and no analytics, before ZenML is imported."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# ZenML reads these once, at import: set them before any test module imports it.
+os.environ["ZENML_CONFIG_PATH"] = tempfile.mkdtemp(prefix="zenml-test-store-")
+# Point ZenML away from the project's own .zen (and its active stack) to an empty folder.
+os.environ["ZENML_REPOSITORY_PATH"] = tempfile.mkdtemp(prefix="zenml-test-repo-")
+os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
+os.environ["ZENML_ENABLE_RICH_TRACEBACK"] = "false"
+os.environ["AUTO_OPEN_DASHBOARD"] = "false"
+# Tests import the project's packages (run.py, steps, pipelines) from the project root.
+sys.path.insert(0, str(PROJECT_ROOT))

@@ -1,0 +1,154 @@
+"""The training pipeline, run for real through run.py against the throwaway ZenML store.
+
+One small data sample, a tiny search space, three runs: a first run, an identical
+rerun (cache), and a run with a changed search parameter and an impossible quality
+gate (reruns from the search on, then fails at the gate).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from zenml.client import Client
+from zenml.enums import ExecutionStatus
+
+from tabular_ml.splitting import fingerprint
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+
+MODEL = "churn_it"
+DATA_STEPS = ["ingest_data", "clean_data", "validate_data", "split_data"]
+
+
+def run_cli(cwd, *args: str) -> subprocess.CompletedProcess:
+    """python run.py ARGS in ``cwd`` (not the project: its .zen must stay untouched)."""
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=600, env=os.environ.copy(),
+    )
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("training")
+    data = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv")
+    data.sample(1200, random_state=7).to_csv(folder / "sample.csv", index=False)
+    result = run_cli(folder, "stack", "local")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+def training_args(folder, *extra: str) -> list[str]:
+    return [
+        "--config", str(PROJECT_ROOT / "configs/training.yaml"),
+        f"parameters.source.path={folder / 'sample.csv'}",
+        f"model.name={MODEL}",
+        "parameters.search.cv=3",
+        "parameters.search.n_jobs=1",
+        "parameters.search.algorithms=[{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
+        "params: {class_weight: balanced, max_iter: 500}, search_space: {C: [0.1, 1.0]}}, "
+        "{name: hgb, estimator: sklearn.ensemble.HistGradientBoostingClassifier, "
+        "params: {max_iter: 30}, search_space: {learning_rate: [0.1]}}]",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def first_run(workdir):
+    result = run_cli(workdir, *training_args(workdir))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return Client().get_pipeline("training").runs[0]
+
+
+def test_data_artifacts_have_rows_columns_and_metadata(first_run):
+    raw = first_run.steps["ingest_data"].outputs["raw_data"][0]
+    assert raw.load().shape == (1200, 20)
+    assert raw.run_metadata["rows"] == 1200
+    clean = first_run.steps["clean_data"].outputs["clean_data"][0]
+    assert clean.run_metadata["cleaning"]["rows_in"] == 1200
+    train = first_run.steps["split_data"].outputs["train_data"][0].load()
+    test = first_run.steps["split_data"].outputs["test_data"][0].load()
+    assert (len(train), len(test)) == (960, 240)
+    assert list(train.columns) == list(raw.load().columns)
+    report = first_run.steps["validate_data"].outputs["contract_report"][0].load()
+    assert report.passed and report.rows == 1200
+
+
+def test_model_version_has_metrics_and_provenance(first_run):
+    version = Client().get_model_version(MODEL, first_run.model_version.number)
+    metadata = version.run_metadata
+    metrics = metadata["metrics"]
+    assert set(metrics) >= {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss"}
+    assert 0.7 < metrics["roc_auc"] <= 1.0
+    train = version.get_artifact("train_data").load()
+    assert metadata["train_fingerprint"] == fingerprint(train)
+    assert metadata["parameters"]["split"]["test_size"] == 0.2
+    assert len(metadata["git_revision"]) >= 7
+    report = version.get_artifact("evaluation_report").load()
+    assert report.metrics["roc_auc"] == pytest.approx(metrics["roc_auc"])
+    assert set(report.cv_metrics) >= {"roc_auc", "f1"}
+    assert report.algorithm in {"lr", "hgb"}
+
+
+def test_served_pipeline_predicts_on_raw_rows(first_run):
+    version = Client().get_model_version(MODEL, first_run.model_version.number)
+    model = version.get_artifact("model").load()
+    rows = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv").head(3).drop(columns="churn")
+    rows.loc[0, "total_charges"] = np.nan
+    rows.loc[1, "payment_method"] = "Bitcoin"  # never seen in training
+    proba = model.predict_proba(rows)
+    assert proba.shape == (3, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_mlflow_has_every_candidate(first_run):
+    tracker = Client().active_stack.experiment_tracker
+    mlflow.set_tracking_uri(tracker.get_tracking_uri())
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    candidates = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    parents = [r for r in runs if "algorithm" in r.data.params and not r.data.tags.get("mlflow.parentRunId")]
+    assert len(candidates) == 3
+    assert {r.data.params["algorithm"] for r in candidates} == {"lr", "hgb"}
+    assert {r.data.params.get("C") for r in candidates if r.data.params["algorithm"] == "lr"} == {"0.1", "1.0"}
+    assert parents and "holdout_roc_auc" in parents[0].data.metrics
+
+
+def test_selected_candidate_is_the_best_by_cv_score(first_run):
+    table = first_run.steps["train_model"].outputs["search_results"][0].load()
+    assert len(table) == 3
+    assert table.loc[table["selected"], "mean_score"].item() == table["mean_score"].max()
+    params = json.loads(table.loc[table["selected"], "params"].item())
+    assert isinstance(params, dict)
+
+
+def test_identical_rerun_is_cached_and_registers_a_new_version(workdir, first_run):
+    result = run_cli(workdir, *training_args(workdir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rerun = Client().get_pipeline("training").runs[0]
+    assert rerun.id != first_run.id
+    for name in [*DATA_STEPS, "train_model", "evaluate_model"]:
+        assert rerun.steps[name].status == ExecutionStatus.CACHED, name
+    assert rerun.model_version.number == first_run.model_version.number + 1
+    assert "metrics" in Client().get_model_version(MODEL, rerun.model_version.number).run_metadata
+
+
+def test_changed_search_reruns_from_search_and_gate_stops_it(workdir, first_run):
+    result = run_cli(workdir, *training_args(workdir, "parameters.evaluation.gates.min.roc_auc=0.999"),
+                     "parameters.search.algorithms.0.search_space.C=[0.5]")
+    assert result.returncode != 0
+    assert "roc_auc" in result.stderr + result.stdout and "below the minimum 0.999" in result.stderr + result.stdout
+    failed = Client().get_pipeline("training").runs[0]
+    for name in DATA_STEPS:
+        assert failed.steps[name].status == ExecutionStatus.CACHED, name
+    assert failed.steps["train_model"].status == ExecutionStatus.COMPLETED
+    assert failed.steps["evaluate_model"].status == ExecutionStatus.FAILED
+    assert "register_model" not in failed.steps
