@@ -224,7 +224,9 @@ def validate_feature_specs(
             raise ValueError(f"feature {spec.name!r} is defined twice")
         if known is not None and spec.name in known:
             raise ValueError(f"feature {spec.name!r} has the name of an existing column")
-        if isinstance(spec, BinFeature) and any(b <= a for a, b in zip(spec.edges, spec.edges[1:])):
+        if isinstance(spec, BinFeature) and any(
+            b <= a for a, b in zip(spec.edges[:-1], spec.edges[1:], strict=True)
+        ):
             raise ValueError(f"feature {spec.name!r}: bin edges {spec.edges} must increase strictly")
         if known is not None:
             missing = [column for column in referenced_columns(spec) if column not in available]

@@ -27,7 +27,7 @@ def assert_values(actual: pd.Series, expected: list[float]) -> None:
     assert actual.dtype == np.float64
     got = actual.to_list()
     assert len(got) == len(expected)
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         if isinstance(e, float) and math.isnan(e):
             assert math.isnan(g), got
         else:

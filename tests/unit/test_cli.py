@@ -1,0 +1,192 @@
+"""The run.py command line: subprocess runs of the config paths (no ZenML store), and its parts in-process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import run
+from run import OVERRIDE, RUN_CONFIG_KEYS, OverridesGroup, cli, resolve_config
+from tabular_ml.run_config import ConfigError
+
+PROJECT_ROOT = Path(__file__).parents[2]
+TRAINING_YAML = PROJECT_ROOT / "configs" / "training.yaml"
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run run.py in a subprocess with a ZenML config path that must stay untouched."""
+    store = tmp_path / "zenml-store"
+
+    def invoke(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "ZENML_CONFIG_PATH": str(store)}
+        result = subprocess.run(
+            [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert not store.exists(), "the command touched a ZenML store"
+        return result
+
+    return invoke
+
+
+# --------------------------------------------------------------------------- subprocess
+
+
+def test_dry_run_prints_the_resolved_config(run_cli):
+    result = run_cli("--config", "configs/training.yaml", "parameters.split.test_size=0.3", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    config = yaml.safe_load(result.stdout)
+    raw = yaml.safe_load(TRAINING_YAML.read_text())
+    assert config["parameters"]["split"]["test_size"] == 0.3
+    assert config["parameters"]["split"]["random_state"] == raw["parameters"]["split"].get("random_state", 42)
+    # defaults are filled in
+    assert "scaler" in config["parameters"]["preprocessing"]
+    assert config["parameters"]["preprocessing"]["ordinal"] == raw["parameters"]["preprocessing"].get("ordinal", {})
+    assert config["parameters"]["source"]["format"] == raw["parameters"]["source"].get("format", "auto")
+    tenure = config["parameters"]["contract"]["columns"]["tenure"]
+    assert set(tenure) == {"kind", "min", "max", "categories", "max_missing_share"}
+    assert tenure["kind"] == "numeric" and tenure["categories"] is None
+    assert config["parameters"]["cleaning"]["drop_columns"] == raw["parameters"]["cleaning"].get("drop_columns", [])
+    # the rest of the run configuration is passed through unchanged
+    assert {key: value for key, value in config.items() if key != "parameters"} == {
+        key: value for key, value in raw.items() if key != "parameters"
+    }
+    assert "enable_cache" not in config
+
+
+def test_typo_in_a_key_exits_2_with_one_line(run_cli):
+    result = run_cli("--config", "configs/training.yaml", "parameters.split.tset_size=0.3")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "error: parameters.split.tset_size: unknown key; expected one of: test_size, random_state, stratify"
+    ]
+
+
+def test_unknown_top_level_key_exits_2(run_cli):
+    result = run_cli("--config", "configs/training.yaml", "enable_cach=false", "--dry-run")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: enable_cach: unknown top-level key; expected one of: build, cache_policy, ")
+
+
+def test_missing_config_file_exits_2(run_cli):
+    result = run_cli("--config", "configs/nope.yaml", "--dry-run")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: config file not found: configs/nope.yaml"]
+
+
+def test_no_cache_sets_enable_cache_false(run_cli):
+    result = run_cli("--config", "configs/training.yaml", "--no-cache", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["enable_cache"] is False
+
+
+def test_help(run_cli):
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "training     ingest -> clean -> validate -> split -> search -> evaluate -> register" in result.stdout
+    assert "Examples:" in result.stdout
+    assert "python run.py --config configs/training.yaml parameters.split.test_size=0.3 --dry-run" in result.stdout
+    assert "--no-cache" in result.stdout and "--dry-run" in result.stdout
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+def test_resolve_config_applies_overrides_and_fills_defaults():
+    config = resolve_config(str(TRAINING_YAML), ["parameters.split.test_size=0.3"], "training", no_cache=False)
+    assert config["parameters"]["split"]["test_size"] == 0.3
+    assert config["parameters"]["cleaning"]["drop_columns"] == []
+    gates = yaml.safe_load(TRAINING_YAML.read_text())["parameters"]["evaluation"]["gates"]
+    assert config["parameters"]["evaluation"]["gates"] == {"min": gates.get("min", {}), "max": gates.get("max", {})}
+    assert "enable_cache" not in config
+    assert set(config) == set(yaml.safe_load(TRAINING_YAML.read_text()))
+
+
+def test_resolve_config_no_cache():
+    config = resolve_config(str(TRAINING_YAML), [], "training", no_cache=True)
+    assert config["enable_cache"] is False
+
+
+def test_resolve_config_unknown_top_level_key():
+    with pytest.raises(ConfigError) as caught:
+        resolve_config(str(TRAINING_YAML), ["zzz=1", "aaa=2"], "training", no_cache=False)
+    assert str(caught.value) == (
+        f"aaa: unknown top-level key; expected one of: {', '.join(sorted(RUN_CONFIG_KEYS))}"
+    )
+
+
+def test_resolve_config_invalid_parameter():
+    with pytest.raises(ConfigError) as caught:
+        resolve_config(str(TRAINING_YAML), ["parameters.search.strategy=bayes"], "training", no_cache=False)
+    assert str(caught.value) == "parameters.search.strategy: input should be 'grid' or 'random' (got 'bayes')"
+
+
+def test_resolve_config_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="^config file not found: "):
+        resolve_config(str(tmp_path / "training.yaml"), [], "training", no_cache=False)
+
+
+@pytest.mark.parametrize(
+    "arg",
+    ["a.b=1", "a=1", "_x=", "parameters.features.0.name=x", "parameters.split.test_size=0.3", "k=http://h/p?a=b"],
+)
+def test_override_pattern_matches(arg):
+    assert OVERRIDE.match(arg)
+
+
+@pytest.mark.parametrize(
+    "arg",
+    ["--x=1", "-x=1", "http://h/p?a=b", "configs/training.yaml", "stack", "0a=1", "a-b=1", "=1", "a.b"],
+)
+def test_override_pattern_rejects(arg):
+    assert not OVERRIDE.match(arg)
+
+
+def test_overrides_group_splits_overrides_from_options():
+    assert isinstance(cli, OverridesGroup)
+    ctx = cli.make_context(
+        "run.py", ["--config", "c.yaml", "a.b=1", "--dry-run", "x.0.y=[1, 2]", "--pipeline=training"]
+    )
+    assert ctx.meta["overrides"] == ["a.b=1", "x.0.y=[1, 2]"]
+    assert ctx.params == {"config_path": "c.yaml", "pipeline": "training", "dry_run": True, "no_cache": False}
+
+
+def test_overrides_group_keeps_subcommands():
+    ctx = cli.make_context("run.py", ["stack", "local"])
+    assert ctx.meta["overrides"] == []
+    assert ctx.protected_args + ctx.args == ["stack", "local"]
+
+
+def test_cli_in_process_dry_run(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--config", str(TRAINING_YAML), "parameters.split.random_state=7", "--dry-run"], "run.py")
+    assert exited.value.code == 0
+    assert yaml.safe_load(capsys.readouterr().out)["parameters"]["split"]["random_state"] == 7
+
+
+def test_pipeline_name_from_file_name(tmp_path, capsys):
+    assert run.pipeline_name_for(str(TRAINING_YAML), None) == "training"
+    other = tmp_path / "other.yaml"
+    other.write_text("parameters: {}\n")
+    assert run.pipeline_name_for(str(other), "training") == "training"
+    with pytest.raises(SystemExit) as exited:
+        run.pipeline_name_for(str(other), None)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot tell which pipeline {other} is for; pass --pipeline with one of: training\n"
+    )
