@@ -94,6 +94,10 @@ def run_pipeline(pipeline: str, config: dict) -> None:
         yaml.safe_dump(config, handle, sort_keys=False)
     try:
         run = pipeline_object.with_options(config_path=handle.name)()
+    except Exception as error:  # the failing step's traceback is already in ZenML's log above
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        click.echo(f"error: the {pipeline} pipeline failed: {first_line}", err=True)
+        sys.exit(1)
     finally:
         os.unlink(handle.name)
     if run is not None:

@@ -70,13 +70,13 @@ def _column_schema(spec: ColumnSpec, default_missing_share: float) -> pa.Column:
     if spec.kind in ("numeric", "binary"):
         checks.append(pa.Check(pd.api.types.is_numeric_dtype, name="numeric type", element_wise=False))
     if spec.kind == "binary":
-        checks.append(pa.Check.isin([0, 1], name="binary value in {0, 1}"))
+        checks.append(pa.Check.isin([0, 1], error="binary value (0 or 1)"))
     if spec.min is not None:
-        checks.append(pa.Check.ge(spec.min, name=f">= {spec.min:g}"))
+        checks.append(pa.Check.ge(spec.min, error=f"minimum {spec.min:g}"))
     if spec.max is not None:
-        checks.append(pa.Check.le(spec.max, name=f"<= {spec.max:g}"))
+        checks.append(pa.Check.le(spec.max, error=f"maximum {spec.max:g}"))
     if spec.categories is not None:
-        checks.append(pa.Check.isin(spec.categories, name="allowed category"))
+        checks.append(pa.Check.isin(spec.categories, error="allowed categories"))
     return pa.Column(checks=checks, nullable=True, required=True)
 
 
@@ -87,7 +87,7 @@ def build_schema(contract: DataContract, with_target: bool = True) -> pa.DataFra
     }
     if with_target:
         columns[contract.target] = pa.Column(
-            checks=pa.Check.isin(contract.classes, name=f"class in {contract.classes}"), nullable=False
+            checks=pa.Check.isin(contract.classes, error=f"target class in {contract.classes}"), nullable=False
         )
     table_checks = [pa.Check(lambda df: len(df) >= contract.min_rows, name=f"at least {contract.min_rows} rows")]
     unique = list(columns) if contract.duplicates == "fail" else None

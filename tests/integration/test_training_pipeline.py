@@ -152,3 +152,27 @@ def test_changed_search_reruns_from_search_and_gate_stops_it(workdir, first_run)
     assert failed.steps["train_model"].status == ExecutionStatus.COMPLETED
     assert failed.steps["evaluate_model"].status == ExecutionStatus.FAILED
     assert "register_model" not in failed.steps
+
+
+def test_contract_violation_stops_before_training(workdir, first_run):
+    data = pd.read_csv(workdir / "sample.csv")
+    data.loc[[3, 10, 20], "tenure"] = [-1, -5, -1]
+    data.loc[100:111, "contract"] = "Monthly"
+    data.to_csv(workdir / "broken.csv", index=False)
+    versions_with_metrics = [
+        v.number for v in Client().list_model_versions(MODEL, size=100) if "metrics" in v.run_metadata
+    ]
+    result = run_cli(workdir, *training_args(workdir), f"parameters.source.path={workdir / 'broken.csv'}")
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "tenure: minimum 0 broken by 3 row(s) (e.g. -1, -5)" in output
+    assert "contract: allowed categories broken by 12 row(s) (e.g. Monthly)" in output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: the training pipeline failed: Pipeline run has failed due to failure in step(s): validate_data"
+    )
+    failed = Client().get_pipeline("training").runs[0]
+    assert failed.steps["validate_data"].status == ExecutionStatus.FAILED
+    assert "train_model" not in failed.steps or failed.steps["train_model"].status != ExecutionStatus.COMPLETED
+    assert [
+        v.number for v in Client().list_model_versions(MODEL, size=100) if "metrics" in v.run_metadata
+    ] == versions_with_metrics

@@ -265,10 +265,14 @@ def test_unknown_key_in_dict_of_models(base):
 
 
 def test_unknown_key_in_list_of_unions(base):
-    assert error_of(base, ["parameters.features.0.nme=x"]) == (
+    features = (
+        "parameters.features=[{kind: ratio, name: r, numerator: a, denominator: b},"
+        " {kind: count, name: c, columns: [a]}]"
+    )
+    assert error_of(base, [features, "parameters.features.0.nme=x"]) == (
         "parameters.features.0.nme: unknown key; expected one of: kind, name, numerator, denominator"
     )
-    assert error_of(base, ["parameters.features.1.nme=x"]) == (
+    assert error_of(base, [features, "parameters.features.1.nme=x"]) == (
         "parameters.features.1.nme: unknown key; expected one of: kind, name, columns, values"
     )
 
