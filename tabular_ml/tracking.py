@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 import logging
 
 import pandas as pd
@@ -77,3 +78,31 @@ def log_metrics_to_mlflow(metrics: dict[str, float]) -> None:
 
     if mlflow.active_run() is not None:
         mlflow.log_metrics(metrics)
+
+
+def log_model_to_mlflow(pipeline: Any, input_example: pd.DataFrame) -> str | None:
+    """Log the chosen Pipeline as the run's MLflow model; return its model URI.
+
+    MLflow 3 stores scikit-learn models with skops, which refuses to load types it does not
+    know (our feature transformers, numpy dtypes, ...) unless they are trusted when the
+    model is logged: we trust exactly the types this model contains, found by skops itself.
+    """
+    import mlflow
+    import skops.io
+
+    if mlflow.active_run() is None:
+        return None
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
+    # Integer columns would make the signature reject rows with missing values at serving time.
+    integers = input_example.select_dtypes("integer").columns
+    input_example = input_example.astype({name: "float64" for name in integers})
+    info = mlflow.sklearn.log_model(
+        pipeline,
+        name="model",
+        serialization_format="skops",
+        skops_trusted_types=trusted,
+        input_example=input_example,
+        pyfunc_predict_fn="predict_proba",
+    )
+    logger.info("Logged the model to MLflow: %s", info.model_uri)
+    return info.model_uri

@@ -36,7 +36,12 @@ SCRIPT = textwrap.dedent(
 def run_script(mode: str, script: str = SCRIPT) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     return subprocess.run(
-        [sys.executable, "-c", script, mode], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script, mode],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -83,5 +88,7 @@ def test_end_cleanly_flushes_and_disables_flush_on_close():
 
 
 def test_installing_twice_is_harmless():
-    result = run_script("install", SCRIPT.replace("clean_exit.install()", "clean_exit.install()\n    clean_exit.install()"))
+    result = run_script(
+        "install", SCRIPT.replace("clean_exit.install()", "clean_exit.install()\n    clean_exit.install()")
+    )
     assert (result.returncode, result.stdout, result.stderr) == (0, "done\n", "")

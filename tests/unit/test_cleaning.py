@@ -59,9 +59,16 @@ def test_default_cleaning_counts_every_change():
 
 def test_strip_whitespace_counts_per_column():
     df = pd.DataFrame({"a": [" x", "y ", "z", None], "b": ["p", "q", "r", "s"], "n": [1, 2, 3, 4]})
-    out, summary = clean_frame(df, CleaningConfig(empty_strings_as_missing=False, coerce_numeric=False), contract())
+    out, summary = clean_frame(
+        df, CleaningConfig(empty_strings_as_missing=False, coerce_numeric=False), contract()
+    )
     assert summary.cells_stripped == {"a": 2}
-    assert out["a"].tolist()[:3] == ["x", "y", "z"] and out["a"].isna().tolist() == [False, False, False, True]
+    assert out["a"].tolist()[:3] == ["x", "y", "z"] and out["a"].isna().tolist() == [
+        False,
+        False,
+        False,
+        True,
+    ]
     assert out["b"].tolist() == ["p", "q", "r", "s"]
     assert out["n"].tolist() == [1, 2, 3, 4]
 
@@ -160,7 +167,9 @@ def test_disabled_options_do_nothing():
 
 
 def test_without_stripping_padded_numbers_still_coerce_and_blanks_count_as_lost():
-    out, summary = clean_frame(raw(), CleaningConfig(strip_whitespace=False, empty_strings_as_missing=False), contract())
+    out, summary = clean_frame(
+        raw(), CleaningConfig(strip_whitespace=False, empty_strings_as_missing=False), contract()
+    )
     assert out["charges"][0] == 29.85
     # "abc" and "  " were present and are not numbers
     assert summary.coerced_to_missing == {"charges": 2, "flag": 1}

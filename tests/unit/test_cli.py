@@ -52,12 +52,16 @@ def test_dry_run_prints_the_resolved_config(run_cli):
     assert config["parameters"]["split"]["random_state"] == raw["parameters"]["split"].get("random_state", 42)
     # defaults are filled in
     assert "scaler" in config["parameters"]["preprocessing"]
-    assert config["parameters"]["preprocessing"]["ordinal"] == raw["parameters"]["preprocessing"].get("ordinal", {})
+    assert config["parameters"]["preprocessing"]["ordinal"] == raw["parameters"]["preprocessing"].get(
+        "ordinal", {}
+    )
     assert config["parameters"]["source"]["format"] == raw["parameters"]["source"].get("format", "auto")
     tenure = config["parameters"]["contract"]["columns"]["tenure"]
     assert set(tenure) == {"kind", "min", "max", "categories", "max_missing_share"}
     assert tenure["kind"] == "numeric" and tenure["categories"] is None
-    assert config["parameters"]["cleaning"]["drop_columns"] == raw["parameters"]["cleaning"].get("drop_columns", [])
+    assert config["parameters"]["cleaning"]["drop_columns"] == raw["parameters"]["cleaning"].get(
+        "drop_columns", []
+    )
     # the rest of the run configuration is passed through unchanged
     assert {key: value for key, value in config.items() if key != "parameters"} == {
         key: value for key, value in raw.items() if key != "parameters"
@@ -80,7 +84,9 @@ def test_unknown_top_level_key_exits_2(run_cli):
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("error: enable_cach: unknown top-level key; expected one of: build, cache_policy, ")
+    assert lines[0].startswith(
+        "error: enable_cach: unknown top-level key; expected one of: build, cache_policy, "
+    )
 
 
 def test_missing_config_file_exits_2(run_cli):
@@ -98,9 +104,14 @@ def test_no_cache_sets_enable_cache_false(run_cli):
 def test_help(run_cli):
     result = run_cli("--help")
     assert result.returncode == 0
-    assert "training     ingest -> clean -> validate -> split -> search -> evaluate -> register" in result.stdout
+    assert (
+        "training     ingest -> clean -> validate -> split -> search -> evaluate -> register" in result.stdout
+    )
     assert "Examples:" in result.stdout
-    assert "python run.py --config configs/training.yaml parameters.split.test_size=0.3 --dry-run" in result.stdout
+    assert (
+        "python run.py --config configs/training.yaml parameters.split.test_size=0.3 --dry-run"
+        in result.stdout
+    )
     assert "--no-cache" in result.stdout and "--dry-run" in result.stdout
 
 
@@ -108,11 +119,16 @@ def test_help(run_cli):
 
 
 def test_resolve_config_applies_overrides_and_fills_defaults():
-    config = resolve_config(str(TRAINING_YAML), ["parameters.split.test_size=0.3"], "training", no_cache=False)
+    config = resolve_config(
+        str(TRAINING_YAML), ["parameters.split.test_size=0.3"], "training", no_cache=False
+    )
     assert config["parameters"]["split"]["test_size"] == 0.3
     assert config["parameters"]["cleaning"]["drop_columns"] == []
     gates = yaml.safe_load(TRAINING_YAML.read_text())["parameters"]["evaluation"]["gates"]
-    assert config["parameters"]["evaluation"]["gates"] == {"min": gates.get("min", {}), "max": gates.get("max", {})}
+    assert config["parameters"]["evaluation"]["gates"] == {
+        "min": gates.get("min", {}),
+        "max": gates.get("max", {}),
+    }
     assert "enable_cache" not in config
     assert set(config) == set(yaml.safe_load(TRAINING_YAML.read_text()))
 
@@ -143,7 +159,14 @@ def test_resolve_config_missing_file(tmp_path):
 
 @pytest.mark.parametrize(
     "arg",
-    ["a.b=1", "a=1", "_x=", "parameters.features.0.name=x", "parameters.split.test_size=0.3", "k=http://h/p?a=b"],
+    [
+        "a.b=1",
+        "a=1",
+        "_x=",
+        "parameters.features.0.name=x",
+        "parameters.split.test_size=0.3",
+        "k=http://h/p?a=b",
+    ],
 )
 def test_override_pattern_matches(arg):
     assert OVERRIDE.match(arg)

@@ -64,22 +64,28 @@ def test_a_clean_frame_passes():
 
 def test_missing_required_column():
     violation = only_violation(frame().drop(columns="age"))
-    assert violation == Violation(column="age", rule="required column present", failing_rows=4, examples=["age"])
+    assert violation == Violation(
+        column="age", rule="required column present", failing_rows=4, examples=["age"]
+    )
 
 
 def test_below_min():
     violation = only_violation(frame(age=[-1.0, 20.0, -3.0, 40.0]))
-    assert (violation.column, violation.failing_rows, violation.examples) == ("age", 2, ["-1.0", "-3.0"])
+    assert violation == Violation(column="age", rule="minimum 0", failing_rows=2, examples=["-1.0", "-3.0"])
 
 
 def test_above_max():
     violation = only_violation(frame(age=[10.0, 200.0, 150.0, 200.0]))
-    assert (violation.column, violation.failing_rows, violation.examples) == ("age", 3, ["200.0", "150.0"])
+    assert violation == Violation(
+        column="age", rule="maximum 100", failing_rows=3, examples=["200.0", "150.0"]
+    )
 
 
 def test_category_not_allowed():
     violation = only_violation(frame(color=["red", "green", "pink", "green"]))
-    assert (violation.column, violation.failing_rows, violation.examples) == ("color", 3, ["green", "pink"])
+    assert violation == Violation(
+        column="color", rule="allowed categories", failing_rows=3, examples=["green", "pink"]
+    )
 
 
 def test_examples_are_at_most_three_distinct_values():
@@ -90,7 +96,9 @@ def test_examples_are_at_most_three_distinct_values():
 
 def test_binary_value_not_zero_or_one():
     violation = only_violation(frame(flag=[0, 2, 1, 3]))
-    assert (violation.column, violation.failing_rows, violation.examples) == ("flag", 2, ["2", "3"])
+    assert violation == Violation(
+        column="flag", rule="binary value (0 or 1)", failing_rows=2, examples=["2", "3"]
+    )
 
 
 def test_binary_accepts_floats_and_missing_values():
@@ -139,7 +147,9 @@ def test_missing_share_column_override():
 
 def test_target_class_not_allowed():
     violation = only_violation(frame(y=["No", "Maybe", "Yes", "Yes"]))
-    assert (violation.column, violation.failing_rows, violation.examples) == ("y", 1, ["Maybe"])
+    assert violation == Violation(
+        column="y", rule="target class in ['No', 'Yes']", failing_rows=1, examples=["Maybe"]
+    )
 
 
 def test_missing_target_value():
@@ -202,7 +212,7 @@ def test_data_contract_error_lists_each_violation():
     lines = str(caught.value).splitlines()
     assert lines[0] == "data contract failed: 3 violation(s) in 4 rows"
     assert lines[1] == "  - flag: required column present broken by 4 row(s) (e.g. flag)"
-    assert lines[2].startswith("  - color: ") and lines[2].endswith(" broken by 1 row(s) (e.g. green)")
+    assert lines[2] == "  - color: allowed categories broken by 1 row(s) (e.g. green)"
     assert lines[3] == "  - y: no missing values broken by 1 row(s) (e.g. None)"
     assert len(lines) == 4
     assert caught.value.report.summary() == str(caught.value)
@@ -216,27 +226,6 @@ def test_violation_describe():
     assert Violation(column="a", rule="r", failing_rows=1).describe() == "a: r broken by 1 row(s)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG contract.py _column_schema/build_schema: the name= given to the built-in checks (Check.ge/le/"
-    "isin) is ignored because pandera reports check.error first ('greater_than_or_equal_to(0.0)', "
-    "\"isin(['red', 'blue'])\"); pass error=... to use the contract's rule names",
-)
-@pytest.mark.parametrize(
-    ("columns", "rule"),
-    [
-        ({"age": [-1.0, 20.0, 30.0, 40.0]}, ">= 0"),
-        ({"age": [10.0, 200.0, 30.0, 40.0]}, "<= 100"),
-        ({"color": ["red", "green", "red", "blue"]}, "allowed category"),
-        ({"flag": [0, 2, 1, 0]}, "binary value in {0, 1}"),
-        ({"y": ["No", "Maybe", "Yes", "Yes"]}, "class in ['No', 'Yes']"),
-    ],
-    ids=["min", "max", "category", "binary", "class"],
-)
-def test_rule_text_is_the_contracts_name(columns, rule):
-    assert only_violation(frame(**columns)).rule == rule
-
-
 def test_bundled_telco_data_meets_the_shipped_contract():
     config = yaml.safe_load((PROJECT_ROOT / "configs" / "training.yaml").read_text())["parameters"]
     data_contract = DataContract(**config["contract"])
@@ -246,4 +235,6 @@ def test_bundled_telco_data_meets_the_shipped_contract():
     assert report.passed
     assert report.rows == len(raw) > 7000
     assert report.columns_checked == len(data_contract.columns) + 1
-    assert report.summary() == f"data contract passed: {len(raw)} rows, {len(data_contract.columns) + 1} columns"
+    assert (
+        report.summary() == f"data contract passed: {len(raw)} rows, {len(data_contract.columns) + 1} columns"
+    )

@@ -174,7 +174,8 @@ def test_override_cannot_descend_into_a_scalar(base):
     with pytest.raises(ConfigError) as caught:
         apply_overrides(base, ["parameters.split.test_size.deep.er=1"])
     assert str(caught.value) == (
-        "override 'parameters.split.test_size.deep.er=1': parameters.split.test_size is a value, not a section"
+        "override 'parameters.split.test_size.deep.er=1': "
+        "parameters.split.test_size is a value, not a section"
     )
 
 
@@ -195,7 +196,9 @@ def test_override_cannot_descend_into_a_scalar_list_item(base, override):
     "not a section', although validate_section treats a None section as an empty one",
 )
 def test_override_into_an_empty_section():
-    merged = apply_overrides({"parameters": {"cleaning": None}}, ["parameters.cleaning.strip_whitespace=false"])
+    merged = apply_overrides(
+        {"parameters": {"cleaning": None}}, ["parameters.cleaning.strip_whitespace=false"]
+    )
     assert merged == {"parameters": {"cleaning": {"strip_whitespace": False}}}
 
 
@@ -206,7 +209,9 @@ def test_overrides_apply_in_order(base):
 
 def test_override_does_not_mutate_the_input(base, training_config):
     before = copy.deepcopy(base)
-    merged = apply_overrides(base, ["parameters.split.test_size=0.3", "parameters.features.0.name=x", "new.k=1"])
+    merged = apply_overrides(
+        base, ["parameters.split.test_size=0.3", "parameters.features.0.name=x", "new.k=1"]
+    )
     assert base == before == training_config
     assert merged is not base
     assert merged["parameters"]["features"] is not base["parameters"]["features"]
@@ -279,7 +284,8 @@ def test_unknown_key_in_list_of_unions(base):
 
 def test_unknown_key_in_list_of_models(base):
     assert error_of(base, ["parameters.search.algorithms.0.foo=1"]) == (
-        "parameters.search.algorithms.0.foo: unknown key; expected one of: name, estimator, params, search_space"
+        "parameters.search.algorithms.0.foo: unknown key; "
+        "expected one of: name, estimator, params, search_space"
     )
 
 
@@ -300,12 +306,22 @@ def test_one_line_per_problem(base):
             "parameters.split.test_size: input should be a valid number, unable to parse string as a number "
             "(got 'abc')",
         ),
-        ("parameters.split.test_size=1.5", "parameters.split.test_size: input should be less than 1 (got 1.5)"),
-        ("parameters.search.cv=1", "parameters.search.cv: input should be greater than or equal to 2 (got 1)"),
-        ("parameters.contract.target=null", "parameters.contract.target: input should be a valid string (got None)"),
+        (
+            "parameters.split.test_size=1.5",
+            "parameters.split.test_size: input should be less than 1 (got 1.5)",
+        ),
+        (
+            "parameters.search.cv=1",
+            "parameters.search.cv: input should be greater than or equal to 2 (got 1)",
+        ),
+        (
+            "parameters.contract.target=null",
+            "parameters.contract.target: input should be a valid string (got None)",
+        ),
         (
             "parameters.preprocessing.scaler=zz",
-            "parameters.preprocessing.scaler: input should be 'standard', 'minmax', 'robust' or 'none' (got 'zz')",
+            "parameters.preprocessing.scaler: "
+            "input should be 'standard', 'minmax', 'robust' or 'none' (got 'zz')",
         ),
         (
             "parameters.contract.columns.tenure.kind=text",
@@ -370,11 +386,13 @@ def test_missing_union_tag(base):
 )
 def test_unknown_key_in_plain_union(base):
     message = error_of(
-        base, ["parameters.search.algorithms.0.search_space.C={distribution: uniform, low: 0, high: 1, foo: 1}"]
+        base,
+        ["parameters.search.algorithms.0.search_space.C={distribution: uniform, low: 0, high: 1, foo: 1}"],
     )
     assert "list[any]" not in message and "Distribution" not in message
-    assert "parameters.search.algorithms.0.search_space.C.foo: unknown key; expected one of: distribution, low, high" in (
-        message.splitlines()
+    assert (
+        "parameters.search.algorithms.0.search_space.C.foo: unknown key; "
+        "expected one of: distribution, low, high" in message.splitlines()
     )
 
 
@@ -396,4 +414,6 @@ def test_validate_section_error_is_not_chained(base):
 
 def test_validate_section_fills_defaults():
     assert validate_section({"split": None}, "split", SplitConfig) == SplitConfig()
-    assert validate_section({}, "split", SplitConfig) == SplitConfig(test_size=0.2, random_state=42, stratify=True)
+    assert validate_section({}, "split", SplitConfig) == SplitConfig(
+        test_size=0.2, random_state=42, stratify=True
+    )

@@ -35,15 +35,25 @@ def result() -> SearchResult:
 def test_candidates_table_sorted_best_first(result):
     table = candidates_table(result)
     assert table["algorithm"].tolist() == [
-        "logistic_regression", "random_forest", "logistic_regression", "hist_gradient_boosting",
+        "logistic_regression",
+        "random_forest",
+        "logistic_regression",
+        "hist_gradient_boosting",
     ]
     # ties on the mean score go to the smaller spread
     assert table["mean_score"].tolist() == [0.85, 0.85, 0.80, 0.70]
     assert table["std_score"].tolist() == [0.01, 0.03, 0.02, 0.05]
     assert table.index.tolist() == [0, 1, 2, 3]
     assert list(table.columns) == [
-        "algorithm", "params", "mean_score", "std_score", "selected",
-        "cv_roc_auc_mean", "cv_roc_auc_std", "cv_f1_mean", "cv_f1_std",
+        "algorithm",
+        "params",
+        "mean_score",
+        "std_score",
+        "selected",
+        "cv_roc_auc_mean",
+        "cv_roc_auc_std",
+        "cv_f1_mean",
+        "cv_f1_std",
     ]
     assert table["cv_f1_mean"].tolist() == [0.425, 0.425, 0.40, 0.35]
 
@@ -86,8 +96,11 @@ def test_params_json_falls_back_to_str():
 
 def test_selected_candidate_round_trip(result, tmp_path):
     table = candidates_table(result)
-    expected = ("logistic_regression", {"C": 1.0}, {"f1": {"mean": 0.425, "std": 0.02},
-                                                    "roc_auc": {"mean": 0.85, "std": 0.01}})
+    expected = (
+        "logistic_regression",
+        {"C": 1.0},
+        {"f1": {"mean": 0.425, "std": 0.02}, "roc_auc": {"mean": 0.85, "std": 0.01}},
+    )
     assert selected_candidate(table) == expected
     path = tmp_path / "candidates.parquet"
     table.to_parquet(path)

@@ -1,0 +1,293 @@
+"""The model bundle: the directory a serving process loads (no ZenML, no Seldon here).
+
+A bundle is a directory holding
+
+- ``model.joblib``: the fitted scikit-learn ``Pipeline`` (raw feature columns in,
+  preprocessing and estimator inside), saved with joblib;
+- ``bundle.json``: what a server needs to know without reading configs: model
+  name and version, the feature columns in order with their kind and allowed
+  categories, the target, its classes, the positive class, the decision
+  threshold, the creation time and the scikit-learn version that saved it.
+
+``save_bundle`` writes both files (each through a temporary file and a rename,
+so a reader never sees half a bundle); ``load_bundle`` reads them back and
+raises :class:`BundleError` with a one-line message when the bundle is missing
+or corrupt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import joblib
+import sklearn
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tabular_ml.config import DataContract
+
+__all__ = [
+    "BUNDLE_FORMAT_VERSION",
+    "META_FILE",
+    "MODEL_FILE",
+    "Bundle",
+    "BundleError",
+    "BundleMeta",
+    "FeatureColumn",
+    "load_bundle",
+    "read_bundle_meta",
+    "save_bundle",
+]
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.joblib"
+META_FILE = "bundle.json"
+BUNDLE_FORMAT_VERSION = 1
+
+
+class BundleError(Exception):
+    """A model bundle is missing, incomplete or corrupt (the message says which and where)."""
+
+
+class FeatureColumn(BaseModel):
+    """One raw input column of the served Pipeline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: Literal["numeric", "categorical", "binary"]
+    categories: list[str] | None = None
+
+
+class BundleMeta(BaseModel):
+    """The content of ``bundle.json``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format_version: int = BUNDLE_FORMAT_VERSION
+    model_name: str = Field(min_length=1)
+    model_version: str = Field(min_length=1)
+    features: list[FeatureColumn] = Field(min_length=1)
+    target: str
+    classes: list[str] = Field(min_length=2)
+    positive_class: str
+    threshold: float = Field(gt=0, lt=1)
+    created_at: str
+    sklearn_version: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BundleMeta:
+        if self.positive_class not in self.classes:
+            raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {self.classes}")
+        names = [feature.name for feature in self.features]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"feature column(s) {repeated} are listed more than once")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The raw input columns, in the order the Pipeline was trained with."""
+        return [feature.name for feature in self.features]
+
+    @property
+    def negative_label(self) -> str:
+        """The label of a prediction below the threshold.
+
+        The other class for a two-class contract; ``not <positive class>`` when the
+        contract has more classes (the model is trained positive-vs-rest).
+        """
+        others = [label for label in self.classes if label != self.positive_class]
+        return others[0] if len(others) == 1 else f"not {self.positive_class}"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded bundle: the fitted Pipeline, its metadata and where it came from."""
+
+    pipeline: Any
+    meta: BundleMeta
+    directory: Path
+
+    @property
+    def positive_column(self) -> int:
+        """Index of the positive class (encoded 1) in ``pipeline.predict_proba``'s columns."""
+        return _positive_column(self.pipeline, f"the model in {self.directory}")
+
+
+def _positive_column(pipeline: Any, where: Path | str) -> int:
+    classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+    if 1 not in classes:
+        raise BundleError(
+            f"{where} was not trained on the encoded target: its classes are {classes}, "
+            "expected 0 and 1 (see tabular_ml.model.encode_target)"
+        )
+    return classes.index(1)
+
+
+def _unseen_columns(pipeline: Any, columns: list[str]) -> list[str]:
+    """Columns the bundle lists but the Pipeline did not see when it was fitted."""
+    seen = getattr(pipeline, "feature_names_in_", None)
+    if seen is None:
+        return []
+    seen_set = {str(name) for name in seen}
+    return [name for name in columns if name not in seen_set]
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write ``path`` through a temporary file in the same directory and a rename."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_bundle(
+    directory: str | Path,
+    pipeline: Any,
+    contract: DataContract,
+    model_name: str,
+    model_version: str,
+    threshold: float = 0.5,
+) -> Path:
+    """Write ``model.joblib`` and ``bundle.json`` into ``directory`` (created if needed).
+
+    Args:
+        directory: The bundle directory; existing bundle files in it are replaced.
+        pipeline: The fitted Pipeline (raw feature columns in, probabilities out),
+            trained on the target encoded by ``encode_target`` (1 = positive class).
+        contract: The data contract it was trained under: feature columns, kinds,
+            categories, target and classes come from it.
+        model_name: Name reported in every response.
+        model_version: Version reported in every response (stored as text).
+        threshold: Probability of the positive class from which a row is labelled positive.
+
+    Returns:
+        The bundle directory.
+
+    Raises:
+        ValueError: When the pipeline is not fitted or has no ``predict_proba``,
+            or the threshold is not strictly between 0 and 1.
+    """
+    if not hasattr(pipeline, "predict_proba"):
+        raise ValueError(f"{type(pipeline).__name__} has no predict_proba: it cannot be served")
+    if not hasattr(pipeline, "classes_"):
+        raise ValueError(f"{type(pipeline).__name__} is not fitted (no classes_): fit it before saving")
+    target = Path(directory)
+    try:
+        _positive_column(pipeline, "the pipeline")
+    except BundleError as exc:
+        raise ValueError(str(exc)) from exc
+    unseen = _unseen_columns(pipeline, contract.feature_names)
+    if unseen:
+        raise ValueError(f"the pipeline was not fitted on contract column(s) {unseen}")
+    try:
+        meta = BundleMeta(
+            model_name=model_name,
+            model_version=str(model_version),
+            features=[
+                FeatureColumn(
+                    name=name,
+                    kind=spec.kind,
+                    categories=list(spec.categories) if spec.categories is not None else None,
+                )
+                for name, spec in contract.columns.items()
+            ],
+            target=contract.target,
+            classes=list(contract.classes),
+            positive_class=contract.positive_class,
+            threshold=threshold,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            sklearn_version=sklearn.__version__,
+        )
+    except ValidationError as exc:
+        raise ValueError(f"invalid bundle metadata: {_first_error(exc)}") from exc
+
+    target.mkdir(parents=True, exist_ok=True)
+    _atomic_write(target / MODEL_FILE, lambda tmp: joblib.dump(pipeline, tmp))
+    text = json.dumps(meta.model_dump(mode="json"), indent=2) + "\n"
+    _atomic_write(target / META_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    logger.info("Saved model bundle %s version %s to %s", model_name, meta.model_version, target)
+    return target
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "bundle"
+    more = exc.error_count() - 1
+    return f"{where}: {error['msg']}" + (f" (and {more} more)" if more else "")
+
+
+def read_bundle_meta(directory: str | Path) -> BundleMeta:
+    """Only ``bundle.json`` of a bundle (cheap: the model is not loaded).
+
+    Raises:
+        BundleError: When the directory or the file is missing, or the file is not
+            valid bundle metadata.
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise BundleError(f"model bundle directory {folder} does not exist")
+    path = folder / META_FILE
+    if not path.is_file():
+        raise BundleError(f"model bundle {folder} has no {META_FILE}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise BundleError(f"{path} must hold a JSON object, not {type(raw).__name__}")
+    if raw.get("format_version", BUNDLE_FORMAT_VERSION) != BUNDLE_FORMAT_VERSION:
+        raise BundleError(
+            f"{path} has format_version {raw.get('format_version')!r}; this code reads "
+            f"version {BUNDLE_FORMAT_VERSION}"
+        )
+    try:
+        return BundleMeta.model_validate(raw)
+    except ValidationError as exc:
+        raise BundleError(f"{path} is not valid bundle metadata: {_first_error(exc)}") from exc
+
+
+def load_bundle(directory: str | Path) -> Bundle:
+    """Load a bundle written by :func:`save_bundle`.
+
+    Raises:
+        BundleError: With a one-line message when the directory, ``bundle.json`` or
+            ``model.joblib`` is missing or cannot be read, or the model does not fit
+            the metadata.
+    """
+    folder = Path(directory)
+    meta = read_bundle_meta(folder)
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        raise BundleError(f"model bundle {folder} has no {MODEL_FILE}")
+    try:
+        pipeline = joblib.load(path)
+    except Exception as exc:  # joblib/pickle raise many types for a damaged file
+        raise BundleError(f"{path} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+    if not hasattr(pipeline, "predict_proba") or not hasattr(pipeline, "classes_"):
+        raise BundleError(f"{path} holds a {type(pipeline).__name__}, not a fitted classifier Pipeline")
+    unseen = _unseen_columns(pipeline, meta.feature_names)
+    if unseen:
+        raise BundleError(f"{path} was not fitted on column(s) {unseen} that {META_FILE} lists")
+    if meta.sklearn_version and meta.sklearn_version != sklearn.__version__:
+        logger.warning(
+            "Model bundle %s was saved with scikit-learn %s, this process has %s",
+            folder,
+            meta.sklearn_version,
+            sklearn.__version__,
+        )
+    bundle = Bundle(pipeline=pipeline, meta=meta, directory=folder)
+    bundle.positive_column  # noqa: B018 - raises BundleError when classes are not 0/1
+    return bundle

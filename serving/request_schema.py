@@ -1,0 +1,355 @@
+"""Seldon request -> validated DataFrame with the model's raw feature columns.
+
+Two request forms are accepted (the Seldon protocol's JSON forms)::
+
+    {"data": {"names": ["tenure", ...], "ndarray": [[12, ...], [3, ...]]}}
+    {"jsonData": [{"tenure": 12, ...}, ...]}        # or one record: {"jsonData": {...}}
+
+The frame is built once, column by column, with its dtypes set directly:
+numeric and binary columns become ``float64`` (``null`` -> NaN), categorical
+columns ``object`` holding text or NaN. Nulls are allowed (the Pipeline
+imputes them); categories outside the contract are allowed (the one-hot
+encoder ignores them) and counted per column.
+
+Anything else is a :class:`RequestError` naming the field at fault: no data,
+unknown or missing columns, rows of the wrong length, a value of the wrong
+type (with column and row), 0 rows, or more rows than the maximum
+(``SERVING_MAX_ROWS``, default 10,000).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from numbers import Real
+from operator import itemgetter
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DEFAULT_MAX_ROWS",
+    "MAX_ROWS",
+    "MAX_ROWS_ENV",
+    "ParsedRequest",
+    "RequestError",
+    "RequestSchema",
+    "configured_max_rows",
+]
+
+MAX_ROWS_ENV = "SERVING_MAX_ROWS"
+DEFAULT_MAX_ROWS = 10_000
+
+_NUMERIC_KINDS = ("numeric", "binary")
+# Types json.loads produces for a number or null (bool is accepted as 0/1).
+_JSON_NUMBER_TYPES = frozenset({int, float, bool, type(None)})
+_JSON_TEXT_TYPES = frozenset({str, type(None)})
+_SHOWN = 8  # names listed in an error message before "..."
+
+
+def configured_max_rows() -> int:
+    """The row limit per request: ``$SERVING_MAX_ROWS`` or 10,000.
+
+    Raises:
+        ValueError: When the variable is set but is not a positive integer.
+    """
+    raw = os.environ.get(MAX_ROWS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_ROWS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{MAX_ROWS_ENV}={raw!r} must be a positive integer")
+    return value
+
+
+MAX_ROWS = configured_max_rows()
+
+
+class RequestError(ValueError):
+    """A request the model cannot answer; the message names the field at fault.
+
+    Attributes:
+        field: The request field (``data.names``, ``jsonData[3]``, a column name...).
+    """
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class ColumnLike(Protocol):
+    """What the schema needs to know of a column (``bundle.FeatureColumn`` fits)."""
+
+    name: str
+    kind: str
+    categories: list[str] | None
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    kind: str
+    categories: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    """A validated request.
+
+    Attributes:
+        frame: One row per request row, the model's feature columns in model order.
+        unknown_categories: Column -> how many values were outside the contract's
+            categories (only columns with at least one).
+        form: ``"ndarray"`` or ``"jsonData"``.
+    """
+
+    frame: pd.DataFrame
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+    form: str = "ndarray"
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+
+def _listing(names: Iterable[str]) -> str:
+    names = list(names)
+    shown = ", ".join(repr(name) for name in names[:_SHOWN])
+    return f"[{shown}{', ...' if len(names) > _SHOWN else ''}]"
+
+
+class RequestSchema:
+    """Validates Seldon requests against the model's feature columns.
+
+    Args:
+        columns: The feature columns in model order: objects with ``name``,
+            ``kind`` (numeric | categorical | binary) and ``categories``
+            (``bundle.FeatureColumn``, or see :meth:`from_contract`).
+        max_rows: Most rows per request; ``None`` reads ``$SERVING_MAX_ROWS`` (default 10,000).
+    """
+
+    def __init__(self, columns: Sequence[ColumnLike], max_rows: int | None = None):
+        if not columns:
+            raise ValueError("a request schema needs at least one column")
+        self.columns = [
+            _Column(c.name, c.kind, frozenset(c.categories) if c.categories is not None else None)
+            for c in columns
+        ]
+        unknown_kinds = sorted({c.kind for c in self.columns} - {"numeric", "categorical", "binary"})
+        if unknown_kinds:
+            raise ValueError(f"unknown column kind(s) {unknown_kinds}")
+        self.names = [c.name for c in self.columns]
+        self._name_set = frozenset(self.names)
+        self.max_rows = configured_max_rows() if max_rows is None else int(max_rows)
+        if self.max_rows < 1:
+            raise ValueError(f"max_rows must be positive, got {self.max_rows}")
+
+    @classmethod
+    def from_contract(cls, contract: Any, max_rows: int | None = None) -> RequestSchema:
+        """A schema from a ``DataContract`` (its feature columns, in contract order)."""
+        columns = [
+            _Column(name, spec.kind, list(spec.categories) if spec.categories is not None else None)
+            for name, spec in contract.columns.items()
+        ]
+        return cls(columns, max_rows=max_rows)
+
+    # ------------------------------------------------------------------ entry point
+
+    def parse(self, request: Any) -> ParsedRequest:
+        """Validate a request (a decoded JSON object) and build its DataFrame.
+
+        Raises:
+            RequestError: Naming the field at fault.
+        """
+        if not isinstance(request, dict):
+            raise RequestError(
+                "request", f"the request must be a JSON object with 'data' or 'jsonData', not {_kind(request)}"
+            )
+        data = request.get("data")
+        json_data = request.get("jsonData")
+        if data is not None and json_data is not None:
+            raise RequestError("request", "give either 'data' or 'jsonData', not both")
+        if data is not None:
+            columns, n_rows = self._columns_from_ndarray(data)
+            form = "ndarray"
+        elif json_data is not None:
+            columns, n_rows = self._columns_from_records(json_data)
+            form = "jsonData"
+        else:
+            present = sorted(request)
+            hint = f" (it has {_listing(present)})" if present else ""
+            raise RequestError(
+                "data",
+                "the request has no data: send {'data': {'names': [...], 'ndarray': [[...]]}} "
+                f"or {{'jsonData': [{{...}}]}}{hint}",
+            )
+        arrays: dict[str, np.ndarray] = {}
+        unknown: dict[str, int] = {}
+        for column, values in zip(self.columns, columns, strict=True):
+            if column.kind in _NUMERIC_KINDS:
+                arrays[column.name] = _numeric_column(column, values)
+            else:
+                arrays[column.name], count = _text_column(column, values)
+                if count:
+                    unknown[column.name] = count
+        frame = pd.DataFrame(arrays, index=pd.RangeIndex(n_rows), copy=False)
+        return ParsedRequest(frame=frame, unknown_categories=unknown, form=form)
+
+    # ------------------------------------------------------------------ the two forms
+
+    def _check_names(self, given: Iterable[str], where: str) -> None:
+        given = list(given)
+        unknown = [name for name in given if name not in self._name_set]
+        given_set = set(given)
+        missing = [name for name in self.names if name not in given_set]
+        problems = []
+        if unknown:
+            problems.append(f"unknown column(s) {_listing(unknown)}")
+        if missing:
+            problems.append(f"missing column(s) {_listing(missing)}")
+        if problems:
+            raise RequestError(where, f"{where}: {'; '.join(problems)}")
+
+    def _check_row_count(self, n_rows: int, where: str) -> None:
+        if n_rows == 0:
+            raise RequestError(where, f"{where} has 0 rows: send at least one row")
+        if n_rows > self.max_rows:
+            raise RequestError(
+                where,
+                f"{where} has {n_rows} rows, more than the maximum of {self.max_rows} per request "
+                f"({MAX_ROWS_ENV}): send smaller batches",
+            )
+
+    def _columns_from_ndarray(self, data: Any) -> tuple[list[Sequence[Any]], int]:
+        if not isinstance(data, dict):
+            raise RequestError("data", f"'data' must be an object with 'names' and 'ndarray', not {_kind(data)}")
+        if "ndarray" not in data:
+            others = [key for key in ("tensor", "tftensor", "binData", "strData") if key in data]
+            got = f" (got data.{others[0]})" if others else ""
+            raise RequestError("data.ndarray", f"data.ndarray is required{got}: a list of rows")
+        names = data.get("names")
+        if not names:
+            raise RequestError(
+                "data.names",
+                f"data.names is required: the column name of each data.ndarray position, "
+                f"e.g. {_listing(self.names)}",
+            )
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise RequestError("data.names", "data.names must be a list of column names (text)")
+        if len(set(names)) != len(names):
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            raise RequestError("data.names", f"data.names repeats column(s) {_listing(repeated)}")
+        self._check_names(names, "data.names")
+
+        rows = data["ndarray"]
+        if not isinstance(rows, list):
+            raise RequestError("data.ndarray", f"data.ndarray must be a list of rows, not {_kind(rows)}")
+        self._check_row_count(len(rows), "data.ndarray")
+        width = len(names)
+        try:
+            lengths_ok = set(map(len, rows)) == {width}
+        except TypeError:
+            lengths_ok = False
+        if not lengths_ok or not all(type(row) is list for row in rows):
+            for i, row in enumerate(rows):
+                if not isinstance(row, list):
+                    raise RequestError(
+                        f"data.ndarray[{i}]",
+                        f"data.ndarray[{i}] must be a row (a list of {width} values), not {_kind(row)}",
+                    )
+                if len(row) != width:
+                    raise RequestError(
+                        f"data.ndarray[{i}]",
+                        f"data.ndarray[{i}] has {len(row)} values but data.names has {width}",
+                    )
+        by_name = dict(zip(names, zip(*rows, strict=True), strict=True))
+        return [by_name[name] for name in self.names], len(rows)
+
+    def _columns_from_records(self, records: Any) -> tuple[list[Sequence[Any]], int]:
+        if isinstance(records, dict):
+            records = [records]
+        if not isinstance(records, list):
+            raise RequestError(
+                "jsonData", f"jsonData must be a record (object) or a list of records, not {_kind(records)}"
+            )
+        self._check_row_count(len(records), "jsonData")
+        if not all(type(record) is dict for record in records):
+            i = next(i for i, record in enumerate(records) if not isinstance(record, dict))
+            raise RequestError(f"jsonData[{i}]", f"jsonData[{i}] must be a record (object), not {_kind(records[i])}")
+        keys = records[0].keys()
+        if not all(record.keys() == keys for record in records):
+            for i, record in enumerate(records):
+                self._check_names(record.keys(), f"jsonData[{i}]")
+        self._check_names(keys, "jsonData[0]" if len(records) > 1 else "jsonData")
+        if len(self.names) == 1:
+            only = self.names[0]
+            return [[record[only] for record in records]], len(records)
+        getter = itemgetter(*self.names)
+        return list(zip(*map(getter, records), strict=True)), len(records)
+
+
+# ---------------------------------------------------------------------- columns
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "text", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, (Real, np.number)) and not isinstance(value, (str, bytes)))
+
+
+def _numeric_column(column: _Column, values: Sequence[Any]) -> np.ndarray:
+    if not set(map(type, values)) <= _JSON_NUMBER_TYPES:
+        for i, value in enumerate(values):
+            if not _is_number(value):
+                raise RequestError(
+                    column.name,
+                    f"column {column.name!r} ({column.kind}) needs numbers or null; "
+                    f"row {i} holds {_kind(value)} {value!r}",
+                )
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise RequestError(column.name, f"column {column.name!r} ({column.kind}): {exc}") from exc
+    if np.isinf(array).any():
+        i = int(np.flatnonzero(np.isinf(array))[0])
+        raise RequestError(column.name, f"column {column.name!r} ({column.kind}): row {i} is infinite")
+    return array
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _text_column(column: _Column, values: Sequence[Any]) -> tuple[np.ndarray, int]:
+    types = set(map(type, values))
+    if not types <= _JSON_TEXT_TYPES:
+        for i, value in enumerate(values):
+            if not (isinstance(value, str) or _is_null(value)):
+                raise RequestError(
+                    column.name,
+                    f"column {column.name!r} (categorical) needs text or null; "
+                    f"row {i} holds {_kind(value)} {value!r}",
+                )
+    if types == {str}:
+        array = np.array(values, dtype=object)
+        unknown = 0
+        if column.categories is not None:
+            unknown = len(values) - sum(map(column.categories.__contains__, values))
+        return array, unknown
+    cleaned = [value if isinstance(value, str) else np.nan for value in values]
+    unknown = 0
+    if column.categories is not None:
+        unknown = sum(1 for value in cleaned if isinstance(value, str) and value not in column.categories)
+    return np.array(cleaned, dtype=object), unknown
