@@ -244,3 +244,41 @@ class TrainingParameters(StrictModel):
     features: list[FeatureSpec] = Field(default_factory=list)
     search: SearchConfig
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+
+# --------------------------------------------------------------------------- deployment
+
+
+class PromotionConfig(StrictModel):
+    """How a challenger must compare with the production model to replace it."""
+
+    metric: str = "roc_auc"
+    min_improvement: float = Field(0.0, ge=0)
+    gates: QualityGates = Field(default_factory=QualityGates)
+
+
+class ServingConfig(StrictModel):
+    """How the production model is served (each model deployer uses what applies to it)."""
+
+    workers: int = Field(1, ge=1, description="server processes")
+    threads: int = Field(4, ge=1, description="threads per process (local Seldon / Kubernetes)")
+    port: int | None = Field(None, ge=1, le=65535, description="local port; None picks a free one")
+    replicas: int = Field(1, ge=1, description="Kubernetes replicas")
+    image: str = Field("tabular-ml-serving:latest", description="the serving image (Kubernetes)")
+    cpu: str = "500m"
+    memory: str = "1Gi"
+    timeout_s: int = Field(120, ge=1, description="how long to wait for the server to be ready")
+
+
+class DeploymentParameters(StrictModel):
+    """The ``parameters:`` section of configs/deployment.yaml."""
+
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+
+
+class RollbackParameters(StrictModel):
+    """The ``parameters:`` section of a rollback run (set by ``run.py rollback``)."""
+
+    to_version: int | None = Field(None, ge=1, description="None: the previous production version")
+    serving: ServingConfig = Field(default_factory=ServingConfig)
