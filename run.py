@@ -32,10 +32,26 @@ PIPELINES = {
 # The top-level keys of a ZenML run configuration (zenml.config.PipelineRunConfiguration) that
 # this project's configs may use; anything else is a typo ZenML would silently ignore.
 RUN_CONFIG_KEYS = {
-    "run_name", "enable_cache", "enable_artifact_metadata", "enable_artifact_visualization",
-    "enable_step_logs", "enable_pipeline_logs", "schedule", "build", "steps", "settings",
-    "environment", "secrets", "tags", "extra", "model", "parameters", "retry", "substitutions",
-    "cache_policy", "execution_mode",
+    "run_name",
+    "enable_cache",
+    "enable_artifact_metadata",
+    "enable_artifact_visualization",
+    "enable_step_logs",
+    "enable_pipeline_logs",
+    "schedule",
+    "build",
+    "steps",
+    "settings",
+    "environment",
+    "secrets",
+    "tags",
+    "extra",
+    "model",
+    "parameters",
+    "retry",
+    "substitutions",
+    "cache_policy",
+    "execution_mode",
 }
 
 EXAMPLES = """
@@ -62,8 +78,10 @@ def pipeline_name_for(config_path: str, explicit: str | None) -> str:
         fail(f"config file not found: {config_path}")
     name = explicit or next((key for key in PIPELINES if Path(config_path).stem.startswith(key)), None)
     if name not in PIPELINES:
-        fail(f"cannot tell which pipeline {config_path} is for; pass --pipeline with one of: "
-             f"{', '.join(PIPELINES)}")
+        fail(
+            f"cannot tell which pipeline {config_path} is for; pass --pipeline with one of: "
+            f"{', '.join(PIPELINES)}"
+        )
     return name
 
 
@@ -72,7 +90,9 @@ def resolve_config(config_path: str, overrides: list[str], pipeline: str, no_cac
     config = apply_overrides(read_yaml(config_path), overrides)
     unknown = sorted(set(config) - RUN_CONFIG_KEYS)
     if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown top-level key; expected one of: {', '.join(sorted(RUN_CONFIG_KEYS))}")
+        raise ConfigError(
+            f"{unknown[0]}: unknown top-level key; expected one of: {', '.join(sorted(RUN_CONFIG_KEYS))}"
+        )
     parameters = validate_section(config, "parameters", PIPELINES[pipeline][2])
     config["parameters"] = parameters.model_dump(mode="json")
     if no_cache:
@@ -118,11 +138,15 @@ class OverridesGroup(click.Group):
 
 @click.group(cls=OverridesGroup, invoke_without_command=True, epilog=EXAMPLES)
 @click.option("--config", "config_path", type=click.Path(), help="A run configuration in configs/.")
-@click.option("--pipeline", type=click.Choice(sorted(PIPELINES)), help="Which pipeline (default: from the file name).")
+@click.option(
+    "--pipeline", type=click.Choice(sorted(PIPELINES)), help="Which pipeline (default: from the file name)."
+)
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.option("--no-cache", is_flag=True, help="Run every step, even when a cached result exists.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, pipeline: str | None, dry_run: bool, no_cache: bool) -> None:
+def cli(
+    ctx: click.Context, config_path: str | None, pipeline: str | None, dry_run: bool, no_cache: bool
+) -> None:
     """Run the project's ZenML pipelines on the active stack.
 
     Any number of dotted.key=value overrides may follow; they use the YAML's own paths.

@@ -1,6 +1,7 @@
 """Training pipeline: wiring only (see DESIGN.md)."""
 
 from zenml import pipeline
+from zenml.config import CachePolicy
 
 from steps.data import clean_data, ingest_data, split_data, validate_data
 from steps.training import evaluate_model, register_model, train_model
@@ -14,9 +15,10 @@ from tabular_ml.config import (
     SourceConfig,
     SplitConfig,
 )
+from tabular_ml.provenance import library_fingerprint
 
 
-@pipeline
+@pipeline(cache_policy=CachePolicy(cache_func=library_fingerprint))
 def training(
     source: SourceConfig,
     cleaning: CleaningConfig,

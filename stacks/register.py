@@ -55,7 +55,9 @@ def register_stack(path: Path, activate: bool = True) -> StackSpec:
             component_type = StackComponentType(type_name)
         except ValueError:
             allowed = ", ".join(t.value for t in StackComponentType)
-            raise ConfigError(f"{path}: unknown component type '{type_name}'; expected one of: {allowed}") from None
+            raise ConfigError(
+                f"{path}: unknown component type '{type_name}'; expected one of: {allowed}"
+            ) from None
         _ensure_component(client, component_type, component)
         components[component_type] = component.name
     if client.list_stacks(name=spec.name).items:

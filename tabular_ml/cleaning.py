@@ -35,10 +35,11 @@ def _text_columns(df: pd.DataFrame) -> list[str]:
 def _strip_whitespace(df: pd.DataFrame, summary: CleaningSummary) -> None:
     for name in _text_columns(df):
         column = df[name]
-        stripped = column.str.strip()
-        changed = int((stripped != column)[column.notna()].sum())
+        is_text = column.map(lambda value: isinstance(value, str))  # mixed columns keep their numbers
+        stripped = column[is_text].str.strip()
+        changed = int((stripped != column[is_text]).sum())
         if changed:
-            df[name] = stripped
+            df.loc[is_text, name] = stripped
             summary.cells_stripped[name] = changed
 
 

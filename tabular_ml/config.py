@@ -6,7 +6,7 @@ override stops the run before any step, naming the key.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,7 +45,7 @@ class SqlSource(StrictModel):
     query: str | None = None
 
     @model_validator(mode="after")
-    def _one_location_and_one_selection(self) -> "SqlSource":
+    def _one_location_and_one_selection(self) -> SqlSource:
         if (self.url is None) == (self.url_env is None) and self.secret is None:
             raise ValueError("give exactly one of 'url' or 'url_env' (or a 'secret' holding the url)")
         if (self.table is None) == (self.query is None):
@@ -77,7 +77,7 @@ class ApiSource(StrictModel):
     pagination: Pagination | None = None
 
 
-SourceConfig = Annotated[Union[FileSource, SqlSource, ApiSource], Field(discriminator="type")]
+SourceConfig = Annotated[FileSource | SqlSource | ApiSource, Field(discriminator="type")]
 
 
 # --------------------------------------------------------------------------- data contract
@@ -105,7 +105,7 @@ class DataContract(StrictModel):
     min_rows: int = Field(10, ge=1)
 
     @model_validator(mode="after")
-    def _positive_class_is_a_class(self) -> "DataContract":
+    def _positive_class_is_a_class(self) -> DataContract:
         if self.positive_class not in self.classes:
             raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {self.classes}")
         if self.target in self.columns:
@@ -187,7 +187,7 @@ class CountFeature(StrictModel):
 
 
 FeatureSpec = Annotated[
-    Union[RatioFeature, DifferenceFeature, LogFeature, BinFeature, CountFeature],
+    RatioFeature | DifferenceFeature | LogFeature | BinFeature | CountFeature,
     Field(discriminator="kind"),
 ]
 
@@ -206,7 +206,7 @@ class AlgorithmSpec(StrictModel):
     name: str
     estimator: str = Field(description="dotted class path, e.g. sklearn.linear_model.LogisticRegression")
     params: dict[str, Any] = Field(default_factory=dict, description="fixed constructor arguments")
-    search_space: dict[str, Union[list[Any], Distribution]] = Field(default_factory=dict)
+    search_space: dict[str, list[Any] | Distribution] = Field(default_factory=dict)
 
 
 class SearchConfig(StrictModel):

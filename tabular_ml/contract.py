@@ -65,8 +65,11 @@ def _missing_share_check(limit: float) -> pa.Check:
 
 
 def _column_schema(spec: ColumnSpec, default_missing_share: float) -> pa.Column:
-    checks = [_missing_share_check(spec.max_missing_share if spec.max_missing_share is not None
-                                   else default_missing_share)]
+    checks = [
+        _missing_share_check(
+            spec.max_missing_share if spec.max_missing_share is not None else default_missing_share
+        )
+    ]
     if spec.kind in ("numeric", "binary"):
         checks.append(pa.Check(pd.api.types.is_numeric_dtype, name="numeric type", element_wise=False))
     if spec.kind == "binary":
@@ -87,11 +90,14 @@ def build_schema(contract: DataContract, with_target: bool = True) -> pa.DataFra
     }
     if with_target:
         columns[contract.target] = pa.Column(
-            checks=pa.Check.isin(contract.classes, error=f"target class in {contract.classes}"), nullable=False
+            checks=pa.Check.isin(contract.classes, error=f"target class in {contract.classes}"),
+            nullable=False,
         )
-    table_checks = [pa.Check(lambda df: len(df) >= contract.min_rows, name=f"at least {contract.min_rows} rows")]
-    unique = list(columns) if contract.duplicates == "fail" else None
-    return pa.DataFrameSchema(columns, checks=table_checks, unique=unique, report_duplicates="exclude_first")
+    min_rows = contract.min_rows
+    table_checks = [pa.Check(lambda df: len(df) >= min_rows, name=f"at least {min_rows} rows")]
+    if contract.duplicates == "fail":
+        table_checks.append(pa.Check(lambda df: ~df.duplicated(keep="first"), name="no duplicate rows"))
+    return pa.DataFrameSchema(columns, checks=table_checks)
 
 
 def _rule_name(check: object) -> str:
@@ -100,25 +106,32 @@ def _rule_name(check: object) -> str:
         return "required column present"
     if text == "not_nullable":
         return "no missing values"
-    if text in ("multiple_fields_uniqueness", "unique"):
-        return "no duplicate rows"
     return text
+
+
+# Rules checked value by value: their failure cases are the offending values, worth showing.
+_VALUE_RULES = ("minimum", "maximum", "allowed categories", "binary value", "target class")
 
 
 def _violations(failure_cases: pd.DataFrame, df: pd.DataFrame) -> list[Violation]:
     violations = []
     cases = failure_cases.fillna({"column": "<table>"})
+    wrong_type = set(cases.loc[cases["check"].astype(str) == "numeric type", "column"])
+    # pandera reports a row-wise table check (duplicates) once per column: count it once.
+    cases.loc[cases["check"].astype(str) == "no duplicate rows", "column"] = "<table>"
     for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
         rule = _rule_name(check)
+        if column in wrong_type and rule != "numeric type":
+            continue  # range checks on text only repeat "numeric type" with TypeErrors
         if rule == "required column present":
             column, rows = str(group["failure_case"].iloc[0]), len(df)
         elif rule.startswith("missing share"):
             rows = int(df[column].isna().sum()) if column in df.columns else len(df)
         else:
             rows = int(group["index"].nunique()) if group["index"].notna().any() else len(df)
-        examples = [str(value) for value in pd.unique(group["failure_case"].astype(str))[:3]]
-        if rule.startswith("missing share") or rule == "no duplicate rows" or rule.endswith("type"):
-            examples = []
+        examples = []
+        if rule.startswith(_VALUE_RULES):
+            examples = [str(value) for value in pd.unique(group["failure_case"].astype(str))[:3]]
         violations.append(Violation(column=str(column), rule=rule, failing_rows=rows, examples=examples))
     return violations
 

@@ -37,20 +37,31 @@ def decide_promotion(
     if config.metric not in challenger_metrics:
         raise ValueError(f"promotion metric {config.metric!r} is not among {sorted(challenger_metrics)}")
     score = challenger_metrics[config.metric]
-    decision = dict(metric=config.metric, challenger_version=challenger_version, challenger_score=score,
-                    champion_version=champion_version)
+    decision = dict(
+        metric=config.metric,
+        challenger_version=challenger_version,
+        challenger_score=score,
+        champion_version=champion_version,
+    )
     failures = check_gates(challenger_metrics, config.gates)
     if failures:
-        return PromotionDecision(promote=False, reason="quality gate failed: " + "; ".join(failures),
-                                 gate_failures=failures, **decision)
+        return PromotionDecision(
+            promote=False,
+            reason="quality gate failed: " + "; ".join(failures),
+            gate_failures=failures,
+            **decision,
+        )
     if champion_version is None or champion_metrics is None:
-        return PromotionDecision(promote=True, reason="no production model yet; the challenger passes the gates",
-                                 **decision)
+        return PromotionDecision(
+            promote=True, reason="no production model yet; the challenger passes the gates", **decision
+        )
     champion_score = champion_metrics[config.metric]
     sign = 1 if HIGHER_IS_BETTER.get(config.metric, True) else -1
     improvement = sign * (score - champion_score)
     better = improvement > 0 and improvement >= config.min_improvement
     verdict = "improves on" if better else "does not improve enough on"
-    reason = (f"challenger {config.metric} {score:.4f} {verdict} champion {champion_score:.4f} "
-              f"(improvement {improvement:+.4f}, required >= {config.min_improvement:g} and > 0)")
+    reason = (
+        f"challenger {config.metric} {score:.4f} {verdict} champion {champion_score:.4f} "
+        f"(improvement {improvement:+.4f}, required >= {config.min_improvement:g} and > 0)"
+    )
     return PromotionDecision(promote=better, reason=reason, champion_score=champion_score, **decision)

@@ -57,15 +57,20 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
 
 def _list_index(items: list, part: str, override: str) -> int:
     if not part.isdigit() or int(part) >= len(items):
-        raise ConfigError(f"override {override!r}: {part!r} is not an index of a list of {len(items)} item(s)")
+        raise ConfigError(
+            f"override {override!r}: {part!r} is not an index of a list of {len(items)} item(s)"
+        )
     return int(part)
 
 
 def _child(node: Any, part: str, override: str, where: str) -> Any:
     """Descend one level of an override's path, creating sections as needed."""
     if isinstance(node, list):
-        return node[_list_index(node, part, override)]
-    child = node.setdefault(part, {})
+        child = node[_list_index(node, part, override)]
+    else:
+        if node.get(part) is None:  # an absent or empty section (`cleaning:` alone is None in YAML)
+            node[part] = {}
+        child = node[part]
     if not isinstance(child, (dict, list)):
         raise ConfigError(f"override {override!r}: {where} is a value, not a section")
     return child
@@ -85,10 +90,12 @@ def _node(annotation: Any) -> tuple | None:
     if origin in (list, dict):
         inner = _node(args[-1]) if args else None
         return ("items", inner) if inner else None
+    if len(args) == 1:
+        return _node(args[0])
     models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-    if len(models) > 1:
-        return ("union", {_tag_of(model): model for model in models})
-    return _node(args[0]) if len(args) == 1 else None
+    if models:  # pydantic labels a union member by its tag (discriminated) or its class name (smart)
+        return ("union", {label: m for m in models for label in (_tag_of(m), m.__name__)})
+    return None
 
 
 def _tag_of(model: type[BaseModel]) -> str:
@@ -99,7 +106,11 @@ def _tag_of(model: type[BaseModel]) -> str:
     return model.__name__
 
 
-def _walk(model: type[BaseModel], location: tuple) -> tuple[list[str], type[BaseModel] | None]:
+def _is_type_label(part: str) -> bool:
+    return "[" in part or part in {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
+def _walk(model: type[BaseModel], location: tuple) -> tuple[list[str], type[BaseModel] | None, bool]:
     """Follow a pydantic error location through the nested models.
 
     Returns the location as the user wrote it, without the tags pydantic inserts for
@@ -111,10 +122,12 @@ def _walk(model: type[BaseModel], location: tuple) -> tuple[list[str], type[Base
     clean: list[str] = []
     for part in map(str, location):
         if node and node[0] == "union":
-            if part in node[1]:  # the tag pydantic inserted, not a key the user wrote
+            if part in node[1]:  # the label pydantic inserted, not a key the user wrote
                 node = ("model", node[1][part])
                 continue
             node = None
+            if _is_type_label(part):  # a non-model union member, e.g. 'list[any]'
+                return clean, None, True
         clean.append(part)
         if node and node[0] == "model":
             owner = node[1]
@@ -124,14 +137,16 @@ def _walk(model: type[BaseModel], location: tuple) -> tuple[list[str], type[Base
             owner, node = None, node[1]
         else:
             owner, node = None, None
-    return clean, owner
+    return clean, owner, False
 
 
 def describe_validation_error(error: ValidationError, model: type[BaseModel], prefix: str) -> str:
     """One line per problem: ``prefix.dotted.key: what is wrong (what was expected)``."""
     lines = []
-    for item in error.errors():
-        location, owner = _walk(model, item["loc"])
+    walked = [(item, *_walk(model, item["loc"])) for item in error.errors()]
+    for item, location, owner, other_member in walked:
+        if other_member and any(loc[: len(location)] == location and not o for _, loc, _, o in walked):
+            continue  # the value fits another member of the union better; report that one
         dotted = ".".join([prefix, *location])
         if item["type"] == "extra_forbidden":
             expected = f"; expected one of: {', '.join(owner.model_fields)}" if owner else ""

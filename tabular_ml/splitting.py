@@ -11,7 +11,9 @@ from sklearn.model_selection import train_test_split
 from tabular_ml.config import DataContract, SplitConfig
 
 
-def split_frame(df: pd.DataFrame, contract: DataContract, split: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_frame(
+    df: pd.DataFrame, contract: DataContract, split: SplitConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split into train and holdout frames, stratified on the target when configured.
 
     Rows are first put in a canonical order (by a hash of their values), so the same

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 import logging
+from typing import Any
 
 import pandas as pd
 
@@ -56,8 +56,13 @@ def log_search_to_mlflow(result: SearchResult, scoring: str) -> None:
             mlflow.log_params({"algorithm": candidate.algorithm, **candidate.params})
             mlflow.log_metrics(_metrics_of(candidate))
             mlflow.set_tag("selected", str(candidate is result.best).lower())
-    mlflow.log_params({"algorithm": result.best.algorithm, "scoring": scoring,
-                       **{f"best_{k}": v for k, v in result.best.params.items()}})
+    mlflow.log_params(
+        {
+            "algorithm": result.best.algorithm,
+            "scoring": scoring,
+            **{f"best_{k}": v for k, v in result.best.params.items()},
+        }
+    )
     mlflow.log_metrics({f"best_{k}": v for k, v in _metrics_of(result.best).items()})
 
 
@@ -67,7 +72,9 @@ def selected_candidate(table: pd.DataFrame) -> tuple[str, dict, dict[str, dict[s
     if len(selected) != 1:
         raise ValueError(f"the search results mark {len(selected)} candidates as selected, expected 1")
     row = selected.iloc[0]
-    metrics = sorted({name[3:-5] for name in table.columns if name.startswith("cv_") and name.endswith("_mean")})
+    metrics = sorted(
+        {name[3:-5] for name in table.columns if name.startswith("cv_") and name.endswith("_mean")}
+    )
     cv_metrics = {m: {"mean": float(row[f"cv_{m}_mean"]), "std": float(row[f"cv_{m}_std"])} for m in metrics}
     return str(row["algorithm"]), json.loads(row["params"]), cv_metrics
 

@@ -22,8 +22,12 @@ def ingest_data(source: SourceConfig) -> Annotated[pd.DataFrame, "raw_data"]:
         secrets = dict(Client().get_secret(source.secret).secret_values)
     df = load_data(source, secrets=secrets)
     log_metadata(
-        {"source_type": source.type, "rows": len(df), "columns": len(df.columns),
-         "fingerprint": fingerprint(df)},
+        {
+            "source_type": source.type,
+            "rows": len(df),
+            "columns": len(df.columns),
+            "fingerprint": fingerprint(df),
+        },
         artifact_name="raw_data",
         infer_artifact=True,
     )

@@ -18,7 +18,11 @@ def split_data(
     for name, frame in (("train_data", train), ("test_data", test)):
         positive_share = float((frame[contract.target] == contract.positive_class).mean())
         log_metadata(
-            {"rows": len(frame), "positive_share": round(positive_share, 4), "fingerprint": fingerprint(frame)},
+            {
+                "rows": len(frame),
+                "positive_share": round(positive_share, 4),
+                "fingerprint": fingerprint(frame),
+            },
             artifact_name=name,
             infer_artifact=True,
         )

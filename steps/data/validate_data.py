@@ -13,12 +13,12 @@ logger = get_logger(__name__)
 
 
 @step
-def validate_data(clean_data: pd.DataFrame, contract: DataContract) -> Annotated[ContractReport, "contract_report"]:
+def validate_data(
+    clean_data: pd.DataFrame, contract: DataContract
+) -> Annotated[ContractReport, "contract_report"]:
     """Validate every contract rule; violations are logged as step metadata, then the step fails."""
     report = validate_frame(clean_data, contract)
-    log_metadata(
-        {"contract_passed": report.passed, "violations": [v.describe() for v in report.violations]}
-    )
+    log_metadata({"contract_passed": report.passed, "violations": [v.describe() for v in report.violations]})
     if not report.passed:
         raise DataContractError(report)
     logger.info(report.summary())

@@ -11,8 +11,7 @@ from materializers import EvaluationReportMaterializer
 from tabular_ml.config import DataContract, EvaluationConfig
 from tabular_ml.evaluation import EvaluationReport, QualityGateError, check_gates, evaluate_classifier
 from tabular_ml.model import encode_target, feature_importances
-from tabular_ml.tracking import selected_candidate
-from tabular_ml.tracking import log_metrics_to_mlflow
+from tabular_ml.tracking import log_metrics_to_mlflow, selected_candidate
 
 logger = get_logger(__name__)
 
@@ -43,9 +42,15 @@ def evaluate_model(
     )
     log_metrics_to_mlflow({f"holdout_{k}": v for k, v in report.metrics.items()})
     failures = check_gates(report.metrics, evaluation.gates)
-    log_metadata({"holdout": report.metrics, "cv": cv_metrics, "algorithm": algorithm,
-                  "quality_gates": "failed: " + "; ".join(failures) if failures else "passed"},
-                 infer_model=True)
+    log_metadata(
+        {
+            "holdout": report.metrics,
+            "cv": cv_metrics,
+            "algorithm": algorithm,
+            "quality_gates": "failed: " + "; ".join(failures) if failures else "passed",
+        },
+        infer_model=True,
+    )
     if failures:
         raise QualityGateError(failures)
     logger.info("Holdout: %s", ", ".join(f"{k} {v:.4f}" for k, v in report.metrics.items()))

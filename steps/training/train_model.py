@@ -31,9 +31,13 @@ def train_model(
     log_search_to_mlflow(result, search.scoring)
     mlflow_model_uri = log_model_to_mlflow(result.best_pipeline, X.head(5))
     log_metadata(
-        {"algorithm": result.best.algorithm, "params": result.best.params,
-         f"cv_{search.scoring}": result.best.mean_score, "candidates": len(result.candidates),
-         "mlflow_model_uri": mlflow_model_uri or "not logged (no MLflow tracker)"},
+        {
+            "algorithm": result.best.algorithm,
+            "params": result.best.params,
+            f"cv_{search.scoring}": result.best.mean_score,
+            "candidates": len(result.candidates),
+            "mlflow_model_uri": mlflow_model_uri or "not logged (no MLflow tracker)",
+        },
         artifact_name="model",
         infer_artifact=True,
     )

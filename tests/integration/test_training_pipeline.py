@@ -32,7 +32,11 @@ def run_cli(cwd, *args: str) -> subprocess.CompletedProcess:
     """python run.py ARGS in ``cwd`` (not the project: its .zen must stay untouched)."""
     return subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
-        cwd=cwd, capture_output=True, text=True, timeout=600, env=os.environ.copy(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ.copy(),
     )
 
 
@@ -48,7 +52,8 @@ def workdir(tmp_path_factory):
 
 def training_args(folder, *extra: str) -> list[str]:
     return [
-        "--config", str(PROJECT_ROOT / "configs/training.yaml"),
+        "--config",
+        str(PROJECT_ROOT / "configs/training.yaml"),
         f"parameters.source.path={folder / 'sample.csv'}",
         f"model.name={MODEL}",
         "parameters.search.cv=3",
@@ -118,7 +123,10 @@ def test_mlflow_has_every_candidate(first_run):
     parents = [r for r in runs if "algorithm" in r.data.params and not r.data.tags.get("mlflow.parentRunId")]
     assert len(candidates) == 3
     assert {r.data.params["algorithm"] for r in candidates} == {"lr", "hgb"}
-    assert {r.data.params.get("C") for r in candidates if r.data.params["algorithm"] == "lr"} == {"0.1", "1.0"}
+    assert {r.data.params.get("C") for r in candidates if r.data.params["algorithm"] == "lr"} == {
+        "0.1",
+        "1.0",
+    }
     assert parents and "holdout_roc_auc" in parents[0].data.metrics
 
 
@@ -142,10 +150,16 @@ def test_identical_rerun_is_cached_and_registers_a_new_version(workdir, first_ru
 
 
 def test_changed_search_reruns_from_search_and_gate_stops_it(workdir, first_run):
-    result = run_cli(workdir, *training_args(workdir, "parameters.evaluation.gates.min.roc_auc=0.999"),
-                     "parameters.search.algorithms.0.search_space.C=[0.5]")
+    result = run_cli(
+        workdir,
+        *training_args(workdir, "parameters.evaluation.gates.min.roc_auc=0.999"),
+        "parameters.search.algorithms.0.search_space.C=[0.5]",
+    )
     assert result.returncode != 0
-    assert "roc_auc" in result.stderr + result.stdout and "below the minimum 0.999" in result.stderr + result.stdout
+    assert (
+        "roc_auc" in result.stderr + result.stdout
+        and "below the minimum 0.999" in result.stderr + result.stdout
+    )
     failed = Client().get_pipeline("training").runs[0]
     for name in DATA_STEPS:
         assert failed.steps[name].status == ExecutionStatus.CACHED, name
@@ -172,7 +186,9 @@ def test_contract_violation_stops_before_training(workdir, first_run):
     )
     failed = Client().get_pipeline("training").runs[0]
     assert failed.steps["validate_data"].status == ExecutionStatus.FAILED
-    assert "train_model" not in failed.steps or failed.steps["train_model"].status != ExecutionStatus.COMPLETED
+    assert (
+        "train_model" not in failed.steps or failed.steps["train_model"].status != ExecutionStatus.COMPLETED
+    )
     assert [
         v.number for v in Client().list_model_versions(MODEL, size=100) if "metrics" in v.run_metadata
     ] == versions_with_metrics

@@ -80,12 +80,6 @@ def test_strip_whitespace_on_pandas_string_dtype():
     assert out["a"].tolist()[:2] == ["x", "y"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG cleaning.py _strip_whitespace: Series.str.strip() turns non-string cells of an object "
-    "column into NaN, so numbers in a mixed column (e.g. JSON from an API) are lost and miscounted as "
-    "'stripped'; they are not counted in coerced_to_missing either",
-)
 def test_strip_whitespace_keeps_numbers_in_a_mixed_column():
     df = pd.DataFrame({"charges": [29.85, " 10.5", 7], "y": ["No", "Yes", "No"]}, dtype=object)
     out, summary = clean_frame(df, CleaningConfig(), contract())

@@ -65,7 +65,7 @@ def test_a_clean_frame_passes():
 def test_missing_required_column():
     violation = only_violation(frame().drop(columns="age"))
     assert violation == Violation(
-        column="age", rule="required column present", failing_rows=4, examples=["age"]
+        column="age", rule="required column present", failing_rows=4, examples=[]
     )
 
 
@@ -114,11 +114,6 @@ def test_non_numeric_dtype_in_a_numeric_column():
     assert violation == Violation(column="age", rule="numeric type", failing_rows=4, examples=[])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG contract.py _column_schema: with a text column, the >= min / <= max checks crash and are "
-    "reported as extra violations whose example is a TypeError message",
-)
 def test_non_numeric_dtype_is_reported_once():
     report = validate_frame(frame(age=["a", "b", "c", "d"]), contract())
     assert [v.rule for v in report.violations] == ["numeric type"]
@@ -154,12 +149,12 @@ def test_target_class_not_allowed():
 
 def test_missing_target_value():
     violation = only_violation(frame(y=["No", None, "Yes", "Yes"]))
-    assert violation == Violation(column="y", rule="no missing values", failing_rows=1, examples=["None"])
+    assert violation == Violation(column="y", rule="no missing values", failing_rows=1, examples=[])
 
 
 def test_missing_target_column():
     violation = only_violation(frame().drop(columns="y"))
-    assert violation == Violation(column="y", rule="required column present", failing_rows=4, examples=["y"])
+    assert violation == Violation(column="y", rule="required column present", failing_rows=4, examples=[])
 
 
 def test_with_target_false_ignores_the_target():
@@ -181,11 +176,6 @@ def test_duplicates_with_policy_fail():
     assert validate_frame(df, contract(duplicates="drop")).passed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG contract.py _violations: a duplicate-row failure (pandera 'multiple_fields_uniqueness') is "
-    "reported once per column (age, color, flag, y) instead of once for the table",
-)
 def test_duplicates_are_one_violation():
     df = pd.concat([frame(), frame().iloc[[0, 0]]], ignore_index=True)
     report = validate_frame(df, contract(duplicates="fail"))
@@ -211,9 +201,9 @@ def test_data_contract_error_lists_each_violation():
         enforce_contract(df, contract())
     lines = str(caught.value).splitlines()
     assert lines[0] == "data contract failed: 3 violation(s) in 4 rows"
-    assert lines[1] == "  - flag: required column present broken by 4 row(s) (e.g. flag)"
+    assert lines[1] == "  - flag: required column present broken by 4 row(s)"
     assert lines[2] == "  - color: allowed categories broken by 1 row(s) (e.g. green)"
-    assert lines[3] == "  - y: no missing values broken by 1 row(s) (e.g. None)"
+    assert lines[3] == "  - y: no missing values broken by 1 row(s)"
     assert len(lines) == 4
     assert caught.value.report.summary() == str(caught.value)
     assert len(caught.value.report.violations) == 3

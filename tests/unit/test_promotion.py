@@ -9,14 +9,18 @@ METRICS = {"roc_auc": 0.85, "f1": 0.62, "log_loss": 0.45}
 
 
 def test_first_challenger_that_passes_the_gates_is_promoted():
-    decision = decide_promotion("1", METRICS, None, None, PromotionConfig(gates=QualityGates(min={"roc_auc": 0.8})))
+    decision = decide_promotion(
+        "1", METRICS, None, None, PromotionConfig(gates=QualityGates(min={"roc_auc": 0.8}))
+    )
     assert decision.promote
     assert decision.reason == "no production model yet; the challenger passes the gates"
     assert decision.champion_version is None and decision.challenger_score == 0.85
 
 
 def test_first_challenger_failing_a_gate_is_not_promoted():
-    decision = decide_promotion("1", METRICS, None, None, PromotionConfig(gates=QualityGates(min={"roc_auc": 0.9})))
+    decision = decide_promotion(
+        "1", METRICS, None, None, PromotionConfig(gates=QualityGates(min={"roc_auc": 0.9}))
+    )
     assert not decision.promote
     assert decision.gate_failures == ["roc_auc 0.850 is below the minimum 0.900"]
     assert decision.reason == "quality gate failed: roc_auc 0.850 is below the minimum 0.900"
@@ -26,7 +30,9 @@ def test_better_challenger_is_promoted_with_both_scores_recorded():
     decision = decide_promotion("3", METRICS, "2", {**METRICS, "roc_auc": 0.84}, PromotionConfig())
     assert decision.promote
     assert (decision.challenger_score, decision.champion_score) == (0.85, 0.84)
-    assert decision.reason.startswith("challenger roc_auc 0.8500 improves on champion 0.8400 (improvement +0.0100")
+    assert decision.reason.startswith(
+        "challenger roc_auc 0.8500 improves on champion 0.8400 (improvement +0.0100"
+    )
 
 
 @pytest.mark.parametrize("champion_auc", [0.85, 0.86])

@@ -179,22 +179,12 @@ def test_override_cannot_descend_into_a_scalar(base):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG run_config.py _child/apply_overrides: a list index leading to a scalar is not checked, "
-    "so 'model.tags.0.x=1' raises TypeError (and 'model.tags.0.x.y=1' AttributeError) instead of ConfigError",
-)
 @pytest.mark.parametrize("override", ["model.tags.0.x=1", "model.tags.0.x.y=1"])
 def test_override_cannot_descend_into_a_scalar_list_item(base, override):
     with pytest.raises(ConfigError, match=r"model\.tags\.0 is a value, not a section"):
         apply_overrides(base, [override])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG run_config.py _child: an empty YAML section ('cleaning:' -> None) is refused as 'a value, "
-    "not a section', although validate_section treats a None section as an empty one",
-)
 def test_override_into_an_empty_section():
     merged = apply_overrides(
         {"parameters": {"cleaning": None}}, ["parameters.cleaning.strip_whitespace=false"]
@@ -378,12 +368,6 @@ def test_missing_union_tag(base):
     assert error_of(base) == "parameters.source: unable to extract tag using discriminator 'type'"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG run_config.py _node/_walk: for a plain (non-discriminated) union such as search_space's "
-    "list | Distribution, pydantic's member names ('list[any]', 'Distribution') leak into the dotted key "
-    "and the unknown key gets no 'expected one of' list",
-)
 def test_unknown_key_in_plain_union(base):
     message = error_of(
         base,

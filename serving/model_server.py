@@ -1,0 +1,351 @@
+"""The Seldon Core user model: one class for a laptop process and the Kubernetes image.
+
+Run it locally exactly as the image runs it::
+
+    MODEL_DIR=path/to/bundle SERVING_BIND_HOST=127.0.0.1 \\
+        seldon-core-microservice serving.model_server.TabularModel --service-type MODEL \\
+        --http-port 9000 --metrics-port 6000 --grpc-workers 0
+
+How seldon-core 1.19 drives it (checked in its source):
+
+- ``load()`` is called in each gunicorn worker before it serves (and in the gRPC
+  process, if one runs); ``init_metadata()`` is called earlier, when the Flask
+  app is built, so it reads ``bundle.json`` itself.
+- ``predict_raw`` takes precedence over ``predict``: the request arrives as the
+  decoded JSON dict (REST) or a ``SeldonMessage`` (gRPC) and the returned dict
+  is the response body. For raw methods Seldon records only the custom metrics
+  found in the response's ``meta.metrics`` (it never calls ``metrics()``), so
+  they are put there.
+- ``/health/status`` calls ``health_status_raw`` when it exists; here it fails
+  with 503 until the bundle is loaded. It is defined so that health probes do
+  not go through ``metrics()`` (Seldon's default health path would re-count the
+  last request's metrics on every probe).
+- A ``SeldonMicroserviceException`` raised by the class becomes a JSON error
+  answer with its status code; any other exception becomes a 500.
+- seldon-core binds gunicorn (REST and metrics) and gRPC to 0.0.0.0, with no
+  flag or variable to change it. Setting ``SERVING_BIND_HOST`` makes this module
+  rebind the two gunicorn servers (see :func:`configure_gunicorn`); run the gRPC
+  server only where all interfaces are intended (``--grpc-workers 0`` otherwise).
+- Seldon answers an HTTP error raised by Flask itself (415 for a body without a
+  JSON content type, 404, 405) as a 500; ``model_error_handler`` (a Flask
+  blueprint Seldon registers when the class has one) keeps their real status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, jsonify
+from seldon_core.flask_utils import SeldonMicroserviceException
+from seldon_core.proto import prediction_pb2
+from seldon_core.user_model import SeldonComponent
+from seldon_core.utils import json_to_seldon_message, seldon_message_to_json
+from werkzeug.exceptions import HTTPException
+
+from serving.bundle import Bundle, BundleError, BundleMeta, load_bundle, read_bundle_meta
+from serving.request_schema import RequestError, RequestSchema
+
+__all__ = [
+    "BIND_HOST_ENV",
+    "DEFAULT_MODEL_DIR",
+    "MODEL_DIR_ENV",
+    "OUTPUT_NAMES",
+    "PREDICTED_CLASS_METRIC",
+    "UNKNOWN_CATEGORY_METRIC",
+    "TabularModel",
+    "configure_gunicorn",
+]
+
+logger = logging.getLogger(__name__)
+
+MODEL_DIR_ENV = "MODEL_DIR"
+DEFAULT_MODEL_DIR = "/mnt/models"
+BIND_HOST_ENV = "SERVING_BIND_HOST"
+OUTPUT_NAMES = ["prediction", "probability"]
+PREDICTED_CLASS_METRIC = "predicted_class_total"
+UNKNOWN_CATEGORY_METRIC = "unknown_category_total"
+
+
+_HTTP_ERRORS = Blueprint("tabular_model_http_errors", __name__)
+
+
+@_HTTP_ERRORS.app_errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Any:
+    """Flask's own HTTP errors (415, 404, 405...) keep their status, in Seldon's error format."""
+    code = error.code or 500
+    reason = "BAD_REQUEST" if 400 <= code < 500 else "MICROSERVICE_INTERNAL_ERROR"
+    info = f"{code} {error.name}: {error.description}"
+    body = {"status": {"status": 1, "info": info, "code": -1, "reason": reason}}
+    return jsonify(body), code
+
+
+class TabularModel(SeldonComponent):
+    """Serves a model bundle's Pipeline: raw feature rows in, label and probability out.
+
+    Args:
+        model_dir: The bundle directory; else ``$MODEL_DIR``; else ``/mnt/models``
+            (where Seldon's storage initializer puts a ``modelUri``). Seldon passes
+            it from ``--parameters '[{"name": "model_dir", "value": "...", "type": "STRING"}]'``.
+        max_rows: Most rows per request; else ``$SERVING_MAX_ROWS`` or 10,000.
+    """
+
+    #: Registered by seldon-core on its Flask app (see ``seldon_core.wrapper``).
+    model_error_handler = _HTTP_ERRORS
+
+    def __init__(self, model_dir: str | None = None, max_rows: int | None = None):
+        super().__init__()
+        self.model_dir = model_dir or os.environ.get(MODEL_DIR_ENV) or DEFAULT_MODEL_DIR
+        self.max_rows = max_rows
+        self._bundle: Bundle | None = None
+        self._schema: RequestSchema | None = None
+        self._positive_column = 1
+        self._last_metrics: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def loaded(self) -> bool:
+        """Whether :meth:`load` has succeeded."""
+        return self._bundle is not None
+
+    @property
+    def bundle(self) -> Bundle:
+        """The loaded bundle; 503 while nothing is loaded."""
+        if self._bundle is None:
+            raise SeldonMicroserviceException(
+                f"model not loaded yet (bundle directory {self.model_dir})",
+                status_code=503,
+                reason="MODEL_NOT_LOADED",
+            )
+        return self._bundle
+
+    def load(self) -> None:
+        """Load the bundle (Seldon calls this before serving).
+
+        Raises:
+            BundleError: When the bundle is missing or corrupt; the server then
+                fails to start, with the message in its log.
+        """
+        try:
+            bundle = load_bundle(self.model_dir)
+        except BundleError:
+            logger.exception("Cannot load the model bundle from %s", self.model_dir)
+            raise
+        self._schema = RequestSchema(bundle.meta.features, max_rows=self.max_rows)
+        self._positive_column = bundle.positive_column
+        self._bundle = bundle
+        logger.info(
+            "Loaded model %s version %s from %s (%d features, threshold %.3f, at most %d rows per request)",
+            bundle.meta.model_name,
+            bundle.meta.model_version,
+            self.model_dir,
+            len(bundle.meta.features),
+            bundle.meta.threshold,
+            self._schema.max_rows,
+        )
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict_raw(self, request: dict[str, Any] | prediction_pb2.SeldonMessage | bytes | str) -> Any:
+        """Answer one Seldon request.
+
+        Args:
+            request: ``{"data": {"names": [...], "ndarray": [[...]]}}`` or
+                ``{"jsonData": [{...}]}`` (or a single record), decoded; a
+                ``SeldonMessage`` over gRPC; raw JSON text when Seldon runs with
+                ``PAYLOAD_PASSTHROUGH``.
+
+        Returns:
+            ``{"data": {"names": ["prediction", "probability"], "ndarray": [[label, p], ...]},
+            "meta": {"tags": {"model_name": ..., "model_version": ...}, "metrics": [...]}}``
+            where ``p`` is the positive-class probability and ``label`` the positive
+            class when ``p >= threshold``. A ``SeldonMessage`` for a gRPC request.
+
+        Raises:
+            SeldonMicroserviceException: 400 ``BAD_REQUEST`` naming the field at fault
+                for an invalid request; 503 while the model is not loaded.
+        """
+        bundle = self.bundle
+        is_proto = isinstance(request, prediction_pb2.SeldonMessage)
+        try:
+            payload = _decode(request)
+            parsed = self._schema.parse(payload)
+        except RequestError as exc:
+            logger.info("Rejected request: %s", exc)
+            raise SeldonMicroserviceException(str(exc), status_code=400, reason="BAD_REQUEST") from exc
+
+        probabilities = bundle.pipeline.predict_proba(parsed.frame)[:, self._positive_column]
+        meta = bundle.meta
+        positive = probabilities >= meta.threshold
+        labels = np.where(positive, meta.positive_class, meta.negative_label).tolist()
+        n_positive = int(np.count_nonzero(positive))
+        self._last_metrics = _request_metrics(
+            {meta.positive_class: n_positive, meta.negative_label: len(labels) - n_positive},
+            parsed.unknown_categories,
+            meta.model_version,
+        )
+        response = {
+            "data": {
+                "names": list(OUTPUT_NAMES),
+                "ndarray": [list(pair) for pair in zip(labels, probabilities.tolist(), strict=True)],
+            },
+            "meta": {"tags": self.tags(), "metrics": self.metrics()},
+        }
+        return json_to_seldon_message(response) if is_proto else response
+
+    # ------------------------------------------------------------------ seldon hooks
+
+    def tags(self) -> dict[str, str]:
+        """Model name and version, sent in every response's ``meta.tags``."""
+        if self._bundle is None:
+            return {}
+        return {"model_name": self._bundle.meta.model_name, "model_version": self._bundle.meta.model_version}
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Custom Prometheus metrics of the last prediction (copies; Seldon adds tags to them).
+
+        ``predicted_class_total`` (COUNTER) per label, tagged ``class``, and
+        ``unknown_category_total`` (COUNTER) per column that had values outside the
+        contract's categories, tagged ``column``; both also tagged
+        ``served_model_version`` (Seldon's own ``model_version`` label is the image tag).
+        """
+        return [{**metric, "tags": dict(metric["tags"])} for metric in self._last_metrics]
+
+    def health_status(self) -> dict[str, str]:
+        """``{"status": "ok", ...}`` once loaded; raises 503 ``MODEL_NOT_LOADED`` before."""
+        meta = self.bundle.meta
+        return {"status": "ok", "model_name": meta.model_name, "model_version": meta.model_version}
+
+    def health_status_raw(self) -> dict[str, Any]:
+        """The ``/health/status`` body (no metrics are recorded for a probe)."""
+        return {"jsonData": self.health_status(), "meta": {"tags": self.tags()}}
+
+    def init_metadata(self) -> dict[str, Any]:
+        """Model metadata for ``/metadata``: name, version, the inputs' names and types.
+
+        Seldon calls this before :meth:`load`, so it reads ``bundle.json`` only. When
+        that fails it returns ``{}`` (Seldon's defaults) and the failure shows in load().
+        """
+        try:
+            meta = self._bundle.meta if self._bundle is not None else read_bundle_meta(self.model_dir)
+        except BundleError as exc:
+            logger.warning("No model metadata: %s", exc)
+            return {}
+        return _metadata(meta)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _decode(request: Any) -> Any:
+    if isinstance(request, prediction_pb2.SeldonMessage):
+        return seldon_message_to_json(request)
+    if isinstance(request, (bytes, bytearray, str)):
+        try:
+            return json.loads(request)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RequestError("request", f"the request body is not valid JSON: {exc}") from exc
+    return request
+
+
+def _request_metrics(
+    per_class: dict[str, int], unknown: dict[str, int], version: str
+) -> list[dict[str, Any]]:
+    # "model_version" would be overwritten by Seldon's own label of that name (the image tag).
+    metrics: list[dict[str, Any]] = [
+        {
+            "type": "COUNTER",
+            "key": PREDICTED_CLASS_METRIC,
+            "value": count,
+            "tags": {"class": label, "served_model_version": version},
+        }
+        for label, count in per_class.items()
+    ]
+    metrics += [
+        {
+            "type": "COUNTER",
+            "key": UNKNOWN_CATEGORY_METRIC,
+            "value": count,
+            "tags": {"column": column, "served_model_version": version},
+        }
+        for column, count in unknown.items()
+    ]
+    return metrics
+
+
+_JSON_TYPES = {"numeric": ["number", "null"], "binary": ["number", "null"], "categorical": ["string", "null"]}
+
+
+def _metadata(meta: BundleMeta) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for feature in meta.features:
+        prop: dict[str, Any] = {"type": _JSON_TYPES[feature.kind], "description": feature.kind}
+        if feature.categories is not None:
+            prop["examples"] = list(feature.categories)
+        properties[feature.name] = prop
+    record = {
+        "type": "object",
+        "properties": properties,
+        "required": meta.feature_names,
+        "additionalProperties": False,
+    }
+    return {
+        "name": meta.model_name,
+        "versions": [meta.model_version],
+        "platform": "sklearn",
+        "inputs": [
+            {"messagetype": "ndarray", "schema": {"names": meta.feature_names}},
+            {"messagetype": "jsonData", "schema": {"oneOf": [record, {"type": "array", "items": record}]}},
+        ],
+        "outputs": [{"messagetype": "ndarray", "schema": {"names": list(OUTPUT_NAMES)}}],
+        "custom": {
+            "target": meta.target,
+            "positive_class": meta.positive_class,
+            "negative_label": meta.negative_label,
+            "threshold": str(meta.threshold),
+            "created_at": meta.created_at,
+            "feature_kinds": json.dumps({feature.name: feature.kind for feature in meta.features}),
+        },
+    }
+
+
+# ---------------------------------------------------------------------- gunicorn settings
+
+
+def configure_gunicorn(host: str) -> None:
+    """Make seldon-core's gunicorn servers (REST and metrics) listen on ``host`` only.
+
+    seldon-core 1.19 hard-codes ``0.0.0.0`` in the gunicorn ``bind`` option and
+    offers no flag or variable for it. Its servers are built by
+    ``seldon_core.gunicorn_utils.StandaloneApplication``, whose ``load_config`` is
+    wrapped here to replace the host (keeping the port) and to turn off the
+    control socket gunicorn >= 25 opens by default at one fixed path
+    (``~/.gunicorn/gunicorn.ctl``), which the REST and the metrics server of a
+    microservice, and every other microservice of the user, would otherwise
+    share. The gRPC server (a raw ``grpc`` server) and ``--debug`` mode (Flask's
+    own server) are not affected.
+    """
+    from seldon_core.gunicorn_utils import StandaloneApplication
+
+    original = getattr(StandaloneApplication.load_config, "__wrapped_load_config__", None)
+    original = original or StandaloneApplication.load_config
+    name = f"[{host}]" if ":" in host and not host.startswith("[") else host  # IPv6
+
+    def load_config(self: Any) -> None:
+        original(self)
+        addresses = [f"{name}:{address.rsplit(':', 1)[-1]}" for address in self.cfg.bind]
+        self.cfg.set("bind", addresses)
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
+        logger.info("Gunicorn binds %s (%s=%s)", addresses, BIND_HOST_ENV, host)
+
+    load_config.__wrapped_load_config__ = original  # type: ignore[attr-defined]
+    StandaloneApplication.load_config = load_config  # type: ignore[method-assign]
+
+
+if os.environ.get(BIND_HOST_ENV, "").strip():
+    configure_gunicorn(os.environ[BIND_HOST_ENV].strip())

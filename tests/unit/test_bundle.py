@@ -1,0 +1,200 @@
+"""The model bundle: save/load round trip and one-line errors for broken bundles."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from sklearn.linear_model import LogisticRegression
+
+from serving.bundle import (
+    META_FILE,
+    MODEL_FILE,
+    BundleError,
+    load_bundle,
+    read_bundle_meta,
+    save_bundle,
+)
+from tabular_ml.config import ColumnSpec, CountFeature, DataContract, PreprocessingConfig, RatioFeature
+from tabular_ml.model import build_model, encode_target
+
+FEATURES = [
+    RatioFeature(name="avg_monthly", numerator="total", denominator="tenure"),
+    CountFeature(name="n_addons", columns=["security", "backup"], values=["Yes"]),
+]
+
+
+@pytest.fixture(scope="module")
+def contract() -> DataContract:
+    return DataContract(
+        target="churn",
+        classes=["No", "Yes"],
+        positive_class="Yes",
+        columns={
+            "tenure": ColumnSpec(kind="numeric"),
+            "total": ColumnSpec(kind="numeric"),
+            "senior": ColumnSpec(kind="binary"),
+            "contract": ColumnSpec(kind="categorical", categories=["Month-to-month", "One year", "Two year"]),
+            "security": ColumnSpec(kind="categorical", categories=["Yes", "No", "No internet service"]),
+            "backup": ColumnSpec(kind="categorical"),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 60
+    data = pd.DataFrame(
+        {
+            "tenure": rng.integers(0, 72, n),
+            "total": rng.uniform(20, 5000, n).round(2),
+            "senior": rng.integers(0, 2, n),
+            "contract": rng.choice(["Month-to-month", "One year", "Two year"], n),
+            "security": rng.choice(["Yes", "No", "No internet service"], n),
+            "backup": rng.choice(["Yes", "No"], n),
+            "churn": np.tile(["Yes", "No"], n // 2),
+        }
+    )
+    data.loc[3, "total"] = np.nan
+    return data
+
+
+@pytest.fixture(scope="module")
+def pipeline(contract, frame):
+    model = build_model(contract, PreprocessingConfig(), FEATURES, LogisticRegression(max_iter=500))
+    return model.fit(frame[contract.feature_names], encode_target(frame["churn"], contract))
+
+
+@pytest.fixture
+def bundle_dir(tmp_path, pipeline, contract):
+    return save_bundle(tmp_path / "bundle", pipeline, contract, "churn_classifier", "12", threshold=0.4)
+
+
+def test_round_trip_predicts_the_same(bundle_dir, pipeline, contract, frame):
+    bundle = load_bundle(bundle_dir)
+    X = frame[contract.feature_names]
+    np.testing.assert_array_equal(bundle.pipeline.predict_proba(X), pipeline.predict_proba(X))
+    assert bundle.directory == bundle_dir
+    assert bundle.positive_column == list(pipeline.classes_).index(1)
+
+
+def test_metadata_describes_the_model(bundle_dir, contract):
+    assert sorted(p.name for p in bundle_dir.iterdir()) == [META_FILE, MODEL_FILE]  # no temp files left
+    meta = load_bundle(bundle_dir).meta
+    assert (meta.model_name, meta.model_version) == ("churn_classifier", "12")
+    assert meta.feature_names == contract.feature_names
+    assert [(f.name, f.kind) for f in meta.features][:3] == [
+        ("tenure", "numeric"),
+        ("total", "numeric"),
+        ("senior", "binary"),
+    ]
+    contract_feature = next(f for f in meta.features if f.name == "contract")
+    assert contract_feature.categories == ["Month-to-month", "One year", "Two year"]
+    assert next(f for f in meta.features if f.name == "backup").categories is None
+    assert (meta.target, meta.classes, meta.positive_class) == ("churn", ["No", "Yes"], "Yes")
+    assert meta.negative_label == "No"
+    assert meta.threshold == 0.4
+    assert datetime.fromisoformat(meta.created_at).tzinfo is not None
+    assert meta.sklearn_version == sklearn.__version__
+    raw = json.loads((bundle_dir / META_FILE).read_text())
+    assert raw["model_version"] == "12" and raw["features"][0] == {
+        "name": "tenure",
+        "kind": "numeric",
+        "categories": None,
+    }
+    assert read_bundle_meta(bundle_dir) == meta
+
+
+def test_version_is_stored_as_text_and_saving_again_replaces_the_bundle(tmp_path, pipeline, contract):
+    target = tmp_path / "b"
+    save_bundle(target, pipeline, contract, "m", 3)
+    assert load_bundle(target).meta.model_version == "3"
+    save_bundle(target, pipeline, contract, "m", "4")
+    assert load_bundle(target).meta.model_version == "4"
+    assert sorted(p.name for p in target.iterdir()) == [META_FILE, MODEL_FILE]
+
+
+def test_more_than_two_classes_label_the_rest_as_not_positive(tmp_path, pipeline, contract):
+    three = contract.model_copy(update={"classes": ["No", "Yes", "Maybe"]})
+    meta = load_bundle(save_bundle(tmp_path / "b", pipeline, three, "m", "1")).meta
+    assert meta.negative_label == "not Yes"
+
+
+# ---------------------------------------------------------------------- save errors
+
+
+def test_save_refuses_what_cannot_be_served(tmp_path, pipeline, contract, frame):
+    unfitted = build_model(contract, PreprocessingConfig(), FEATURES, LogisticRegression())
+    with pytest.raises(ValueError, match="is not fitted"):
+        save_bundle(tmp_path / "a", unfitted, contract, "m", "1")
+    with pytest.raises(ValueError, match="threshold"):
+        save_bundle(tmp_path / "b", pipeline, contract, "m", "1", threshold=1.5)
+    text_labels = build_model(contract, PreprocessingConfig(), FEATURES, LogisticRegression(max_iter=500))
+    text_labels.fit(frame[contract.feature_names], frame["churn"])
+    with pytest.raises(ValueError, match="not trained on the encoded target"):
+        save_bundle(tmp_path / "c", text_labels, contract, "m", "1")
+    wider = contract.model_copy(update={"columns": {**contract.columns, "extra": ColumnSpec(kind="numeric")}})
+    with pytest.raises(ValueError, match=r"not fitted on contract column\(s\) \['extra'\]"):
+        save_bundle(tmp_path / "d", pipeline, wider, "m", "1")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "d").exists()
+
+
+# ---------------------------------------------------------------------- load errors
+
+
+def load_error(directory) -> str:
+    with pytest.raises(BundleError) as info:
+        load_bundle(directory)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_directory(tmp_path):
+    assert load_error(tmp_path / "nowhere") == f"model bundle directory {tmp_path / 'nowhere'} does not exist"
+
+
+def test_missing_files(bundle_dir):
+    (bundle_dir / MODEL_FILE).unlink()
+    assert load_error(bundle_dir) == f"model bundle {bundle_dir} has no {MODEL_FILE}"
+    read_bundle_meta(bundle_dir)  # the metadata alone is still readable
+    (bundle_dir / META_FILE).unlink()
+    assert load_error(bundle_dir) == f"model bundle {bundle_dir} has no {META_FILE}"
+
+
+def test_corrupt_metadata(bundle_dir):
+    path = bundle_dir / META_FILE
+    good = json.loads(path.read_text())
+    path.write_text("{not json")
+    assert load_error(bundle_dir).startswith(f"{path} is not valid JSON: ")
+    path.write_text("[]")
+    assert load_error(bundle_dir) == f"{path} must hold a JSON object, not list"
+    path.write_text(json.dumps({k: v for k, v in good.items() if k != "model_version"}))
+    assert load_error(bundle_dir) == f"{path} is not valid bundle metadata: model_version: Field required"
+    path.write_text(json.dumps({**good, "positive_class": "Maybe"}))
+    assert "positive_class 'Maybe' is not one of classes" in load_error(bundle_dir)
+    path.write_text(json.dumps({**good, "format_version": 9}))
+    assert load_error(bundle_dir) == f"{path} has format_version 9; this code reads version 1"
+
+
+def test_corrupt_model_file(bundle_dir):
+    path = bundle_dir / MODEL_FILE
+    path.write_bytes(b"definitely not a pickle")
+    assert load_error(bundle_dir).startswith(f"{path} cannot be loaded: ")
+    joblib.dump({"not": "a model"}, path)
+    assert load_error(bundle_dir) == f"{path} holds a dict, not a fitted classifier Pipeline"
+
+
+def test_model_and_metadata_must_agree(bundle_dir):
+    path = bundle_dir / META_FILE
+    meta = json.loads(path.read_text())
+    meta["features"].append({"name": "colour", "kind": "categorical", "categories": None})
+    path.write_text(json.dumps(meta))
+    model = bundle_dir / MODEL_FILE
+    assert load_error(bundle_dir) == f"{model} was not fitted on column(s) ['colour'] that {META_FILE} lists"
