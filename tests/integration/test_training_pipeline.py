@@ -182,7 +182,8 @@ def test_contract_violation_stops_before_training(workdir, first_run):
     assert "tenure: minimum 0 broken by 3 row(s) (e.g. -1, -5)" in output
     assert "contract: allowed categories broken by 12 row(s) (e.g. Monthly)" in output
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: the training pipeline failed: Pipeline run has failed due to failure in step(s): validate_data"
+        "error: the training pipeline failed: "
+        "Pipeline run has failed due to failure in step(s): validate_data"
     )
     failed = Client().get_pipeline("training").runs[0]
     assert failed.steps["validate_data"].status == ExecutionStatus.FAILED
