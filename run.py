@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import yaml
 
-from tabular_ml.config import TrainingParameters
+from tabular_ml.config import DeploymentParameters, RollbackParameters, TrainingParameters
 from tabular_ml.run_config import ConfigError, apply_overrides, read_yaml, validate_section
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -27,6 +27,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 # pipeline name -> (module, function, parameters model)
 PIPELINES = {
     "training": ("pipelines.training", "training", TrainingParameters),
+    "deployment": ("pipelines.deployment", "deployment", DeploymentParameters),
+    "rollback": ("pipelines.deployment", "rollback", RollbackParameters),
 }
 
 # The top-level keys of a ZenML run configuration (zenml.config.PipelineRunConfiguration) that
@@ -58,11 +60,16 @@ EXAMPLES = """
 \b
 Pipelines (chosen by the config file's name, or --pipeline):
   training     ingest -> clean -> validate -> split -> search -> evaluate -> register
+  deployment   promote the newest version if it beats production -> serve production
+  rollback     put the previous (or --to-version) version back -> serve it
 \b
 Examples:
   python run.py --config configs/training.yaml
   python run.py --config configs/training.yaml parameters.split.test_size=0.3 --dry-run
   python run.py --config configs/training.yaml parameters.search.strategy=random parameters.search.n_iter=5
+  python run.py --config configs/deployment.yaml
+  python run.py predict --input data/raw/telco_churn.csv --output predictions.csv
+  python run.py rollback --to-version 2
   python run.py stack local        # register and activate the local stack
 """
 
@@ -165,6 +172,63 @@ def cli(
         click.echo(yaml.safe_dump(config, sort_keys=False), nl=False)
         return
     run_pipeline(name, config)
+
+
+@cli.command()
+@click.option("--to-version", type=int, help="The version to restore (default: the previous production one).")
+@click.option("--config", "config_path", default="configs/rollback.yaml", show_default=True, type=click.Path())
+@click.pass_context
+def rollback(ctx: click.Context, to_version: int | None, config_path: str) -> None:
+    """Put an earlier model version back into production and redeploy it."""
+    overrides = [*ctx.parent.meta.get("overrides", []), f"parameters.to_version={to_version or 'null'}"]
+    try:
+        config = resolve_config(config_path, overrides, "rollback", no_cache=True)
+    except ConfigError as error:
+        fail(str(error))
+    run_pipeline("rollback", config)
+
+
+@cli.command()
+@click.option("--input", "input_path", required=True, type=click.Path(), help="CSV or Parquet rows to score.")
+@click.option("--endpoint", help="Prediction URL (default: the active stack's deployed model).")
+@click.option("--output", "output_path", type=click.Path(), help="Write predictions here (CSV) instead of printing.")
+@click.option("--model", "model_name", default="churn_classifier", show_default=True)
+def predict(input_path: str, endpoint: str | None, output_path: str | None, model_name: str) -> None:
+    """Score rows through the deployed endpoint and print or write the predictions."""
+    from serving.client import PredictionError
+    from serving.client import predict as predict_remote
+    from tabular_ml.config import FileSource
+    from tabular_ml.sources import DataSourceError, load_data
+
+    try:
+        frame = load_data(FileSource(path=input_path))
+    except DataSourceError as error:
+        fail(str(error))
+    endpoint = endpoint or deployed_endpoint(model_name)
+    try:
+        predictions = predict_remote(endpoint, frame)
+    except PredictionError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    if output_path:
+        predictions.to_csv(output_path, index=False)
+        click.echo(f"Wrote {len(predictions)} predictions to {output_path}")
+    else:
+        click.echo(predictions.to_string(max_rows=20))
+
+
+def deployed_endpoint(model_name: str) -> str:
+    """The prediction URL of the running server of ``model_name`` on the active stack."""
+    from zenml.client import Client
+
+    deployer = Client().active_stack.model_deployer
+    if deployer is None:
+        fail("the active stack has no model deployer; pass --endpoint")
+    services = deployer.find_model_server(model_name=model_name, running=True)
+    if not services:
+        fail(f"no running server for {model_name!r} on the active stack; "
+             "run `python run.py --config configs/deployment.yaml` or pass --endpoint")
+    return services[0].get_prediction_url()
 
 
 @cli.command()

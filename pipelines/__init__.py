@@ -1,5 +1,6 @@
 """The project's pipelines, by the name run.py knows them by."""
 
+from pipelines.deployment import deployment, rollback
 from pipelines.training import training
 
-__all__ = ["training"]
+__all__ = ["deployment", "rollback", "training"]

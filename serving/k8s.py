@@ -71,7 +71,10 @@ DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "250m", "memory": "512Mi"},
     "limits": {"cpu": "1", "memory": "1Gi"},
 }
-_INITIALIZER_RESOURCES = {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+_INITIALIZER_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "100Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi"},
+}
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
@@ -406,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--secret-name", help="Kubernetes secret with the artifact store's rclone credentials")
+    parser.add_argument(
+        "--secret-name", help="Kubernetes secret with the artifact store's rclone credentials"
+    )
     parser.add_argument("--image-pull-secret")
     parser.add_argument("--storage-initializer-image", default=DEFAULT_STORAGE_INITIALIZER)
     args = parser.parse_args(argv)

@@ -19,13 +19,17 @@ How seldon-core 1.19 drives it (checked in its source):
 - ``/health/status`` calls ``health_status_raw`` when it exists; here it fails
   with 503 until the bundle is loaded. It is defined so that health probes do
   not go through ``metrics()`` (Seldon's default health path would re-count the
-  last request's metrics on every probe).
+  last request's metrics on every probe). Under gunicorn a worker accepts
+  connections only once ``load()`` has returned, so a probe during loading
+  waits, and a failed load stops the whole process (exit code 3, the
+  ``BundleError`` message in the log).
 - A ``SeldonMicroserviceException`` raised by the class becomes a JSON error
   answer with its status code; any other exception becomes a 500.
 - seldon-core binds gunicorn (REST and metrics) and gRPC to 0.0.0.0, with no
   flag or variable to change it. Setting ``SERVING_BIND_HOST`` makes this module
-  rebind the two gunicorn servers (see :func:`configure_gunicorn`); run the gRPC
-  server only where all interfaces are intended (``--grpc-workers 0`` otherwise).
+  rebind the two gunicorn servers and turn off gunicorn's shared control socket
+  (see :func:`configure_gunicorn`); run the gRPC server only where all
+  interfaces are intended (``--grpc-workers 0`` otherwise).
 - Seldon answers an HTTP error raised by Flask itself (415 for a body without a
   JSON content type, 404, 405) as a 500; ``model_error_handler`` (a Flask
   blueprint Seldon registers when the class has one) keeps their real status.
@@ -165,9 +169,12 @@ class TabularModel(SeldonComponent):
             where ``p`` is the positive-class probability and ``label`` the positive
             class when ``p >= threshold``. A ``SeldonMessage`` for a gRPC request.
 
+            An invalid gRPC request gets a ``SeldonMessage`` whose ``status`` is
+            FAILURE, code 400, with the message.
+
         Raises:
             SeldonMicroserviceException: 400 ``BAD_REQUEST`` naming the field at fault
-                for an invalid request; 503 while the model is not loaded.
+                for an invalid REST request; 503 while the model is not loaded.
         """
         bundle = self.bundle
         is_proto = isinstance(request, prediction_pb2.SeldonMessage)
@@ -176,6 +183,10 @@ class TabularModel(SeldonComponent):
             parsed = self._schema.parse(payload)
         except RequestError as exc:
             logger.info("Rejected request: %s", exc)
+            if is_proto:  # Seldon's gRPC server turns any exception into an UNKNOWN status without text
+                return json_to_seldon_message(
+                    {"status": {"code": 400, "info": str(exc), "reason": "BAD_REQUEST", "status": "FAILURE"}}
+                )
             raise SeldonMicroserviceException(str(exc), status_code=400, reason="BAD_REQUEST") from exc
 
         probabilities = bundle.pipeline.predict_proba(parsed.frame)[:, self._positive_column]
@@ -183,17 +194,19 @@ class TabularModel(SeldonComponent):
         positive = probabilities >= meta.threshold
         labels = np.where(positive, meta.positive_class, meta.negative_label).tolist()
         n_positive = int(np.count_nonzero(positive))
-        self._last_metrics = _request_metrics(
+        metrics = _request_metrics(
             {meta.positive_class: n_positive, meta.negative_label: len(labels) - n_positive},
             parsed.unknown_categories,
             meta.model_version,
         )
+        self._last_metrics = metrics
         response = {
             "data": {
                 "names": list(OUTPUT_NAMES),
                 "ndarray": [list(pair) for pair in zip(labels, probabilities.tolist(), strict=True)],
             },
-            "meta": {"tags": self.tags(), "metrics": self.metrics()},
+            # this request's own metrics, even when gunicorn threads overlap requests
+            "meta": {"tags": self.tags(), "metrics": _copy_metrics(metrics)},
         }
         return json_to_seldon_message(response) if is_proto else response
 
@@ -208,12 +221,12 @@ class TabularModel(SeldonComponent):
     def metrics(self) -> list[dict[str, Any]]:
         """Custom Prometheus metrics of the last prediction (copies; Seldon adds tags to them).
 
-        ``predicted_class_total`` (COUNTER) per label, tagged ``class``, and
+        ``predicted_class_total`` (COUNTER) per label predicted at least once, tagged ``class``, and
         ``unknown_category_total`` (COUNTER) per column that had values outside the
         contract's categories, tagged ``column``; both also tagged
         ``served_model_version`` (Seldon's own ``model_version`` label is the image tag).
         """
-        return [{**metric, "tags": dict(metric["tags"])} for metric in self._last_metrics]
+        return _copy_metrics(self._last_metrics)
 
     def health_status(self) -> dict[str, str]:
         """``{"status": "ok", ...}`` once loaded; raises 503 ``MODEL_NOT_LOADED`` before."""
@@ -252,6 +265,10 @@ def _decode(request: Any) -> Any:
     return request
 
 
+def _copy_metrics(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**metric, "tags": dict(metric["tags"])} for metric in metrics]
+
+
 def _request_metrics(
     per_class: dict[str, int], unknown: dict[str, int], version: str
 ) -> list[dict[str, Any]]:
@@ -264,6 +281,7 @@ def _request_metrics(
             "tags": {"class": label, "served_model_version": version},
         }
         for label, count in per_class.items()
+        if count  # a 0 would vanish in a gRPC answer (proto3 drops zeros) and break Seldon's update
     ]
     metrics += [
         {

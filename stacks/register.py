@@ -14,6 +14,7 @@ from tabular_ml.run_config import ConfigError, read_yaml, validate_section
 class ComponentSpec(StrictModel):
     name: str
     flavor: str
+    flavor_source: str | None = Field(None, description="import path of a custom flavor class of this project")
     configuration: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -27,8 +28,19 @@ def load_stack_spec(path: Path) -> StackSpec:
     return validate_section({"stack": read_yaml(path)}, "stack", StackSpec)
 
 
+def _ensure_flavor(client: Any, component_type: Any, spec: ComponentSpec) -> None:
+    """Register a custom flavor (e.g. flavors.local_seldon) the first time a stack needs it."""
+    known = {flavor.name for flavor in client.get_flavors_by_type(component_type)}
+    if spec.flavor not in known:
+        if spec.flavor_source is None:
+            raise ConfigError(f"{component_type.value} flavor '{spec.flavor}' is unknown to ZenML; "
+                              f"known: {', '.join(sorted(known))}")
+        client.create_flavor(source=spec.flavor_source, component_type=component_type)
+
+
 def _ensure_component(client: Any, component_type: Any, spec: ComponentSpec) -> None:
     """Register the component unless one of that name exists; refuse a same-named other flavor."""
+    _ensure_flavor(client, component_type, spec)
     existing = client.list_stack_components(type=component_type, name=spec.name)
     if existing.items:
         if existing.items[0].flavor_name != spec.flavor:

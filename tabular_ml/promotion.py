@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from pydantic import BaseModel
 
-from tabular_ml.config import PromotionConfig
-from tabular_ml.evaluation import HIGHER_IS_BETTER, check_gates
+from tabular_ml.config import DataContract, PromotionConfig
+from tabular_ml.evaluation import HIGHER_IS_BETTER, check_gates, evaluate_classifier
+from tabular_ml.model import encode_target
 
 
 class PromotionDecision(BaseModel):
@@ -65,3 +67,10 @@ def decide_promotion(
         f"(improvement {improvement:+.4f}, required >= {config.min_improvement:g} and > 0)"
     )
     return PromotionDecision(promote=better, reason=reason, champion_score=champion_score, **decision)
+
+
+def holdout_metrics(pipeline, holdout: pd.DataFrame, contract: DataContract, threshold: float) -> dict[str, float]:
+    """Score a fitted Pipeline on a holdout frame (features and target) with the project's metrics."""
+    y = encode_target(holdout[contract.target], contract)
+    proba = pipeline.predict_proba(holdout[contract.feature_names])[:, 1]
+    return evaluate_classifier(y, proba, threshold).metrics

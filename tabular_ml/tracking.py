@@ -113,3 +113,27 @@ def log_model_to_mlflow(pipeline: Any, input_example: pd.DataFrame) -> str | Non
     )
     logger.info("Logged the model to MLflow: %s", info.model_uri)
     return info.model_uri
+
+
+def set_mlflow_alias(registered_name: str, model_uri: str, zenml_version: str, alias: str = "production") -> str:
+    """Point the MLflow registry alias at the MLflow version of a ZenML model version.
+
+    The ZenML version is registered in MLflow once (found again by its ``zenml_version`` tag),
+    so promotion and rollback keep both registries in step. Returns the MLflow version.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    existing = client.search_model_versions(
+        f"name = '{registered_name}' and tags.zenml_version = '{zenml_version}'"
+    )
+    if existing:
+        mlflow_version = existing[0].version
+    else:
+        registered = mlflow.register_model(model_uri, registered_name, tags={"zenml_version": zenml_version})
+        mlflow_version = registered.version
+    client.set_registered_model_alias(registered_name, alias, mlflow_version)
+    logger.info("MLflow: %s@%s -> version %s (ZenML version %s)", registered_name, alias, mlflow_version,
+                zenml_version)
+    return str(mlflow_version)

@@ -1,0 +1,36 @@
+"""Serve the production model version with the active stack's model deployer."""
+
+from typing import Annotated
+
+from zenml import get_step_context, step
+from zenml.client import Client
+from zenml.enums import ModelStages
+
+from flavors.deploy import DeploymentInfo, deploy, export_bundle
+from tabular_ml.config import DataContract, ServingConfig
+
+
+@step(enable_cache=False)
+def deploy_model(serving: ServingConfig) -> Annotated[DeploymentInfo, "deployment"]:
+    """Export the production version's bundle to the artifact store and (re)start its server.
+
+    Runs after the promotion (or restore) step, which it follows through ``after=``.
+    """
+    client = Client()
+    name = get_step_context().model.name
+    try:
+        version = client.get_model_version(name, ModelStages.PRODUCTION)
+    except KeyError:
+        raise RuntimeError(f"model {name!r} has no production version to deploy (see the promotion decision)") from None
+    deployer = client.active_stack.model_deployer
+    if deployer is None:
+        raise RuntimeError(f"the active stack {client.active_stack.name!r} has no model deployer; "
+                           "use `python run.py stack local`")
+    parameters = version.run_metadata["parameters"]
+    model_artifact = version.get_artifact("model")
+    bundle_uri = export_bundle(
+        client.active_stack.artifact_store.path, model_artifact.load(), DataContract(**parameters["contract"]),
+        name, str(version.number), parameters["evaluation"]["threshold"],
+    )
+    return deploy(deployer, bundle_uri, model_artifact.run_metadata.get("mlflow_model_uri"), name,
+                  str(version.number), serving)

@@ -1,0 +1,503 @@
+"""The serving image's Dockerfile: its instructions, and its entrypoint run as a local process.
+
+There is no Docker engine here, so the Dockerfile is parsed (continuation lines, comments,
+exec-form JSON) and its ENTRYPOINT is started as a plain process, as close to the image as a
+process gets: in a venv holding only the distributions of requirements-serving.txt (linked
+from this venv), with a working directory holding only what the Dockerfile copies, and the
+image's ENV (ports moved to free ones, MODEL_DIR pointing to a bundle made in tmp_path). So
+these tests also show that the serving closure is complete and needs no ZenML or MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from sklearn.linear_model import LogisticRegression
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = PROJECT_ROOT / "Dockerfile"
+DOCKERIGNORE = PROJECT_ROOT / ".dockerignore"
+SERVING_REQUIREMENTS = PROJECT_ROOT / "requirements-serving.txt"
+LOCK = PROJECT_ROOT / "requirements.lock"
+COPIED = {"requirements-serving.txt", "serving/", "tabular_ml/"}
+PORT_VARIABLES = (
+    "PREDICTIVE_UNIT_HTTP_SERVICE_PORT",
+    "PREDICTIVE_UNIT_GRPC_SERVICE_PORT",
+    "PREDICTIVE_UNIT_METRICS_SERVICE_PORT",
+)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_dockerfile(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    """``(INSTRUCTION, arguments)`` in order: comments dropped, ``\\`` continuations joined."""
+    instructions: list[tuple[str, str]] = []
+    current = ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue  # Docker also skips comment and empty lines inside a continuation
+        if line.endswith("\\"):
+            current += line[:-1].rstrip() + " "
+            continue
+        current += line
+        keyword, _, arguments = current.partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        current = ""
+    assert not current, f"{path} ends inside a continuation line"
+    return instructions
+
+
+def arguments_of(keyword: str, instructions: list[tuple[str, str]] | None = None) -> list[str]:
+    return [args for kw, args in (instructions or parse_dockerfile()) if kw == keyword]
+
+
+def exec_form(arguments: str) -> list[str]:
+    """The JSON array of an exec-form instruction (shell form is refused)."""
+    assert arguments.startswith("["), f"not exec form (a JSON array): {arguments}"
+    argv = json.loads(arguments)
+    assert isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv), arguments
+    return argv
+
+
+def dockerfile_env(instructions: list[tuple[str, str]] | None = None) -> dict[str, str]:
+    """Every ``ENV`` of the Dockerfile, later ones winning (``k=v ...`` and legacy ``k v``)."""
+    env: dict[str, str] = {}
+    for arguments in arguments_of("ENV", instructions):
+        parts = shlex.split(arguments)
+        if "=" not in parts[0]:
+            env[parts[0]] = " ".join(parts[1:])
+            continue
+        for part in parts:
+            key, _, value = part.partition("=")
+            env[key] = value
+    return env
+
+
+def entrypoint_argv(instructions: list[tuple[str, str]] | None = None) -> list[str]:
+    """ENTRYPOINT plus CMD (both exec form), the command the container runs."""
+    instructions = instructions or parse_dockerfile()
+    entrypoints = arguments_of("ENTRYPOINT", instructions)
+    assert entrypoints, "the Dockerfile has no ENTRYPOINT"
+    argv = exec_form(entrypoints[-1])
+    commands = arguments_of("CMD", instructions)
+    return argv + (exec_form(commands[-1]) if commands else [])
+
+
+def healthcheck_argv(instructions: list[tuple[str, str]] | None = None) -> list[str]:
+    checks = arguments_of("HEALTHCHECK", instructions)
+    assert checks, "the Dockerfile has no HEALTHCHECK"
+    options, sep, command = checks[-1].partition("CMD ")
+    assert sep, f"HEALTHCHECK without CMD: {checks[-1]}"
+    return exec_form(command.strip())
+
+
+def read_pins(path: Path) -> dict[str, tuple[str, str]]:
+    """canonical name -> (name as written, version) of a ``name==version`` file."""
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"{path.name}: {line!r} is not pinned with =="
+            pins[canonicalize_name(name)] = (name.strip(), version.strip())
+    return pins
+
+
+# --------------------------------------------------------------------------- static checks
+
+
+def test_base_image_is_python_312_slim():
+    froms = arguments_of("FROM")
+    assert froms, "no FROM"
+    assert froms[-1].split()[0] == "python:3.12-slim"
+
+
+def test_runs_as_a_non_root_user_created_with_that_uid():
+    users = arguments_of("USER")
+    assert users, "no USER: the server would run as root"
+    user, _, group = users[-1].partition(":")
+    assert user not in ("root", "0") and group not in ("root", "0")
+    assert user.isdigit(), "a numeric USER lets Kubernetes' runAsNonRoot verify it"
+    runs = " ".join(arguments_of("RUN"))
+    assert f"--uid {user}" in runs, f"no useradd --uid {user} in the RUN steps"
+
+
+def test_workdir_and_only_the_serving_code_is_copied():
+    instructions = parse_dockerfile()
+    assert arguments_of("WORKDIR", instructions) == ["/app"]
+    sources = set()
+    for arguments in arguments_of("COPY", instructions) + arguments_of("ADD", instructions):
+        parts = [p for p in shlex.split(arguments) if not p.startswith("--")]
+        sources.update(parts[:-1])
+    assert sources == COPIED
+
+
+def test_dockerignore_sends_only_what_is_copied():
+    lines = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*", "the build context should be an allow-list"
+    allowed = {line[1:] for line in lines if line.startswith("!")}
+    assert allowed == COPIED
+
+
+def test_requirements_installed_without_resolution_then_checked():
+    runs = " ".join(arguments_of("RUN"))
+    assert "pip install --no-deps -r requirements-serving.txt" in runs
+    assert "pip check" in runs
+
+
+def test_model_dir_ports_and_gunicorn_come_from_env():
+    from seldon_core import microservice
+
+    env = dockerfile_env()
+    assert env["MODEL_DIR"] == "/mnt/models"
+    # The variable names are the ones seldon-core 1.19 reads (and the operator sets).
+    assert PORT_VARIABLES == (
+        microservice.HTTP_SERVICE_PORT_ENV_NAME,
+        microservice.GRPC_SERVICE_PORT_ENV_NAME,
+        microservice.METRICS_SERVICE_PORT_ENV_NAME,
+    )
+    assert env["PREDICTIVE_UNIT_HTTP_SERVICE_PORT"] == str(microservice.DEFAULT_HTTP_PORT) == "9000"
+    assert env["PREDICTIVE_UNIT_METRICS_SERVICE_PORT"] == str(microservice.DEFAULT_METRICS_PORT) == "6000"
+    exposed = {port.split("/")[0] for arguments in arguments_of("EXPOSE") for port in arguments.split()}
+    assert {"9000", "6000"} <= exposed
+    assert {env[name] for name in PORT_VARIABLES} <= exposed
+    assert int(env["GUNICORN_WORKERS"]) >= 1 and int(env["GUNICORN_THREADS"]) >= 1
+
+
+def test_entrypoint_is_the_seldon_microservice_for_the_serving_class(monkeypatch):
+    from seldon_core import microservice
+
+    argv = entrypoint_argv()
+    assert argv[:2] == ["seldon-core-microservice", "serving.model_server.TabularModel"]
+    assert argv[argv.index("--service-type") + 1] == "MODEL"
+    assert not any(a.startswith(("--http-port", "--grpc-port", "--metrics-port")) for a in argv), (
+        "ports are set by PREDICTIVE_UNIT_*_SERVICE_PORT so the operator's values win"
+    )
+    # seldon-core's own parser accepts every flag, and the image's ENV gives the ports.
+    for key, value in dockerfile_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(sys, "argv", argv)
+    args, unknown = microservice.parse_args()
+    assert unknown == []
+    assert (args.interface_name, args.service_type) == ("serving.model_server.TabularModel", "MODEL")
+    assert (args.http_port, args.grpc_port, args.metrics_port) == (9000, 9500, 6000)
+    assert (args.workers, args.threads) == (1, 4)
+    # the class seldon will import from WORKDIR
+    from serving.model_server import TabularModel
+
+    assert args.interface_name == f"{TabularModel.__module__}.{TabularModel.__name__}"
+
+
+def test_healthcheck_probes_health_status_with_python():
+    argv = healthcheck_argv()
+    assert argv[0] == "python" and argv[1] == "-c"
+    assert "/health/status" in argv[2] and "PREDICTIVE_UNIT_HTTP_SERVICE_PORT" in argv[2]
+
+
+def test_requirements_serving_pins_the_lock_versions():
+    lock = read_pins(LOCK)
+    serving = read_pins(SERVING_REQUIREMENTS)
+    different = {
+        name: (version, lock.get(key, (None, "not in the lock"))[1])
+        for key, (name, version) in serving.items()
+        if lock.get(key, (None, None))[1] != version
+    }
+    assert not different, f"requirements-serving.txt differs from requirements.lock: {different}"
+    for heavy in ("zenml", "mlflow", "mlflow-skinny", "evidently", "pandera", "sqlalchemy"):
+        assert heavy not in serving, f"{heavy} does not belong in the serving image"
+    for needed in ("seldon-core", "scikit-learn", "pandas", "numpy", "scipy", "joblib", "pydantic"):
+        assert needed in serving
+
+
+def test_requirements_serving_is_closed_under_dependencies():
+    """What pip check in the image checks: every dependency is pinned, at a version it accepts."""
+    serving = read_pins(SERVING_REQUIREMENTS)
+    problems = []
+    for name, version in serving.values():
+        dist = metadata.distribution(name)
+        assert dist.version == version, f"the venv has {name} {dist.version}, the file pins {version}"
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            pinned = serving.get(canonicalize_name(requirement.name))
+            if pinned is None:
+                problems.append(f"{name} needs {requirement}, which is not pinned")
+            elif not requirement.specifier.contains(pinned[1], prereleases=True):
+                problems.append(f"{name} needs {requirement}, pinned {pinned[1]}")
+    assert not problems, "\n".join(problems)
+
+
+# --------------------------------------------------------------------------- the entrypoint, run
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serving_environment(root: Path) -> tuple[Path, Path]:
+    """What the image holds: a venv with only requirements-serving.txt, and an /app with only the copies.
+
+    The venv's site-packages links the installed files (RECORD) of the pinned distributions
+    and nothing else; its console scripts are written for its own interpreter. ``app``
+    links ``serving/`` and ``tabular_ml/``, as the Dockerfile's COPY lines put them in WORKDIR.
+    """
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    pinned = read_pins(SERVING_REQUIREMENTS)
+    for name, _version in pinned.values():
+        dist = metadata.distribution(name)
+        for file in dist.files or []:
+            source = Path(dist.locate_file(file))
+            if file.parts[0] == ".." or not source.is_file():
+                continue  # console scripts are written below
+            target = site / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                target.symlink_to(source)
+    for entry in metadata.entry_points(group="console_scripts"):
+        if entry.dist is not None and canonicalize_name(entry.dist.name) in pinned:
+            script = venv / "bin" / entry.name
+            script.write_text(
+                f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom {entry.module} import {entry.attr}\n"
+                f"sys.exit({entry.attr}())\n",
+                encoding="utf-8",
+            )
+            script.chmod(0o755)
+    app = root / "app"
+    app.mkdir()
+    for source in COPIED - {"requirements-serving.txt"}:
+        (app / source.rstrip("/")).symlink_to(PROJECT_ROOT / source.rstrip("/"), target_is_directory=True)
+    return venv, app
+
+
+def _tiny_model():
+    from tabular_ml.config import ColumnSpec, DataContract, PreprocessingConfig, RatioFeature
+    from tabular_ml.model import build_model, encode_target
+
+    contract = DataContract(
+        target="churn",
+        classes=["No", "Yes"],
+        positive_class="Yes",
+        columns={
+            "tenure": ColumnSpec(kind="numeric"),
+            "total": ColumnSpec(kind="numeric"),
+            "senior": ColumnSpec(kind="binary"),
+            "contract": ColumnSpec(kind="categorical", categories=["Month-to-month", "One year", "Two year"]),
+        },
+    )
+    rng = np.random.default_rng(7)
+    n = 80
+    frame = pd.DataFrame(
+        {
+            "tenure": rng.integers(1, 72, n).astype(float),
+            "total": rng.uniform(20, 5000, n).round(2),
+            "senior": rng.integers(0, 2, n).astype(float),
+            "contract": rng.choice(["Month-to-month", "One year", "Two year"], n),
+        }
+    )
+    labels = np.where(frame["contract"] == "Month-to-month", "Yes", "No")
+    # A derived feature, so the pickle refers to tabular_ml.features (the image must have it).
+    features = [RatioFeature(name="avg_monthly", numerator="total", denominator="tenure")]
+    pipeline = build_model(contract, PreprocessingConfig(), features, LogisticRegression(max_iter=500))
+    pipeline.fit(frame, encode_target(labels, contract))
+    return contract, pipeline, frame
+
+
+@dataclass
+class Server:
+    url: str
+    metrics_url: str
+    env: dict[str, str]
+    venv: Path
+    app: Path
+    pipeline: Any
+    frame: pd.DataFrame
+    log: Path
+    process: subprocess.Popen
+
+
+def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _post(url: str, body: dict[str, Any], timeout: float = 10) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Server:
+    from serving.bundle import save_bundle
+
+    tmp = tmp_path_factory.mktemp("serving-image")
+    contract, pipeline, frame = _tiny_model()
+    bundle = save_bundle(tmp / "bundle", pipeline, contract, model_name="churn", model_version="3")
+
+    venv, app = _serving_environment(tmp)
+    http, grpc, metrics = _free_port(), _free_port(), _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PREDICTIVE_UNIT_", "GUNICORN_", "PYTHON", "VIRTUAL_ENV"))
+    }
+    env.update(dockerfile_env())
+    env.update(
+        {
+            "MODEL_DIR": str(bundle),
+            "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(http),
+            "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(grpc),
+            "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(metrics),
+            "SERVING_BIND_HOST": "127.0.0.1",  # REST and metrics on loopback only, in a test
+            "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    argv = entrypoint_argv()
+    executable = shutil.which(argv[0], path=str(venv / "bin"))
+    assert executable, f"{argv[0]} is not installed in the serving environment"
+    log = tmp / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [executable, *argv[1:]],
+            cwd=app,  # WORKDIR /app
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: gunicorn workers, gRPC, metrics
+        )
+    url, metrics_url = f"http://127.0.0.1:{http}", f"http://127.0.0.1:{metrics}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the entrypoint exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                if _get(f"{url}/health/ping", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"no answer on /health/ping after 90 s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.3)
+        yield Server(url, metrics_url, env, venv, app, pipeline, frame, log, process)
+    finally:
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def test_entrypoint_answers_health_ping(server):
+    status, body = _get(f"{server.url}/health/ping")
+    assert status == 200 and body.strip() == b"pong"
+
+
+def test_entrypoint_reports_the_bundle_on_health_status(server):
+    status, body = _get(f"{server.url}/health/status")
+    assert status == 200, body
+    assert json.loads(body)["jsonData"] == {"status": "ok", "model_name": "churn", "model_version": "3"}
+
+
+def test_entrypoint_predicts_what_the_pipeline_predicts(server):
+    rows = server.frame.head(5)
+    status, body = _post(f"{server.url}/api/v1.0/predictions", {"jsonData": rows.to_dict(orient="records")})
+    assert status == 200, body
+    assert body["data"]["names"] == ["prediction", "probability"]
+    expected = server.pipeline.predict_proba(rows)[:, list(server.pipeline.classes_).index(1)]
+    answered = [row[1] for row in body["data"]["ndarray"]]
+    np.testing.assert_allclose(answered, expected, rtol=0, atol=1e-12)
+    assert [row[0] for row in body["data"]["ndarray"]] == ["Yes" if p >= 0.5 else "No" for p in expected]
+    assert body["meta"]["tags"] == {"model_name": "churn", "model_version": "3"}
+
+
+def test_entrypoint_answers_400_to_a_request_without_a_column(server):
+    record = server.frame.head(1).drop(columns=["contract"]).to_dict(orient="records")
+    status, body = _post(f"{server.url}/api/v1.0/predictions", {"jsonData": record})
+    assert status == 400, body
+    assert "contract" in json.dumps(body)
+    assert server.process.poll() is None, "a bad request must not stop the server"
+
+
+def test_metrics_port_serves_the_custom_metrics(server):
+    rows = server.frame.head(3).to_dict(orient="records")
+    assert _post(f"{server.url}/api/v1.0/predictions", {"jsonData": rows})[0] == 200
+    # /metrics by default; the Seldon operator sets PREDICTIVE_UNIT_METRICS_ENDPOINT=/prometheus.
+    status, body = _get(f"{server.metrics_url}/metrics")
+    assert status == 200, body
+    assert b"predicted_class_total" in body
+
+
+def test_healthcheck_command_passes_on_the_running_server_and_fails_without_one(server):
+    argv = healthcheck_argv()
+    python = shutil.which(argv[0], path=str(server.venv / "bin"))
+    ok = subprocess.run([python, *argv[1:]], env=server.env, capture_output=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr.decode()
+    down = {**server.env, "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(_free_port())}
+    failed = subprocess.run([python, *argv[1:]], env=down, capture_output=True, timeout=30)
+    assert failed.returncode != 0
+
+
+def test_the_serving_environment_has_no_zenml_and_no_other_project_code(server):
+    """The server above ran without ZenML, MLflow, Evidently and the project's other folders."""
+    python = str(server.venv / "bin" / "python")
+    for module in ("zenml", "mlflow", "evidently", "pandera", "sqlalchemy", "steps", "stacks", "run"):
+        result = subprocess.run(
+            [python, "-c", f"import {module}"],
+            cwd=server.app,
+            env=server.env,
+            capture_output=True,
+            timeout=60,
+        )
+        assert result.returncode != 0 and b"ModuleNotFoundError" in result.stderr, module
+    loaded = subprocess.run(
+        [python, "-c", "import serving.model_server, tabular_ml.features, seldon_core.microservice"],
+        cwd=server.app,
+        env=server.env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert loaded.returncode == 0, loaded.stderr.decode()

@@ -1,0 +1,353 @@
+"""The SeldonDeployment of serving/k8s.py, validated without a cluster.
+
+Three validators: the Kubernetes client's models (every pod-spec field must survive a
+deserialize/serialize round trip, so a misspelled key fails), the Seldon Core v1 CRD
+(field names of its Go types and the rules of its validating webhook) and ZenML's own
+``SeldonDeployment`` model, including the resource ZenML's Seldon deployer would apply for
+our custom deployment (its ``provision()`` run against a recording client).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+import pytest
+import yaml
+
+from serving import k8s
+from serving.k8s import (
+    GRAPH_NODE,
+    GRPC_PORT,
+    HTTP_PORT,
+    METRICS_PORT,
+    MODEL_MOUNT,
+    pod_spec_for_zenml,
+    render_seldon_deployment,
+    zenml_deployment_config,
+)
+from tests.unit.test_dockerfile import arguments_of, dockerfile_env
+
+kubernetes = pytest.importorskip("kubernetes", reason="the kubernetes client validates the pod spec")
+from kubernetes import client as k8s_client  # noqa: E402
+
+IMAGE = "registry.example.com/tabular-serving:1.4.0"
+MODEL_URI = "s3://models/churn/7/bundle"
+RESOURCES = {"requests": {"cpu": "500m", "memory": "768Mi"}, "limits": {"cpu": 2, "memory": "2Gi"}}
+
+# Field names of the Seldon Core v1 CRD
+# (operator/apis/machinelearning.seldon.io/v1/seldondeployment_types.go).
+SDEP_SPEC_KEYS = {
+    "name", "predictors", "oauth_key", "oauth_secret", "annotations", "protocol", "transport",
+    "replicas", "serverType",
+}  # fmt: skip
+PREDICTOR_KEYS = {
+    "name", "graph", "componentSpecs", "replicas", "annotations", "engineResources", "labels",
+    "svcOrchSpec", "traffic", "explainer", "shadow", "ssl",
+}  # fmt: skip
+PREDICTIVE_UNIT_KEYS = {
+    "name", "children", "type", "implementation", "methods", "endpoint", "parameters", "modelUri",
+    "serviceAccountName", "envSecretRefName", "storageInitializerImage", "logger",
+}  # fmt: skip
+COMPONENT_SPEC_KEYS = {"metadata", "spec", "hpaSpec", "replicas", "kedaSpec", "pdbSpec"}
+UNIT_TYPES = {"UNKNOWN_TYPE", "ROUTER", "COMBINER", "MODEL", "TRANSFORMER", "OUTPUT_TRANSFORMER"}
+PREPACKAGED = {"SKLEARN_SERVER", "XGBOOST_SERVER", "TENSORFLOW_SERVER", "MLFLOW_SERVER", "TRITON_SERVER"}
+
+
+# --------------------------------------------------------------------------- validators
+
+
+def _units(unit: dict[str, Any]) -> list[dict[str, Any]]:
+    return [unit] + [u for child in unit.get("children") or [] for u in _units(child)]
+
+
+def check_seldon_crd(resource: dict[str, Any]) -> None:
+    """The CRD's field names and its validating webhook's rules (checkPredictiveUnits, traffic...)."""
+    assert resource["apiVersion"] == "machinelearning.seldon.io/v1"
+    assert resource["kind"] == "SeldonDeployment"
+    assert resource["metadata"]["name"]
+    spec = resource["spec"]
+    assert set(spec) <= SDEP_SPEC_KEYS, set(spec) - SDEP_SPEC_KEYS
+    assert spec.get("protocol", "seldon") in {"seldon", "tensorflow", "kfserving", "v2"}
+    predictors = spec["predictors"]
+    assert predictors, "Graph contains no predictors"
+    names = [p["name"] for p in predictors]
+    assert len(names) == len(set(names)), "Duplicate predictor name"
+    for predictor in predictors:
+        assert set(predictor) <= PREDICTOR_KEYS, set(predictor) - PREDICTOR_KEYS
+        containers = {
+            c["name"]: c for cs in predictor.get("componentSpecs") or [] for c in cs["spec"]["containers"]
+        }
+        for component in predictor.get("componentSpecs") or []:
+            assert set(component) <= COMPONENT_SPEC_KEYS, set(component) - COMPONENT_SPEC_KEYS
+        for unit in _units(predictor["graph"]):
+            assert set(unit) <= PREDICTIVE_UNIT_KEYS, set(unit) - PREDICTIVE_UNIT_KEYS
+            assert unit.get("type", "MODEL") in UNIT_TYPES - {"UNKNOWN_TYPE"}
+            implementation = unit.get("implementation")
+            if implementation in (None, "UNKNOWN_IMPLEMENTATION"):
+                assert unit["name"] in containers, f"Can't find container for Predictive Unit {unit['name']}"
+                assert containers[unit["name"]].get("image"), "a custom unit needs an image"
+            elif implementation in PREPACKAGED:
+                assert unit.get("modelUri"), "modelUri required when using standalone servers"
+
+
+def check_kubernetes_pod_spec(pod_spec: dict[str, Any]) -> k8s_client.V1PodSpec:
+    """Deserialize into the client's V1PodSpec and back: unknown or misspelled keys are lost, so fail."""
+    api = k8s_client.ApiClient()
+    model = api._ApiClient__deserialize(copy.deepcopy(pod_spec), "V1PodSpec")
+    assert isinstance(model, k8s_client.V1PodSpec)
+    assert api.sanitize_for_serialization(model) == pod_spec
+    return model
+
+
+def check_kubernetes_metadata(metadata: dict[str, Any]) -> None:
+    api = k8s_client.ApiClient()
+    model = api._ApiClient__deserialize(copy.deepcopy(metadata), "V1ObjectMeta")
+    assert api.sanitize_for_serialization(model) == metadata
+
+
+# --------------------------------------------------------------------------- the rendered resource
+
+
+@pytest.fixture
+def resource() -> dict[str, Any]:
+    return render_seldon_deployment(
+        "churn-model",
+        IMAGE,
+        MODEL_URI,
+        "7",
+        replicas=3,
+        resources=RESOURCES,
+        namespace="seldon",
+        workers=2,
+        threads=8,
+        secret_name="zenml-seldon-core-abc",
+    )
+
+
+def test_resource_passes_the_seldon_crd_rules(resource):
+    check_seldon_crd(resource)
+    assert resource["metadata"]["namespace"] == "seldon"
+    assert resource["metadata"]["labels"]["model-version"] == "7"
+    check_kubernetes_metadata(resource["metadata"])
+
+
+def test_pod_spec_is_a_valid_kubernetes_pod_spec(resource):
+    pod = check_kubernetes_pod_spec(resource["spec"]["predictors"][0]["componentSpecs"][0]["spec"])
+    (container,) = pod.containers
+    assert container.readiness_probe.http_get.path == "/health/status"
+    assert container.liveness_probe.http_get.path == "/health/ping"
+    assert container.readiness_probe.http_get.port == container.liveness_probe.http_get.port == HTTP_PORT
+    assert container.security_context.run_as_non_root is True
+
+
+def test_predictor_graph_and_replicas(resource):
+    (predictor,) = resource["spec"]["predictors"]
+    assert predictor["replicas"] == 3
+    assert predictor["labels"] == {"version": "7"}
+    assert predictor["graph"] == {
+        "name": GRAPH_NODE,
+        "type": "MODEL",
+        "modelUri": MODEL_URI,
+        "children": [],
+        "envSecretRefName": "zenml-seldon-core-abc",
+    }
+    containers = [c["name"] for cs in predictor["componentSpecs"] for c in cs["spec"]["containers"]]
+    assert containers == [predictor["graph"]["name"]]
+
+
+def test_model_container(resource):
+    pod = resource["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == IMAGE
+    assert container["env"] == [
+        {"name": "MODEL_DIR", "value": MODEL_MOUNT},
+        {"name": "MODEL_VERSION", "value": "7"},
+        {"name": "GUNICORN_WORKERS", "value": "2"},
+        {"name": "GUNICORN_THREADS", "value": "8"},
+    ]
+    assert container["resources"] == {
+        "requests": {"cpu": "500m", "memory": "768Mi"},
+        "limits": {"cpu": "2", "memory": "2Gi"},
+    }
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": HTTP_PORT,
+        "grpc": GRPC_PORT,
+        "metrics": METRICS_PORT,
+    }
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/health/status",
+        "port": HTTP_PORT,
+        "scheme": "HTTP",
+    }
+    assert container["livenessProbe"]["httpGet"] == {
+        "path": "/health/ping",
+        "port": HTTP_PORT,
+        "scheme": "HTTP",
+    }
+    assert container["volumeMounts"] == [
+        {"name": k8s.PROVISION_VOLUME, "mountPath": MODEL_MOUNT, "readOnly": True}
+    ]
+
+
+def test_init_container_downloads_the_bundle_into_the_shared_volume(resource):
+    pod = resource["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    (initializer,) = pod["initContainers"]
+    assert initializer["args"] == [MODEL_URI, MODEL_MOUNT]
+    assert initializer["envFrom"] == [{"secretRef": {"name": "zenml-seldon-core-abc", "optional": False}}]
+    assert initializer["volumeMounts"] == [{"name": k8s.PROVISION_VOLUME, "mountPath": MODEL_MOUNT}]
+    assert pod["volumes"] == [{"name": k8s.PROVISION_VOLUME, "emptyDir": {}}]
+
+
+def test_same_layout_as_zenmls_own_custom_pod_spec():
+    """Volume, init container and mount follow create_seldon_core_custom_spec (ZenML's Seldon client)."""
+    from zenml.integrations.seldon.seldon_client import create_seldon_core_custom_spec
+
+    theirs = create_seldon_core_custom_spec(MODEL_URI, IMAGE, "secret", ["python"])
+    ours = pod_spec_for_zenml(IMAGE, MODEL_URI, "7", secret_name="secret")
+    assert [v["name"] for v in ours["volumes"]] == [v["name"] for v in theirs["volumes"]]
+    assert ours["initContainers"][0]["name"] == theirs["initContainers"][0]["name"]
+    assert ours["initContainers"][0]["args"] == theirs["initContainers"][0]["args"]
+    assert ours["initContainers"][0]["envFrom"][0]["secretRef"]["name"] == "secret"
+    assert ours["containers"][0]["name"] == theirs["containers"][0]["name"] == GRAPH_NODE
+    assert ours["containers"][0]["volumeMounts"] == theirs["containers"][0]["volumeMounts"]
+    assert "command" not in ours["containers"][0], "the image's ENTRYPOINT runs, not ZenML's custom server"
+
+
+def test_defaults_without_secret_namespace_or_pull_secret():
+    resource = render_seldon_deployment("churn", IMAGE, MODEL_URI, 12)
+    check_seldon_crd(resource)
+    (predictor,) = resource["spec"]["predictors"]
+    pod = predictor["componentSpecs"][0]["spec"]
+    check_kubernetes_pod_spec(pod)
+    assert "namespace" not in resource["metadata"]
+    assert predictor["replicas"] == 1
+    assert "envSecretRefName" not in predictor["graph"]
+    assert "envFrom" not in pod["initContainers"][0]
+    assert "imagePullSecrets" not in pod
+    assert pod["containers"][0]["resources"] == k8s.DEFAULT_RESOURCES
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env == {
+        "MODEL_DIR": "/mnt/models",
+        "MODEL_VERSION": "12",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_THREADS": "4",
+    }
+
+
+def test_image_pull_secret_and_initializer_image():
+    pod = pod_spec_for_zenml(
+        IMAGE, MODEL_URI, "1", image_pull_secret="regcred", storage_initializer_image="init:2"
+    )
+    check_kubernetes_pod_spec(pod)
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert pod["initContainers"][0]["image"] == "init:2"
+
+
+def test_pod_matches_the_dockerfile():
+    """Ports, mount point and user of the pod are those the image declares."""
+    env = dockerfile_env()
+    assert env["MODEL_DIR"] == MODEL_MOUNT
+    assert int(env["PREDICTIVE_UNIT_HTTP_SERVICE_PORT"]) == HTTP_PORT
+    assert int(env["PREDICTIVE_UNIT_GRPC_SERVICE_PORT"]) == GRPC_PORT
+    assert int(env["PREDICTIVE_UNIT_METRICS_SERVICE_PORT"]) == METRICS_PORT
+    assert arguments_of("USER")[-1] == f"{k8s.SERVING_UID}:{k8s.SERVING_UID}"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "Churn_Model"}, "name 'Churn_Model' is not a valid Kubernetes name"),
+        ({"namespace": "-x"}, "namespace '-x' is not a valid Kubernetes name"),
+        ({"model_version": "v 1"}, "model_version 'v 1' cannot be a Kubernetes label value"),
+        ({"replicas": -1}, "replicas must be an integer >= 0, got -1"),
+        ({"workers": 0}, "workers must be an integer >= 1, got 0"),
+        ({"threads": 1.5}, "threads must be an integer >= 1, got 1.5"),
+        ({"resources": {"request": {"cpu": "1"}}}, "resources: unknown key(s) ['request']"),
+        ({"image": ""}, "image must be a non-empty image reference"),
+        ({"model_uri": ""}, "model_uri must be the non-empty URI of the model bundle directory"),
+    ],
+)
+def test_invalid_arguments_are_named(kwargs, message):
+    arguments = {"name": "churn", "image": IMAGE, "model_uri": MODEL_URI, "model_version": "1", **kwargs}
+    with pytest.raises(ValueError) as caught:
+        render_seldon_deployment(**arguments)
+    assert str(caught.value).startswith(message)
+
+
+def test_cli_prints_the_same_resource_as_yaml(capsys):
+    assert k8s.main(["churn", IMAGE, MODEL_URI, "7", "--replicas", "2", "--namespace", "seldon"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == render_seldon_deployment("churn", IMAGE, MODEL_URI, "7", replicas=2, namespace="seldon")
+
+
+# --------------------------------------------------------------------------- what ZenML applies
+
+
+def test_zenml_seldon_deployment_model_accepts_the_resource(resource):
+    from zenml.integrations.seldon.seldon_client import SeldonDeployment
+
+    deployment = SeldonDeployment(**resource)
+    dumped = deployment.model_dump(exclude_none=True)
+    (predictor,) = dumped["spec"]["predictors"]
+    assert predictor["graph"]["modelUri"] == MODEL_URI
+    assert predictor["graph"]["name"] == GRAPH_NODE
+    assert predictor["componentSpecs"] == resource["spec"]["predictors"][0]["componentSpecs"]
+    assert dumped["metadata"]["labels"] == resource["metadata"]["labels"]
+
+
+class _RecordingSeldonClient:
+    """Stands in for zenml's SeldonClient: no deployment exists, creations are recorded."""
+
+    def __init__(self):
+        self.created = []
+
+    def get_deployment(self, name):
+        from zenml.integrations.seldon.seldon_client import SeldonDeploymentNotFoundError
+
+        raise SeldonDeploymentNotFoundError(name)
+
+    def create_deployment(self, deployment):
+        self.created.append(deployment)
+
+
+def test_zenml_custom_deployment_applies_our_pod(monkeypatch):
+    """SeldonDeploymentService.provision(), the call ZenML's Seldon deployer makes, on our config."""
+    from zenml.integrations.seldon.services.seldon_deployment import (
+        SeldonDeploymentConfig,
+        SeldonDeploymentService,
+    )
+
+    kwargs = zenml_deployment_config(
+        "churn", 7, IMAGE, MODEL_URI, secret_name="zenml-seldon-core-abc", replicas=2, resources=RESOURCES
+    )
+    config = SeldonDeploymentConfig(**kwargs)
+    service = SeldonDeploymentService(uuid=uuid.uuid4(), config=config)
+    recorder = _RecordingSeldonClient()
+    monkeypatch.setattr(service, "_get_client", lambda: recorder)
+    service.provision()
+
+    (deployment,) = recorder.created
+    body = deployment.model_dump(exclude_none=True)  # what SeldonClient.create_deployment sends
+    check_seldon_crd(body)
+    (predictor,) = body["spec"]["predictors"]
+    assert predictor["name"] == "churn" and predictor["replicas"] == body["spec"]["replicas"] == 2
+    assert predictor["graph"]["name"] == GRAPH_NODE and predictor["graph"]["type"] == "MODEL"
+    pod = predictor["componentSpecs"][0]["spec"]
+    assert (
+        pod
+        == kwargs["spec"]
+        == pod_spec_for_zenml(IMAGE, MODEL_URI, "7", resources=RESOURCES, secret_name="zenml-seldon-core-abc")
+    )
+    check_kubernetes_pod_spec(pod)
+    assert body["metadata"]["name"] == f"zenml-{service.uuid}"
+    assert body["metadata"]["labels"]["zenml.model_version"] == "7"
+    assert body["metadata"]["labels"]["zenml.model_name"] == "churn"
+    # ZenML re-creates the service from the resource's annotation: nothing is lost on the way.
+    assert SeldonDeploymentConfig.create_from_deployment(deployment) == config
+
+
+def test_zenml_config_rejects_a_predictor_name_kubernetes_would_reject():
+    with pytest.raises(ValueError, match="model_name"):
+        zenml_deployment_config("Churn Model", "1", IMAGE, MODEL_URI, secret_name=None)

@@ -1,0 +1,245 @@
+"""Every configs/stacks/*.yaml against what ZenML knows: component types, flavors, configurations.
+
+Flavors and their configuration classes come from the throwaway ZenML store that
+tests/conftest.py points ZENML_CONFIG_PATH at. The prod stack is also registered for real,
+in a subprocess with a store of its own (registration resolves secret references, so the
+two ZenML secrets the file names are created there first, with dummy values).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from stacks.register import StackSpec, load_stack_spec
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STACKS = PROJECT_ROOT / "configs" / "stacks"
+STACK_FILES = sorted(STACKS.glob("*.yaml"))
+SECRET_LOOKING_KEYS = (
+    "password",
+    "secret_key",
+    "secret_access_key",
+    "access_key_id",
+    "token",
+    "client_secret",
+)
+
+
+@cache
+def _known_flavors(component_type: str) -> frozenset[str]:
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+
+    return frozenset(f.name for f in Client().get_flavors_by_type(StackComponentType(component_type)))
+
+
+@cache
+def _custom_flavor(flavor_source: str) -> Any:
+    """The project's own flavor class named by ``flavor_source`` (registered by register_stack)."""
+    module_name, _, class_name = flavor_source.rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+@cache
+def _flavor_config_class(component_type: str, flavor: str, flavor_source: str | None = None) -> type:
+    if flavor_source:
+        return _custom_flavor(flavor_source).config_class
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+    from zenml.stack.flavor import Flavor
+
+    model = Client().get_flavor_by_name_and_type(flavor, StackComponentType(component_type))
+    return Flavor.from_model(model).config_class
+
+
+def _without_secret_references(configuration: dict[str, Any]) -> dict[str, Any]:
+    """Secret references replaced by a dummy: a config class resolves them (against the store) on access."""
+    from zenml.utils import secret_utils
+
+    return {k: "dummy" if secret_utils.is_secret_reference(v) else v for k, v in configuration.items()}
+
+
+def _specs() -> dict[str, StackSpec]:
+    return {path.name: load_stack_spec(path) for path in STACK_FILES}
+
+
+def test_the_expected_stack_files_exist():
+    assert {"local.yaml", "local-mlflow.yaml", "prod.yaml"} <= {path.name for path in STACK_FILES}
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_stack_file_components_are_known_to_zenml(path):
+    from zenml.enums import StackComponentType
+
+    spec = load_stack_spec(path)
+    assert spec.name == path.stem
+    valid_types = {t.value for t in StackComponentType}
+    for component_type, component in spec.components.items():
+        assert component_type in valid_types, f"{path.name}: unknown component type {component_type!r}"
+        if component.flavor_source:  # a flavor of this project, registered with the stack
+            flavor = _custom_flavor(component.flavor_source)
+            assert (flavor.name, flavor.type.value) == (component.flavor, component_type)
+        else:
+            known = _known_flavors(component_type)
+            assert component.flavor in known, (
+                f"{path.name}: {component_type} flavor {component.flavor!r} is not one of {sorted(known)}"
+            )
+        # The flavor's own config class accepts the configuration (as registration will).
+        config_class = _flavor_config_class(component_type, component.flavor, component.flavor_source)
+        config_class(**_without_secret_references(component.configuration))
+
+
+def test_shared_component_names_mean_the_same_component():
+    """Registration updates a component found by name: two files must not configure one name twice."""
+    seen: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {}
+    for file_name, spec in _specs().items():
+        for component_type, component in spec.components.items():
+            key = (component_type, component.name)
+            described = (component.flavor, component.configuration)
+            if key in seen:
+                other_file, *other = seen[key]
+                assert tuple(other) == described, (
+                    f"{component_type} {component.name!r} differs between {other_file} and {file_name}"
+                )
+            else:
+                seen[key] = (file_name, *described)
+
+
+def _plaintext_secrets(
+    component_type: str, flavor: str, configuration: dict[str, Any], flavor_source: str | None = None
+) -> list[str]:
+    from zenml.utils import secret_utils
+
+    config_class = _flavor_config_class(component_type, flavor, flavor_source)
+    found = []
+    for key, value in configuration.items():
+        field = config_class.model_fields.get(key)
+        secret_field = field is not None and secret_utils.is_secret_field(field)
+        looks_secret = any(word in key.lower() for word in SECRET_LOOKING_KEYS)
+        if (
+            (secret_field or looks_secret)
+            and value is not None
+            and not secret_utils.is_secret_reference(value)
+        ):
+            found.append(f"{component_type}.{key}")
+    return found
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_no_plaintext_secrets(path):
+    spec = load_stack_spec(path)
+    found = [
+        item
+        for component_type, component in spec.components.items()
+        for item in _plaintext_secrets(
+            component_type, component.flavor, component.configuration, component.flavor_source
+        )
+    ]
+    assert not found, f"{path.name}: use a ZenML secret reference ({{{{name.key}}}}) for {found}"
+
+
+def test_the_secret_check_catches_a_password():
+    assert _plaintext_secrets("experiment_tracker", "mlflow", {"tracking_password": "hunter2"}) == [
+        "experiment_tracker.tracking_password"
+    ]
+    assert (
+        _plaintext_secrets("experiment_tracker", "mlflow", {"tracking_password": "{{mlflow.password}}"}) == []
+    )
+    assert _plaintext_secrets("artifact_store", "s3", {"secret": "abc", "path": "s3://b"}) == [
+        "artifact_store.secret"
+    ]
+
+
+def test_prod_stack_is_kubernetes_and_seldon():
+    from zenml.integrations.seldon.flavors.seldon_model_deployer_flavor import SeldonModelDeployerConfig
+
+    spec = load_stack_spec(STACKS / "prod.yaml")
+    flavors = {component_type: c.flavor for component_type, c in spec.components.items()}
+    assert flavors["orchestrator"] == "kubernetes"
+    assert flavors["model_deployer"] == "seldon"
+    assert flavors["artifact_store"] in ("s3", "gcp", "azure")
+    assert flavors["experiment_tracker"] == "mlflow" and flavors["data_validator"] == "evidently"
+    # Kubernetes orchestrator and Seldon deployer need images: a registry and a builder.
+    assert "container_registry" in flavors and "image_builder" in flavors
+
+    seldon = SeldonModelDeployerConfig(**spec.components["model_deployer"].configuration)
+    assert seldon.kubernetes_namespace
+    assert urlsplit(seldon.base_url).scheme in ("http", "https") and urlsplit(seldon.base_url).netloc
+    # null: the deployer builds the storage initializer's secret from the artifact store's credentials
+    assert seldon.secret is None and seldon.kubernetes_secret_name is None
+
+    tracker = spec.components["experiment_tracker"].configuration
+    assert urlsplit(tracker["tracking_uri"]).scheme in ("http", "https"), "prod needs a remote MLflow server"
+    artifact_store = _flavor_config_class("artifact_store", flavors["artifact_store"])(
+        **_without_secret_references(spec.components["artifact_store"].configuration)
+    )
+    assert not artifact_store.is_local, "pods in the cluster cannot read a local artifact store"
+
+
+def test_prod_placeholders_are_marked():
+    text = (STACKS / "prod.yaml").read_text(encoding="utf-8")
+    spec = load_stack_spec(STACKS / "prod.yaml")
+    assert "REPLACE-ME" in text
+    for component in spec.components.values():
+        for key, value in component.configuration.items():
+            if isinstance(value, str) and "example.com" in value:
+                assert "REPLACE-ME" in value, f"{component.name}.{key}: a placeholder must say REPLACE-ME"
+
+
+def test_local_mlflow_is_local_plus_the_mlflow_deployer():
+    specs = _specs()
+    local, local_mlflow = specs["local.yaml"].components, specs["local-mlflow.yaml"].components
+    deployer = local_mlflow["model_deployer"]
+    assert (deployer.name, deployer.flavor) == ("mlflow_deployer", "mlflow")
+    without = {k: v for k, v in local_mlflow.items() if k != "model_deployer"}
+    assert without == {k: v for k, v in local.items() if k != "model_deployer"}
+
+
+def test_prod_stack_registers_in_a_fresh_store(tmp_path):
+    """register_stack (what `run.py stack prod` calls) against an empty store of its own."""
+    script = tmp_path / "register_prod.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+        import sys
+        sys.path.insert(0, {str(PROJECT_ROOT)!r})
+        from pathlib import Path
+        from zenml.client import Client
+        from stacks.register import register_stack
+
+        client = Client()
+        client.create_secret("mlflow_credentials", values=dict(username="u", password="p"))
+        client.create_secret("s3_credentials", values=dict(aws_access_key_id="a", aws_secret_access_key="b"))
+        spec = register_stack(Path("configs/stacks/prod.yaml"), activate=False)
+        stack = client.get_stack(spec.name)
+        print(sorted((t.value, c[0].name, c[0].flavor_name) for t, c in stack.components.items()))
+        """
+        ),
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "ZENML_CONFIG_PATH": str(tmp_path / "config"),
+        "ZENML_REPOSITORY_PATH": str(tmp_path / "repo"),
+        "ZENML_ANALYTICS_OPT_IN": "false",
+        "ZENML_ENABLE_RICH_TRACEBACK": "false",
+        "ZENML_LOGGING_COLORS_DISABLED": "true",
+    }
+    (tmp_path / "repo").mkdir()
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    spec = load_stack_spec(STACKS / "prod.yaml")
+    expected = sorted((t, c.name, c.flavor) for t, c in spec.components.items())
+    assert result.stdout.strip().splitlines()[-1] == str(expected)
