@@ -195,7 +195,7 @@ def rollback(ctx: click.Context, to_version: int | None, config_path: str) -> No
 @click.option("--model", "model_name", default="churn_classifier", show_default=True)
 def predict(input_path: str, endpoint: str | None, output_path: str | None, model_name: str) -> None:
     """Score rows through the deployed endpoint and print or write the predictions."""
-    from serving.client import PredictionError
+    from serving.client import PredictionError, model_inputs
     from serving.client import predict as predict_remote
     from tabular_ml.config import FileSource
     from tabular_ml.sources import DataSourceError, load_data
@@ -206,7 +206,11 @@ def predict(input_path: str, endpoint: str | None, output_path: str | None, mode
         fail(str(error))
     endpoint = endpoint or deployed_endpoint(model_name)
     try:
-        predictions = predict_remote(endpoint, frame)
+        inputs = model_inputs(endpoint)
+        ignored = [name for name in frame.columns if name not in inputs]
+        if ignored:
+            click.echo(f"note: ignoring column(s) the model does not take: {', '.join(ignored)}", err=True)
+        predictions = predict_remote(endpoint, frame.drop(columns=ignored))
     except PredictionError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
@@ -224,7 +228,8 @@ def deployed_endpoint(model_name: str) -> str:
     deployer = Client().active_stack.model_deployer
     if deployer is None:
         fail("the active stack has no model deployer; pass --endpoint")
-    services = deployer.find_model_server(model_name=model_name, running=True)
+    # (find_model_server(model_name=...) matches only the model's *latest* version's servers)
+    services = [s for s in deployer.find_model_server(running=True) if s.config.model_name == model_name]
     if not services:
         fail(f"no running server for {model_name!r} on the active stack; "
              "run `python run.py --config configs/deployment.yaml` or pass --endpoint")

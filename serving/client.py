@@ -198,3 +198,14 @@ def wait_until_ready(base_url: str, timeout_s: float = 30.0, interval_s: float =
             raise TimeoutError(f"{url} not ready after {timeout_s:g} s (last: {last})")
         time.sleep(min(interval_s, remaining))
 
+
+
+def model_inputs(endpoint: str, timeout: float = 10) -> list[str]:
+    """The feature columns a served model takes, from its Seldon metadata (``/api/v1.0/metadata``)."""
+    url = predictions_url(endpoint).rsplit("/predictions", 1)[0] + "/metadata"
+    try:
+        response = requests.get(url, timeout=timeout)
+        response.raise_for_status()
+        return list(response.json()["inputs"][0]["schema"]["names"])
+    except (requests.RequestException, ValueError, KeyError, IndexError) as exc:
+        raise PredictionError(f"cannot read the model's inputs from {url}: {exc}") from exc
