@@ -176,7 +176,9 @@ def cli(
 
 @cli.command()
 @click.option("--to-version", type=int, help="The version to restore (default: the previous production one).")
-@click.option("--config", "config_path", default="configs/rollback.yaml", show_default=True, type=click.Path())
+@click.option(
+    "--config", "config_path", default="configs/rollback.yaml", show_default=True, type=click.Path()
+)
 @click.pass_context
 def rollback(ctx: click.Context, to_version: int | None, config_path: str) -> None:
     """Put an earlier model version back into production and redeploy it."""
@@ -191,7 +193,9 @@ def rollback(ctx: click.Context, to_version: int | None, config_path: str) -> No
 @cli.command()
 @click.option("--input", "input_path", required=True, type=click.Path(), help="CSV or Parquet rows to score.")
 @click.option("--endpoint", help="Prediction URL (default: the active stack's deployed model).")
-@click.option("--output", "output_path", type=click.Path(), help="Write predictions here (CSV) instead of printing.")
+@click.option(
+    "--output", "output_path", type=click.Path(), help="Write predictions here (CSV) instead of printing."
+)
 @click.option("--model", "model_name", default="churn_classifier", show_default=True)
 def predict(input_path: str, endpoint: str | None, output_path: str | None, model_name: str) -> None:
     """Score rows through the deployed endpoint and print or write the predictions."""
@@ -231,8 +235,10 @@ def deployed_endpoint(model_name: str) -> str:
     # (find_model_server(model_name=...) matches only the model's *latest* version's servers)
     services = [s for s in deployer.find_model_server(running=True) if s.config.model_name == model_name]
     if not services:
-        fail(f"no running server for {model_name!r} on the active stack; "
-             "run `python run.py --config configs/deployment.yaml` or pass --endpoint")
+        fail(
+            f"no running server for {model_name!r} on the active stack; "
+            "run `python run.py --config configs/deployment.yaml` or pass --endpoint"
+        )
     return services[0].get_prediction_url()
 
 

@@ -36,8 +36,14 @@ class DeploymentInfo(BaseModel):
     service_id: str
 
 
-def export_bundle(artifact_store_path: str, pipeline: Any, contract: DataContract, model_name: str,
-                  model_version: str, threshold: float) -> str:
+def export_bundle(
+    artifact_store_path: str,
+    pipeline: Any,
+    contract: DataContract,
+    model_name: str,
+    model_version: str,
+    threshold: float,
+) -> str:
     """Write the serving bundle of a model version into the artifact store; return its URI.
 
     A remote store (s3://, gs://...) gets a copy of the files, which Seldon's storage
@@ -58,8 +64,14 @@ def _local_seldon(bundle_uri: str, name: str, version: str, serving: ServingConf
     from flavors.local_seldon.service import LocalSeldonDeploymentConfig, LocalSeldonDeploymentService
 
     config = LocalSeldonDeploymentConfig(
-        bundle_dir=bundle_uri, model_name=name, model_version=version, workers=serving.workers,
-        threads=serving.threads, port=serving.port, pipeline_name=SERVICE_PIPELINE, pipeline_step_name=SERVICE_STEP,
+        bundle_dir=bundle_uri,
+        model_name=name,
+        model_version=version,
+        workers=serving.workers,
+        threads=serving.threads,
+        port=serving.port,
+        pipeline_name=SERVICE_PIPELINE,
+        pipeline_step_name=SERVICE_STEP,
         service_name=f"{name}-seldon-local",
     )
     return config, LocalSeldonDeploymentService.SERVICE_TYPE
@@ -69,45 +81,73 @@ def _mlflow(mlflow_model_uri: str, name: str, version: str, serving: ServingConf
     from zenml.integrations.mlflow.services import MLFlowDeploymentConfig, MLFlowDeploymentService
 
     config = MLFlowDeploymentConfig(
-        model_uri=mlflow_model_uri, model_name=name, model_version=version, workers=serving.workers,
-        timeout=serving.timeout_s, pipeline_name=SERVICE_PIPELINE, pipeline_step_name=SERVICE_STEP,
+        model_uri=mlflow_model_uri,
+        model_name=name,
+        model_version=version,
+        workers=serving.workers,
+        timeout=serving.timeout_s,
+        pipeline_name=SERVICE_PIPELINE,
+        pipeline_step_name=SERVICE_STEP,
         service_name=f"{name}-mlflow",
     )
     return config, MLFlowDeploymentService.SERVICE_TYPE
 
 
-def _seldon_kubernetes(deployer: Any, bundle_uri: str, name: str, version: str,
-                       serving: ServingConfig) -> tuple[Any, Any]:
+def _seldon_kubernetes(
+    deployer: Any, bundle_uri: str, name: str, version: str, serving: ServingConfig
+) -> tuple[Any, Any]:
     from zenml.integrations.seldon.services import SeldonDeploymentConfig, SeldonDeploymentService
 
     from serving.k8s import zenml_deployment_config
 
-    resources = {"requests": {"cpu": serving.cpu, "memory": serving.memory},
-                 "limits": {"cpu": serving.cpu, "memory": serving.memory}}
+    resources = {
+        "requests": {"cpu": serving.cpu, "memory": serving.memory},
+        "limits": {"cpu": serving.cpu, "memory": serving.memory},
+    }
     kwargs = zenml_deployment_config(
-        name.replace("_", "-"), version, serving.image, bundle_uri,
-        secret_name=deployer.kubernetes_secret_name, replicas=serving.replicas, resources=resources,
-        workers=serving.workers, threads=serving.threads,
+        name.replace("_", "-"),
+        version,
+        serving.image,
+        bundle_uri,
+        secret_name=deployer.kubernetes_secret_name,
+        replicas=serving.replicas,
+        resources=resources,
+        workers=serving.workers,
+        threads=serving.threads,
     )
-    config = SeldonDeploymentConfig(**kwargs, pipeline_name=SERVICE_PIPELINE, pipeline_step_name=SERVICE_STEP,
-                                    service_name=f"{name}-seldon")
+    config = SeldonDeploymentConfig(
+        **kwargs,
+        pipeline_name=SERVICE_PIPELINE,
+        pipeline_step_name=SERVICE_STEP,
+        service_name=f"{name}-seldon",
+    )
     return config, SeldonDeploymentService.SERVICE_TYPE
 
 
-def deploy(deployer: Any, bundle_uri: str, mlflow_model_uri: str | None, model_name: str,
-           model_version: str, serving: ServingConfig) -> DeploymentInfo:
+def deploy(
+    deployer: Any,
+    bundle_uri: str,
+    mlflow_model_uri: str | None,
+    model_name: str,
+    model_version: str,
+    serving: ServingConfig,
+) -> DeploymentInfo:
     """Start (or replace) the server of ``model_name`` with this version; wait until it is ready."""
     flavor = deployer.flavor
     if flavor == "seldon-local":
         config, service_type = _local_seldon(bundle_uri, model_name, model_version, serving)
     elif flavor == "mlflow":
         if not mlflow_model_uri:
-            raise ValueError("the MLflow deployer needs the model logged to MLflow: train with an MLflow tracker")
+            raise ValueError(
+                "the MLflow deployer needs the model logged to MLflow: train with an MLflow tracker"
+            )
         config, service_type = _mlflow(mlflow_model_uri, model_name, model_version, serving)
     elif flavor == "seldon":
         config, service_type = _seldon_kubernetes(deployer, bundle_uri, model_name, model_version, serving)
     else:
-        raise ValueError(f"model deployer flavor {flavor!r} is not supported; use seldon-local, mlflow or seldon")
+        raise ValueError(
+            f"model deployer flavor {flavor!r} is not supported; use seldon-local, mlflow or seldon"
+        )
     # Replace this model's running server. (ZenML's continuous_deployment_mode looks the old
     # server up by the *latest* model version, so it misses a server of an older version.)
     for old in deployer.find_model_server(service_name=config.service_name):
@@ -116,6 +156,10 @@ def deploy(deployer: Any, bundle_uri: str, mlflow_model_uri: str | None, model_n
     service = deployer.deploy_model(config, service_type=service_type, timeout=serving.timeout_s)
     logger.info("Serving %s version %s at %s", model_name, model_version, service.get_prediction_url())
     return DeploymentInfo(
-        model_name=model_name, model_version=model_version, deployer_flavor=flavor,
-        prediction_url=service.get_prediction_url(), bundle_uri=bundle_uri, service_id=str(service.uuid),
+        model_name=model_name,
+        model_version=model_version,
+        deployer_flavor=flavor,
+        prediction_url=service.get_prediction_url(),
+        bundle_uri=bundle_uri,
+        service_id=str(service.uuid),
     )

@@ -199,7 +199,6 @@ def wait_until_ready(base_url: str, timeout_s: float = 30.0, interval_s: float =
         time.sleep(min(interval_s, remaining))
 
 
-
 def model_inputs(endpoint: str, timeout: float = 10) -> list[str]:
     """The feature columns a served model takes, from its Seldon metadata (``/api/v1.0/metadata``)."""
     url = predictions_url(endpoint).rsplit("/predictions", 1)[0] + "/metadata"

@@ -225,9 +225,7 @@ class RequestSchema:
             objects[row, :] = values
         if _FAST_FRAME:
             try:
-                return _frame_from_blocks(
-                    self._index, numeric, self._numeric, objects, self._text, n_rows
-                )
+                return _frame_from_blocks(self._index, numeric, self._numeric, objects, self._text, n_rows)
             except Exception:  # pragma: no cover - pandas internals changed under us
                 pass
         arrays: dict[str, np.ndarray] = {}

@@ -14,7 +14,9 @@ from tabular_ml.run_config import ConfigError, read_yaml, validate_section
 class ComponentSpec(StrictModel):
     name: str
     flavor: str
-    flavor_source: str | None = Field(None, description="import path of a custom flavor class of this project")
+    flavor_source: str | None = Field(
+        None, description="import path of a custom flavor class of this project"
+    )
     configuration: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -33,8 +35,10 @@ def _ensure_flavor(client: Any, component_type: Any, spec: ComponentSpec) -> Non
     known = {flavor.name for flavor in client.get_flavors_by_type(component_type)}
     if spec.flavor not in known:
         if spec.flavor_source is None:
-            raise ConfigError(f"{component_type.value} flavor '{spec.flavor}' is unknown to ZenML; "
-                              f"known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{component_type.value} flavor '{spec.flavor}' is unknown to ZenML; "
+                f"known: {', '.join(sorted(known))}"
+            )
         client.create_flavor(source=spec.flavor_source, component_type=component_type)
 
 

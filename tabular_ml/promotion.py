@@ -69,7 +69,9 @@ def decide_promotion(
     return PromotionDecision(promote=better, reason=reason, champion_score=champion_score, **decision)
 
 
-def holdout_metrics(pipeline, holdout: pd.DataFrame, contract: DataContract, threshold: float) -> dict[str, float]:
+def holdout_metrics(
+    pipeline, holdout: pd.DataFrame, contract: DataContract, threshold: float
+) -> dict[str, float]:
     """Score a fitted Pipeline on a holdout frame (features and target) with the project's metrics."""
     y = encode_target(holdout[contract.target], contract)
     proba = pipeline.predict_proba(holdout[contract.feature_names])[:, 1]

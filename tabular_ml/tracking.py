@@ -115,7 +115,9 @@ def log_model_to_mlflow(pipeline: Any, input_example: pd.DataFrame) -> str | Non
     return info.model_uri
 
 
-def set_mlflow_alias(registered_name: str, model_uri: str, zenml_version: str, alias: str = "production") -> str:
+def set_mlflow_alias(
+    registered_name: str, model_uri: str, zenml_version: str, alias: str = "production"
+) -> str:
     """Point the MLflow registry alias at the MLflow version of a ZenML model version.
 
     The ZenML version is registered in MLflow once (found again by its ``zenml_version`` tag),
@@ -134,6 +136,11 @@ def set_mlflow_alias(registered_name: str, model_uri: str, zenml_version: str, a
         registered = mlflow.register_model(model_uri, registered_name, tags={"zenml_version": zenml_version})
         mlflow_version = registered.version
     client.set_registered_model_alias(registered_name, alias, mlflow_version)
-    logger.info("MLflow: %s@%s -> version %s (ZenML version %s)", registered_name, alias, mlflow_version,
-                zenml_version)
+    logger.info(
+        "MLflow: %s@%s -> version %s (ZenML version %s)",
+        registered_name,
+        alias,
+        mlflow_version,
+        zenml_version,
+    )
     return str(mlflow_version)

@@ -52,8 +52,10 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
         service = LocalSeldonDeploymentService(uuid=id, config=config)
         service.start(timeout=timeout)
         if not service.is_running:
-            raise RuntimeError(f"the server did not become ready in {timeout}s: {service.status.last_error}; "
-                               f"log: {service.status.log_file}")
+            raise RuntimeError(
+                f"the server did not become ready in {timeout}s: {service.status.last_error}; "
+                f"log: {service.status.log_file}"
+            )
         return service
 
     def perform_stop_model(

@@ -91,10 +91,20 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         microservice = Path(sys.executable).with_name("seldon-core-microservice")
         metrics_port = self.config.metrics_port or _free_local_port()
         return [
-            str(microservice), "serving.model_server.TabularModel", "--service-type", "MODEL",
-            "--http-port", str(self.endpoint.status.port), "--metrics-port", str(metrics_port),
-            "--workers", str(self.config.workers), "--threads", str(self.config.threads),
-            "--grpc-workers", "0",
+            str(microservice),
+            "serving.model_server.TabularModel",
+            "--service-type",
+            "MODEL",
+            "--http-port",
+            str(self.endpoint.status.port),
+            "--metrics-port",
+            str(metrics_port),
+            "--workers",
+            str(self.config.workers),
+            "--threads",
+            str(self.config.threads),
+            "--grpc-workers",
+            "0",
         ]
 
     def run(self) -> None:

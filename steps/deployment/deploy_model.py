@@ -21,16 +21,30 @@ def deploy_model(serving: ServingConfig) -> Annotated[DeploymentInfo, "deploymen
     try:
         version = client.get_model_version(name, ModelStages.PRODUCTION)
     except KeyError:
-        raise RuntimeError(f"model {name!r} has no production version to deploy (see the promotion decision)") from None
+        raise RuntimeError(
+            f"model {name!r} has no production version to deploy (see the promotion decision)"
+        ) from None
     deployer = client.active_stack.model_deployer
     if deployer is None:
-        raise RuntimeError(f"the active stack {client.active_stack.name!r} has no model deployer; "
-                           "use `python run.py stack local`")
+        raise RuntimeError(
+            f"the active stack {client.active_stack.name!r} has no model deployer; "
+            "use `python run.py stack local`"
+        )
     parameters = version.run_metadata["parameters"]
     model_artifact = version.get_artifact("model")
     bundle_uri = export_bundle(
-        client.active_stack.artifact_store.path, model_artifact.load(), DataContract(**parameters["contract"]),
-        name, str(version.number), parameters["evaluation"]["threshold"],
+        client.active_stack.artifact_store.path,
+        model_artifact.load(),
+        DataContract(**parameters["contract"]),
+        name,
+        str(version.number),
+        parameters["evaluation"]["threshold"],
     )
-    return deploy(deployer, bundle_uri, model_artifact.run_metadata.get("mlflow_model_uri"), name,
-                  str(version.number), serving)
+    return deploy(
+        deployer,
+        bundle_uri,
+        model_artifact.run_metadata.get("mlflow_model_uri"),
+        name,
+        str(version.number),
+        serving,
+    )

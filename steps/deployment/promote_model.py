@@ -40,25 +40,39 @@ def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "p
     contract = DataContract(**parameters["contract"])
     threshold = parameters["evaluation"]["threshold"]
     holdout = challenger.get_artifact("test_data").load()
-    challenger_metrics = holdout_metrics(challenger.get_artifact("model").load(), holdout, contract, threshold)
+    challenger_metrics = holdout_metrics(
+        challenger.get_artifact("model").load(), holdout, contract, threshold
+    )
     champion_metrics = None
     if champion is not None and champion.id != challenger.id:
-        champion_metrics = holdout_metrics(champion.get_artifact("model").load(), holdout, contract, threshold)
+        champion_metrics = holdout_metrics(
+            champion.get_artifact("model").load(), holdout, contract, threshold
+        )
     decision = decide_promotion(
-        str(challenger.number), challenger_metrics,
-        str(champion.number) if champion_metrics is not None else None, champion_metrics, promotion,
+        str(challenger.number),
+        challenger_metrics,
+        str(champion.number) if champion_metrics is not None else None,
+        champion_metrics,
+        promotion,
     )
     if champion is not None and champion.id == challenger.id:
-        decision = decision.model_copy(update={"promote": False, "reason": "the newest version is already in production"})
+        decision = decision.model_copy(
+            update={"promote": False, "reason": "the newest version is already in production"}
+        )
     logger.info("Promotion of version %s: %s", challenger.number, decision.reason)
-    log_metadata({"promotion": decision.model_dump()}, model_name=model_name,
-                 model_version=str(challenger.number))
+    log_metadata(
+        {"promotion": decision.model_dump()}, model_name=model_name, model_version=str(challenger.number)
+    )
     if decision.promote:
         if champion is not None:
-            log_metadata({"previous_production": champion.number}, model_name=model_name,
-                         model_version=str(challenger.number))
-        Client().update_model_version(challenger.model.id, challenger.id, stage=ModelStages.PRODUCTION,
-                                      force=True)  # the old champion becomes archived
+            log_metadata(
+                {"previous_production": champion.number},
+                model_name=model_name,
+                model_version=str(challenger.number),
+            )
+        Client().update_model_version(
+            challenger.model.id, challenger.id, stage=ModelStages.PRODUCTION, force=True
+        )  # the old champion becomes archived
         mlflow_uri = challenger.get_artifact("model").run_metadata.get("mlflow_model_uri", "")
         if mlflow_uri.startswith(("models:/", "runs:/")):
             set_mlflow_alias(model_name, mlflow_uri, str(challenger.number))

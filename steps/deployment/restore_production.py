@@ -17,8 +17,11 @@ def _previous_production(model_name: str, current) -> int:
     previous = current.run_metadata.get("previous_production")
     if previous is not None:
         return int(previous)
-    archived = [v.number for v in Client().list_model_versions(model_name, stage=ModelStages.ARCHIVED, size=1000)
-                if v.number < current.number]
+    archived = [
+        v.number
+        for v in Client().list_model_versions(model_name, stage=ModelStages.ARCHIVED, size=1000)
+        if v.number < current.number
+    ]
     if not archived:
         raise RuntimeError(f"model {model_name!r} has no earlier version to roll back to")
     return max(archived)
@@ -44,11 +47,18 @@ def restore_production(to_version: int | None = None) -> Annotated[int, "restore
     if "metrics" not in target.run_metadata:
         raise RuntimeError(f"version {to_version} of {name!r} never finished training; it cannot be served")
     client.update_model_version(target.model.id, target.id, stage=ModelStages.PRODUCTION, force=True)
-    log_metadata({"rolled_back_from": current.number if current else None}, model_name=name,
-                 model_version=str(to_version))
+    log_metadata(
+        {"rolled_back_from": current.number if current else None},
+        model_name=name,
+        model_version=str(to_version),
+    )
     mlflow_uri = target.get_artifact("model").run_metadata.get("mlflow_model_uri", "")
     if mlflow_uri.startswith(("models:/", "runs:/")):
         set_mlflow_alias(name, mlflow_uri, str(to_version))
-    logger.info("Model %s: version %s is production again (was %s)", name, to_version,
-                current.number if current else "none")
+    logger.info(
+        "Model %s: version %s is production again (was %s)",
+        name,
+        to_version,
+        current.number if current else "none",
+    )
     return to_version

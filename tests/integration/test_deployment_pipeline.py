@@ -30,8 +30,14 @@ MODEL = "churn_deploy"
 
 
 def run_cli(cwd, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "run.py"), *args], cwd=cwd,
-                            capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ.copy(),
+    )
     return result
 
 
@@ -66,17 +72,32 @@ def env(tmp_path_factory):
 
 
 def train(folder, algorithm: str) -> None:
-    ok(run_cli(
-        folder, "--config", str(PROJECT_ROOT / "configs/training.yaml"),
-        f"parameters.source.path={folder / 'sample.csv'}", f"model.name={MODEL}",
-        "parameters.search.cv=3", "parameters.search.n_jobs=1", f"parameters.search.algorithms=[{algorithm}]",
-        "parameters.evaluation.gates.min={}",
-    ))
+    ok(
+        run_cli(
+            folder,
+            "--config",
+            str(PROJECT_ROOT / "configs/training.yaml"),
+            f"parameters.source.path={folder / 'sample.csv'}",
+            f"model.name={MODEL}",
+            "parameters.search.cv=3",
+            "parameters.search.n_jobs=1",
+            f"parameters.search.algorithms=[{algorithm}]",
+            "parameters.evaluation.gates.min={}",
+        )
+    )
 
 
 def deploy(folder, port) -> subprocess.CompletedProcess:
-    return ok(run_cli(folder, "--config", str(PROJECT_ROOT / "configs/deployment.yaml"), f"model.name={MODEL}",
-                      f"parameters.serving.port={port}", "parameters.promotion.gates.min={roc_auc: 0.6}"))
+    return ok(
+        run_cli(
+            folder,
+            "--config",
+            str(PROJECT_ROOT / "configs/deployment.yaml"),
+            f"model.name={MODEL}",
+            f"parameters.serving.port={port}",
+            "parameters.promotion.gates.min={roc_auc: 0.6}",
+        )
+    )
 
 
 def served_version(port) -> str:
@@ -86,8 +107,10 @@ def served_version(port) -> str:
     return answer["meta"]["tags"]["model_version"]
 
 
-GOOD = ("{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
-        "params: {class_weight: balanced, max_iter: 500}, search_space: {C: [1.0]}}")
+GOOD = (
+    "{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
+    "params: {class_weight: balanced, max_iter: 500}, search_space: {C: [1.0]}}"
+)
 CRIPPLED = "{name: prior, estimator: sklearn.dummy.DummyClassifier, params: {strategy: prior}}"
 
 
@@ -121,14 +144,26 @@ def test_http_predictions_equal_the_in_process_pipeline(first_deployment):
 
     served = predict(f"http://127.0.0.1:{port}", features)
     model = Client().get_model_version(MODEL, 1).get_artifact("model").load()
-    np.testing.assert_allclose(served["probability"].to_numpy(), model.predict_proba(features)[:, 1], atol=1e-9)
+    np.testing.assert_allclose(
+        served["probability"].to_numpy(), model.predict_proba(features)[:, 1], atol=1e-9
+    )
     assert set(served["model_version"]) == {"1"}
 
 
 def test_predict_cli_finds_the_endpoint_and_writes_predictions(first_deployment):
     folder, port, _ = first_deployment
-    result = ok(run_cli(folder, "predict", "--input", str(folder / "sample.csv"), "--model", MODEL,
-                        "--output", str(folder / "predictions.csv")))
+    result = ok(
+        run_cli(
+            folder,
+            "predict",
+            "--input",
+            str(folder / "sample.csv"),
+            "--model",
+            MODEL,
+            "--output",
+            str(folder / "predictions.csv"),
+        )
+    )
     assert "ignoring column(s) the model does not take: churn" in result.stderr
     written = pd.read_csv(folder / "predictions.csv")
     assert len(written) == 1200 and set(written["prediction"]) <= {"Yes", "No"}
@@ -163,7 +198,9 @@ def test_bad_requests_get_4xx_and_the_server_keeps_answering(first_deployment, b
 def test_oversized_batch_is_refused(first_deployment):
     _, port, _ = first_deployment
     row = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv").head(1).drop(columns="churn")
-    body = {"data": {"names": list(row.columns), "ndarray": json.loads(row.to_json(orient="values")) * 100_000}}
+    body = {
+        "data": {"names": list(row.columns), "ndarray": json.loads(row.to_json(orient="values")) * 100_000}
+    }
     response = requests.post(f"http://127.0.0.1:{port}/api/v1.0/predictions", json=body, timeout=60)
     assert response.status_code == 400 and "100000" in response.text
     assert served_version(port) == "1"
@@ -179,7 +216,11 @@ def test_worse_model_is_not_promoted_and_rollback_restores_versions(first_deploy
     assert Client().get_model_version(MODEL, ModelStages.PRODUCTION).number == 1
     assert served_version(port) == "1"
 
-    ok(run_cli(folder, "rollback", "--to-version", "2", f"model.name={MODEL}", f"parameters.serving.port={port}"))
+    ok(
+        run_cli(
+            folder, "rollback", "--to-version", "2", f"model.name={MODEL}", f"parameters.serving.port={port}"
+        )
+    )
     assert Client().get_model_version(MODEL, ModelStages.PRODUCTION).number == 2
     assert Client().get_model_version(MODEL, 1).stage == ModelStages.ARCHIVED.value
     assert served_version(port) == "2"

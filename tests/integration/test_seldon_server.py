@@ -285,11 +285,16 @@ def server(bundle_dir, tmp_path_factory):
     }
     env.pop("SERVING_MAX_ROWS", None)
     command = [
-        str(MICROSERVICE), "serving.model_server.TabularModel",
-        "--service-type", "MODEL",
-        "--http-port", str(http_port),
-        "--metrics-port", str(metrics_port),
-        "--grpc-workers", "0",
+        str(MICROSERVICE),
+        "serving.model_server.TabularModel",
+        "--service-type",
+        "MODEL",
+        "--http-port",
+        str(http_port),
+        "--metrics-port",
+        str(metrics_port),
+        "--grpc-workers",
+        "0",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -365,21 +370,34 @@ def bad_requests(rows: pd.DataFrame) -> dict[str, tuple[dict | str, str]]:
     huge = {"data": {"names": good["data"]["names"], "ndarray": good["data"]["ndarray"][:1] * 100_000}}
     return {
         "malformed JSON": ('{"data": {"names": ["tenure"], ', "Can't find JSON in data"),
-        "missing column": (ndarray_request(rows.head(2).drop(columns="tenure")),
-                           "data.names: missing column(s) ['tenure']"),
+        "missing column": (
+            ndarray_request(rows.head(2).drop(columns="tenure")),
+            "data.names: missing column(s) ['tenure']",
+        ),
         "unknown column": (unknown, "data.names: unknown column(s) ['colour']"),
-        "wrong type": (wrong_type,
-                       "column 'tenure' (numeric) needs numbers or null; row 1 holds text 'twelve'"),
-        "zero rows": ({"data": {"names": good["data"]["names"], "ndarray": []}},
-                      "data.ndarray has 0 rows: send at least one row"),
-        "over the maximum": (huge,
-                             "data.ndarray has 100000 rows, more than the maximum of 10000 per request"),
+        "wrong type": (
+            wrong_type,
+            "column 'tenure' (numeric) needs numbers or null; row 1 holds text 'twelve'",
+        ),
+        "zero rows": (
+            {"data": {"names": good["data"]["names"], "ndarray": []}},
+            "data.ndarray has 0 rows: send at least one row",
+        ),
+        "over the maximum": (
+            huge,
+            "data.ndarray has 100000 rows, more than the maximum of 10000 per request",
+        ),
         "no data": ({"meta": {}}, "the request has no data"),
     }
 
 
 BAD_CASES = [
-    "malformed JSON", "missing column", "unknown column", "wrong type", "zero rows", "over the maximum",
+    "malformed JSON",
+    "missing column",
+    "unknown column",
+    "wrong type",
+    "zero rows",
+    "over the maximum",
     "no data",
 ]
 

@@ -58,7 +58,8 @@ def training_args(folder, *extra: str) -> list[str]:
         f"model.name={MODEL}",
         "parameters.search.cv=3",
         "parameters.search.n_jobs=1",
-        "parameters.evaluation.gates.min={roc_auc: 0.6, f1: 0.3}",  # a 1,200-row sample: mechanics, not quality
+        # a 1,200-row sample: this tests mechanics, not model quality
+        "parameters.evaluation.gates.min={roc_auc: 0.6, f1: 0.3}",
         "parameters.search.algorithms=[{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
         "params: {class_weight: balanced, max_iter: 500}, search_space: {C: [0.1, 1.0]}}, "
         "{name: hgb, estimator: sklearn.ensemble.HistGradientBoostingClassifier, "

@@ -211,5 +211,6 @@ def test_pipeline_name_from_file_name(tmp_path, capsys):
         run.pipeline_name_for(str(other), None)
     assert exited.value.code == 2
     assert capsys.readouterr().err == (
-        f"error: cannot tell which pipeline {other} is for; pass --pipeline with one of: training, deployment, rollback\n"
+        f"error: cannot tell which pipeline {other} is for; "
+        "pass --pipeline with one of: training, deployment, rollback\n"
     )

@@ -64,9 +64,7 @@ def test_a_clean_frame_passes():
 
 def test_missing_required_column():
     violation = only_violation(frame().drop(columns="age"))
-    assert violation == Violation(
-        column="age", rule="required column present", failing_rows=4, examples=[]
-    )
+    assert violation == Violation(column="age", rule="required column present", failing_rows=4, examples=[])
 
 
 def test_below_min():

@@ -49,8 +49,9 @@ def records(rows=ROWS, names=NAMES) -> list[dict]:
 
 def expected_frame(rows=ROWS) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=NAMES)
-    return frame.astype({"tenure": "float64", "senior": "float64", "total": "float64",
-                         "contract": object, "payment": object})
+    return frame.astype(
+        {"tenure": "float64", "senior": "float64", "total": "float64", "contract": object, "payment": object}
+    )
 
 
 def parse_error(schema: RequestSchema, request) -> RequestError:
@@ -152,11 +153,17 @@ def test_schema_from_the_telco_contract_parses_csv_rows_like_read_csv():
         ([1, 2], "request", "must be a JSON object"),
         ({"data": {"names": NAMES, "ndarray": ROWS}, "jsonData": {}}, "request", "not both"),
         ({"data": [1]}, "data", "'data' must be an object"),
-        ({"data": {"names": NAMES, "tensor": {"shape": [1, 5], "values": [0] * 5}}}, "data.ndarray",
-         "data.ndarray is required (got data.tensor)"),
+        (
+            {"data": {"names": NAMES, "tensor": {"shape": [1, 5], "values": [0] * 5}}},
+            "data.ndarray",
+            "data.ndarray is required (got data.tensor)",
+        ),
         ({"data": {"ndarray": ROWS}}, "data.names", "data.names is required"),
-        ({"data": {"names": [*NAMES, "tenure"], "ndarray": ROWS}}, "data.names",
-         "repeats column(s) ['tenure']"),
+        (
+            {"data": {"names": [*NAMES, "tenure"], "ndarray": ROWS}},
+            "data.names",
+            "repeats column(s) ['tenure']",
+        ),
         ({"data": {"names": NAMES, "ndarray": "rows"}}, "data.ndarray", "must be a list of rows"),
         ({"data": {"names": NAMES, "ndarray": [ROWS[0], 7]}}, "data.ndarray[1]", "must be a row"),
         ({"jsonData": "x"}, "jsonData", "record (object) or a list of records"),

@@ -68,7 +68,8 @@ def test_unknown_component_key_is_named(tmp_path):
         load_stack_spec(path)
     assert str(caught.value).splitlines() == [
         "stack.components.orchestrator.flavor: required key is missing",
-        "stack.components.orchestrator.flavour: unknown key; expected one of: name, flavor, flavor_source, configuration",
+        "stack.components.orchestrator.flavour: unknown key; "
+        "expected one of: name, flavor, flavor_source, configuration",
     ]
 
 
