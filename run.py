@@ -177,11 +177,12 @@ def cli(
 @cli.command()
 @click.option("--to-version", type=int, help="The version to restore (default: the previous production one).")
 @click.option(
-    "--config", "config_path", default="configs/rollback.yaml", show_default=True, type=click.Path()
+    "--config", "config_path", type=click.Path(), help="Default: this project's configs/rollback.yaml."
 )
 @click.pass_context
 def rollback(ctx: click.Context, to_version: int | None, config_path: str) -> None:
     """Put an earlier model version back into production and redeploy it."""
+    config_path = config_path or str(PROJECT_ROOT / "configs" / "rollback.yaml")
     overrides = [*ctx.parent.meta.get("overrides", []), f"parameters.to_version={to_version or 'null'}"]
     try:
         config = resolve_config(config_path, overrides, "rollback", no_cache=True)
