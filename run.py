@@ -115,6 +115,7 @@ def run_pipeline(pipeline: str, config: dict) -> None:
 
     clean_exit.install()
 
+    bind_experiment_tracker(config)
     module_name, function_name, _ = PIPELINES[pipeline]
     pipeline_object = getattr(importlib.import_module(module_name), function_name)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
@@ -132,6 +133,26 @@ def run_pipeline(pipeline: str, config: dict) -> None:
 
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
+
+
+def bind_experiment_tracker(config: dict) -> None:
+    """Point the steps that track experiments at the active stack's tracker, whatever its name.
+
+    configs/ name the local tracker (`mlflow_tracker`); the prod stack's has another name,
+    and a stack without a tracker runs the steps untracked (they log to MLflow only when a
+    run is active).
+    """
+    from zenml.client import Client
+
+    tracker = Client().active_stack.experiment_tracker
+    for name, step_config in (config.get("steps") or {}).items():
+        if "experiment_tracker" not in step_config:
+            continue
+        if tracker is None:
+            del step_config["experiment_tracker"]
+            click.echo(f"note: the active stack has no experiment tracker; {name} runs untracked", err=True)
+        else:
+            step_config["experiment_tracker"] = tracker.name
 
 
 class OverridesGroup(click.Group):
