@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from typing import Any
 
 import pandas as pd
@@ -103,14 +104,17 @@ def log_model_to_mlflow(pipeline: Any, input_example: pd.DataFrame) -> str | Non
     # Integer columns would make the signature reject rows with missing values at serving time.
     integers = input_example.select_dtypes("integer").columns
     input_example = input_example.astype({name: "float64" for name in integers})
-    info = mlflow.sklearn.log_model(
-        pipeline,
-        name="model",
-        serialization_format="skops",
-        skops_trusted_types=trusted,
-        input_example=input_example,
-        pyfunc_predict_fn="predict_proba",
-    )
+    with warnings.catch_warnings():
+        # The output schema (0/1 predictions) is integer by nature; the hint is about inputs.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            input_example=input_example,
+            pyfunc_predict_fn="predict_proba",
+        )
     logger.info("Logged the model to MLflow: %s", info.model_uri)
     return info.model_uri
 
