@@ -8,10 +8,7 @@ daemon answering on 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 
 import mlflow
 import numpy as np
@@ -23,38 +20,11 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 from tests.conftest import PROJECT_ROOT
+from tests.integration.cli import free_port, ok, port_is_free, run_cli
 
 pytestmark = pytest.mark.integration
 
 MODEL = "churn_deploy"
-
-
-def run_cli(cwd, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ.copy(),
-    )
-    return result
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    return result
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 @pytest.fixture(scope="module")

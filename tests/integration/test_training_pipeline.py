@@ -8,9 +8,6 @@ gate (reruns from the search on, then fails at the gate).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import mlflow
 import numpy as np
@@ -21,23 +18,12 @@ from zenml.enums import ExecutionStatus
 
 from tabular_ml.splitting import fingerprint
 from tests.conftest import PROJECT_ROOT
+from tests.integration.cli import run_cli
 
 pytestmark = pytest.mark.integration
 
 MODEL = "churn_it"
 DATA_STEPS = ["ingest_data", "clean_data", "validate_data", "split_data"]
-
-
-def run_cli(cwd, *args: str) -> subprocess.CompletedProcess:
-    """python run.py ARGS in ``cwd`` (not the project: its .zen must stay untouched)."""
-    return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ.copy(),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from serving.bundle import (
 )
 from tabular_ml.config import ColumnSpec, CountFeature, DataContract, PreprocessingConfig, RatioFeature
 from tabular_ml.model import build_model, encode_target
+from tests.factories import tiny_contract, tiny_frame
 
 FEATURES = [
     RatioFeature(name="avg_monthly", numerator="total", denominator="tenure"),
@@ -31,36 +32,12 @@ FEATURES = [
 
 @pytest.fixture(scope="module")
 def contract() -> DataContract:
-    return DataContract(
-        target="churn",
-        classes=["No", "Yes"],
-        positive_class="Yes",
-        columns={
-            "tenure": ColumnSpec(kind="numeric"),
-            "total": ColumnSpec(kind="numeric"),
-            "senior": ColumnSpec(kind="binary"),
-            "contract": ColumnSpec(kind="categorical", categories=["Month-to-month", "One year", "Two year"]),
-            "security": ColumnSpec(kind="categorical", categories=["Yes", "No", "No internet service"]),
-            "backup": ColumnSpec(kind="categorical"),
-        },
-    )
+    return tiny_contract()
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    n = 60
-    data = pd.DataFrame(
-        {
-            "tenure": rng.integers(0, 72, n),
-            "total": rng.uniform(20, 5000, n).round(2),
-            "senior": rng.integers(0, 2, n),
-            "contract": rng.choice(["Month-to-month", "One year", "Two year"], n),
-            "security": rng.choice(["Yes", "No", "No internet service"], n),
-            "backup": rng.choice(["Yes", "No"], n),
-            "churn": np.tile(["Yes", "No"], n // 2),
-        }
-    )
+    data = tiny_frame(60)
     data.loc[3, "total"] = np.nan
     return data
 

@@ -300,20 +300,11 @@ def _serving_environment(root: Path) -> tuple[Path, Path]:
 
 
 def _tiny_model():
-    from tabular_ml.config import ColumnSpec, DataContract, PreprocessingConfig, RatioFeature
+    from tabular_ml.config import PreprocessingConfig, RatioFeature
     from tabular_ml.model import build_model, encode_target
+    from tests.factories import tiny_contract
 
-    contract = DataContract(
-        target="churn",
-        classes=["No", "Yes"],
-        positive_class="Yes",
-        columns={
-            "tenure": ColumnSpec(kind="numeric"),
-            "total": ColumnSpec(kind="numeric"),
-            "senior": ColumnSpec(kind="binary"),
-            "contract": ColumnSpec(kind="categorical", categories=["Month-to-month", "One year", "Two year"]),
-        },
-    )
+    contract = tiny_contract(columns=("tenure", "total", "senior", "contract"))
     rng = np.random.default_rng(7)
     n = 80
     frame = pd.DataFrame(

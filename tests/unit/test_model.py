@@ -20,6 +20,7 @@ from tabular_ml.config import (
     RatioFeature,
 )
 from tabular_ml.model import build_model, encode_target, feature_importances, make_estimator
+from tests.factories import tiny_contract, tiny_frame
 
 FEATURES = [
     RatioFeature(name="avg_monthly", numerator="total", denominator="tenure"),
@@ -29,36 +30,12 @@ FEATURES = [
 
 @pytest.fixture
 def contract() -> DataContract:
-    return DataContract(
-        target="churn",
-        classes=["No", "Yes"],
-        positive_class="Yes",
-        columns={
-            "tenure": ColumnSpec(kind="numeric"),
-            "total": ColumnSpec(kind="numeric"),
-            "senior": ColumnSpec(kind="binary"),
-            "contract": ColumnSpec(kind="categorical"),
-            "security": ColumnSpec(kind="categorical"),
-            "backup": ColumnSpec(kind="categorical"),
-        },
-    )
+    return tiny_contract(with_categories=False)
 
 
 @pytest.fixture
 def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    n = 40
-    df = pd.DataFrame(
-        {
-            "tenure": rng.integers(0, 72, n),
-            "total": rng.uniform(20, 5000, n).round(2),
-            "senior": rng.integers(0, 2, n),
-            "contract": rng.choice(["Month-to-month", "One year", "Two year"], n),
-            "security": rng.choice(["Yes", "No", "No internet service"], n),
-            "backup": rng.choice(["Yes", "No"], n),
-            "churn": np.tile(["Yes", "No"], n // 2),
-        }
-    )
+    df = tiny_frame(40)
     df.loc[0, "total"] = np.nan  # missing numeric
     df.loc[1, "contract"] = np.nan  # missing categorical
     df.loc[2, "tenure"] = 0  # division by zero in avg_monthly

@@ -1,0 +1,39 @@
+"""Running run.py for real from an integration test, and local ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+from tests.conftest import PROJECT_ROOT
+
+
+def run_cli(cwd, *args: str) -> subprocess.CompletedProcess:
+    """``python run.py ARGS`` in ``cwd`` (not the project: its .zen must stay untouched)."""
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ.copy(),
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """Fail with the command's output tail unless it exited 0."""
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
