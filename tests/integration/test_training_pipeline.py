@@ -107,15 +107,15 @@ def test_mlflow_has_every_candidate(first_run):
     tracker = Client().active_stack.experiment_tracker
     mlflow.set_tracking_uri(tracker.get_tracking_uri())
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
-    candidates = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
-    parents = [r for r in runs if "algorithm" in r.data.params and not r.data.tags.get("mlflow.parentRunId")]
+    # ZenML's MLflow tracker names the MLflow run after the pipeline run; other tests share the store.
+    (parent,) = [r for r in runs if r.info.run_name == first_run.name]
+    candidates = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(candidates) == 3
     assert {r.data.params["algorithm"] for r in candidates} == {"lr", "hgb"}
-    assert {r.data.params.get("C") for r in candidates if r.data.params["algorithm"] == "lr"} == {
-        "0.1",
-        "1.0",
-    }
-    assert parents and "holdout_roc_auc" in parents[0].data.metrics
+    lr_values = {r.data.params.get("C") for r in candidates if r.data.params["algorithm"] == "lr"}
+    assert lr_values == {"0.1", "1.0"}
+    assert parent.data.params["algorithm"] in {"lr", "hgb"}
+    assert "holdout_roc_auc" in parent.data.metrics and "best_mean_score" in parent.data.metrics
 
 
 def test_selected_candidate_is_the_best_by_cv_score(first_run):
