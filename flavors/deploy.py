@@ -8,7 +8,9 @@ Seldon Core deployer on Kubernetes running the same serving image).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -80,6 +82,13 @@ def _local_seldon(bundle_uri: str, name: str, version: str, serving: ServingConf
 def _mlflow(mlflow_model_uri: str, name: str, version: str, serving: ServingConfig) -> tuple[Any, Any]:
     from zenml.integrations.mlflow.services import MLFlowDeploymentConfig, MLFlowDeploymentService
 
+    # ZenML's MLflow daemon inherits this environment and runs `bash -c "exec uvicorn ..."`:
+    # uvicorn must be on PATH (the venv need not be activated) and the Pipeline's own
+    # transformers (tabular_ml) importable from any working directory.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    project = str(Path(__file__).resolve().parents[1])
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [project, os.environ.get("PYTHONPATH")]))
+
     config = MLFlowDeploymentConfig(
         model_uri=mlflow_model_uri,
         model_name=name,
@@ -137,9 +146,10 @@ def deploy(
     if flavor == "seldon-local":
         config, service_type = _local_seldon(bundle_uri, model_name, model_version, serving)
     elif flavor == "mlflow":
-        if not mlflow_model_uri:
+        if not (mlflow_model_uri or "").startswith(("models:/", "runs:/")):
             raise ValueError(
-                "the MLflow deployer needs the model logged to MLflow: train with an MLflow tracker"
+                f"version {model_version} has no MLflow model (trained without an MLflow tracker, or before "
+                "models were logged): the MLflow deployer cannot serve it; use the local Seldon deployer"
             )
         config, service_type = _mlflow(mlflow_model_uri, model_name, model_version, serving)
     elif flavor == "seldon":
@@ -154,6 +164,11 @@ def deploy(
         logger.info("Stopping the server of %s version %s", model_name, old.config.model_version)
         deployer.delete_model_server(old.uuid, timeout=serving.timeout_s)
     service = deployer.deploy_model(config, service_type=service_type, timeout=serving.timeout_s)
+    if not service.is_running:
+        raise RuntimeError(
+            f"the {flavor} model server of {model_name} version {model_version} did not start: "
+            f"{service.status.last_error or service.status.state.value}"
+        )
     logger.info("Serving %s version %s at %s", model_name, model_version, service.get_prediction_url())
     return DeploymentInfo(
         model_name=model_name,
