@@ -21,6 +21,7 @@ class PromotionDecision(BaseModel):
     champion_version: str | None = None
     champion_score: float | None = None
     gate_failures: list[str] = []
+    champion_trained_on_holdout_rows: int | None = None  # > 0: the comparison favours the champion
 
 
 def decide_promotion(
@@ -76,3 +77,14 @@ def holdout_metrics(
     y = encode_target(holdout[contract.target], contract)
     proba = pipeline.predict_proba(holdout[contract.feature_names])[:, 1]
     return evaluate_classifier(y, proba, threshold).metrics
+
+
+def shared_rows(train: pd.DataFrame, holdout: pd.DataFrame) -> int:
+    """How many holdout rows also appear (same values) among ``train``'s rows.
+
+    A champion trained on another split may have seen part of the challenger's holdout;
+    its score there is then optimistic, which the decision records.
+    """
+    columns = [name for name in holdout.columns if name in train.columns]
+    seen = set(pd.util.hash_pandas_object(train[columns], index=False))
+    return int(pd.util.hash_pandas_object(holdout[columns], index=False).isin(seen).sum())

@@ -8,7 +8,7 @@ from zenml.enums import ModelStages
 from zenml.logger import get_logger
 
 from tabular_ml.config import DataContract, PromotionConfig
-from tabular_ml.promotion import PromotionDecision, decide_promotion, holdout_metrics
+from tabular_ml.promotion import PromotionDecision, decide_promotion, holdout_metrics, shared_rows
 from tabular_ml.tracking import set_mlflow_alias
 
 logger = get_logger(__name__)
@@ -55,6 +55,15 @@ def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "p
         champion_metrics,
         promotion,
     )
+    if champion_metrics is not None:
+        overlap = shared_rows(champion.get_artifact("train_data").load(), holdout)
+        decision = decision.model_copy(update={"champion_trained_on_holdout_rows": overlap})
+        if overlap:
+            logger.warning(
+                "The champion was trained on %d of the %d holdout rows: its score is optimistic",
+                overlap,
+                len(holdout),
+            )
     if champion is not None and champion.id == challenger.id:
         decision = decision.model_copy(
             update={"promote": False, "reason": "the newest version is already in production"}

@@ -197,6 +197,7 @@ def test_worse_model_is_not_promoted_and_rollback_restores_versions(first_deploy
     deploy(folder, port)
     decision = Client().get_model_version(MODEL, 2).run_metadata["promotion"]
     assert decision["promote"] is False and decision["champion_version"] == "1"  # refused by the gate
+    assert decision["champion_trained_on_holdout_rows"] == 0  # same data, same split: a fair comparison
     assert "roc_auc 0.500 is below the minimum 0.600" in decision["reason"]
     assert Client().get_model_version(MODEL, ModelStages.PRODUCTION).number == 1
     assert served_version(port) == "1"

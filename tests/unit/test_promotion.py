@@ -63,3 +63,14 @@ def test_gates_apply_even_when_the_challenger_beats_the_champion():
 def test_unknown_metric_is_an_error():
     with pytest.raises(ValueError, match="promotion metric 'auc' is not among"):
         decide_promotion("3", METRICS, None, None, PromotionConfig(metric="auc"))
+
+
+def test_shared_rows_counts_holdout_rows_seen_in_training():
+    import pandas as pd
+
+    from tabular_ml.promotion import shared_rows
+
+    train = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"], "churn": ["No", "Yes", "No"]})
+    holdout = pd.DataFrame({"a": [2, 3, 4], "b": ["y", "q", "w"], "churn": ["Yes", "No", "No"]})
+    assert shared_rows(train, holdout) == 1  # only (2, "y", "Yes") appears in both
+    assert shared_rows(train, train.iloc[::-1]) == 3  # order does not matter
