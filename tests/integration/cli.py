@@ -37,3 +37,24 @@ def free_port() -> int:
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def write_sample(folder, seed: int, rows: int = 1200) -> None:
+    """A stratification-free random sample of the bundled data as ``folder/sample.csv``."""
+    import pandas as pd
+
+    data = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv")
+    data.sample(rows, random_state=seed).to_csv(folder / "sample.csv", index=False)
+
+
+def small_training_args(folder, model: str, *overrides: str) -> list[str]:
+    """The training config on ``folder/sample.csv`` with a fast 3-fold single-process search."""
+    return [
+        "--config",
+        str(PROJECT_ROOT / "configs/training.yaml"),
+        f"parameters.source.path={folder / 'sample.csv'}",
+        f"model.name={model}",
+        "parameters.search.cv=3",
+        "parameters.search.n_jobs=1",
+        *overrides,
+    ]

@@ -20,7 +20,7 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import free_port, ok, port_is_free, run_cli
+from tests.integration.cli import free_port, ok, port_is_free, run_cli, small_training_args, write_sample
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +30,7 @@ MODEL = "churn_deploy"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     folder = tmp_path_factory.mktemp("deployment")
-    data = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv")
-    data.sample(1200, random_state=11).to_csv(folder / "sample.csv", index=False)
+    write_sample(folder, seed=11)
     ok(run_cli(folder, "stack", "local"))
     port = free_port()
     yield folder, port
@@ -45,14 +44,12 @@ def train(folder, algorithm: str) -> None:
     ok(
         run_cli(
             folder,
-            "--config",
-            str(PROJECT_ROOT / "configs/training.yaml"),
-            f"parameters.source.path={folder / 'sample.csv'}",
-            f"model.name={MODEL}",
-            "parameters.search.cv=3",
-            "parameters.search.n_jobs=1",
-            f"parameters.search.algorithms=[{algorithm}]",
-            "parameters.evaluation.gates.min={}",
+            *small_training_args(
+                folder,
+                MODEL,
+                f"parameters.search.algorithms=[{algorithm}]",
+                "parameters.evaluation.gates.min={}",
+            ),
         )
     )
 

@@ -22,7 +22,7 @@ from zenml.enums import StackComponentType
 from zenml.stack import StackComponent
 
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import free_port, ok, port_is_free, run_cli
+from tests.integration.cli import free_port, ok, port_is_free, run_cli, small_training_args, write_sample
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +48,7 @@ def mlflow_deployer():
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mlflow_deployer")
-    data = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv")
-    data.sample(1200, random_state=11).to_csv(folder / "sample.csv", index=False)
+    write_sample(folder, seed=11)
     previous_stack = zenml_python("from zenml.client import Client; print(Client().active_stack_model.name)")
     ok(run_cli(folder, "stack", "local-mlflow"))
     ports = []
@@ -57,14 +56,12 @@ def deployment(tmp_path_factory):
         ok(
             run_cli(
                 folder,
-                "--config",
-                str(PROJECT_ROOT / "configs/training.yaml"),
-                f"parameters.source.path={folder / 'sample.csv'}",
-                f"model.name={MODEL}",
-                "parameters.search.cv=3",
-                "parameters.search.n_jobs=1",
-                f"parameters.search.algorithms=[{LOGISTIC}]",
-                "parameters.evaluation.gates.min={}",
+                *small_training_args(
+                    folder,
+                    MODEL,
+                    f"parameters.search.algorithms=[{LOGISTIC}]",
+                    "parameters.evaluation.gates.min={}",
+                ),
             )
         )
         result = ok(

@@ -18,7 +18,7 @@ from zenml.enums import ExecutionStatus
 
 from tabular_ml.splitting import fingerprint
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import run_cli
+from tests.integration.cli import run_cli, small_training_args, write_sample
 
 pytestmark = pytest.mark.integration
 
@@ -29,21 +29,16 @@ DATA_STEPS = ["ingest_data", "clean_data", "validate_data", "split_data"]
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("training")
-    data = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv")
-    data.sample(1200, random_state=7).to_csv(folder / "sample.csv", index=False)
+    write_sample(folder, seed=7)
     result = run_cli(folder, "stack", "local")
     assert result.returncode == 0, result.stderr[-3000:]
     return folder
 
 
 def training_args(folder, *extra: str) -> list[str]:
-    return [
-        "--config",
-        str(PROJECT_ROOT / "configs/training.yaml"),
-        f"parameters.source.path={folder / 'sample.csv'}",
-        f"model.name={MODEL}",
-        "parameters.search.cv=3",
-        "parameters.search.n_jobs=1",
+    return small_training_args(
+        folder,
+        MODEL,
         # a 1,200-row sample: this tests mechanics, not model quality
         "parameters.evaluation.gates.min={roc_auc: 0.6, f1: 0.3}",
         "parameters.search.algorithms=[{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
@@ -51,7 +46,7 @@ def training_args(folder, *extra: str) -> list[str]:
         "{name: hgb, estimator: sklearn.ensemble.HistGradientBoostingClassifier, "
         "params: {max_iter: 30}, search_space: {learning_rate: [0.1]}}]",
         *extra,
-    ]
+    )
 
 
 @pytest.fixture(scope="module")
