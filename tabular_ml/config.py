@@ -253,7 +253,12 @@ class PromotionConfig(StrictModel):
     """How a challenger must compare with the production model to replace it."""
 
     metric: str = "roc_auc"
-    min_improvement: float = Field(0.0, ge=0)
+    min_improvement: float = Field(
+        0.0, ge=0, description="the low end of the improvement's interval must exceed this"
+    )
+    confidence: float = Field(0.9, ge=0.5, lt=1, description="two-sided paired-bootstrap interval")
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000)
+    min_compared_rows: int = Field(100, ge=1, description="rows neither model trained on, at least")
     gates: QualityGates = Field(default_factory=QualityGates)
 
 

@@ -1,88 +1,84 @@
-"""Champion/challenger: promote the newest model version only if it beats production."""
+"""Champion/challenger: promote the newest undecided model version only if it beats production."""
 
 from typing import Annotated
 
-from zenml import get_step_context, log_metadata, step
+from zenml import get_step_context, step
 from zenml.client import Client
-from zenml.enums import ModelStages
 from zenml.logger import get_logger
 
+from steps.deployment.production_stage import (
+    production_version,
+    record_decision,
+    set_production,
+    trained_versions,
+)
 from tabular_ml.config import DataContract, PromotionConfig
-from tabular_ml.promotion import PromotionDecision, decide_promotion, holdout_metrics, shared_rows
-from tabular_ml.tracking import set_mlflow_alias
+from tabular_ml.lifecycle import choose_challenger, decision_record
+from tabular_ml.promotion import PromotionDecision, compare_on_unseen_rows, decide_promotion, holdout_metrics
 
 logger = get_logger(__name__)
 
 
-def _newest_trained_version(model_name: str):
-    """The newest version whose training finished (it has metrics): a failed run's version is skipped."""
-    versions = Client().list_model_versions(model_name, sort_by="desc:number", size=50)
-    trained = [version for version in versions if "metrics" in version.run_metadata]
-    if not trained:
-        raise RuntimeError(f"model {model_name!r} has no trained version; run the training pipeline first")
-    return trained[0]
-
-
-def _production_version(model_name: str):
-    try:
-        return Client().get_model_version(model_name, ModelStages.PRODUCTION)
-    except KeyError:
-        return None
-
-
 @step(enable_cache=False)  # the decision depends on the registry's current state, not only on inputs
 def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "promotion_decision"]:
-    """Score challenger and champion on the challenger's holdout; promote a better challenger."""
+    """Score challenger and champion on rows neither trained on; promote a significantly better one.
+
+    The challenger is the newest trained version without a decision, so a version that was
+    rejected, or rolled back from, is never promoted again by a later deployment run.
+    """
     model_name = get_step_context().model.name
-    challenger = _newest_trained_version(model_name)
-    champion = _production_version(model_name)
+    challenger_number = choose_challenger(trained_versions(model_name))
+    champion = production_version(model_name)
+    if challenger_number is None:
+        decision = PromotionDecision(
+            promote=False,
+            reason="no new trained version since the last decision; production stays as it is",
+            metric=promotion.metric,
+            challenger_version=None,
+            champion_version=str(champion.number) if champion else None,
+        )
+        logger.info("Promotion: %s", decision.reason)
+        return decision
+    challenger = Client().get_model_version(model_name, challenger_number)
     parameters = challenger.run_metadata["parameters"]
     contract = DataContract(**parameters["contract"])
     threshold = parameters["evaluation"]["threshold"]
     holdout = challenger.get_artifact("test_data").load()
-    challenger_metrics = holdout_metrics(
-        challenger.get_artifact("model").load(), holdout, contract, threshold
-    )
-    champion_metrics = None
-    if champion is not None and champion.id != challenger.id:
-        champion_metrics = holdout_metrics(
-            champion.get_artifact("model").load(), holdout, contract, threshold
+    challenger_model = challenger.get_artifact("model").load()
+    comparison = None
+    if champion is not None:
+        comparison = compare_on_unseen_rows(
+            challenger_model,
+            champion.get_artifact("model").load(),
+            holdout,
+            champion.get_artifact("train_data").load(),
+            contract,
+            threshold,
+            promotion,
         )
     decision = decide_promotion(
         str(challenger.number),
-        challenger_metrics,
-        str(champion.number) if champion_metrics is not None else None,
-        champion_metrics,
+        holdout_metrics(challenger_model, holdout, contract, threshold),
+        str(champion.number) if champion is not None else None,
+        comparison,
         promotion,
     )
-    if champion_metrics is not None:
-        overlap = shared_rows(champion.get_artifact("train_data").load(), holdout)
-        decision = decision.model_copy(update={"champion_trained_on_holdout_rows": overlap})
-        if overlap:
-            logger.warning(
-                "The champion was trained on %d of the %d holdout rows: its score is optimistic",
-                overlap,
-                len(holdout),
-            )
-    if champion is not None and champion.id == challenger.id:
+    if comparison is not None:
         decision = decision.model_copy(
-            update={"promote": False, "reason": "the newest version is already in production"}
+            update={
+                "excluded_rows": comparison["excluded_rows"],
+                "champion_trained_on_holdout_rows": comparison["overlap"],
+            }
         )
     logger.info("Promotion of version %s: %s", challenger.number, decision.reason)
-    log_metadata(
-        {"promotion": decision.model_dump()}, model_name=model_name, model_version=str(challenger.number)
-    )
     if decision.promote:
-        if champion is not None:
-            log_metadata(
-                {"previous_production": champion.number},
-                model_name=model_name,
-                model_version=str(challenger.number),
-            )
-        Client().update_model_version(
-            challenger.model.id, challenger.id, stage=ModelStages.PRODUCTION, force=True
-        )  # the old champion becomes archived
-        mlflow_uri = challenger.get_artifact("model").run_metadata.get("mlflow_model_uri", "")
-        if mlflow_uri.startswith(("models:/", "runs:/")):
-            set_mlflow_alias(model_name, mlflow_uri, str(challenger.number))
+        set_production(model_name, challenger, champion)  # both registries, or neither
+    extra = {"previous_production": champion.number} if decision.promote and champion else {}
+    record_decision(
+        model_name,
+        challenger.number,
+        decision_record("promoted" if decision.promote else "rejected", decision.reason),
+        promotion=decision.model_dump(),
+        **extra,
+    )
     return decision

@@ -2,59 +2,57 @@
 
 from typing import Annotated
 
-from zenml import get_step_context, log_metadata, step
+from zenml import get_step_context, step
 from zenml.client import Client
-from zenml.enums import ModelStages
 from zenml.logger import get_logger
 
-from tabular_ml.tracking import set_mlflow_alias
+from steps.deployment.production_stage import (
+    production_version,
+    record_decision,
+    set_production,
+    trained_versions,
+)
+from tabular_ml.lifecycle import decision_record, is_trained, previous_production
 
 logger = get_logger(__name__)
 
 
-def _previous_production(model_name: str, current) -> int:
-    """The version that was production before the current one (recorded at promotion)."""
-    previous = current.run_metadata.get("previous_production")
-    if previous is not None:
-        return int(previous)
-    archived = [
-        v.number
-        for v in Client().list_model_versions(model_name, stage=ModelStages.ARCHIVED, size=1000)
-        if v.number < current.number
-    ]
-    if not archived:
-        raise RuntimeError(f"model {model_name!r} has no earlier version to roll back to")
-    return max(archived)
-
-
 @step(enable_cache=False)
 def restore_production(to_version: int | None = None) -> Annotated[int, "restored_version"]:
-    """Set ``to_version`` (default: the previous production version) to production."""
+    """Set ``to_version`` (default: the previous production version) to production.
+
+    The version rolled back from is marked ``rolled_back``, so no later deployment run
+    picks it as challenger again: a rollback sticks until a newer version wins promotion.
+    """
     name = get_step_context().model.name
-    client = Client()
-    try:
-        current = client.get_model_version(name, ModelStages.PRODUCTION)
-    except KeyError:
-        current = None
+    current = production_version(name)
     if to_version is None:
         if current is None:
             raise RuntimeError(f"model {name!r} has no production version, so no previous one either")
-        to_version = _previous_production(name, current)
+        to_version = previous_production(current.number, current.run_metadata, trained_versions(name))
+        if to_version is None:
+            raise RuntimeError(f"model {name!r} has no earlier version to roll back to")
     try:
-        target = client.get_model_version(name, to_version)
+        target = Client().get_model_version(name, to_version)
     except KeyError:
         raise RuntimeError(f"model {name!r} has no version {to_version}") from None
-    if "metrics" not in target.run_metadata:
+    if not is_trained(target.run_metadata):
         raise RuntimeError(f"version {to_version} of {name!r} never finished training; it cannot be served")
-    client.update_model_version(target.model.id, target.id, stage=ModelStages.PRODUCTION, force=True)
-    log_metadata(
-        {"rolled_back_from": current.number if current else None},
-        model_name=name,
-        model_version=str(to_version),
+    if current is not None and current.id == target.id:
+        logger.info("Model %s: version %s is already production", name, to_version)
+        return to_version
+    set_production(name, target, current)  # both registries, or neither
+    if current is not None:
+        record_decision(
+            name, current.number, decision_record("rolled_back", f"rolled back to version {to_version}")
+        )
+    reason = f"restored by a rollback from version {current.number if current else 'none'}"
+    record_decision(
+        name,
+        to_version,
+        decision_record("restored", reason),
+        rolled_back_from=current.number if current else None,
     )
-    mlflow_uri = target.get_artifact("model").run_metadata.get("mlflow_model_uri", "")
-    if mlflow_uri.startswith(("models:/", "runs:/")):
-        set_mlflow_alias(name, mlflow_uri, str(to_version))
     logger.info(
         "Model %s: version %s is production again (was %s)",
         name,

@@ -1,11 +1,25 @@
-"""The champion/challenger promotion rule."""
+"""The champion/challenger promotion rule: gates, the paired bootstrap, rows neither model saw."""
 
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
-from tabular_ml.config import PromotionConfig, QualityGates
-from tabular_ml.promotion import decide_promotion
+from tabular_ml.config import DataContract, PromotionConfig, QualityGates
+from tabular_ml.promotion import compare_on_unseen_rows, decide_promotion, improvement_interval
 
 METRICS = {"roc_auc": 0.85, "f1": 0.62, "log_loss": 0.45}
+
+
+def comparison(challenger: float, champion: float, low: float, high: float, rows: int = 1000) -> dict:
+    return {
+        "challenger_score": challenger,
+        "champion_score": champion,
+        "improvement": challenger - champion,
+        "low": low,
+        "high": high,
+        "compared_rows": rows,
+    }
 
 
 def test_first_challenger_that_passes_the_gates_is_promoted():
@@ -26,37 +40,42 @@ def test_first_challenger_failing_a_gate_is_not_promoted():
     assert decision.reason == "quality gate failed: roc_auc 0.850 is below the minimum 0.900"
 
 
-def test_better_challenger_is_promoted_with_both_scores_recorded():
-    decision = decide_promotion("3", METRICS, "2", {**METRICS, "roc_auc": 0.84}, PromotionConfig())
+def test_significantly_better_challenger_is_promoted_with_both_scores_recorded():
+    decision = decide_promotion("3", METRICS, "2", comparison(0.86, 0.84, 0.005, 0.035), PromotionConfig())
     assert decision.promote
-    assert (decision.challenger_score, decision.champion_score) == (0.85, 0.84)
-    assert decision.reason.startswith(
-        "challenger roc_auc 0.8500 improves on champion 0.8400 (improvement +0.0100"
+    assert (decision.challenger_score, decision.champion_score) == (0.86, 0.84)
+    assert decision.improvement_interval == [0.005, 0.035] and decision.compared_rows == 1000
+    assert decision.reason == (
+        "challenger roc_auc 0.8600 improves on champion 0.8400 on 1000 rows neither trained on "
+        "(improvement +0.0200, 90% interval [+0.0050, +0.0350], required low end > 0)"
     )
 
 
-@pytest.mark.parametrize("champion_auc", [0.85, 0.86])
-def test_equal_or_worse_challenger_is_not_promoted(champion_auc):
-    decision = decide_promotion("3", METRICS, "2", {**METRICS, "roc_auc": champion_auc}, PromotionConfig())
+def test_better_on_average_but_within_noise_is_not_promoted():
+    decision = decide_promotion("3", METRICS, "2", comparison(0.852, 0.848, -0.006, 0.014), PromotionConfig())
     assert not decision.promote
-    assert "does not improve enough on champion" in decision.reason
+    assert "does not improve significantly on champion 0.8480" in decision.reason
 
 
-def test_min_improvement_is_required():
-    config = PromotionConfig(min_improvement=0.02)
-    assert not decide_promotion("3", METRICS, "2", {**METRICS, "roc_auc": 0.84}, config).promote
-    assert decide_promotion("3", METRICS, "2", {**METRICS, "roc_auc": 0.83}, config).promote
+def test_min_improvement_applies_to_the_low_end_of_the_interval():
+    config = PromotionConfig(min_improvement=0.01)
+    assert not decide_promotion("3", METRICS, "2", comparison(0.87, 0.85, 0.008, 0.03), config).promote
+    assert decide_promotion("3", METRICS, "2", comparison(0.87, 0.85, 0.012, 0.03), config).promote
 
 
-def test_lower_is_better_metrics_are_compared_the_other_way():
-    config = PromotionConfig(metric="log_loss")
-    assert decide_promotion("3", METRICS, "2", {**METRICS, "log_loss": 0.50}, config).promote
-    assert not decide_promotion("3", METRICS, "2", {**METRICS, "log_loss": 0.40}, config).promote
+def test_too_few_unseen_rows_is_no_promotion():
+    decision = decide_promotion(
+        "3", METRICS, "2", {"compared_rows": 40, "excluded_rows": 900, "overlap": 0}, PromotionConfig()
+    )
+    assert not decision.promote
+    assert decision.reason.startswith(
+        "only 40 holdout rows (of both classes) that the champion did not train on"
+    )
 
 
 def test_gates_apply_even_when_the_challenger_beats_the_champion():
     config = PromotionConfig(gates=QualityGates(min={"f1": 0.7}))
-    decision = decide_promotion("3", METRICS, "2", {**METRICS, "roc_auc": 0.5}, config)
+    decision = decide_promotion("3", METRICS, "2", comparison(0.9, 0.5, 0.3, 0.5), config)
     assert not decision.promote and decision.gate_failures == ["f1 0.620 is below the minimum 0.700"]
 
 
@@ -65,12 +84,74 @@ def test_unknown_metric_is_an_error():
         decide_promotion("3", METRICS, None, None, PromotionConfig(metric="auc"))
 
 
-def test_shared_rows_counts_holdout_rows_seen_in_training():
-    import pandas as pd
+def labelled(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    signal = np.clip(0.5 + (y - 0.5) * 0.4 + rng.normal(0, 0.25, n), 0.001, 0.999)
+    return y, signal
 
-    from tabular_ml.promotion import shared_rows
 
-    train = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"], "churn": ["No", "Yes", "No"]})
-    holdout = pd.DataFrame({"a": [2, 3, 4], "b": ["y", "q", "w"], "churn": ["Yes", "No", "No"]})
-    assert shared_rows(train, holdout) == 1  # only (2, "y", "Yes") appears in both
-    assert shared_rows(train, train.iloc[::-1]) == 3  # order does not matter
+def test_identical_models_have_an_interval_around_zero():
+    y, proba = labelled(800, 0)
+    point, low, high = improvement_interval(y, proba, proba, "roc_auc", 0.5, confidence=0.9, samples=200)
+    assert point == low == high == 0.0
+
+
+def test_a_clearly_better_model_has_an_interval_above_zero():
+    y, good = labelled(800, 1)
+    noise = np.random.default_rng(2).uniform(0, 1, len(y))
+    weak = 0.3 * good + 0.7 * noise
+    point, low, high = improvement_interval(y, good, weak, "roc_auc", 0.5, confidence=0.9, samples=300)
+    assert low > 0.05 and low <= point <= high
+
+
+def test_lower_is_better_metrics_are_signed_the_other_way():
+    y, good = labelled(500, 3)
+    worse = np.clip(good * 0.5 + 0.25, 0, 1)  # squeezed towards 0.5: higher log loss
+    point, low, _ = improvement_interval(y, good, worse, "log_loss", 0.5, confidence=0.9, samples=200)
+    assert point > 0 and low > 0
+
+
+CONTRACT = DataContract(
+    target="y",
+    classes=["No", "Yes"],
+    positive_class="Yes",
+    columns={"a": {"kind": "numeric"}, "b": {"kind": "numeric"}},
+)
+
+
+def frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = np.where(a + 0.3 * b + rng.normal(0, 0.8, n) > 0, "Yes", "No")
+    return pd.DataFrame({"a": a, "b": b, "y": y})
+
+
+def fitted(train: pd.DataFrame, columns: list[str]):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    model = Pipeline(
+        [("pick", ColumnTransformer([("keep", "passthrough", columns)])), ("lr", LogisticRegression())]
+    )
+    return model.fit(train[["a", "b"]], train["y"] == "Yes")
+
+
+def test_the_comparison_leaves_out_rows_the_champion_trained_on():
+    holdout, other = frame(600, 0), frame(600, 1)
+    champion_train = pd.concat([other, holdout.iloc[:150]])  # saw 150 of the holdout rows
+    challenger, champion = fitted(other, ["a", "b"]), fitted(champion_train, ["b"])
+    result = compare_on_unseen_rows(
+        challenger, champion, holdout, champion_train, CONTRACT, 0.5, PromotionConfig(bootstrap_samples=200)
+    )
+    assert (result["compared_rows"], result["excluded_rows"], result["overlap"]) == (450, 150, 0)
+    assert result["challenger_score"] > result["champion_score"] and result["low"] > 0
+
+
+def test_no_comparison_when_too_few_rows_are_unseen():
+    holdout = frame(300, 0)
+    model = fitted(holdout, ["a", "b"])
+    result = compare_on_unseen_rows(
+        model, model, holdout, holdout.iloc[:250], CONTRACT, 0.5, PromotionConfig()
+    )
+    assert result == {"compared_rows": 50, "excluded_rows": 250, "overlap": 0}
