@@ -136,6 +136,9 @@ class SplitConfig(StrictModel):
     test_size: float = Field(0.2, gt=0, lt=1)
     random_state: int = 42
     stratify: bool = True
+    id_column: str | None = Field(
+        None, description="a row's split side follows this column; default: a hash of the feature columns"
+    )
 
 
 # --------------------------------------------------------------------------- model

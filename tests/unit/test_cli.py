@@ -74,7 +74,8 @@ def test_typo_in_a_key_exits_2_with_one_line(run_cli):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        "error: parameters.split.tset_size: unknown key; expected one of: test_size, random_state, stratify"
+        "error: parameters.split.tset_size: unknown key; "
+        "expected one of: test_size, random_state, stratify, id_column"
     ]
 
 

@@ -226,7 +226,8 @@ def test_the_shipped_config_is_valid(base):
 
 def test_unknown_key_lists_expected_keys(base):
     assert error_of(base, ["parameters.split.tset_size=0.3"]) == (
-        "parameters.split.tset_size: unknown key; expected one of: test_size, random_state, stratify"
+        "parameters.split.tset_size: unknown key; "
+        "expected one of: test_size, random_state, stratify, id_column"
     )
 
 
@@ -385,7 +386,7 @@ def test_describe_validation_error_directly():
         SplitConfig.model_validate({"test_size": 2, "seed": 1})
     assert describe_validation_error(caught.value, SplitConfig, "split").splitlines() == [
         "split.test_size: input should be less than 1 (got 2)",
-        "split.seed: unknown key; expected one of: test_size, random_state, stratify",
+        "split.seed: unknown key; expected one of: test_size, random_state, stratify, id_column",
     ]
 
 
@@ -393,7 +394,10 @@ def test_validate_section_error_is_not_chained(base):
     with pytest.raises(ConfigError) as caught:
         validate_section({"s": {"seed": 1}}, "s", SplitConfig)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
-    assert str(caught.value) == "s.seed: unknown key; expected one of: test_size, random_state, stratify"
+    assert (
+        str(caught.value)
+        == "s.seed: unknown key; expected one of: test_size, random_state, stratify, id_column"
+    )
 
 
 def test_validate_section_fills_defaults():
