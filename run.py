@@ -20,6 +20,7 @@ import click
 import yaml
 
 from tabular_ml.config import DeploymentParameters, RollbackParameters, TrainingParameters
+from tabular_ml.redaction import redact
 from tabular_ml.run_config import ConfigError, apply_overrides, read_yaml, validate_section
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -190,7 +191,7 @@ def cli(
     except ConfigError as error:
         fail(str(error))
     if dry_run:
-        click.echo(yaml.safe_dump(config, sort_keys=False), nl=False)
+        click.echo(yaml.safe_dump(redact(config), sort_keys=False), nl=False)
         return
     run_pipeline(name, config)
 

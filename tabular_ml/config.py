@@ -6,9 +6,12 @@ override stops the run before any step, naming the key.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from tabular_ml.redaction import find_credentials
 
 
 class StrictModel(BaseModel):
@@ -20,21 +23,54 @@ class StrictModel(BaseModel):
 # --------------------------------------------------------------------------- sources
 
 
-class FileSource(StrictModel):
+class SourceModel(StrictModel):
+    """Base of every data source config: credentials are refused, never kept in a config.
+
+    Each field is checked with the rule of :mod:`tabular_ml.redaction`: a URL with a password
+    or a credential-like query parameter, or a mapping (``params``) with a credential-like key.
+    The error names the key, says what to use instead (``credential_advice``) and shows the
+    value masked.
+    """
+
+    credential_advice: ClassVar[str] = "keep credentials out of configs/ (use the environment)"
+
+    @model_validator(mode="after")
+    def _no_credentials(self) -> SourceModel:
+        errors: list[InitErrorDetails] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, BaseModel):  # nested models (pagination) have their own rules
+                continue
+            for location, problem, masked in find_credentials(value, (name,)):
+                details = {"problem": problem, "advice": self.credential_advice}
+                error = PydanticCustomError("credential_in_config", "{problem}; {advice}", details)
+                errors.append(InitErrorDetails(type=error, loc=location, input=masked))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+
+class FileSource(SourceModel):
     """CSV or Parquet file(s): one path or a glob of paths."""
+
+    credential_advice: ClassVar[str] = (
+        "use a path without credentials (a storage's credentials come from the environment)"
+    )
 
     type: Literal["file"] = "file"
     path: str = Field(description="A path or a glob such as data/raw/*.parquet")
     format: Literal["auto", "csv", "parquet"] = "auto"
 
 
-class SqlSource(StrictModel):
+class SqlSource(SourceModel):
     """A table or a query behind any SQLAlchemy URL.
 
     The URL in a config must not carry a password: give ``password_env`` (an
     environment variable) or ``secret`` (a ZenML secret with a ``password`` or
     ``url`` key), or put the whole URL in the environment variable ``url_env``.
     """
+
+    credential_advice: ClassVar[str] = "use password_env, url_env or a ZenML secret (secret: NAME) instead"
 
     type: Literal["sql"] = "sql"
     url: str | None = None
@@ -63,8 +99,12 @@ class Pagination(StrictModel):
     max_pages: int = Field(10_000, gt=0)
 
 
-class ApiSource(StrictModel):
+class ApiSource(SourceModel):
     """HTTP GET returning JSON records (a list, or a list under ``records_key``)."""
+
+    credential_advice: ClassVar[str] = (
+        "use token_env (an environment variable holding a bearer token) instead"
+    )
 
     type: Literal["api"] = "api"
     url: str

@@ -7,6 +7,7 @@ from zenml import get_step_context, log_metadata, step
 
 from tabular_ml.evaluation import EvaluationReport
 from tabular_ml.provenance import git_revision
+from tabular_ml.redaction import redact
 from tabular_ml.splitting import fingerprint
 
 
@@ -24,7 +25,7 @@ def register_model(
             "train_fingerprint": fingerprint(train_data),
             "test_fingerprint": fingerprint(test_data),
             "train_rows": len(train_data),
-            "parameters": run_config.parameters or {},
+            "parameters": redact(run_config.parameters or {}),  # credentials never stored
             "git_revision": git_revision(),
             "pipeline_run": context.pipeline_run.name,
         },

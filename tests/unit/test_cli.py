@@ -215,3 +215,22 @@ def test_pipeline_name_from_file_name(tmp_path, capsys):
         f"error: cannot tell which pipeline {other} is for; "
         "pass --pipeline with one of: training, deployment, rollback\n"
     )
+
+
+def test_password_in_a_source_url_exits_2_without_echoing_it(run_cli):
+    source = "{type: sql, url: 'postgresql://ml:hunter2-s3cret@db/warehouse', table: customers}"
+    result = run_cli("--config", "configs/training.yaml", f"parameters.source={source}", "--dry-run")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "error: parameters.source.url: the URL holds a password; use password_env, url_env or a ZenML "
+        "secret (secret: NAME) instead (got 'postgresql://ml:***@db/warehouse')"
+    ]
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_dry_run_masks_credentials_outside_the_validated_parameters(run_cli):
+    result = run_cli("--config", "configs/training.yaml", "extra.db_password=hunter2-s3cret", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["extra"] == {"db_password": "***"}
+    assert "hunter2" not in result.stdout
