@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from zenml.client import Client
 from zenml.io import fileio
 from zenml.logger import get_logger
 
@@ -36,6 +37,7 @@ class DeploymentInfo(BaseModel):
     prediction_url: str | None
     bundle_uri: str
     service_id: str
+    outcome: str = "started"  # started | swapped | updated | unchanged
 
 
 def export_bundle(
@@ -51,13 +53,16 @@ def export_bundle(
     A remote store (s3://, gs://...) gets a copy of the files, which Seldon's storage
     initializer downloads into the pod; a local store's path is used as is.
     """
-    from serving.bundle import save_bundle
+    from serving.bundle import META_FILE, save_bundle
 
     uri = os.path.join(artifact_store_path, "serving_bundles", model_name, str(model_version))
+    if fileio.exists(os.path.join(uri, META_FILE)):
+        return uri  # a version's bundle never changes; a server may be reading it right now
     with tempfile.TemporaryDirectory() as folder:
         save_bundle(folder, pipeline, contract, model_name, str(model_version), threshold=threshold)
         fileio.makedirs(uri)
-        for name in sorted(os.listdir(folder)):
+        # the metadata file last: its presence means the bundle is complete
+        for name in sorted(os.listdir(folder), key=lambda name: name == META_FILE):
             fileio.copy(os.path.join(folder, name), os.path.join(uri, name), overwrite=True)
     return uri
 
@@ -133,6 +138,66 @@ def _seldon_kubernetes(
     return config, SeldonDeploymentService.SERVICE_TYPE
 
 
+def _service_config(
+    deployer: Any,
+    bundle_uri: str,
+    mlflow_model_uri: str | None,
+    name: str,
+    version: str,
+    serving: ServingConfig,
+) -> tuple[Any, Any]:
+    flavor = deployer.flavor
+    if flavor == "seldon-local":
+        return _local_seldon(bundle_uri, name, version, serving)
+    if flavor == "mlflow":
+        if not (mlflow_model_uri or "").startswith(("models:/", "runs:/")):
+            raise ValueError(
+                f"version {version} has no MLflow model (trained without an MLflow tracker, or before "
+                "models were logged): the MLflow deployer cannot serve it; use the local Seldon deployer"
+            )
+        return _mlflow(mlflow_model_uri, name, version, serving)
+    if flavor == "seldon":
+        return _seldon_kubernetes(deployer, bundle_uri, name, version, serving)
+    raise ValueError(f"model deployer flavor {flavor!r} is not supported; use seldon-local, mlflow or seldon")
+
+
+def served_version(service: Any) -> str | None:
+    """The model version a running server serves now.
+
+    The local supervisor says so itself; otherwise the server record's model version,
+    which :func:`deploy` moves on every in-place update (ZenML keeps a server's first
+    configuration, so ``service.config.model_version`` can be stale).
+    """
+    if hasattr(service, "served") and service.served().get("model_version"):
+        return str(service.served()["model_version"])
+    record = Client().get_service(service.uuid)
+    return str(record.model_version.number) if record.model_version else service.config.model_version
+
+
+def _running_server(deployer: Any, service_name: str) -> Any | None:
+    """The one running server of a model; records of stopped or surplus servers are removed."""
+    services = deployer.find_model_server(service_name=service_name)
+    running = [service for service in services if service.is_running]
+    for stale in [service for service in services if not service.is_running] + running[1:]:
+        logger.info("Removing server record %s (%s)", stale.uuid, stale.status.state.value)
+        deployer.delete_model_server(stale.uuid, force=True)
+    return running[0] if running else None
+
+
+def _update_in_place(deployer: Any, service: Any, config: Any, version: str, serving: ServingConfig) -> str:
+    """Serve another version with the running server kept where it is; returns what happened."""
+    if deployer.flavor == "seldon-local":
+        return service.switch_to(config.bundle_dir, version, timeout=serving.timeout_s)
+    # Kubernetes: the SeldonDeployment keeps its name (zenml-<first service id>) and is updated
+    # in place; Seldon rolls the pods, old ones serving until the new ones pass readiness.
+    config.secret_name = service.config.secret_name
+    service.config = config
+    service.start(timeout=serving.timeout_s)
+    if not service.is_running:
+        raise RuntimeError(f"the updated SeldonDeployment did not become ready: {service.status.last_error}")
+    return "updated"
+
+
 def deploy(
     deployer: Any,
     bundle_uri: str,
@@ -141,40 +206,46 @@ def deploy(
     model_version: str,
     serving: ServingConfig,
 ) -> DeploymentInfo:
-    """Start (or replace) the server of ``model_name`` with this version; wait until it is ready."""
-    flavor = deployer.flavor
-    if flavor == "seldon-local":
-        config, service_type = _local_seldon(bundle_uri, model_name, model_version, serving)
-    elif flavor == "mlflow":
-        if not (mlflow_model_uri or "").startswith(("models:/", "runs:/")):
-            raise ValueError(
-                f"version {model_version} has no MLflow model (trained without an MLflow tracker, or before "
-                "models were logged): the MLflow deployer cannot serve it; use the local Seldon deployer"
-            )
-        config, service_type = _mlflow(mlflow_model_uri, model_name, model_version, serving)
-    elif flavor == "seldon":
-        config, service_type = _seldon_kubernetes(deployer, bundle_uri, model_name, model_version, serving)
+    """Serve ``model_version`` of ``model_name``, replacing its running server without a gap.
+
+    The version already served: nothing happens (same process). Another version: the local
+    Seldon supervisor starts it beside the old one on the same port and stops the old one
+    once the new one is healthy (if it never is, the old one keeps serving and this raises);
+    on Kubernetes the model's one SeldonDeployment is updated in place. ZenML's MLflow
+    deployer has no in-place update: the new server starts first (on a free port), then
+    the old one is stopped.
+    """
+    config, service_type = _service_config(
+        deployer, bundle_uri, mlflow_model_uri, model_name, model_version, serving
+    )
+    service = _running_server(deployer, config.service_name)
+    if service is not None and served_version(service) == model_version:
+        outcome = "unchanged"
+        logger.info("Version %s of %s is already served; nothing to do", model_version, model_name)
+    elif service is not None and deployer.flavor in ("seldon-local", "seldon"):
+        outcome = _update_in_place(deployer, service, config, model_version, serving)
     else:
-        raise ValueError(
-            f"model deployer flavor {flavor!r} is not supported; use seldon-local, mlflow or seldon"
-        )
-    # Replace this model's running server. (ZenML's continuous_deployment_mode looks the old
-    # server up by the *latest* model version, so it misses a server of an older version.)
-    for old in deployer.find_model_server(service_name=config.service_name):
-        logger.info("Stopping the server of %s version %s", model_name, old.config.model_version)
-        deployer.delete_model_server(old.uuid, timeout=serving.timeout_s)
-    service = deployer.deploy_model(config, service_type=service_type, timeout=serving.timeout_s)
-    if not service.is_running:
-        raise RuntimeError(
-            f"the {flavor} model server of {model_name} version {model_version} did not start: "
-            f"{service.status.last_error or service.status.state.value}"
-        )
-    logger.info("Serving %s version %s at %s", model_name, model_version, service.get_prediction_url())
+        old = service
+        service = deployer.deploy_model(config, service_type=service_type, timeout=serving.timeout_s)
+        if not service.is_running:
+            raise RuntimeError(
+                f"the {deployer.flavor} model server of {model_name} version {model_version} did not start: "
+                f"{service.status.last_error or service.status.state.value}"
+            )
+        if old is not None:
+            deployer.delete_model_server(old.uuid, timeout=serving.timeout_s)
+        outcome = "started"
+    version_id = Client().get_model_version(model_name, model_version).id
+    Client().update_service(id=service.uuid, model_version_id=version_id)
+    logger.info(
+        "Serving %s version %s at %s (%s)", model_name, model_version, service.get_prediction_url(), outcome
+    )
     return DeploymentInfo(
         model_name=model_name,
         model_version=model_version,
-        deployer_flavor=flavor,
+        deployer_flavor=deployer.flavor,
         prediction_url=service.get_prediction_url(),
         bundle_uri=bundle_uri,
         service_id=str(service.uuid),
+        outcome=outcome,
     )

@@ -69,6 +69,7 @@ logger = logging.getLogger(__name__)
 MODEL_DIR_ENV = "MODEL_DIR"
 DEFAULT_MODEL_DIR = "/mnt/models"
 BIND_HOST_ENV = "SERVING_BIND_HOST"
+LISTEN_FDS_ENV = "SERVING_LISTEN_FDS"
 OUTPUT_NAMES = ["prediction", "probability"]
 PREDICTED_CLASS_METRIC = "predicted_class_total"
 UNKNOWN_CATEGORY_METRIC = "unknown_category_total"
@@ -347,7 +348,9 @@ def configure_gunicorn(host: str) -> None:
     share. The gRPC server (a raw ``grpc`` server) and ``--debug`` mode (Flask's
     own server) are not affected.
     """
-    from seldon_core.gunicorn_utils import StandaloneApplication
+    from seldon_core.gunicorn_utils import StandaloneApplication, UserModelApplication
+
+    from serving.lifetime import die_with_parent
 
     original = getattr(StandaloneApplication.load_config, "__wrapped_load_config__", None)
     original = original or StandaloneApplication.load_config
@@ -356,6 +359,13 @@ def configure_gunicorn(host: str) -> None:
     def load_config(self: Any) -> None:
         original(self)
         addresses = [f"{name}:{address.rsplit(':', 1)[-1]}" for address in self.cfg.bind]
+        inherited = os.environ.get(LISTEN_FDS_ENV, "").strip()
+        if inherited and isinstance(self, UserModelApplication):
+            # The REST server accepts on sockets a supervisor bound and passed down (the shared
+            # public port and a private health-check port), see flavors/local_seldon/supervisor.py.
+            addresses = [f"fd://{fd.strip()}" for fd in inherited.split(",")]
+        if inherited:
+            die_with_parent()  # this gunicorn master (REST or metrics) ends with its parent
         self.cfg.set("bind", addresses)
         if "control_socket_disable" in self.cfg.settings:
             self.cfg.set("control_socket_disable", True)

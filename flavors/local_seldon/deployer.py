@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from typing import ClassVar, cast
 from uuid import UUID
 
@@ -14,6 +15,19 @@ from zenml.services.service import BaseService, ServiceConfig
 
 from flavors.local_seldon.flavor import LocalSeldonModelDeployerConfig, LocalSeldonModelDeployerFlavor
 from flavors.local_seldon.service import LocalSeldonDeploymentConfig, LocalSeldonDeploymentService
+
+
+def kill_leftover_server(service: LocalSeldonDeploymentService) -> None:
+    """Kill the process group of the last server the supervisor ran, if anything of it is left.
+
+    Servers die with their supervisor; this covers a supervisor killed before it could say so.
+    """
+    server_pid = service.served().get("server_pid")
+    if server_pid:
+        try:
+            os.killpg(int(server_pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class LocalSeldonModelDeployer(BaseModelDeployer):
@@ -38,8 +52,11 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
             "PREDICTION_URL": service_instance.prediction_url,
             "HEALTH_CHECK_URL": service_instance.get_healthcheck_url(),
             "MODEL_NAME": service_instance.config.model_name,
-            "MODEL_VERSION": service_instance.config.model_version,
-            "BUNDLE_DIR": service_instance.config.bundle_dir,
+            # what the supervisor serves now: a blue/green switch changes it in place
+            "MODEL_VERSION": service_instance.served().get("model_version")
+            or service_instance.config.model_version,
+            "BUNDLE_DIR": service_instance.served().get("bundle_dir") or service_instance.config.bundle_dir,
+            "SERVER_PID": str(service_instance.served().get("server_pid")),
             "SERVICE_PATH": service_instance.status.runtime_path,
             "DAEMON_PID": str(service_instance.status.pid),
         }
@@ -74,6 +91,7 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
         self, service: BaseService, timeout: int = DEFAULT_SERVICE_START_STOP_TIMEOUT, force: bool = False
     ) -> None:
         service.stop(timeout=timeout, force=force)
+        kill_leftover_server(service)
         runtime_path = service.status.runtime_path
         if runtime_path and os.path.isdir(runtime_path):
             shutil.rmtree(runtime_path)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import socket
-import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,17 @@ from zenml.services.local.local_service_endpoint import (
 from zenml.services.service import BaseDeploymentService
 
 from flavors.local_seldon import LOCAL_SELDON_FLAVOR
+from flavors.local_seldon.supervisor import (
+    ACTIVE_FILE,
+    TARGET_FILE,
+    Supervisor,
+    listening_socket,
+    microservice_command,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PREDICTION_PATH = "api/v1.0/predictions"
 READINESS_PATH = "health/status"
-
-
-def _free_local_port() -> int:
-    """A port the OS considers free on 127.0.0.1 (never the HTTP port, which is already chosen)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
@@ -46,6 +47,7 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     workers: int = 1
     threads: int = 4
     metrics_port: int | None = None
+    ready_timeout_s: float = 120.0
 
 
 class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
@@ -82,47 +84,68 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         return command, env
 
-    def serving_command(self) -> list[str]:
-        """``seldon-core-microservice`` with our class, as the image runs it, minus gRPC.
-
-        REST and metrics bind 127.0.0.1 (``SERVING_BIND_HOST``, see serving.model_server);
-        the gRPC server, which seldon-core can only bind to 0.0.0.0, is not started locally.
-        """
-        microservice = Path(sys.executable).with_name("seldon-core-microservice")
-        metrics_port = self.config.metrics_port or _free_local_port()
-        return [
-            str(microservice),
-            "serving.model_server.TabularModel",
-            "--service-type",
-            "MODEL",
-            "--http-port",
-            str(self.endpoint.status.port),
-            "--metrics-port",
-            str(metrics_port),
-            "--workers",
-            str(self.config.workers),
-            "--threads",
-            str(self.config.threads),
-            "--grpc-workers",
-            "0",
-        ]
+    def serving_command(self, http_port: int) -> list[str]:
+        """The server command for a private ``http_port`` (see ``microservice_command``)."""
+        return microservice_command(
+            http_port,
+            workers=self.config.workers,
+            threads=self.config.threads,
+            metrics_port=self.config.metrics_port,
+        )
 
     def run(self) -> None:
-        """Run the server as a child of the daemon and stop it when the daemon is told to stop.
+        """Supervise the server: own the port, (re)start servers, swap versions on SIGHUP.
 
-        (Exec-ing the server instead would keep the PID but change the command line, which
-        ZenML checks to recognise its own daemons.)
+        Runs in the ZenML daemon. (Exec-ing the server instead would keep the PID but change
+        the command line, which ZenML checks to recognise its own daemons.)
         """
-        env = {**os.environ, "MODEL_DIR": self.config.bundle_dir, "SERVING_BIND_HOST": "127.0.0.1"}
+        public = listening_socket("127.0.0.1", self.endpoint.status.port)
+        env = {**os.environ, "SERVING_BIND_HOST": "127.0.0.1"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-        server = subprocess.Popen(self.serving_command(), env=env, cwd=PROJECT_ROOT)
+        supervisor = Supervisor(
+            public,
+            self.serving_command,
+            self.status.runtime_path,
+            env,
+            ready_timeout_s=self.config.ready_timeout_s,
+            cwd=PROJECT_ROOT,
+        )
+        sys.exit(supervisor.run(self.config.bundle_dir, self.config.model_version))
 
-        def stop(signum: int, frame: Any) -> None:
-            server.terminate()
+    def served(self) -> dict[str, Any]:
+        """What the supervisor serves now (``active.json``), or {} before it has started."""
+        path = Path(self.status.runtime_path or "") / ACTIVE_FILE
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        sys.exit(server.wait())
+    def switch_to(self, bundle_dir: str, model_version: str, timeout: float) -> str:
+        """Ask the running supervisor to serve another bundle, blue/green; returns the outcome.
+
+        Returns ``"swapped"`` or ``"unchanged"``; raises when the new server did not become
+        healthy (the old one then keeps serving) or the supervisor did not answer in time.
+        """
+        request_id = uuid.uuid4().hex
+        target = {"bundle_dir": bundle_dir, "model_version": model_version, "request_id": request_id}
+        state_dir = Path(self.status.runtime_path)
+        (state_dir / f".{TARGET_FILE}.tmp").write_text(json.dumps(target))
+        (state_dir / f".{TARGET_FILE}.tmp").replace(state_dir / TARGET_FILE)
+        os.kill(self.status.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            served = self.served()
+            if served.get("request_id") == request_id:
+                if served.get("outcome") == "failed":
+                    raise RuntimeError(
+                        f"version {model_version} did not start ({served.get('error')}); version "
+                        f"{served.get('model_version')} keeps serving; log: {self.status.log_file}"
+                    )
+                return served["outcome"]
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"the model server did not answer a switch to version {model_version} in {timeout:g}s"
+        )
 
     @property
     def prediction_url(self) -> str | None:

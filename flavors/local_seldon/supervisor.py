@@ -1,0 +1,330 @@
+"""The process that owns a local model server's port and swaps the servers behind it.
+
+The supervisor binds the public port once and hands the listening socket to each
+``seldon-core-microservice`` it starts (gunicorn's ``fd://`` bind). Old and new servers
+accept from the *same* socket, so a swap loses no connection:
+
+1. start the new server beside the old one, with its own private port for health checks;
+2. once the new one answers ``/health/status`` there, it already shares the public socket;
+3. stop the old one gracefully (SIGTERM to its process group, SIGKILL after a grace period).
+
+A new server that does not become healthy is stopped and the old one keeps serving.
+Each server runs in its own process group, which is what gets signalled, so no worker
+or metrics process outlives it; a server that dies is cleaned up and restarted. Every
+server process also dies with the supervisor (``PR_SET_PDEATHSIG``), so a killed
+supervisor leaves nothing answering behind ZenML's back.
+
+The deploy step talks to it through two files in the service's runtime folder:
+``target.json`` (what to serve next, followed by SIGHUP) and ``active.json`` (what is
+served now, and the outcome of the last request).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from serving.lifetime import die_with_parent
+
+logger = logging.getLogger(__name__)
+
+TARGET_FILE = "target.json"
+ACTIVE_FILE = "active.json"
+HEALTH_PATH = "health/status"
+STOP_GRACE_S = 5.0
+MAX_RESTARTS = 5  # within RESTART_WINDOW_S; then the supervisor gives up and exits
+RESTART_WINDOW_S = 60.0
+
+
+def free_port() -> int:
+    """A port the OS considers free on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def microservice_command(
+    http_port: int, *, workers: int = 1, threads: int = 4, metrics_port: int | None = None
+) -> list[str]:
+    """``seldon-core-microservice`` with the project's class, as the image runs it, minus gRPC.
+
+    ``http_port`` is the server's private health-check port: under the supervisor the REST
+    server accepts on inherited sockets (``SERVING_LISTEN_FDS``), the public one included.
+    REST and metrics bind 127.0.0.1 (``SERVING_BIND_HOST``, see serving.model_server); the
+    gRPC server, which seldon-core can only bind to 0.0.0.0, is not started locally.
+    """
+    return [
+        str(Path(sys.executable).with_name("seldon-core-microservice")),
+        "serving.model_server.TabularModel",
+        "--service-type",
+        "MODEL",
+        "--http-port",
+        str(http_port),
+        "--metrics-port",
+        str(metrics_port or free_port()),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--grpc-workers",
+        "0",
+        # No keep-alive: a client reusing an idle connection just as a replaced server exits
+        # would lose its request; a fresh loopback connection per request costs ~0.1 ms.
+        "--keepalive",
+        "0",
+    ]
+
+
+def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
+    """A bound, listening TCP socket that child processes can inherit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class Server:
+    """One running ``seldon-core-microservice`` (a process group) serving one bundle."""
+
+    process: subprocess.Popen
+    private: socket.socket  # closed in the supervisor once the child has inherited it
+    private_port: int
+    bundle_dir: str
+    model_version: str
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.private_port}/{HEALTH_PATH}"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM to the server, SIGKILL to whatever is left of its process group after ``grace_s``.
+
+        Only the leader (the REST gunicorn master) is told to stop: it lets its workers finish
+        the requests in flight. Signalling the whole group at once would also stop Seldon's
+        metrics manager process under those requests (they then fail with a 500).
+        """
+        try:
+            self.process.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and _group_exists(self.process.pid):
+            self.process.poll()  # reap the leader so the group can empty
+            time.sleep(0.05)
+        _signal_group(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Supervisor:
+    """Keeps exactly one healthy server behind the public socket; swaps on request.
+
+    Args:
+        public: The listening socket clients connect to (its port never changes).
+        command: Builds the server command for a private port (the bundle comes from the env).
+        state_dir: Where ``target.json`` and ``active.json`` live.
+        env: The environment for servers; ``MODEL_DIR`` and the socket variables are added.
+        ready_timeout_s: How long a new server may take to answer its health check.
+    """
+
+    def __init__(
+        self,
+        public: socket.socket,
+        command: Callable[[int], list[str]],
+        state_dir: str | Path,
+        env: dict[str, str],
+        ready_timeout_s: float = 120.0,
+        cwd: str | Path | None = None,
+    ) -> None:
+        self.public = public
+        self.command = command
+        self.state_dir = Path(state_dir)
+        self.env = env
+        self.ready_timeout_s = ready_timeout_s
+        self.cwd = cwd
+        self.current: Server | None = None
+        self.restarts: list[float] = []
+        self._swap_requested = False
+        self._stop_requested = False
+
+    # ------------------------------------------------------------------ servers
+
+    def start_server(self, bundle_dir: str, model_version: str) -> Server:
+        """Start a server on the public socket plus a private one; does not wait for it."""
+        private = listening_socket("127.0.0.1", 0)
+        port = private.getsockname()[1]
+        env = {
+            **self.env,
+            "MODEL_DIR": bundle_dir,
+            "SERVING_LISTEN_FDS": f"{self.public.fileno()},{private.fileno()}",
+        }
+        process = subprocess.Popen(
+            self.command(port),
+            env=env,
+            cwd=self.cwd,
+            pass_fds=(self.public.fileno(), private.fileno()),
+            start_new_session=True,  # its own process group: signalled and reaped as one
+            preexec_fn=die_with_parent,
+        )
+        logger.info("Started server pid %s for version %s (health port %s)", process.pid, model_version, port)
+        return Server(process, private, port, bundle_dir, model_version)
+
+    def wait_ready(self, server: Server) -> str | None:
+        """None once the server answers its health check; else why it did not."""
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if not server.alive():
+                return f"the server exited with code {server.process.returncode} while starting"
+            try:
+                if requests.get(server.health_url, timeout=2).status_code == 200:
+                    return None
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        return f"the server did not answer {HEALTH_PATH} within {self.ready_timeout_s:g}s"
+
+    def bring_up(self, bundle_dir: str, model_version: str) -> str | None:
+        """Start a server and make it current once healthy; None on success, else the error."""
+        server = self.start_server(bundle_dir, model_version)
+        error = self.wait_ready(server)
+        server.private.close()  # the child holds its own copy
+        if error:
+            server.stop(grace_s=1.0)
+            logger.error("Version %s did not start: %s", model_version, error)
+            return error
+        old, self.current = self.current, server
+        if old is not None:
+            logger.info("Version %s is ready; stopping version %s", model_version, old.model_version)
+            old.stop()
+        return None
+
+    # ------------------------------------------------------------------ state files
+
+    def write_active(self, **outcome: Any) -> None:
+        state = {
+            "model_version": self.current.model_version if self.current else None,
+            "bundle_dir": self.current.bundle_dir if self.current else None,
+            "server_pid": self.current.process.pid if self.current else None,
+            "supervisor_pid": os.getpid(),
+            **outcome,
+        }
+        temporary = self.state_dir / f".{ACTIVE_FILE}.tmp"
+        temporary.write_text(json.dumps(state))
+        temporary.replace(self.state_dir / ACTIVE_FILE)  # atomic: readers never see half a file
+
+    def _swap(self) -> None:
+        target = json.loads((self.state_dir / TARGET_FILE).read_text())
+        request_id = target.get("request_id")
+        if self.current and (self.current.model_version, self.current.bundle_dir) == (
+            target["model_version"],
+            target["bundle_dir"],
+        ):
+            self.write_active(request_id=request_id, outcome="unchanged")
+            return
+        error = self.bring_up(target["bundle_dir"], target["model_version"])
+        self.write_active(request_id=request_id, outcome="failed" if error else "swapped", error=error)
+
+    def _restart_crashed(self) -> bool:
+        """Restart a server that died on its own; False when it keeps dying."""
+        crashed = self.current
+        assert crashed is not None
+        logger.error("Server pid %s exited with code %s", crashed.process.pid, crashed.process.returncode)
+        _signal_group(crashed.process.pid, signal.SIGKILL)  # workers or the metrics server left behind
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW_S] + [now]
+        if len(self.restarts) > MAX_RESTARTS:
+            logger.error("The server died %d times within %gs; giving up", MAX_RESTARTS, RESTART_WINDOW_S)
+            return False
+        self.current = None
+        error = self.bring_up(crashed.bundle_dir, crashed.model_version)
+        self.write_active(outcome="restarted" if not error else "failed", error=error)
+        return error is None
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self, bundle_dir: str, model_version: str) -> int:
+        """Serve until SIGTERM/SIGINT; returns the exit code."""
+        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_swap_requested", True))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: setattr(self, "_stop_requested", True))
+        error = self.bring_up(bundle_dir, model_version)
+        self.write_active(outcome="started" if not error else "failed", error=error)
+        if error:
+            return 3
+        while not self._stop_requested:
+            if self._swap_requested:
+                self._swap_requested = False
+                self._swap()
+            elif self.current is not None and not self.current.alive():
+                if not self._restart_crashed():
+                    return 4
+            time.sleep(0.1)
+        if self.current is not None:
+            self.current.stop()
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a supervisor without ZenML (for tests and debugging): see ``--help``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True, help="the public port on 127.0.0.1")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--bundle", required=True)
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--ready-timeout", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(message)s")
+    project = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "SERVING_BIND_HOST": "127.0.0.1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [project, env.get("PYTHONPATH")]))
+    supervisor = Supervisor(
+        listening_socket("127.0.0.1", args.port),
+        lambda port: microservice_command(port, workers=args.workers),
+        args.state_dir,
+        env,
+        ready_timeout_s=args.ready_timeout,
+        cwd=project,
+    )
+    return supervisor.run(args.bundle, args.version)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
