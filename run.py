@@ -197,20 +197,57 @@ def cli(
 
 
 @cli.command()
-@click.option("--to-version", type=int, help="The version to restore (default: the previous production one).")
+@click.option(
+    "--to-version", metavar="N", help="The version to restore (default: the previous production one)."
+)
 @click.option(
     "--config", "config_path", type=click.Path(), help="Default: this project's configs/rollback.yaml."
 )
 @click.pass_context
-def rollback(ctx: click.Context, to_version: int | None, config_path: str) -> None:
+def rollback(ctx: click.Context, to_version: str | None, config_path: str) -> None:
     """Put an earlier model version back into production and redeploy it."""
+    number = None if to_version is None else version_number(to_version)
     config_path = config_path or str(PROJECT_ROOT / "configs" / "rollback.yaml")
-    overrides = [*ctx.parent.meta.get("overrides", []), f"parameters.to_version={to_version or 'null'}"]
+    overrides = [
+        *ctx.parent.meta.get("overrides", []),
+        f"parameters.to_version={'null' if number is None else number}",
+    ]
     try:
         config = resolve_config(config_path, overrides, "rollback", no_cache=True)
     except ConfigError as error:
         fail(str(error))
+    if number is not None:
+        check_rollback_target((config.get("model") or {}).get("name"), number)
     run_pipeline("rollback", config)
+
+
+def version_number(text: str) -> int:
+    """``--to-version N`` as a number >= 1, else exit 2 with one line (not click's usage block)."""
+    number = int(text) if re.fullmatch(r"\s*[+-]?\d+\s*", text) else None
+    if number is None or number < 1:
+        got = repr(text) if number is None else number
+        fail(f"--to-version must be a version number >= 1, got {got}")
+    return number
+
+
+def check_rollback_target(model_name: str | None, version: int) -> None:
+    """Exit 2 with one line unless ``version`` of the model exists and finished training."""
+    if not model_name:
+        fail("the rollback configuration has no model.name")
+    from zenml.client import Client
+
+    client = Client()
+    try:
+        target = client.get_model_version(model_name, version)
+    except KeyError:
+        newest = client.list_model_versions(model_name, sort_by="desc:number", size=1).items
+        has = f"its newest is {newest[0].number}" if newest else "it has no versions"
+        fail(f"--to-version {version}: model {model_name!r} has no version {version} ({has})")
+    if "metrics" not in target.run_metadata:
+        fail(
+            f"--to-version {version}: version {version} of model {model_name!r} never finished training "
+            "(it has no metrics), so it cannot be served"
+        )
 
 
 @cli.command()

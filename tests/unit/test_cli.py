@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,63 @@ def test_dry_run_masks_credentials_outside_the_validated_parameters(run_cli):
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(result.stdout)["extra"] == {"db_password": "***"}
     assert "hunter2" not in result.stdout
+
+
+# --------------------------------------------------------------------------- rollback --to-version
+
+
+@pytest.mark.parametrize(("value", "shown"), [("0", "0"), ("-1", "-1"), ("abc", "'abc'"), ("1.5", "'1.5'")])
+def test_rollback_to_version_below_1_exits_2_before_zenml(run_cli, value, shown):
+    for args in (["--to-version", value], [f"--to-version={value}"]):
+        result = run_cli("rollback", *args)
+        assert result.returncode == 2
+        assert result.stdout == ""
+        assert result.stderr.splitlines() == [
+            f"error: --to-version must be a version number >= 1, got {shown}"
+        ]
+
+
+def test_rollback_to_an_unknown_version_exits_2_before_the_pipeline(tmp_path):
+    """A fresh ZenML store of its own: the default model has no version 999 (it has none)."""
+    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml-store")}
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), "rollback", "--to-version", "999"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "error: --to-version 999: model 'churn_classifier' has no version 999 (it has no versions)"
+    ]
+    assert "Pipeline" not in result.stdout and "rollback" not in result.stdout
+
+
+def test_rollback_target_must_exist_and_have_finished_training(capsys):
+    """In-process, on the test session's throwaway store."""
+    from zenml import log_metadata
+    from zenml.client import Client
+
+    name = f"rollback_check_{uuid.uuid4().hex[:8]}"
+    client = Client()
+    client.create_model(name)
+    client.create_model_version(name)  # 1: its training never finished (no metrics)
+    client.create_model_version(name)  # 2: trained
+    log_metadata({"metrics": {"roc_auc": 0.8}}, model_name=name, model_version="2")
+    capsys.readouterr()
+
+    for version, line in [
+        (999, f"error: --to-version 999: model '{name}' has no version 999 (its newest is 2)"),
+        (
+            1,
+            f"error: --to-version 1: version 1 of model '{name}' never finished training "
+            "(it has no metrics), so it cannot be served",
+        ),
+    ]:
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["rollback", "--to-version", str(version), f"model.name={name}"], "run.py")
+        assert exited.value.code == 2
+        assert capsys.readouterr().err.splitlines() == [line]
+    assert run.check_rollback_target(name, 2) is None  # passes: the pipeline would start
