@@ -1,6 +1,6 @@
 """The project's pipelines, by the name run.py knows them by."""
 
-from pipelines.deployment import deployment, rollback
+from pipelines.deployment import deployment, rollback, serve
 from pipelines.training import training
 
-__all__ = ["deployment", "rollback", "training"]
+__all__ = ["deployment", "rollback", "serve", "training"]

@@ -18,3 +18,9 @@ def rollback(to_version: int | None, serving: ServingConfig) -> None:
     """Put an earlier version (default: the previous production one) back and serve it."""
     restore_production(to_version=to_version)
     deploy_model(serving=serving, after="restore_production")
+
+
+@pipeline(enable_cache=False)
+def serve(serving: ServingConfig) -> None:
+    """Serve the production version as it is, without a promotion: after a crash or a reboot."""
+    deploy_model(serving=serving)

@@ -330,3 +330,9 @@ class RollbackParameters(StrictModel):
 
     to_version: int | None = Field(None, ge=1, description="None: the previous production version")
     serving: ServingConfig = Field(default_factory=ServingConfig)
+
+
+class ServeParameters(StrictModel):
+    """The parameters of ``run.py serve``: the deployment config's ``serving`` section alone."""
+
+    serving: ServingConfig = Field(default_factory=ServingConfig)

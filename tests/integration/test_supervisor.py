@@ -1,0 +1,207 @@
+"""The local serving supervisor, run for real without ZenML: swaps, a failed swap, crashes, stop.
+
+``python -m flavors.local_seldon.supervisor`` owns a loopback port and runs real
+``seldon-core-microservice`` processes behind it; requests are sent in a bounded loop
+while versions are swapped, and every answer is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+import yaml
+from sklearn.linear_model import LogisticRegression
+
+from flavors.local_seldon.supervisor import ACTIVE_FILE, TARGET_FILE
+from serving.bundle import save_bundle
+from tabular_ml.config import TrainingParameters
+from tabular_ml.model import build_model, encode_target
+from tests.conftest import PROJECT_ROOT
+from tests.integration.cli import free_port, port_is_free
+
+pytestmark = pytest.mark.integration
+
+TELCO = PROJECT_ROOT / "data/raw/telco_churn.csv"
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, Path]:
+    """Bundles of versions 1 and 2 (different models) and a "3" whose model file is corrupt."""
+    folder = tmp_path_factory.mktemp("bundles")
+    params = TrainingParameters.model_validate(
+        yaml.safe_load((PROJECT_ROOT / "configs/training.yaml").read_text())["parameters"]
+    )
+    train = pd.read_csv(TELCO).iloc[:600]
+    paths = {}
+    for version, c in (("1", 0.01), ("2", 1.0), ("3", 1.0)):
+        model = build_model(
+            params.contract, params.preprocessing, params.features, LogisticRegression(C=c, max_iter=500)
+        )
+        model.fit(train[params.contract.feature_names], encode_target(train["churn"], params.contract))
+        paths[version] = folder / f"v{version}"
+        save_bundle(paths[version], model, params.contract, "churn", version, threshold=0.5)
+    (paths["3"] / "model.joblib").write_bytes(b"not a model")
+    return paths
+
+
+@pytest.fixture
+def supervisor(bundles, tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flavors.local_seldon.supervisor", "--port", str(port)]
+        + ["--state-dir", str(tmp_path), "--bundle", str(bundles["1"]), "--version", "1"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "log", "w"),  # noqa: SIM115 - closed with the process
+    )
+    assert wait_for(lambda: active(tmp_path).get("outcome") == "started", 90), (tmp_path / "log").read_text()[
+        -3000:
+    ]
+    yield process, port, tmp_path
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def active(state: Path) -> dict:
+    try:
+        return json.loads((state / ACTIVE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def switch(state: Path, bundle: Path, version: str) -> dict:
+    """Ask the supervisor to serve ``bundle`` and wait for its answer."""
+    request = {
+        "bundle_dir": str(bundle),
+        "model_version": version,
+        "request_id": f"r-{version}-{time.time()}",
+    }
+    (state / TARGET_FILE).write_text(json.dumps(request))
+    os.kill(active(state)["supervisor_pid"], signal.SIGHUP)
+    assert wait_for(lambda: active(state).get("request_id") == request["request_id"], 90)
+    return active(state)
+
+
+def served_version(port: int) -> str:
+    row = pd.read_csv(TELCO).drop(columns="churn").iloc[[0]]
+    body = {"jsonData": json.loads(row.to_json(orient="records"))}
+    response = requests.post(f"http://127.0.0.1:{port}/api/v1.0/predictions", json=body, timeout=10)
+    return response.json()["meta"]["tags"]["model_version"]
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Load:
+    """Predictions in a loop (new connection each, and keep-alive sessions), bounded in time."""
+
+    def __init__(self, port: int, seconds: float = 120) -> None:
+        self.port, self.deadline = port, time.monotonic() + seconds
+        self.versions: dict[str, int] = {}
+        self.failures: list[str] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(keep,)) for keep in (False, True)]
+
+    def run(self, keep_alive: bool) -> None:
+        session = requests.Session() if keep_alive else requests
+        while not self.stop.is_set() and time.monotonic() < self.deadline:
+            try:
+                version = served_version(self.port) if not keep_alive else self.post(session)
+                self.versions[version] = self.versions.get(version, 0) + 1
+            except Exception as error:
+                self.failures.append(repr(error)[:200])
+
+    def post(self, session) -> str:
+        row = pd.read_csv(TELCO, nrows=1).drop(columns="churn")
+        body = {"jsonData": json.loads(row.to_json(orient="records"))}
+        response = session.post(f"http://127.0.0.1:{self.port}/api/v1.0/predictions", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()["meta"]["tags"]["model_version"]
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        time.sleep(0.5)
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def test_swaps_under_load_lose_no_request_and_a_failed_swap_keeps_the_old_version(supervisor, bundles):
+    process, port, state = supervisor
+    first_server = active(state)["server_pid"]
+    with Load(port) as load:
+        time.sleep(1)
+        assert switch(state, bundles["2"], "2")["outcome"] == "swapped"
+        failed = switch(state, bundles["3"], "3")
+        assert failed["outcome"] == "failed" and "exited" in failed["error"]
+        assert failed["model_version"] == "2"
+        assert switch(state, bundles["1"], "1")["outcome"] == "swapped"
+    assert load.failures == [], load.failures[:5]
+    assert set(load.versions) == {"1", "2"} and sum(load.versions.values()) > 50
+    assert not group_alive(first_server), "a replaced server's processes must all be gone"
+    assert served_version(port) == "1"
+
+
+def test_the_same_version_is_not_restarted(supervisor, bundles):
+    _, port, state = supervisor
+    server = active(state)["server_pid"]
+    assert switch(state, bundles["1"], "1")["outcome"] == "unchanged"
+    assert active(state)["server_pid"] == server
+
+
+def test_a_killed_server_is_replaced_and_leaves_no_orphans(supervisor):
+    _, port, state = supervisor
+    server = active(state)["server_pid"]
+    os.kill(server, signal.SIGKILL)
+    assert wait_for(lambda: active(state).get("outcome") == "restarted", 90), (state / "log").read_text()[
+        -3000:
+    ]
+    assert wait_for(lambda: not group_alive(server), 10), "the killed server's workers and metrics server"
+    assert served_version(port) == "1"
+
+
+def test_sigterm_stops_everything_and_frees_the_port(supervisor):
+    process, port, state = supervisor
+    server = active(state)["server_pid"]
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert time.monotonic() - started < 10
+    assert port_is_free(port) and not group_alive(server)
+
+
+def test_killing_the_supervisor_takes_its_servers_down(supervisor):
+    process, port, state = supervisor
+    server = active(state)["server_pid"]
+    process.kill()
+    process.wait()
+    assert wait_for(lambda: port_is_free(port) and not group_alive(server), 15)
