@@ -5,6 +5,7 @@ from zenml.config import CachePolicy
 
 from steps.data import clean_data, ingest_data, split_data, validate_data
 from steps.training import evaluate_model, register_model, train_model
+from steps.training.register_model import discard_model_version
 from tabular_ml.config import (
     CleaningConfig,
     DataContract,
@@ -18,7 +19,16 @@ from tabular_ml.config import (
 from tabular_ml.provenance import library_fingerprint
 
 
-@pipeline(cache_policy=CachePolicy(cache_func=library_fingerprint))
+# Cache keys: a step's inputs count by their content hash where the materializer gives one
+# (the DataFrames: materializers/dataframe_materializer.py), by artifact ID otherwise; plus
+# the library code. ingest_data always runs, so changed data never reuses a step and
+# unchanged data reuses everything after ingest_data. A failed run deletes its model version.
+@pipeline(
+    cache_policy=CachePolicy(
+        include_artifact_values=True, include_artifact_ids=True, cache_func=library_fingerprint
+    ),
+    on_failure=discard_model_version,
+)
 def training(
     source: SourceConfig,
     cleaning: CleaningConfig,
@@ -38,4 +48,4 @@ def training(
         train, contract=contract, preprocessing=preprocessing, features=features, search=search
     )
     report = evaluate_model(model, test, search_results, contract=contract, evaluation=evaluation)
-    register_model(report, train, test)
+    register_model(report, train, test, cleaned)

@@ -5,11 +5,12 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
+from materializers.dataframe_materializer import HashedPandasMaterializer
 from tabular_ml.cleaning import clean_frame
 from tabular_ml.config import CleaningConfig, DataContract
 
 
-@step
+@step(output_materializers=HashedPandasMaterializer)  # content-hashed: see ingest_data
 def clean_data(
     raw_data: pd.DataFrame, cleaning: CleaningConfig, contract: DataContract
 ) -> Annotated[pd.DataFrame, "clean_data"]:

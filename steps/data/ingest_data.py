@@ -7,6 +7,7 @@ from zenml import log_metadata, step
 from zenml.client import Client
 from zenml.logger import get_logger
 
+from materializers.dataframe_materializer import HashedPandasMaterializer
 from tabular_ml.config import SourceConfig
 from tabular_ml.sources import load_data
 from tabular_ml.splitting import fingerprint
@@ -14,7 +15,11 @@ from tabular_ml.splitting import fingerprint
 logger = get_logger(__name__)
 
 
-@step
+# Always runs: its cache key could only cover the source's config, not the data behind it
+# (a file overwritten in place, a table that changed). Its output carries a content hash, and
+# the steps downstream are keyed by their inputs' content hashes, so unchanged data still
+# reuses them (see pipelines/training.py).
+@step(enable_cache=False, output_materializers=HashedPandasMaterializer)
 def ingest_data(source: SourceConfig) -> Annotated[pd.DataFrame, "raw_data"]:
     """Read the source; a SQL source's credentials may come from a ZenML secret."""
     secrets = None

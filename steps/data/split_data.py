@@ -4,17 +4,30 @@ from typing import Annotated
 
 import pandas as pd
 from zenml import log_metadata, step
+from zenml.logger import get_logger
 
+from materializers.dataframe_materializer import HashedPandasMaterializer
 from tabular_ml.config import DataContract, SplitConfig
-from tabular_ml.splitting import fingerprint, split_frame
+from tabular_ml.splitting import fingerprint, holdout_shares, split_frame, split_key, unbalanced_classes
+
+logger = get_logger(__name__)
 
 
-@step
+# Content-hashed outputs (see ingest_data). Named one by one: ZenML 0.98 expands a single
+# materializer over a *set* of output names, and the cache key follows that order, which
+# changes with Python's hash seed from process to process (a cache miss every other run).
+@step(output_materializers={"train_data": HashedPandasMaterializer, "test_data": HashedPandasMaterializer})
 def split_data(
     clean_data: pd.DataFrame, contract: DataContract, split: SplitConfig
 ) -> tuple[Annotated[pd.DataFrame, "train_data"], Annotated[pd.DataFrame, "test_data"]]:
-    """Stratified split; both halves are versioned (the train half is the drift reference later)."""
+    """Each row's side follows its key (id column or feature hash); both halves are versioned.
+
+    The train half is the drift reference later. ``stratify`` is checked, not enforced: the
+    share of each class that landed in the holdout is logged, with a warning when one is
+    further from ``test_size`` than chance explains.
+    """
     train, test = split_frame(clean_data, contract, split)
+    shares = holdout_shares(train, test, contract.target)
     for name, frame in (("train_data", train), ("test_data", test)):
         positive_share = float((frame[contract.target] == contract.positive_class).mean())
         log_metadata(
@@ -22,8 +35,20 @@ def split_data(
                 "rows": len(frame),
                 "positive_share": round(positive_share, 4),
                 "fingerprint": fingerprint(frame),
+                "split_key": split_key(split),
+                "class_holdout_shares": shares,
             },
             artifact_name=name,
             infer_artifact=True,
         )
+    logger.info(
+        "Split by %s: %d train, %d holdout rows; holdout share per class: %s",
+        split_key(split),
+        len(train),
+        len(test),
+        ", ".join(f"{label} {share:.3f}" for label, share in shares.items()),
+    )
+    if split.stratify:
+        for problem in unbalanced_classes(train, test, contract.target, split.test_size):
+            logger.warning("Split not stratified within chance: %s", problem)
     return train, test
