@@ -71,6 +71,7 @@ Examples:
   python run.py --config configs/deployment.yaml
   python run.py predict --input data/raw/telco_churn.csv --output predictions.csv
   python run.py rollback --to-version 2
+  python run.py models             # ZenML stages and MLflow aliases side by side
   python run.py stack local        # register and activate the local stack
 """
 
@@ -300,6 +301,67 @@ def deployed_endpoint(model_name: str) -> str:
             "run `python run.py --config configs/deployment.yaml` or pass --endpoint"
         )
     return services[0].get_prediction_url()
+
+
+@cli.command()
+@click.option("--model", "model_name", default="churn_classifier", show_default=True)
+@click.option(
+    "--metric", default="roc_auc", show_default=True, help="The metrics column (from each version's metrics)."
+)
+def models(model_name: str, metric: str) -> None:
+    """ZenML model versions and the MLflow registry's aliases side by side.
+
+    Exits 1 when ZenML's production version and the MLflow alias `production` disagree.
+    """
+    from zenml.client import Client
+    from zenml.utils.pagination_utils import depaginate
+
+    from tabular_ml.registry_view import ZenmlVersion, build_rows, disagreement, render_table
+
+    client = Client()
+    try:
+        model = client.get_model(model_name)
+    except KeyError:
+        fail(
+            f"ZenML has no model {model_name!r}; train it with `python run.py --config configs/training.yaml`"
+        )
+    versions = [
+        ZenmlVersion(version.number, version.stage, version.created, version.run_metadata)
+        for version in depaginate(client.list_model_versions, model=model.id, hydrate=True)
+    ]
+    registry, why_not = mlflow_registry(client, model_name)
+    if why_not:
+        click.echo(f"note: {why_not}; MLflow aliases are shown as '-'", err=True)
+    click.echo(render_table(build_rows(versions, registry, metric), metric))
+    warning = disagreement(versions, registry)
+    if warning:
+        click.echo(warning, err=True)
+        sys.exit(1)
+
+
+def mlflow_registry(client, model_name: str):
+    """(the MLflow registered model's aliases and versions, None) or (None, why there are none)."""
+    from tabular_ml.redaction import mask_text
+    from tabular_ml.registry_view import MlflowRegistry
+
+    tracker = client.active_stack.experiment_tracker
+    if tracker is None or tracker.flavor != "mlflow":
+        return None, "the active stack has no MLflow experiment tracker"
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    tracker.configure_mlflow()  # the tracking URI (and credentials) of the stack's tracker
+    where = mask_text(tracker.get_tracking_uri())
+    mlflow_client = MlflowClient()
+    try:
+        registered = mlflow_client.get_registered_model(model_name)
+        versions = mlflow_client.search_model_versions(f"name = '{model_name}'")
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None, f"the MLflow registry at {where} has no registered model {model_name!r}"
+        return None, f"cannot read the MLflow registry at {where}: {str(error).strip().splitlines()[0]}"
+    tags = {str(version.version): version.tags.get("zenml_version") for version in versions}
+    return MlflowRegistry(dict(registered.aliases), tags), None
 
 
 @cli.command()

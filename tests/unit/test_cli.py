@@ -295,3 +295,75 @@ def test_rollback_target_must_exist_and_have_finished_training(capsys):
         assert exited.value.code == 2
         assert capsys.readouterr().err.splitlines() == [line]
     assert run.check_rollback_target(name, 2) is None  # passes: the pipeline would start
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_models_table_and_registry_disagreement(capsys, monkeypatch):
+    """In-process, on the test session's throwaway store (its default stack has no MLflow tracker)."""
+    from zenml import log_metadata
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    from tabular_ml.registry_view import MlflowRegistry
+
+    name = f"models_view_{uuid.uuid4().hex[:8]}"
+    client = Client()
+    client.create_model(name)
+    for _ in range(2):
+        client.create_model_version(name)
+    log_metadata(
+        {"metrics": {"roc_auc": 0.84}, "decision": {"status": "promoted"}}, model_name=name, model_version="1"
+    )
+    first = client.get_model_version(name, 1)
+    client.update_model_version(first.model.id, first.id, stage=ModelStages.PRODUCTION)
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["models", "--model", name], "run.py")
+    assert exited.value.code == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "note: the active stack has no MLflow experiment tracker; MLflow aliases are shown as '-'"
+    ]
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "version",
+        "ZenML",
+        "stage",
+        "created",
+        "(UTC)",
+        "roc_auc",
+        "decision",
+        "MLflow",
+        "aliases",
+    ]
+    assert lines[1].split()[:2] == ["1", "production"] and lines[1].split()[-3:] == [
+        "0.8400",
+        "promoted",
+        "-",
+    ]
+    assert lines[2].split()[:2] == ["2", "-"] and lines[2].split()[-3:] == ["-", "-", "-"]
+
+    # MLflow's production alias on the MLflow version registered for ZenML version 2
+    registry = MlflowRegistry(aliases={"production": "4"}, zenml_versions={"3": "1", "4": "2"})
+    monkeypatch.setattr(run, "mlflow_registry", lambda _client, _name: (registry, None))
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["models", "--model", name], "run.py")
+    assert exited.value.code == 1
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "registries disagree: ZenML production is version 1, MLflow alias production is on version 2"
+    ]
+    assert out.splitlines()[2].split()[-1] == "production"
+
+
+def test_models_of_an_unknown_model_exits_2(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["models", "--model", "no_such_model_anywhere"], "run.py")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: ZenML has no model 'no_such_model_anywhere'; "
+        "train it with `python run.py --config configs/training.yaml`"
+    ]
