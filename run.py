@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import yaml
 
-from tabular_ml.config import DeploymentParameters, RollbackParameters, TrainingParameters
+from tabular_ml.config import DeploymentParameters, RollbackParameters, ServeParameters, TrainingParameters
 from tabular_ml.redaction import redact
 from tabular_ml.run_config import ConfigError, apply_overrides, read_yaml, validate_section
 
@@ -30,6 +30,7 @@ PIPELINES = {
     "training": ("pipelines.training", "training", TrainingParameters),
     "deployment": ("pipelines.deployment", "deployment", DeploymentParameters),
     "rollback": ("pipelines.deployment", "rollback", RollbackParameters),
+    "serve": ("pipelines.deployment", "serve", ServeParameters),
 }
 
 # The top-level keys of a ZenML run configuration (zenml.config.PipelineRunConfiguration) that
@@ -61,8 +62,9 @@ EXAMPLES = """
 \b
 Pipelines (chosen by the config file's name, or --pipeline):
   training     ingest -> clean -> validate -> split -> search -> evaluate -> register
-  deployment   promote the newest version if it beats production -> serve production
+  deployment   promote the newest undecided version if it beats production -> serve production
   rollback     put the previous (or --to-version) version back -> serve it
+  serve        serve production as it is (after a crash or a reboot; no promotion)
 \b
 Examples:
   python run.py --config configs/training.yaml
@@ -71,6 +73,7 @@ Examples:
   python run.py --config configs/deployment.yaml
   python run.py predict --input data/raw/telco_churn.csv --output predictions.csv
   python run.py rollback --to-version 2
+  python run.py serve              # bring production back up after a crash
   python run.py models             # ZenML stages and MLflow aliases side by side
   python run.py stack local        # register and activate the local stack
 """
@@ -96,7 +99,15 @@ def pipeline_name_for(config_path: str, explicit: str | None) -> str:
 
 def resolve_config(config_path: str, overrides: list[str], pipeline: str, no_cache: bool) -> dict:
     """The run configuration with overrides applied and parameters validated and filled in."""
-    config = apply_overrides(read_yaml(config_path), overrides)
+    config = resolve_config_dict(read_yaml(config_path), overrides, pipeline)
+    if no_cache:
+        config["enable_cache"] = False
+    return config
+
+
+def resolve_config_dict(config: dict, overrides: list[str], pipeline: str) -> dict:
+    """``config`` with overrides applied and its parameters validated and filled in."""
+    config = apply_overrides(config, overrides)
     unknown = sorted(set(config) - RUN_CONFIG_KEYS)
     if unknown:
         raise ConfigError(
@@ -104,8 +115,6 @@ def resolve_config(config_path: str, overrides: list[str], pipeline: str, no_cac
         )
     parameters = validate_section(config, "parameters", PIPELINES[pipeline][2])
     config["parameters"] = parameters.model_dump(mode="json")
-    if no_cache:
-        config["enable_cache"] = False
     return config
 
 
@@ -374,6 +383,29 @@ def stack(name: str) -> None:
         register_stack(PROJECT_ROOT / "configs" / "stacks" / f"{name}.yaml")
     except ConfigError as error:
         fail(str(error))
+
+
+@cli.command()
+@click.option(
+    "--config", "config_path", type=click.Path(), help="Default: this project's configs/deployment.yaml."
+)
+@click.pass_context
+def serve(ctx: click.Context, config_path: str | None) -> None:
+    """Serve the production version again (after a crash or a reboot) without a promotion.
+
+    Uses the deployment config's model and ``serving`` section; a server already serving
+    production is left as it is.
+    """
+    config_path = config_path or str(PROJECT_ROOT / "configs" / "deployment.yaml")
+    try:
+        config = read_yaml(config_path)
+        config.get("parameters", {}).pop("promotion", None)
+        config.get("steps", {}).pop("promote_model", None)
+        config = resolve_config_dict(config, ctx.parent.meta.get("overrides", []), "serve")
+    except ConfigError as error:
+        fail(str(error))
+    config["model"] = {**config.get("model", {}), "version": "production"}
+    run_pipeline("serve", config)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ daemon answering on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import threading
+import time
 
 import mlflow
 import numpy as np
@@ -78,13 +82,14 @@ GOOD = (
     "{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
     "params: {class_weight: balanced, max_iter: 500}, search_space: {C: [1.0]}}"
 )
+WEAK = "{name: stump, estimator: sklearn.tree.DecisionTreeClassifier, params: {max_depth: 1}}"
 CRIPPLED = "{name: prior, estimator: sklearn.dummy.DummyClassifier, params: {strategy: prior}}"
 
 
 @pytest.fixture(scope="module")
 def first_deployment(env):
     folder, port = env
-    train(folder, GOOD)
+    train(folder, WEAK)
     result = deploy(folder, port)
     return folder, port, result
 
@@ -188,28 +193,155 @@ def test_oversized_batch_is_refused(first_deployment):
     assert served_version(port) == "1"
 
 
-def test_worse_model_is_not_promoted_and_rollback_restores_versions(first_deployment):
-    folder, port, _ = first_deployment
-    train(folder, CRIPPLED)  # version 2: predicts the prior, ROC AUC 0.5
-    deploy(folder, port)
-    decision = Client().get_model_version(MODEL, 2).run_metadata["promotion"]
-    assert decision["promote"] is False and decision["champion_version"] == "1"  # refused by the gate
-    assert decision["champion_trained_on_holdout_rows"] == 0  # same data, same split: a fair comparison
-    assert "roc_auc 0.500 is below the minimum 0.600" in decision["reason"]
-    assert Client().get_model_version(MODEL, ModelStages.PRODUCTION).number == 1
-    assert served_version(port) == "1"
+class RequestLoop:
+    """Single-row predictions in a bounded loop on a background thread; counts every outcome."""
 
-    ok(
-        run_cli(
-            folder, "rollback", "--to-version", "2", f"model.name={MODEL}", f"parameters.serving.port={port}"
-        )
-    )
-    assert Client().get_model_version(MODEL, ModelStages.PRODUCTION).number == 2
-    assert Client().get_model_version(MODEL, 1).stage == ModelStages.ARCHIVED.value
-    assert served_version(port) == "2"
+    def __init__(self, port: int, max_seconds: float = 300) -> None:
+        self.url = f"http://127.0.0.1:{port}/api/v1.0/predictions"
+        self.body = {"jsonData": [valid_record()]}
+        self.deadline = time.monotonic() + max_seconds
+        self.versions: dict[str, int] = {}
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    ok(run_cli(folder, "rollback", f"model.name={MODEL}", f"parameters.serving.port={port}"))
-    assert Client().get_model_version(MODEL, ModelStages.PRODUCTION).number == 1
-    assert served_version(port) == "1"
+    def _run(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self.deadline:
+            try:
+                response = requests.post(self.url, json=self.body, timeout=30)
+                response.raise_for_status()
+                version = response.json()["meta"]["tags"]["model_version"]
+                self.versions[version] = self.versions.get(version, 0) + 1
+            except Exception as error:  # every lost request is a failure of the test
+                self.failures.append(repr(error)[:200])
+            time.sleep(0.01)
+
+    def __enter__(self) -> RequestLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        time.sleep(0.5)  # a few answers from whatever serves after the change
+        self._stop.set()
+        self._thread.join()
+
+
+def supervisor_pid(port: int) -> int:
+    (service,) = [
+        s for s in Client().active_stack.model_deployer.find_model_server() if s.config.model_name == MODEL
+    ]
+    return service.status.pid
+
+
+def decision_of(version: int) -> dict:
+    return Client().get_model_version(MODEL, version).run_metadata["decision"]
+
+
+def production_number() -> int:
+    return Client().get_model_version(MODEL, ModelStages.PRODUCTION).number
+
+
+def mlflow_production() -> str:
     mlflow.set_tracking_uri(Client().active_stack.experiment_tracker.get_tracking_uri())
-    assert MlflowClient().get_model_version_by_alias(MODEL, "production").tags["zenml_version"] == "1"
+    return MlflowClient().get_model_version_by_alias(MODEL, "production").tags["zenml_version"]
+
+
+def test_a_better_challenger_replaces_the_champion_without_a_lost_request(first_deployment):
+    folder, port, _ = first_deployment
+    daemon = supervisor_pid(port)
+    train(folder, GOOD)  # version 2: a logistic regression against the depth-1 tree of version 1
+    with RequestLoop(port) as loop:
+        result = deploy(folder, port)
+    decision = Client().get_model_version(MODEL, 2).run_metadata["promotion"]
+    assert decision["promote"] is True and decision["champion_version"] == "1", decision["reason"]
+    assert decision["improvement_interval"][0] > 0 and decision["compared_rows"] > 100
+    assert decision["champion_trained_on_holdout_rows"] == 0 and decision["excluded_rows"] == 0
+    assert decision_of(2)["status"] == "promoted"
+    assert production_number() == 2 and mlflow_production() == "2"
+    assert Client().get_model_version(MODEL, 2).run_metadata["previous_production"] == 1
+    assert loop.failures == [] and set(loop.versions) == {"1", "2"}, (loop.versions, loop.failures)
+    assert served_version(port) == "2" and supervisor_pid(port) == daemon  # same port, same supervisor
+    assert "(swapped)" in result.stdout + result.stderr
+
+
+def test_deploying_again_with_nothing_new_changes_nothing(first_deployment):
+    folder, port, _ = first_deployment
+    server_before = requests.get(f"http://127.0.0.1:{port}/api/v1.0/metadata", timeout=5).status_code
+    daemon = supervisor_pid(port)
+    result = deploy(folder, port)
+    output = result.stdout + result.stderr
+    assert "no new trained version since the last decision" in output and "(unchanged)" in output
+    assert server_before == 200 and supervisor_pid(port) == daemon and served_version(port) == "2"
+
+
+def test_worse_model_is_rejected_and_a_rollback_sticks(first_deployment):
+    folder, port, _ = first_deployment
+    train(folder, CRIPPLED)  # version 3: predicts the prior, ROC AUC 0.5
+    deploy(folder, port)
+    decision = Client().get_model_version(MODEL, 3).run_metadata["promotion"]
+    assert decision["promote"] is False and "roc_auc 0.500 is below the minimum 0.600" in decision["reason"]
+    assert decision_of(3)["status"] == "rejected" and production_number() == 2
+
+    with RequestLoop(port) as loop:
+        ok(run_cli(folder, "rollback", f"model.name={MODEL}", f"parameters.serving.port={port}"))
+    assert loop.failures == [] and set(loop.versions) == {"2", "1"}, (loop.versions, loop.failures)
+    assert production_number() == 1 and mlflow_production() == "1" and served_version(port) == "1"
+    assert Client().get_model_version(MODEL, 2).stage == ModelStages.ARCHIVED.value
+    assert (decision_of(2)["status"], decision_of(1)["status"]) == ("rolled_back", "restored")
+
+    result = deploy(folder, port)  # 2 was rolled back from, 3 rejected: nothing to promote
+    assert "no new trained version since the last decision" in result.stdout + result.stderr
+    assert production_number() == 1 and served_version(port) == "1"
+
+
+@pytest.mark.parametrize("to_version", ["0", "-1", "999"])
+def test_rollback_to_an_impossible_version_exits_2_before_running(first_deployment, to_version):
+    folder, _, _ = first_deployment
+    result = run_cli(folder, "rollback", "--to-version", to_version, f"model.name={MODEL}")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert production_number() == 1
+
+
+def test_registries_move_together_or_not_at_all(first_deployment, monkeypatch):
+    from steps.deployment import production_stage
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("MLflow tracking server unreachable")
+
+    monkeypatch.setattr(production_stage, "set_mlflow_alias", unreachable)
+    target, current = Client().get_model_version(MODEL, 2), Client().get_model_version(MODEL, 1)
+    with pytest.raises(RuntimeError, match="the ZenML stage was put back, production is still version 1"):
+        production_stage.set_production(MODEL, target, current)
+    assert production_number() == 1 and mlflow_production() == "1"
+    assert Client().get_model_version(MODEL, 2).stage == ModelStages.ARCHIVED.value
+
+
+def test_a_killed_server_is_cleaned_up_and_serve_brings_production_back(first_deployment):
+    folder, port, _ = first_deployment
+    (service,) = [
+        s for s in Client().active_stack.model_deployer.find_model_server() if s.config.model_name == MODEL
+    ]
+    server_group = service.served()["server_pid"]
+    os.kill(service.status.pid, signal.SIGKILL)  # the ZenML daemon (the supervisor)
+    deadline = time.monotonic() + 15
+    while (not port_is_free(port) or group_alive(server_group)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert port_is_free(port) and not group_alive(server_group), "the servers must die with their supervisor"
+    services = [
+        s for s in Client().active_stack.model_deployer.find_model_server() if s.config.model_name == MODEL
+    ]
+    assert [s.is_running for s in services] == [False]  # what ZenML lists is what runs
+    decision_before = decision_of(1)
+
+    result = ok(run_cli(folder, "serve", f"model.name={MODEL}", f"parameters.serving.port={port}"))
+    assert served_version(port) == "1" and production_number() == 1
+    assert "promote_model" not in result.stdout + result.stderr
+    assert decision_of(1) == decision_before  # no promotion ran
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -351,3 +351,57 @@ def test_zenml_custom_deployment_applies_our_pod(monkeypatch):
 def test_zenml_config_rejects_a_predictor_name_kubernetes_would_reject():
     with pytest.raises(ValueError, match="model_name"):
         zenml_deployment_config("Churn Model", "1", IMAGE, MODEL_URI, secret_name=None)
+
+
+class _ClusterSeldonClient:
+    """Stands in for zenml's SeldonClient: keeps deployments by name, as the cluster would."""
+
+    def __init__(self):
+        self.deployments, self.calls = {}, []
+
+    def get_deployment(self, name):
+        from zenml.integrations.seldon.seldon_client import SeldonDeploymentNotFoundError
+
+        if name not in self.deployments:
+            raise SeldonDeploymentNotFoundError(name)
+        return self.deployments[name]
+
+    def create_deployment(self, deployment):
+        self.calls.append(("create", deployment.name))
+        self.deployments[deployment.name] = deployment
+
+    def update_deployment(self, deployment):
+        self.calls.append(("update", deployment.name))
+        self.deployments[deployment.name] = deployment
+
+
+def test_a_new_version_updates_the_models_one_seldon_deployment_in_place(monkeypatch):
+    """Deploying version 8 over 7 keeps the resource's name: the URL stays, Kubernetes rolls the pods."""
+    from zenml.integrations.seldon.services.seldon_deployment import (
+        SeldonDeploymentConfig,
+        SeldonDeploymentService,
+    )
+    from zenml.services import ServiceState
+
+    from flavors.deploy import _update_in_place
+    from tabular_ml.config import ServingConfig
+
+    def config_for(version):
+        kwargs = zenml_deployment_config(
+            "churn", version, IMAGE, MODEL_URI, secret_name="zenml-seldon-core-abc"
+        )
+        return SeldonDeploymentConfig(**kwargs)
+
+    service = SeldonDeploymentService(uuid=uuid.uuid4(), config=config_for(7))
+    cluster = _ClusterSeldonClient()
+    monkeypatch.setattr(service, "_get_client", lambda: cluster)
+    monkeypatch.setattr(SeldonDeploymentService, "check_status", lambda self: (ServiceState.ACTIVE, ""))
+    service.provision()
+    deployer = type("Deployer", (), {"flavor": "seldon"})()
+
+    outcome = _update_in_place(deployer, service, config_for(8), "8", ServingConfig(timeout_s=5))
+
+    name = f"zenml-{service.uuid}"
+    assert outcome == "updated" and cluster.calls == [("create", name), ("update", name)]
+    assert list(cluster.deployments) == [name]
+    assert cluster.deployments[name].metadata.labels["zenml.model_version"] == "8"
