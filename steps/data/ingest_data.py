@@ -4,10 +4,10 @@ from typing import Annotated
 
 import pandas as pd
 from zenml import log_metadata, step
-from zenml.client import Client
 from zenml.logger import get_logger
 
 from materializers.dataframe_materializer import HashedPandasMaterializer
+from steps.data.source_secrets import source_secrets
 from tabular_ml.config import SourceConfig
 from tabular_ml.sources import load_data
 from tabular_ml.splitting import fingerprint
@@ -22,10 +22,7 @@ logger = get_logger(__name__)
 @step(enable_cache=False, output_materializers=HashedPandasMaterializer)
 def ingest_data(source: SourceConfig) -> Annotated[pd.DataFrame, "raw_data"]:
     """Read the source; a SQL source's credentials may come from a ZenML secret."""
-    secrets = None
-    if getattr(source, "secret", None):
-        secrets = dict(Client().get_secret(source.secret).secret_values)
-    df = load_data(source, secrets=secrets)
+    df = load_data(source, secrets=source_secrets(source))
     log_metadata(
         {
             "source_type": source.type,
