@@ -19,7 +19,13 @@ from pathlib import Path
 import click
 import yaml
 
-from tabular_ml.config import DeploymentParameters, RollbackParameters, ServeParameters, TrainingParameters
+from tabular_ml.config import (
+    DeploymentParameters,
+    MonitoringParameters,
+    RollbackParameters,
+    ServeParameters,
+    TrainingParameters,
+)
 from tabular_ml.redaction import redact
 from tabular_ml.run_config import ConfigError, apply_overrides, read_yaml, validate_section
 
@@ -31,6 +37,7 @@ PIPELINES = {
     "deployment": ("pipelines.deployment", "deployment", DeploymentParameters),
     "rollback": ("pipelines.deployment", "rollback", RollbackParameters),
     "serve": ("pipelines.deployment", "serve", ServeParameters),
+    "monitoring": ("pipelines.monitoring", "monitoring", MonitoringParameters),
 }
 
 # The top-level keys of a ZenML run configuration (zenml.config.PipelineRunConfiguration) that
@@ -65,6 +72,8 @@ Pipelines (chosen by the config file's name, or --pipeline):
   deployment   promote the newest undecided version if it beats production -> serve production
   rollback     put the previous (or --to-version) version back -> serve it
   serve        serve production as it is (after a crash or a reboot; no promotion)
+  monitoring   current data vs the production version's reference: quality, drift, performance;
+               exit 3 when a threshold is crossed (on_drift: retrain -> training + deployment)
 \b
 Examples:
   python run.py --config configs/training.yaml
@@ -74,6 +83,7 @@ Examples:
   python run.py predict --input data/raw/telco_churn.csv --output predictions.csv
   python run.py rollback --to-version 2
   python run.py serve              # bring production back up after a crash
+  python run.py --config configs/monitoring.yaml   # exit 3 on drift
   python run.py models             # ZenML stages and MLflow aliases side by side
   python run.py stack local        # register and activate the local stack
 """
@@ -118,8 +128,8 @@ def resolve_config_dict(config: dict, overrides: list[str], pipeline: str) -> di
     return config
 
 
-def run_pipeline(pipeline: str, config: dict) -> None:
-    """Run a pipeline on the active ZenML stack with the resolved configuration."""
+def run_pipeline(pipeline: str, config: dict):
+    """Run a pipeline on the active ZenML stack with the resolved configuration; return the run."""
     import importlib
 
     from tabular_ml import clean_exit
@@ -141,6 +151,54 @@ def run_pipeline(pipeline: str, config: dict) -> None:
         os.unlink(handle.name)
     if run is not None:
         click.echo(f"Pipeline run '{run.name}' finished with status {run.status.value}.")
+    return run
+
+
+ALERT_EXIT_CODE = 3  # a monitoring threshold was crossed (1: a failure, 2: a bad configuration)
+
+
+def run_monitoring(config: dict) -> None:
+    """Run the monitoring pipeline, print its verdict, act on it; exit 3 when a threshold was crossed."""
+    parameters = config["parameters"]
+    on_drift, retrain = parameters.pop("on_drift"), parameters.pop("retrain")  # client-side actions
+    run = run_pipeline("monitoring", config)
+    verdict = run.steps["decide_alert"].outputs["monitoring_verdict"][0].load()
+    click.echo(
+        f"Monitoring of version {verdict.model_version} on {verdict.current_rows} rows: "
+        + ("ALERT" if verdict.alert else "no threshold crossed")
+        + (f" ({verdict.note})" if verdict.note else "")
+    )
+    for reason in verdict.reasons:
+        click.echo(f"  - {reason}")
+    if not verdict.alert:
+        return
+    if on_drift == "retrain":
+        retrain_and_deploy(retrain, config["model"]["name"])
+    sys.exit(ALERT_EXIT_CODE)
+
+
+def retrain_and_deploy(retrain: dict, model_name: str) -> None:
+    """``on_drift: retrain``: the training pipeline, then the deployment pipeline (gated promotion)."""
+    from zenml.client import Client
+
+    click.echo("on_drift: retrain -> training, then deployment (promotion only if significantly better)")
+    for pipeline, path, overrides in (
+        ("training", retrain["training_config"], retrain["overrides"]),
+        ("deployment", retrain["deployment_config"], []),
+    ):
+        try:
+            config = resolve_config(
+                str(PROJECT_ROOT / path), [f"model.name={model_name}", *overrides], pipeline, False
+            )
+        except ConfigError as error:
+            fail(str(error))
+        run_pipeline(pipeline, config)
+    newest = Client().list_model_versions(model_name, sort_by="desc:number", size=1).items[0]
+    decision = newest.run_metadata.get("decision", {})
+    click.echo(
+        f"Retrained version {newest.number}: {decision.get('status', 'undecided')} "
+        f"({decision.get('reason', 'no decision recorded')})"
+    )
 
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
@@ -203,7 +261,10 @@ def cli(
     if dry_run:
         click.echo(yaml.safe_dump(redact(config), sort_keys=False), nl=False)
         return
-    run_pipeline(name, config)
+    if name == "monitoring":
+        run_monitoring(config)
+    else:
+        run_pipeline(name, config)
 
 
 @cli.command()

@@ -336,3 +336,74 @@ class ServeParameters(StrictModel):
     """The parameters of ``run.py serve``: the deployment config's ``serving`` section alone."""
 
     serving: ServingConfig = Field(default_factory=ServingConfig)
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+class RequestLogSource(StrictModel):
+    """The serving request log as current data: ``{type: request_log, since: 24h}``."""
+
+    type: Literal["request_log"] = "request_log"
+    since: str | None = Field(
+        "24h", pattern=r"^\d+(\.\d+)?[smhd]$", description="a window such as 30m, 24h, 7d"
+    )
+    path: str | None = Field(
+        None, description="the log folder; default: the serving config's request_log_dir"
+    )
+
+
+CurrentDataConfig = Annotated[
+    FileSource | SqlSource | ApiSource | RequestLogSource, Field(discriminator="type")
+]
+
+
+class MonitoringThresholds(StrictModel):
+    """What raises an alert (exit code 3). Every threshold is checked; any crossing alerts."""
+
+    drifted_columns: int = Field(1, ge=1, description="alert when at least this many feature columns drift")
+    drift_share: float = Field(0.5, gt=0, le=1, description="...or when this share of them drifts")
+    prediction_drift: bool = Field(True, description="alert when the predicted probability drifts")
+    missing_share_increase: float = Field(0.05, ge=0, le=1, description="per column, over the reference's")
+    unseen_category_share: float = Field(
+        0.01, ge=0, le=1, description="per column: values not in the contract"
+    )
+    out_of_range_share: float = Field(
+        0.01, ge=0, le=1, description="per column: outside the contract's range"
+    )
+    metric_drop: dict[str, float] = Field(
+        default_factory=lambda: {"roc_auc": 0.05},
+        description="with labels: largest allowed drop below the version's holdout metric",
+    )
+
+
+class RetrainConfig(StrictModel):
+    """What ``on_drift: retrain`` runs: training, then deployment (gated promotion)."""
+
+    training_config: str = "configs/training.yaml"
+    deployment_config: str = "configs/deployment.yaml"
+    overrides: list[str] = Field(default_factory=list, description="key=value overrides for the training run")
+
+
+class MonitoringParameters(StrictModel):
+    """The ``parameters:`` section of configs/monitoring.yaml."""
+
+    current: CurrentDataConfig
+    labels: SourceConfig | None = Field(
+        None, description="ground truth for the current rows, joined on key_column"
+    )
+    key_column: str | None = None
+    sample_rows: int = Field(
+        100_000, ge=100, description="drift is computed on at most this many rows per side"
+    )
+    sample_seed: int = 0
+    min_current_rows: int = Field(200, ge=1, description="fewer current rows: no drift verdict")
+    thresholds: MonitoringThresholds = Field(default_factory=MonitoringThresholds)
+    on_drift: Literal["alert", "retrain"] = "alert"
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+
+    @model_validator(mode="after")
+    def _labels_need_a_key(self) -> MonitoringParameters:
+        if self.labels is not None and not self.key_column:
+            raise ValueError("labels are joined to the current rows on key_column: set key_column")
+        return self

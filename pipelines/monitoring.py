@@ -1,0 +1,28 @@
+"""Monitoring pipeline: wiring only."""
+
+from zenml import pipeline
+
+from steps.monitoring import check_drift, decide_alert, prepare_monitoring_data
+from tabular_ml.config import CurrentDataConfig, MonitoringThresholds, SourceConfig
+
+
+@pipeline(enable_cache=False)
+def monitoring(
+    current: CurrentDataConfig,
+    labels: SourceConfig | None,
+    key_column: str | None,
+    sample_rows: int,
+    sample_seed: int,
+    min_current_rows: int,
+    thresholds: MonitoringThresholds,
+) -> None:
+    """Current data vs the production version's reference: quality, drift, performance -> verdict."""
+    reference_sample, current_sample, data_quality, current_metrics = prepare_monitoring_data(
+        current=current,
+        labels=labels,
+        key_column=key_column,
+        sample_rows=sample_rows,
+        sample_seed=sample_seed,
+    )
+    drift_summary, _ = check_drift(reference_sample, current_sample, min_current_rows=min_current_rows)
+    decide_alert(drift_summary, data_quality, current_metrics, thresholds=thresholds)

@@ -1,0 +1,73 @@
+"""Current rows (a source or the serving request log) and the production version's reference rows."""
+
+from typing import Annotated
+
+import pandas as pd
+from zenml import get_step_context, log_metadata, step
+from zenml.logger import get_logger
+
+from steps.data.source_secrets import source_secrets
+from steps.deployment.production_stage import production_version
+from tabular_ml.config import CleaningConfig, CurrentDataConfig, DataContract, SourceConfig
+from tabular_ml.monitoring.prepare import (
+    clean_current,
+    comparison_samples,
+    labelled_metrics,
+    labelled_rows,
+    parse_window,
+)
+from tabular_ml.monitoring.quality import DataQualityReport, data_quality
+from tabular_ml.sources import load_data
+
+logger = get_logger(__name__)
+
+
+def _read_current(current: CurrentDataConfig, model_name: str) -> pd.DataFrame:
+    if current.type != "request_log":
+        return load_data(current, secrets=source_secrets(current))
+    from serving.request_log import default_request_log_dir, read_request_log
+
+    since = parse_window(current.since) if current.since else None
+    return read_request_log(current.path or default_request_log_dir(model_name), since=since)
+
+
+@step(enable_cache=False)  # the current data and the production version change between runs
+def prepare_monitoring_data(
+    current: CurrentDataConfig,
+    labels: SourceConfig | None,
+    key_column: str | None,
+    sample_rows: int,
+    sample_seed: int,
+) -> tuple[
+    Annotated[pd.DataFrame, "reference_sample"],
+    Annotated[pd.DataFrame, "current_sample"],
+    Annotated[DataQualityReport, "data_quality"],
+    Annotated[dict[str, float], "current_metrics"],
+]:
+    """Clean the current rows as training did, check their quality on every row, sample both sides."""
+    model_name = get_step_context().model.name
+    version = production_version(model_name)
+    if version is None:
+        raise RuntimeError(f"model {model_name!r} has no production version to monitor")
+    parameters = version.run_metadata["parameters"]
+    contract = DataContract(**parameters["contract"])
+    model = version.get_artifact("model").load()
+    reference = version.get_artifact("train_data").load()
+    frame = clean_current(
+        _read_current(current, model_name), CleaningConfig(**parameters["cleaning"]), contract
+    )
+    quality = data_quality(frame, reference, contract)
+    labels_frame = load_data(labels, secrets=source_secrets(labels)) if labels is not None else None
+    labelled = labelled_rows(frame, labels_frame, key_column, contract.target)
+    metrics = labelled_metrics(labelled, model, contract, parameters["evaluation"]["threshold"])
+    reference_sample, current_sample = comparison_samples(
+        reference, frame, model, contract, sample_rows, sample_seed
+    )
+    sampled = {
+        "current_rows": len(frame),
+        "sampled_rows": len(current_sample),
+        "labelled_rows": len(labelled),
+    }
+    log_metadata({"monitoring_data": {**sampled, "model_version": version.number}})
+    logger.info("Monitoring version %s on %s", version.number, sampled)
+    return reference_sample, current_sample, quality, metrics

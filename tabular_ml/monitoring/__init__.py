@@ -1,0 +1,1 @@
+"""Watching a production model: data quality, drift and the alert verdict (ZenML-free)."""

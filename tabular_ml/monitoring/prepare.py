@@ -1,0 +1,83 @@
+"""Getting current and reference rows ready to compare: cleaning, sampling, predictions, labels."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pandas as pd
+
+from tabular_ml.cleaning import clean_frame
+from tabular_ml.config import CleaningConfig, DataContract
+from tabular_ml.evaluation import evaluate_classifier
+from tabular_ml.model import encode_target
+from tabular_ml.monitoring.drift import PREDICTION_COLUMN, sample
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_window(text: str) -> timedelta:
+    """``30m``, ``24h``, ``7d`` as a timedelta."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if not match:
+        raise ValueError(f"a time window looks like 30m, 24h or 7d, got {text!r}")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def clean_current(raw: pd.DataFrame, cleaning: CleaningConfig, contract: DataContract) -> pd.DataFrame:
+    """The training cleaning, except that duplicates stay: they are part of the distribution."""
+    cleaned, _ = clean_frame(raw, cleaning, contract.model_copy(update={"duplicates": "keep"}))
+    return cleaned
+
+
+def with_prediction(frame: pd.DataFrame, model, contract: DataContract) -> pd.DataFrame:
+    """``frame``'s feature columns plus the model's probability of the positive class."""
+    features = frame[contract.feature_names].reset_index(drop=True)
+    return features.assign(**{PREDICTION_COLUMN: model.predict_proba(features)[:, 1]})
+
+
+def comparison_samples(
+    reference: pd.DataFrame, current: pd.DataFrame, model, contract: DataContract, rows: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Samples of both sides (at most ``rows`` each) with the model's predictions added.
+
+    The reference is scored by the same model, so prediction drift compares like with like.
+    Without every feature column the current rows cannot be scored: then neither side gets
+    a prediction column, and only the columns both have are compared.
+    """
+    if set(contract.feature_names) <= set(current.columns):
+        return (
+            with_prediction(sample(reference, rows, seed), model, contract),
+            with_prediction(sample(current, rows, seed), model, contract),
+        )
+    shared = [name for name in contract.feature_names if name in current.columns]
+    return sample(reference[shared], rows, seed), sample(current[shared], rows, seed)
+
+
+def labelled_rows(
+    current: pd.DataFrame, labels: pd.DataFrame | None, key_column: str | None, target: str
+) -> pd.DataFrame:
+    """The current rows that have a label: the target column itself, or labels joined on the key."""
+    if labels is not None:
+        for name, frame in (("current data", current), ("labels", labels)):
+            if key_column not in frame.columns:
+                raise ValueError(f"key_column {key_column!r} is not a column of the {name}")
+        if target not in labels.columns:
+            raise ValueError(f"the labels have no target column {target!r}")
+        current = current.drop(columns=[target], errors="ignore").merge(
+            labels[[key_column, target]].drop_duplicates(key_column), on=key_column, how="inner"
+        )
+    if target not in current.columns:
+        return current.iloc[0:0]
+    return current[current[target].notna()]
+
+
+def labelled_metrics(
+    labelled: pd.DataFrame, model, contract: DataContract, threshold: float
+) -> dict[str, float]:
+    """The production model's metrics on labelled current rows ({} without any)."""
+    if labelled.empty:
+        return {}
+    y = encode_target(labelled[contract.target], contract)
+    proba = model.predict_proba(labelled[contract.feature_names])[:, 1]
+    return evaluate_classifier(y, proba, threshold).metrics
