@@ -74,7 +74,9 @@ def _specs() -> dict[str, StackSpec]:
 
 
 def test_the_expected_stack_files_exist():
-    assert {"local.yaml", "local-mlflow.yaml", "prod.yaml"} <= {path.name for path in STACK_FILES}
+    assert {"local.yaml", "local-mlflow.yaml", "local-alerts.yaml", "prod.yaml"} <= {
+        path.name for path in STACK_FILES
+    }
 
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
@@ -203,6 +205,18 @@ def test_local_mlflow_is_local_plus_the_mlflow_deployer():
     assert (deployer.name, deployer.flavor) == ("mlflow_deployer", "mlflow")
     without = {k: v for k, v in local_mlflow.items() if k != "model_deployer"}
     assert without == {k: v for k, v in local.items() if k != "model_deployer"}
+
+
+def test_local_alerts_is_local_plus_the_webhook_alerter():
+    """`local` itself needs no secret; `local-alerts` adds the alerter and names the secret."""
+    specs = _specs()
+    local, local_alerts = specs["local.yaml"].components, specs["local-alerts.yaml"].components
+    assert "alerter" not in local
+    alerter = local_alerts["alerter"]
+    assert (alerter.name, alerter.flavor) == ("webhook_alerter", "webhook")
+    assert alerter.flavor_source == "flavors.webhook_alerter.flavor.WebhookAlerterFlavor"
+    assert alerter.configuration == {"secret_name": "alert_webhook", "payload_format": "slack"}
+    assert {k: v for k, v in local_alerts.items() if k != "alerter"} == local
 
 
 def test_prod_stack_registers_in_a_fresh_store(tmp_path):
