@@ -107,11 +107,17 @@ class ParsedRequest:
         unknown_categories: Column -> how many values were outside the contract's
             categories (only columns with at least one).
         form: ``"ndarray"`` or ``"jsonData"``.
+        numeric: The numeric and binary columns as parsed (float64, one array row per
+            column, in ``RequestSchema.numeric_names`` order): the same values as
+            ``frame``, kept so a request log can copy them without going through pandas.
+        text: The categorical columns (object, text or NaN), in ``RequestSchema.text_names`` order.
     """
 
     frame: pd.DataFrame
     unknown_categories: dict[str, int] = field(default_factory=dict)
     form: str = "ndarray"
+    numeric: np.ndarray | None = field(default=None, repr=False)
+    text: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_rows(self) -> int:
@@ -149,6 +155,8 @@ class RequestSchema:
         self._numeric = [i for i, c in enumerate(self.columns) if c.kind in _NUMERIC_KINDS]
         self._text = [i for i, c in enumerate(self.columns) if c.kind not in _NUMERIC_KINDS]
         self._name_set = frozenset(self.names)
+        self.numeric_names = [self.names[i] for i in self._numeric]
+        self.text_names = [self.names[i] for i in self._text]
         self.max_rows = configured_max_rows() if max_rows is None else int(max_rows)
         if self.max_rows < 1:
             raise ValueError(f"max_rows must be positive, got {self.max_rows}")
@@ -209,10 +217,15 @@ class RequestSchema:
             text.append(values)
             if count:
                 unknown[self.columns[i].name] = count
-        frame = self._frame(numeric, text, n_rows)
-        return ParsedRequest(frame=frame, unknown_categories=unknown, form=form)
+        objects = np.empty((len(text), n_rows), dtype=object)
+        for row, values in enumerate(text):
+            objects[row, :] = values
+        frame = self._frame(numeric, objects, n_rows)
+        return ParsedRequest(
+            frame=frame, unknown_categories=unknown, form=form, numeric=numeric, text=objects
+        )
 
-    def _frame(self, numeric: np.ndarray, text: list[Sequence[Any]], n_rows: int) -> pd.DataFrame:
+    def _frame(self, numeric: np.ndarray, objects: np.ndarray, n_rows: int) -> pd.DataFrame:
         """The DataFrame, from one float64 block and one object block.
 
         pandas' public constructors infer a dtype column by column (about 0.3 ms
@@ -220,9 +233,6 @@ class RequestSchema:
         directly takes about 15 us. The fast path is checked once against the
         public constructor at import and skipped if this pandas builds it differently.
         """
-        objects = np.empty((len(text), n_rows), dtype=object)
-        for row, values in enumerate(text):
-            objects[row, :] = values
         if _FAST_FRAME:
             try:
                 return _frame_from_blocks(self._index, numeric, self._numeric, objects, self._text, n_rows)
