@@ -10,7 +10,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run test test-unit test-integration lint lock dashboard clean
+.PHONY: help install init stack run test test-unit test-integration lint lock dashboard clean bench bench-drift
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,11 @@ lock: install ## Re-resolve requirements.txt into requirements.lock
 
 dashboard: stack ## Start the local ZenML dashboard on http://127.0.0.1:8237
 	$(ZENML) login --local
+
+bench: bench-drift ## Run every benchmark in bench/ (results in bench/results/)
+
+bench-drift: install ## Monitoring drift check vs Evidently's DataDriftPreset on 1M rows
+	$(PY) bench/drift.py --rows 1000000
 
 clean: ## Remove the venv and generated state (not the ZenML store in ~/.config/zenml)
 	rm -rf $(VENV) .zen .pytest_cache .ruff_cache

@@ -46,28 +46,31 @@ def column_quality(
     current: pd.Series, reference: pd.Series, kind: str, spec, contract_categories
 ) -> ColumnQuality:
     """Quality of one column: missing share, unseen categories and out-of-range values."""
-    present = current.dropna()
+    missing = current.isna()  # once: on text columns it is the costly part
+    present_count = len(current) - int(missing.sum())
     quality = ColumnQuality(
         column=str(current.name),
-        missing_share=float(current.isna().mean()) if len(current) else 0.0,
+        missing_share=float(missing.mean()) if len(current) else 0.0,
         reference_missing_share=float(reference.isna().mean()) if len(reference) else 0.0,
     )
     if kind == "categorical":
         known = set(contract_categories or reference.dropna().astype(str).unique())
-        unseen = ~present.astype(str).isin(known)
-        quality.unseen_share = _share(unseen, len(present))
-        quality.unseen_examples = sorted(present[unseen].astype(str).unique()[:5].tolist())
-    elif kind == "binary":
-        numbers = pd.to_numeric(present, errors="coerce")
-        quality.out_of_range_share = _share(~numbers.isin(BINARY_VALUES), len(present))
+        text = current if current.dtype == object else current.astype(str).where(~missing)
+        unseen = ~text.isin(known) & ~missing
+        quality.unseen_share = _share(unseen, present_count)
+        if quality.unseen_share:
+            quality.unseen_examples = sorted(map(str, text[unseen].unique()[:5]))
+        return quality
+    numbers = pd.to_numeric(current, errors="coerce")
+    if kind == "binary":
+        outside = ~numbers.isin(BINARY_VALUES)
     else:
-        numbers = pd.to_numeric(present, errors="coerce")
         outside = numbers.isna()
         if spec.min is not None:
             outside |= numbers < spec.min
         if spec.max is not None:
             outside |= numbers > spec.max
-        quality.out_of_range_share = _share(outside, len(present))
+    quality.out_of_range_share = _share(outside & ~missing, present_count)
     return quality
 
 
