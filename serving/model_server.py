@@ -30,6 +30,12 @@ How seldon-core 1.19 drives it (checked in its source):
   rebind the two gunicorn servers and turn off gunicorn's shared control socket
   (see :func:`configure_gunicorn`); run the gRPC server only where all
   interfaces are intended (``--grpc-workers 0`` otherwise).
+- With ``SERVING_REQUEST_LOG_DIR`` set, each worker's ``load()`` starts a
+  :class:`~serving.request_log.RequestLogWriter`: every answered row goes to a queue
+  and a background thread writes Parquet files there; the worker writes what is
+  queued when it exits (gunicorn's graceful stop ends a worker with a normal
+  interpreter exit, which runs ``atexit``). The response's ``meta.puid`` carries the
+  logged ``request_id`` (the request's own ``meta.puid`` when it has one).
 - Seldon answers an HTTP error raised by Flask itself (415 for a body without a
   JSON content type, 404, 405) as a 500; ``model_error_handler`` (a Flask
   blueprint Seldon registers when the class has one) keeps their real status.
@@ -40,6 +46,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from typing import Any
 
 import numpy as np
@@ -51,6 +58,7 @@ from seldon_core.utils import json_to_seldon_message, seldon_message_to_json
 from werkzeug.exceptions import HTTPException
 
 from serving.bundle import Bundle, BundleError, BundleMeta, load_bundle, read_bundle_meta
+from serving.request_log import RequestLogSettings, RequestLogWriter
 from serving.request_schema import RequestError, RequestSchema
 
 __all__ = [
@@ -59,6 +67,8 @@ __all__ = [
     "MODEL_DIR_ENV",
     "OUTPUT_NAMES",
     "PREDICTED_CLASS_METRIC",
+    "REQUEST_LOG_DROPPED_METRIC",
+    "REQUEST_LOG_ROWS_METRIC",
     "UNKNOWN_CATEGORY_METRIC",
     "TabularModel",
     "configure_gunicorn",
@@ -73,6 +83,8 @@ LISTEN_FDS_ENV = "SERVING_LISTEN_FDS"
 OUTPUT_NAMES = ["prediction", "probability"]
 PREDICTED_CLASS_METRIC = "predicted_class_total"
 UNKNOWN_CATEGORY_METRIC = "unknown_category_total"
+REQUEST_LOG_ROWS_METRIC = "request_log_rows_total"
+REQUEST_LOG_DROPPED_METRIC = "request_log_dropped_rows_total"
 
 
 _HTTP_ERRORS = Blueprint("tabular_model_http_errors", __name__)
@@ -96,15 +108,21 @@ class TabularModel(SeldonComponent):
             (where Seldon's storage initializer puts a ``modelUri``). Seldon passes
             it from ``--parameters '[{"name": "model_dir", "value": "...", "type": "STRING"}]'``.
         max_rows: Most rows per request; else ``$SERVING_MAX_ROWS`` or 10,000.
+        request_log_dir: Where to log answered rows; else ``$SERVING_REQUEST_LOG_DIR``;
+            neither: no request log (see :mod:`serving.request_log`).
     """
 
     #: Registered by seldon-core on its Flask app (see ``seldon_core.wrapper``).
     model_error_handler = _HTTP_ERRORS
 
-    def __init__(self, model_dir: str | None = None, max_rows: int | None = None):
+    def __init__(
+        self, model_dir: str | None = None, max_rows: int | None = None, request_log_dir: str | None = None
+    ):
         super().__init__()
         self.model_dir = model_dir or os.environ.get(MODEL_DIR_ENV) or DEFAULT_MODEL_DIR
         self.max_rows = max_rows
+        self.request_log_dir = request_log_dir
+        self.request_log: RequestLogWriter | None = None
         self._bundle: Bundle | None = None
         self._schema: RequestSchema | None = None
         self._positive_column = 1
@@ -134,6 +152,8 @@ class TabularModel(SeldonComponent):
         Raises:
             BundleError: When the bundle is missing or corrupt; the server then
                 fails to start, with the message in its log.
+            ValueError: For a ``SERVING_REQUEST_LOG_*`` variable that is not a positive number.
+            OSError: When the request log directory cannot be created.
         """
         try:
             bundle = load_bundle(self.model_dir)
@@ -141,6 +161,25 @@ class TabularModel(SeldonComponent):
             logger.exception("Cannot load the model bundle from %s", self.model_dir)
             raise
         self._schema = RequestSchema(bundle.meta.features, max_rows=self.max_rows)
+        settings = RequestLogSettings.from_env(self.request_log_dir)
+        if self.request_log is not None:
+            self.request_log.close()
+            self.request_log = None
+        if settings is not None:
+            self.request_log = RequestLogWriter(
+                settings.directory,
+                bundle.meta.features,
+                flush_s=settings.flush_s,
+                max_rows=settings.max_rows,
+                max_buffer_rows=settings.max_buffer_rows,
+            )
+            logger.info(
+                "Request log: %s (a file every %g s or %d rows, at most %d rows queued)",
+                settings.directory,
+                settings.flush_s,
+                settings.max_rows,
+                settings.max_buffer_rows,
+            )
         self._positive_column = bundle.positive_column
         self._bundle = bundle
         logger.info(
@@ -200,6 +239,11 @@ class TabularModel(SeldonComponent):
             parsed.unknown_categories,
             meta.model_version,
         )
+        request_id = None
+        if self.request_log is not None:
+            request_id = _request_id(payload)
+            dropped = self.request_log.append(parsed, labels, probabilities, meta.model_version, request_id)
+            metrics += _request_log_metrics(len(labels), dropped, meta.model_version)
         self._last_metrics = metrics
         response = {
             "data": {
@@ -209,6 +253,8 @@ class TabularModel(SeldonComponent):
             # this request's own metrics, even when gunicorn threads overlap requests
             "meta": {"tags": self.tags(), "metrics": _copy_metrics(metrics)},
         }
+        if request_id is not None:
+            response["meta"]["puid"] = request_id
         return json_to_seldon_message(response) if is_proto else response
 
     # ------------------------------------------------------------------ seldon hooks
@@ -224,8 +270,11 @@ class TabularModel(SeldonComponent):
 
         ``predicted_class_total`` (COUNTER) per label predicted at least once, tagged ``class``, and
         ``unknown_category_total`` (COUNTER) per column that had values outside the
-        contract's categories, tagged ``column``; both also tagged
-        ``served_model_version`` (Seldon's own ``model_version`` label is the image tag).
+        contract's categories, tagged ``column``; with the request log on,
+        ``request_log_rows_total`` (rows queued for the log) and
+        ``request_log_dropped_rows_total`` (rows lost: dropped when the writer fell behind,
+        or in a file that could not be written); all tagged ``served_model_version``
+        (Seldon's own ``model_version`` label is the image tag).
         """
         return _copy_metrics(self._last_metrics)
 
@@ -264,6 +313,23 @@ def _decode(request: Any) -> Any:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RequestError("request", f"the request body is not valid JSON: {exc}") from exc
     return request
+
+
+def _request_id(payload: Any) -> str:
+    """The request's own ``meta.puid`` (Seldon's executor sets one), else a new random id."""
+    meta = payload.get("meta") if isinstance(payload, dict) else None
+    puid = meta.get("puid") if isinstance(meta, dict) else None
+    if isinstance(puid, str) and 0 < len(puid) <= 128:
+        return puid
+    return uuid.uuid4().hex
+
+
+def _request_log_metrics(rows: int, dropped: int, version: str) -> list[dict[str, Any]]:
+    tags = {"served_model_version": version}
+    metrics = [{"type": "COUNTER", "key": REQUEST_LOG_ROWS_METRIC, "value": rows, "tags": dict(tags)}]
+    if dropped:  # no zeros: see _request_metrics
+        metrics.append({"type": "COUNTER", "key": REQUEST_LOG_DROPPED_METRIC, "value": dropped, "tags": tags})
+    return metrics
 
 
 def _copy_metrics(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
