@@ -219,9 +219,10 @@ def _target_counts(current: pd.Series, requested: Mapping[Any, float], column: s
             f"category_mix: {column!r} has no other category to take the remaining "
             f"{1 - total_requested:g} of the rows; the shares must add up to 1"
         )
+    remaining = max(0.0, 1.0 - total_requested)  # not -2e-16 when the shares add up to 1
     shares = dict(requested)
     for category, count in others.items():
-        shares[category] = (1 - total_requested) * count / others.sum()
+        shares[category] = remaining * count / others.sum()
     rows = int(current.sum())
     # Largest remainder: the counts add up to the rows and each is within one row of its share.
     exact = {category: share * rows for category, share in shares.items()}

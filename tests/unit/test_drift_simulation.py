@@ -173,6 +173,15 @@ def test_a_mix_of_several_categories_and_a_new_one():
     assert manifest["changed_columns"] == ["contract"]
 
 
+def test_shares_that_add_up_to_one_in_floating_point():
+    # 0.1 + 0.2 + 0.7 == 1.0000000000000002: the unnamed Two year ends with exactly 0 rows
+    drifted, _ = simulate_drift(
+        holdout(), category_mix={"contract": {"Month-to-month": 0.1, "One year": 0.2, "Three year": 0.7}}
+    )
+    counts = drifted["contract"].value_counts().to_dict()
+    assert counts == {"Three year": 1400, "One year": 400, "Month-to-month": 200}
+
+
 def test_a_numeric_column_mixed_by_value():
     drifted, _ = simulate_drift(holdout(), category_mix={"senior_citizen": {"1": 0.5}}, seed=2)
     assert drifted["senior_citizen"].dtype == np.int64
