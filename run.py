@@ -184,7 +184,7 @@ def retrain_and_deploy(retrain: dict, model_name: str) -> None:
     click.echo("on_drift: retrain -> training, then deployment (promotion only if significantly better)")
     for pipeline, path, overrides in (
         ("training", retrain["training_config"], retrain["overrides"]),
-        ("deployment", retrain["deployment_config"], []),
+        ("deployment", retrain["deployment_config"], retrain["deployment_overrides"]),
     ):
         try:
             config = resolve_config(

@@ -316,6 +316,19 @@ class ServingConfig(StrictModel):
     cpu: str = "500m"
     memory: str = "1Gi"
     timeout_s: int = Field(120, ge=1, description="how long to wait for the server to be ready")
+    request_log_dir: str = Field(
+        "data/request_log",
+        description="local stacks: answered rows are logged under <dir>/<model name>/ (relative: to the "
+        "working directory); '' turns the request log off (on Kubernetes too)",
+    )
+
+    def request_log_path(self, model_name: str) -> str | None:
+        """The absolute folder a local server logs ``model_name``'s requests to; None when off."""
+        import os
+
+        if not self.request_log_dir.strip():
+            return None
+        return os.path.join(os.path.abspath(self.request_log_dir.strip()), model_name)
 
 
 class DeploymentParameters(StrictModel):
@@ -407,3 +420,4 @@ class MonitoringParameters(StrictModel):
         if self.labels is not None and not self.key_column:
             raise ValueError("labels are joined to the current rows on key_column: set key_column")
         return self
+    deployment_overrides: list[str] = Field(default_factory=list, description="...and for the deployment run")

@@ -1,0 +1,112 @@
+"""Monitoring for real: a clean slice raises nothing, a drifted batch exits 3 naming its columns,
+and ``on_drift: retrain`` runs training and deployment once.
+
+run.py runs in subprocesses against the throwaway store with the `local` stack (the
+Evidently data validator, the MLflow tracker, the local Seldon deployer).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from zenml.client import Client
+from zenml.enums import ModelStages
+
+from tests.conftest import PROJECT_ROOT
+from tests.integration.cli import free_port, ok, run_cli, small_training_args
+
+pytestmark = pytest.mark.integration
+
+MODEL = "churn_monitor"
+LR = (
+    "parameters.search.algorithms=[{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
+    "params: {max_iter: 500}, search_space: {C: [0.1]}}]"
+)
+
+
+def drifted_copy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Monthly charges up 40 %, half of the contracts turned month-to-month: two shifted columns."""
+    drifted = frame.copy()
+    drifted["monthly_charges"] = drifted["monthly_charges"] * 1.4
+    drifted.loc[drifted.sample(frac=0.5, random_state=2).index, "contract"] = "Month-to-month"
+    return drifted
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """A production version trained on 3,000 rows; 1,000 other rows as the clean slice."""
+    folder = tmp_path_factory.mktemp("monitoring")
+    data = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv").sample(frac=1.0, random_state=5)
+    data.iloc[:3000].to_csv(folder / "sample.csv", index=False)
+    data.iloc[3000:4000].to_csv(folder / "clean.csv", index=False)
+    drifted_copy(data.iloc[4000:5000]).to_csv(folder / "drifted.csv", index=False)
+    ok(run_cli(folder, "stack", "local"))
+    ok(run_cli(folder, *small_training_args(folder, MODEL, LR, "parameters.evaluation.gates.min={}")))
+    version = Client().get_model_version(MODEL, 1)
+    Client().update_model_version(version.model.id, version.id, stage=ModelStages.PRODUCTION, force=True)
+    yield folder
+    deployer = Client().active_stack.model_deployer
+    for service in deployer.find_model_server():
+        if service.config.model_name == MODEL:
+            deployer.delete_model_server(service.uuid, timeout=60)
+
+
+def monitor(folder, current: str, *overrides: str):
+    return run_cli(
+        folder,
+        "--config",
+        str(PROJECT_ROOT / "configs/monitoring.yaml"),
+        f"model.name={MODEL}",
+        f"parameters.current.path={folder / current}",
+        *overrides,
+    )
+
+
+def last_verdict() -> dict:
+    return Client().get_model_version(MODEL, 1).run_metadata["last_monitoring"]
+
+
+def test_a_clean_slice_raises_no_alert(env):
+    result = ok(monitor(env, "clean.csv"))
+    assert "Monitoring of version 1 on 1000 rows: no threshold crossed" in result.stdout
+    verdict = last_verdict()
+    assert verdict["alert"] is False and verdict["drifted_columns"] == [] and verdict["current_rows"] == 1000
+    assert verdict["metrics"]["roc_auc"] > 0.75  # the slice carries labels: performance is checked too
+
+
+def test_a_drifted_batch_exits_3_naming_the_shifted_columns(env):
+    result = monitor(env, "drifted.csv")
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "Monitoring of version 1 on 1000 rows: ALERT" in result.stdout
+    assert "2 of 19 feature columns drifted" in result.stdout
+    assert sorted(last_verdict()["drifted_columns"]) == ["contract", "monthly_charges"]
+    runs = Client().list_pipeline_runs(sort_by="desc:created", size=1, pipeline_name="monitoring").items
+    report = runs[0].steps["check_drift"].outputs["drift_report"][0]
+    html = report.load()
+    assert "<!DOCTYPE html>" in html[:200] and "monthly_charges" in html  # Evidently's, for the dashboard
+
+
+def test_too_few_rows_check_quality_but_judge_no_drift(env):
+    pd.read_csv(env / "drifted.csv").head(50).to_csv(env / "few.csv", index=False)
+    result = ok(monitor(env, "few.csv"))
+    assert "only 50 current rows (at least 200 are needed to judge drift)" in result.stdout
+
+
+def test_on_drift_retrain_trains_and_deploys_once(env):
+    before = len(Client().list_model_versions(MODEL, size=100).items)
+    result = monitor(
+        env,
+        "drifted.csv",
+        "parameters.on_drift=retrain",
+        f"parameters.retrain.overrides=[parameters.source.path={env / 'sample.csv'}, parameters.search.cv=3, "
+        "parameters.search.n_jobs=1, 'parameters.evaluation.gates.min={}', "
+        "'parameters.search.algorithms=[{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
+        "params: {max_iter: 500}, search_space: {C: [0.3]}}]']",
+        f"parameters.retrain.deployment_overrides=[parameters.serving.port={free_port()}]",
+    )
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-3000:]
+    versions = Client().list_model_versions(MODEL, sort_by="desc:number", size=100).items
+    assert len(versions) == before + 1
+    decision = versions[0].run_metadata["decision"]
+    assert decision["status"] in ("promoted", "rejected")
+    assert f"Retrained version {versions[0].number}: {decision['status']}" in result.stdout
