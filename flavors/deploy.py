@@ -77,6 +77,7 @@ def _local_seldon(bundle_uri: str, name: str, version: str, serving: ServingConf
         workers=serving.workers,
         threads=serving.threads,
         port=serving.port,
+        request_log_dir=serving.request_log_path(name) or "",
         pipeline_name=SERVICE_PIPELINE,
         pipeline_step_name=SERVICE_STEP,
         service_name=f"{name}-seldon-local",
@@ -128,6 +129,7 @@ def _seldon_kubernetes(
         resources=resources,
         workers=serving.workers,
         threads=serving.threads,
+        request_log=bool(serving.request_log_dir.strip()),  # an emptyDir in the pod, see serving/k8s.py
     )
     config = SeldonDeploymentConfig(
         **kwargs,

@@ -22,6 +22,13 @@ visible in the resource; credentials for the download come from ``secret_name``,
 Kubernetes secret with rclone variables (``RCLONE_CONFIG_S3_*``), which is what
 ZenML's Seldon deployer creates from the artifact store's credentials.
 
+The request log (``serving/request_log.py``): the container gets
+``SERVING_REQUEST_LOG_DIR`` pointing at :data:`REQUEST_LOG_MOUNT`, a volume of its own.
+By default that volume is an ``emptyDir``: the files live as long as the pod, which is
+enough to try it and for a sidecar or job that ships them, not for keeping them; pass a
+PersistentVolumeClaim (``request_log_claim``, ReadWriteMany when replicas share it: file
+names are unique per process) or turn the log off (``request_log=False``).
+
 Ports: the container declares ``http`` 9000, ``grpc`` 9500 and ``metrics`` 6000 (the
 operator's defaults for the first container); the operator passes them to the
 server as ``PREDICTIVE_UNIT_*_SERVICE_PORT`` variables, which the image's entrypoint
@@ -45,6 +52,7 @@ __all__ = [
     "HTTP_PORT",
     "METRICS_PORT",
     "MODEL_MOUNT",
+    "REQUEST_LOG_MOUNT",
     "SELDON_API_VERSION",
     "SELDON_KIND",
     "SERVING_UID",
@@ -60,6 +68,8 @@ SELDON_KIND = "SeldonDeployment"
 # deployments; Seldon matches graph nodes to containers by name, so ours is the same.
 GRAPH_NODE = "classifier"
 MODEL_MOUNT = "/mnt/models"
+REQUEST_LOG_MOUNT = "/mnt/request-log"
+REQUEST_LOG_VOLUME = "request-log"
 HTTP_PORT = 9000
 GRPC_PORT = 9500
 METRICS_PORT = 6000
@@ -141,6 +151,8 @@ def pod_spec_for_zenml(
     image_pull_secret: str | None = None,
     storage_initializer_image: str = DEFAULT_STORAGE_INITIALIZER,
     image_pull_policy: str = "IfNotPresent",
+    request_log: bool = True,
+    request_log_claim: str | None = None,
 ) -> dict[str, Any]:
     """The Kubernetes ``PodSpec`` (JSON field names) of one serving pod.
 
@@ -161,6 +173,9 @@ def pod_spec_for_zenml(
         image_pull_secret: Secret to pull a private image with.
         storage_initializer_image: The init container that downloads the bundle.
         image_pull_policy: For the serving image.
+        request_log: Log answered rows to :data:`REQUEST_LOG_MOUNT` (``SERVING_REQUEST_LOG_DIR``).
+        request_log_claim: A PersistentVolumeClaim to mount there; None: an ``emptyDir``
+            (the files go with the pod).
 
     Raises:
         ValueError: For an empty image or URI, a version that cannot be a label value,
@@ -219,6 +234,15 @@ def pod_spec_for_zenml(
         "containers": [container],
         "volumes": [{"name": PROVISION_VOLUME, "emptyDir": {}}],
     }
+    if request_log:
+        container["env"].append({"name": "SERVING_REQUEST_LOG_DIR", "value": REQUEST_LOG_MOUNT})
+        container["volumeMounts"].append({"name": REQUEST_LOG_VOLUME, "mountPath": REQUEST_LOG_MOUNT})
+        if request_log_claim:
+            _check_dns_label("request_log_claim", request_log_claim)
+            source: dict[str, Any] = {"persistentVolumeClaim": {"claimName": request_log_claim}}
+        else:
+            source = {"emptyDir": {}}
+        spec["volumes"].append({"name": REQUEST_LOG_VOLUME, **source})
     if image_pull_secret:
         spec["imagePullSecrets"] = [{"name": image_pull_secret}]
     return spec
@@ -239,6 +263,8 @@ def render_seldon_deployment(
     secret_name: str | None = None,
     image_pull_secret: str | None = None,
     storage_initializer_image: str = DEFAULT_STORAGE_INITIALIZER,
+    request_log: bool = True,
+    request_log_claim: str | None = None,
 ) -> dict[str, Any]:
     """A ``SeldonDeployment`` (``machinelearning.seldon.io/v1``) serving one model bundle.
 
@@ -258,6 +284,8 @@ def render_seldon_deployment(
         secret_name: Kubernetes secret with the artifact store's rclone credentials.
         image_pull_secret: Secret to pull a private image with.
         storage_initializer_image: The init container that downloads the bundle.
+        request_log: Log answered rows (see :func:`pod_spec_for_zenml`).
+        request_log_claim: PersistentVolumeClaim for the log; None: an ``emptyDir``.
 
     Returns:
         The resource as a JSON-compatible dict.
@@ -281,6 +309,8 @@ def render_seldon_deployment(
         secret_name=secret_name,
         image_pull_secret=image_pull_secret,
         storage_initializer_image=storage_initializer_image,
+        request_log=request_log,
+        request_log_claim=request_log_claim,
     )
     version = _label_value("model_version", model_version)
     graph: dict[str, Any] = {
@@ -335,6 +365,8 @@ def zenml_deployment_config(
     threads: int = 4,
     image_pull_secret: str | None = None,
     storage_initializer_image: str = DEFAULT_STORAGE_INITIALIZER,
+    request_log: bool = True,
+    request_log_claim: str | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments of ZenML's ``SeldonDeploymentConfig`` for this image (a custom deployment).
 
@@ -362,6 +394,8 @@ def zenml_deployment_config(
         threads: gunicorn threads per worker.
         image_pull_secret: Secret to pull a private image with.
         storage_initializer_image: The init container that downloads the bundle.
+        request_log: Log answered rows (see :func:`pod_spec_for_zenml`).
+        request_log_claim: PersistentVolumeClaim for the log; None: an ``emptyDir``.
     """
     _check_dns_label("model_name (the Seldon predictor name)", model_name)
     version = _label_value("model_version", model_version)
@@ -385,6 +419,8 @@ def zenml_deployment_config(
             secret_name=secret_name,
             image_pull_secret=image_pull_secret,
             storage_initializer_image=storage_initializer_image,
+            request_log=request_log,
+            request_log_claim=request_log_claim,
         ),
         # Becomes the label zenml.model_version on the SeldonDeployment.
         "extra_args": {"model_version": version},
@@ -414,6 +450,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--image-pull-secret")
     parser.add_argument("--storage-initializer-image", default=DEFAULT_STORAGE_INITIALIZER)
+    parser.add_argument(
+        "--request-log-claim", help="PersistentVolumeClaim for the request log (default: an emptyDir)"
+    )
+    parser.add_argument("--no-request-log", action="store_true", help="do not log answered rows")
     args = parser.parse_args(argv)
     try:
         resource = render_seldon_deployment(
@@ -428,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
             secret_name=args.secret_name,
             image_pull_secret=args.image_pull_secret,
             storage_initializer_image=args.storage_initializer_image,
+            request_log=not args.no_request_log,
+            request_log_claim=args.request_log_claim,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -48,6 +48,7 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     threads: int = 4
     metrics_port: int | None = None
     ready_timeout_s: float = 120.0
+    request_log_dir: str = ""  # SERVING_REQUEST_LOG_DIR of the servers; "" = no request log
 
 
 class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
@@ -102,6 +103,9 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         public = listening_socket("127.0.0.1", self.endpoint.status.port)
         env = {**os.environ, "SERVING_BIND_HOST": "127.0.0.1"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        env.pop("SERVING_REQUEST_LOG_DIR", None)  # the config decides, not the caller's shell
+        if self.config.request_log_dir:
+            env["SERVING_REQUEST_LOG_DIR"] = self.config.request_log_dir
         supervisor = Supervisor(
             public,
             self.serving_command,

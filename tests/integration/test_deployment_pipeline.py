@@ -122,6 +122,24 @@ def test_http_predictions_equal_the_in_process_pipeline(first_deployment):
     assert set(served["model_version"]) == {"1"}
 
 
+def test_answered_rows_are_in_the_request_log_under_the_working_directory(first_deployment):
+    folder, port, _ = first_deployment
+    from serving.client import predict
+    from serving.request_log import read_request_log
+
+    features = pd.read_csv(folder / "sample.csv").iloc[100:107].drop(columns="churn")
+    since = pd.Timestamp.now(tz="UTC")
+    served = predict(f"http://127.0.0.1:{port}", features)
+    log_dir = folder / "data" / "request_log" / MODEL  # serving.request_log_dir, relative to the cwd
+    deadline = time.monotonic() + 20  # a file every 5 s by default
+    while len(logged := read_request_log(log_dir, since=since) if log_dir.is_dir() else []) < 7:
+        assert time.monotonic() < deadline, f"not logged in time: {log_dir}"
+        time.sleep(0.5)
+    assert len(logged) == 7 and set(logged["model_version"]) == {"1"}
+    np.testing.assert_array_equal(logged["probability"].to_numpy(), served["probability"].to_numpy())
+    assert logged["tenure"].tolist() == features["tenure"].astype(float).tolist()
+
+
 def test_predict_cli_finds_the_endpoint_and_writes_predictions(first_deployment):
     folder, port, _ = first_deployment
     result = ok(

@@ -166,6 +166,7 @@ def test_model_container(resource):
         {"name": "MODEL_VERSION", "value": "7"},
         {"name": "GUNICORN_WORKERS", "value": "2"},
         {"name": "GUNICORN_THREADS", "value": "8"},
+        {"name": "SERVING_REQUEST_LOG_DIR", "value": k8s.REQUEST_LOG_MOUNT},
     ]
     assert container["resources"] == {
         "requests": {"cpu": "500m", "memory": "768Mi"},
@@ -187,7 +188,8 @@ def test_model_container(resource):
         "scheme": "HTTP",
     }
     assert container["volumeMounts"] == [
-        {"name": k8s.PROVISION_VOLUME, "mountPath": MODEL_MOUNT, "readOnly": True}
+        {"name": k8s.PROVISION_VOLUME, "mountPath": MODEL_MOUNT, "readOnly": True},
+        {"name": k8s.REQUEST_LOG_VOLUME, "mountPath": k8s.REQUEST_LOG_MOUNT},
     ]
 
 
@@ -197,7 +199,7 @@ def test_init_container_downloads_the_bundle_into_the_shared_volume(resource):
     assert initializer["args"] == [MODEL_URI, MODEL_MOUNT]
     assert initializer["envFrom"] == [{"secretRef": {"name": "zenml-seldon-core-abc", "optional": False}}]
     assert initializer["volumeMounts"] == [{"name": k8s.PROVISION_VOLUME, "mountPath": MODEL_MOUNT}]
-    assert pod["volumes"] == [{"name": k8s.PROVISION_VOLUME, "emptyDir": {}}]
+    assert pod["volumes"][0] == {"name": k8s.PROVISION_VOLUME, "emptyDir": {}}
 
 
 def test_same_layout_as_zenmls_own_custom_pod_spec():
@@ -206,12 +208,12 @@ def test_same_layout_as_zenmls_own_custom_pod_spec():
 
     theirs = create_seldon_core_custom_spec(MODEL_URI, IMAGE, "secret", ["python"])
     ours = pod_spec_for_zenml(IMAGE, MODEL_URI, "7", secret_name="secret")
-    assert [v["name"] for v in ours["volumes"]] == [v["name"] for v in theirs["volumes"]]
+    assert [v["name"] for v in ours["volumes"]][:1] == [v["name"] for v in theirs["volumes"]]
     assert ours["initContainers"][0]["name"] == theirs["initContainers"][0]["name"]
     assert ours["initContainers"][0]["args"] == theirs["initContainers"][0]["args"]
     assert ours["initContainers"][0]["envFrom"][0]["secretRef"]["name"] == "secret"
     assert ours["containers"][0]["name"] == theirs["containers"][0]["name"] == GRAPH_NODE
-    assert ours["containers"][0]["volumeMounts"] == theirs["containers"][0]["volumeMounts"]
+    assert ours["containers"][0]["volumeMounts"][:1] == theirs["containers"][0]["volumeMounts"]
     assert "command" not in ours["containers"][0], "the image's ENTRYPOINT runs, not ZenML's custom server"
 
 
@@ -233,7 +235,28 @@ def test_defaults_without_secret_namespace_or_pull_secret():
         "MODEL_VERSION": "12",
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "4",
+        "SERVING_REQUEST_LOG_DIR": "/mnt/request-log",
     }
+    assert pod["volumes"][1] == {"name": "request-log", "emptyDir": {}}
+
+
+def test_request_log_volume_a_claim_or_none():
+    claimed = pod_spec_for_zenml(IMAGE, MODEL_URI, "7", request_log_claim="serving-requests")
+    check_kubernetes_pod_spec(claimed)
+    assert claimed["volumes"][1] == {
+        "name": "request-log",
+        "persistentVolumeClaim": {"claimName": "serving-requests"},
+    }
+    mounts = {m["name"]: m["mountPath"] for m in claimed["containers"][0]["volumeMounts"]}
+    env = {e["name"]: e["value"] for e in claimed["containers"][0]["env"]}
+    assert mounts["request-log"] == env["SERVING_REQUEST_LOG_DIR"] == "/mnt/request-log"
+
+    off = pod_spec_for_zenml(IMAGE, MODEL_URI, "7", request_log=False)
+    assert [v["name"] for v in off["volumes"]] == [k8s.PROVISION_VOLUME]
+    assert "SERVING_REQUEST_LOG_DIR" not in {e["name"] for e in off["containers"][0]["env"]}
+    assert len(off["containers"][0]["volumeMounts"]) == 1
+    with pytest.raises(ValueError, match="request_log_claim 'Bad_Name' is not a valid Kubernetes name"):
+        pod_spec_for_zenml(IMAGE, MODEL_URI, "7", request_log_claim="Bad_Name")
 
 
 def test_image_pull_secret_and_initializer_image():
@@ -280,6 +303,13 @@ def test_cli_prints_the_same_resource_as_yaml(capsys):
     assert k8s.main(["churn", IMAGE, MODEL_URI, "7", "--replicas", "2", "--namespace", "seldon"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed == render_seldon_deployment("churn", IMAGE, MODEL_URI, "7", replicas=2, namespace="seldon")
+    assert k8s.main(["churn", IMAGE, MODEL_URI, "7", "--request-log-claim", "logs"]) == 0
+    claimed = yaml.safe_load(capsys.readouterr().out)
+    assert claimed == render_seldon_deployment("churn", IMAGE, MODEL_URI, "7", request_log_claim="logs")
+    assert k8s.main(["churn", IMAGE, MODEL_URI, "7", "--no-request-log"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == render_seldon_deployment(
+        "churn", IMAGE, MODEL_URI, "7", request_log=False
+    )
 
 
 # --------------------------------------------------------------------------- what ZenML applies

@@ -381,3 +381,27 @@ def test_settings_from_the_environment():
             RequestLogSettings.from_env(
                 environ={"SERVING_REQUEST_LOG_DIR": "/d", f"SERVING_REQUEST_LOG_{name}": value}
             )
+
+
+# ---------------------------------------------------------------------- where deployments log
+
+
+def test_local_deployments_log_per_model_under_the_configured_folder(tmp_path, monkeypatch):
+    from flavors.deploy import _local_seldon, _seldon_kubernetes
+    from tabular_ml.config import ServingConfig
+
+    monkeypatch.chdir(tmp_path)
+    assert ServingConfig().request_log_path("churn") == str(tmp_path / "data" / "request_log" / "churn")
+    assert ServingConfig(request_log_dir="/srv/logs").request_log_path("churn") == "/srv/logs/churn"
+    assert ServingConfig(request_log_dir="").request_log_path("churn") is None
+
+    config, _ = _local_seldon("/bundles/3", "churn", "3", ServingConfig())
+    assert config.request_log_dir == str(tmp_path / "data" / "request_log" / "churn")
+    off, _ = _local_seldon("/bundles/3", "churn", "3", ServingConfig(request_log_dir=""))
+    assert off.request_log_dir == ""
+
+    deployer = type("Deployer", (), {"kubernetes_secret_name": "secret"})()
+    for serving, logged in ((ServingConfig(), True), (ServingConfig(request_log_dir=" "), False)):
+        k8s_config, _ = _seldon_kubernetes(deployer, "s3://b/churn/3", "churn", "3", serving)
+        env = {e["name"]: e["value"] for e in k8s_config.spec["containers"][0]["env"]}
+        assert ("SERVING_REQUEST_LOG_DIR" in env) is logged
