@@ -10,7 +10,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run test test-unit test-integration lint lock dashboard clean bench bench-drift
+.PHONY: help install init stack run test test-unit test-integration lint lock dashboard clean bench bench-drift bench-request-log
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -55,10 +55,16 @@ lock: install ## Re-resolve requirements.txt into requirements.lock
 dashboard: stack ## Start the local ZenML dashboard on http://127.0.0.1:8237
 	$(ZENML) login --local
 
-bench: bench-drift ## Run every benchmark in bench/ (results in bench/results/)
+bench: bench-drift bench-request-log ## Run every benchmark in bench/ (results in bench/results/)
 
 bench-drift: install ## Monitoring drift check vs Evidently's DataDriftPreset on 1M rows
 	$(PY) bench/drift.py --rows 1000000
+
+bench-request-log: install ## Serving throughput/latency with the request log off vs on (wrk, installed if missing)
+	@command -v wrk >/dev/null || { echo "wrk is missing: installing it with apt-get"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y wrk || { $$sudo apt-get update && $$sudo apt-get install -y wrk; }; }
+	$(PY) bench/request_log.py
 
 clean: ## Remove the venv and generated state (not the ZenML store in ~/.config/zenml)
 	rm -rf $(VENV) .zen .pytest_cache .ruff_cache

@@ -1,0 +1,327 @@
+"""Benchmark: what the serving request log costs a single-row prediction server.
+
+The same ``seldon-core-microservice`` (the local deployer's command: 1 worker, 4 threads,
+no keep-alive, loopback only) is started on one model bundle with the request log off, then
+on (``SERVING_REQUEST_LOG_DIR`` = a temporary folder, default flush period and file size),
+``--rounds`` times in turn (default 3: a shared machine's load drifts, alternating evens it
+out). Each server is warmed up, then ``wrk`` posts single-row requests over
+``--connections`` connections for ``--seconds`` seconds (rows taken in turn from the
+bundled Telco data; a Lua script builds the bodies). Reported: requests per second (mean of
+the rounds), latency percentiles (median of the rounds), errors, the ratio log-on / log-off
+(goal >= 0.9), and, for the log-on servers, the rows found on disk after their SIGTERM
+against the requests they answered.
+
+The bundle: ``--bundle DIR`` (e.g. ``<artifact store>/serving_bundles/<model>/<version>``),
+else the training config's preprocessing and features with a logistic regression fitted on
+the bundled data. Needs ``wrk`` (``make bench-request-log`` installs it). Results go to
+bench/results/request_log.md and stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results" / "request_log.md"
+TELCO = ROOT / "data" / "raw" / "telco_churn.csv"
+
+LUA = """-- single-row Seldon requests, bodies taken in turn from a file with one JSON body per line
+local bodies = {}
+for line in io.lines("%(bodies)s") do bodies[#bodies + 1] = line end
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+"""
+
+
+def make_bundle(folder: Path) -> Path:
+    import pandas as pd
+    import yaml
+    from sklearn.linear_model import LogisticRegression
+
+    from serving.bundle import save_bundle
+    from tabular_ml.config import TrainingParameters
+    from tabular_ml.model import build_model, encode_target
+
+    params = TrainingParameters.model_validate(
+        yaml.safe_load((ROOT / "configs/training.yaml").read_text())["parameters"]
+    )
+    data = pd.read_csv(TELCO)
+    model = build_model(
+        params.contract, params.preprocessing, params.features, LogisticRegression(max_iter=1000)
+    )
+    model.fit(
+        data[params.contract.feature_names], encode_target(data[params.contract.target], params.contract)
+    )
+    return save_bundle(folder / "bundle", model, params.contract, "churn_classifier", "bench")
+
+
+def write_bodies(path: Path, bundle: Path, rows: int) -> None:
+    import pandas as pd
+
+    from serving.bundle import read_bundle_meta
+
+    names = read_bundle_meta(bundle).feature_names
+    frame = pd.read_csv(TELCO, nrows=rows)[names]
+    values = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+    lines = [json.dumps({"data": {"names": names, "ndarray": [row]}}) for row in values]
+    path.write_text("\n".join(lines) + "\n")
+
+
+class Server:
+    """One microservice, started as the local deployer starts it (its own process group)."""
+
+    def __init__(self, bundle: Path, log_dir: Path | None, output: Path) -> None:
+        from flavors.local_seldon.supervisor import free_port, microservice_command
+
+        self.port = free_port()
+        self.command = microservice_command(self.port, workers=1, threads=4)
+        env = {**os.environ, "MODEL_DIR": str(bundle), "SERVING_BIND_HOST": "127.0.0.1"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env.pop("SERVING_REQUEST_LOG_DIR", None)
+        if log_dir is not None:
+            env["SERVING_REQUEST_LOG_DIR"] = str(log_dir)
+        self.output = output
+        with output.open("wb") as out:
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"the server exited: {self.output.read_text()[-2000:]}")
+            try:
+                if requests.get(f"{self.url}/health/status", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"the server was not ready in {timeout_s:g} s")
+
+    def stop(self, grace_s: float = 10) -> float:
+        """SIGTERM to the leader (as the supervisor does); returns how long the group took to go."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        while time.monotonic() - started < grace_s:
+            self.process.poll()
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                return time.monotonic() - started
+            time.sleep(0.05)
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        return time.monotonic() - started
+
+
+def parse_wrk(text: str) -> dict:
+    def seconds(value: str) -> float:
+        number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+        return float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+    result = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", text).group(1)),
+        "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", text)) else 0,
+        "socket_errors": m.group(0).strip() if (m := re.search(r"Socket errors:.*", text)) else "none",
+    }
+    for pct in ("50", "75", "90", "99"):
+        result[f"p{pct}_ms"] = seconds(re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M).group(1)) * 1e3
+    return result
+
+
+def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> tuple[dict, str]:
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+        f"{url}/api/v1.0/predictions",
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    return parse_wrk(output), shlex.join(command)
+
+
+def measure(bundle: Path, log_dir: Path | None, script: Path, args, folder: Path, round_: int) -> dict:
+    label = "on" if log_dir else "off"
+    server = Server(bundle, log_dir, folder / f"server-{label}-{round_}.log")
+    try:
+        server.wait_ready()
+        warm, _ = run_wrk(server.url, script, args.warmup, args.connections, args.threads)
+        result, command = run_wrk(server.url, script, args.seconds, args.connections, args.threads)
+    finally:
+        stop_s = server.stop()
+    result.update(command=command, server=shlex.join(server.command), warmup_requests=warm["requests"])
+    result["stop_s"] = stop_s
+    if log_dir is not None:
+        from serving.request_log import read_request_log
+
+        logged = read_request_log(log_dir)
+        result["logged_rows"] = len(logged)
+        result["log_files"] = len(list(log_dir.glob("requests-*.parquet")))
+        closed = re.findall(r"Request log closed: .* (\d+) dropped", server.output.read_text())
+        result["dropped"] = int(closed[-1]) if closed else None
+    print(
+        f"round {round_ + 1}, log {label}: {result['rps']:.1f} req/s, "
+        f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms"
+    )
+    return result
+
+
+def combine(results: list[dict]) -> dict:
+    """Rounds of one side: mean throughput, median percentiles, sums of counts."""
+    import statistics
+
+    out = dict(results[0])
+    out["rps"] = statistics.fmean(r["rps"] for r in results)
+    out["rounds_rps"] = [r["rps"] for r in results]
+    for key in ("p50_ms", "p75_ms", "p90_ms", "p99_ms"):
+        out[key] = statistics.median(r[key] for r in results)
+    for key in ("requests", "non_2xx", "warmup_requests", "logged_rows", "log_files", "dropped"):
+        if key in out:
+            out[key] = sum(r[key] or 0 for r in results)
+    out["stop_s"] = max(r["stop_s"] for r in results)
+    out["socket_errors"] = "; ".join(sorted({r["socket_errors"] for r in results}))
+    return out
+
+
+def report(off: dict, on: dict, args, load_before, load_after, bundle_note: str) -> str:
+    ratio = on["rps"] / off["rps"]
+    answered = on["warmup_requests"] + on["requests"]
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
+    rows = [
+        ("requests/s", "rps", "{:.1f}"),
+        ("latency p50 (ms)", "p50_ms", "{:.2f}"),
+        ("latency p75 (ms)", "p75_ms", "{:.2f}"),
+        ("latency p90 (ms)", "p90_ms", "{:.2f}"),
+        ("latency p99 (ms)", "p99_ms", "{:.2f}"),
+        ("requests measured", "requests", "{:,}"),
+        ("non-2xx answers", "non_2xx", "{}"),
+        ("socket errors", "socket_errors", "{}"),
+        ("stop after SIGTERM (s)", "stop_s", "{:.1f}"),
+    ]
+    table = ["| | log off | log on | on / off |", "|---|---|---|---|"]
+    for title, key, fmt in rows:
+        ratio_cell = f"{on[key] / off[key]:.3f}" if key in ("rps", "p50_ms", "p90_ms", "p99_ms") else ""
+        table.append(f"| {title} | {fmt.format(off[key])} | {fmt.format(on[key])} | {ratio_cell} |")
+    verdict = "met" if ratio >= 0.9 else "NOT met"
+    if args.rounds > 1:
+        per_round = ", ".join(
+            f"{a:.1f} / {b:.1f}" for a, b in zip(off["rounds_rps"], on["rounds_rps"], strict=True)
+        )
+        rounds = [
+            f"{args.rounds} rounds, log off then on in each: requests/s is the mean over rounds "
+            f"(off / on per round: {per_round}), latencies the median of the rounds' percentiles.",
+            "",
+        ]
+    else:
+        rounds = []
+    return "\n".join(
+        [
+            "# Request log overhead",
+            "",
+            f"Single-row predictions, {args.seconds} s per server run after a {args.warmup} s warm-up, "
+            f"{args.connections} connections; measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+            f"Machine: {os.cpu_count()} cores ({cpu}), load average "
+            f"{' / '.join(f'{x:.2f}' for x in load_before)} before, "
+            f"{' / '.join(f'{x:.2f}' for x in load_after)} after; Python {platform.python_version()}, "
+            f"{wrk_version}.",
+            f"Model: {bundle_note}.",
+            f"Server: `{off['server']}` (the local deployer's command; log on: "
+            "`SERVING_REQUEST_LOG_DIR` set, defaults otherwise).",
+            f"Load: `{off['command']}`.",
+            f"Run: `{' '.join(['.venv/bin/python', 'bench/request_log.py', *sys.argv[1:]])}`",
+            "",
+            *table,
+            "",
+            *rounds,
+            f"Throughput with the log on is **{ratio:.3f}x** the log-off throughput "
+            f"(goal >= 0.9x: {verdict}).",
+            f"Log on: {on['logged_rows']:,} rows on disk in {on['log_files']} files after the server's "
+            "SIGTERM, "
+            f"for {answered:,} requests wrk counted as answered (warm-up included; a request in flight "
+            "when wrk stops is answered and logged but not counted by wrk); rows dropped by the writer: "
+            f"{on['dropped']}.",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15, help="measured seconds per server")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per server")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (the server gets the other core)")
+    parser.add_argument("--rows", type=int, default=500, help="distinct request bodies, sent in turn")
+    parser.add_argument("--rounds", type=int, default=3, help="off/on pairs, in turn")
+    parser.add_argument("--bundle", type=Path, help="a model bundle directory (default: fit one)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if subprocess.run(["sh", "-c", "command -v wrk"], capture_output=True).returncode:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (make bench-request-log does it)")
+
+    with tempfile.TemporaryDirectory(prefix="bench-request-log-") as tmp:
+        folder = Path(tmp)
+        if args.bundle:
+            bundle, note = args.bundle, f"the bundle in {args.bundle}"
+        else:
+            bundle = make_bundle(folder)
+            note = (
+                "the training config's preprocessing and features with a LogisticRegression fitted on the "
+                "bundled Telco data (19 raw columns)"
+            )
+        bodies = folder / "bodies.jsonl"
+        write_bodies(bodies, bundle, args.rows)
+        script = folder / "post.lua"
+        script.write_text(LUA % {"bodies": bodies})
+        load_before = os.getloadavg()
+        offs, ons = [], []
+        for round_ in range(args.rounds):
+            offs.append(measure(bundle, None, script, args, folder, round_))
+            ons.append(measure(bundle, folder / f"request_log-{round_}", script, args, folder, round_))
+        off, on = combine(offs), combine(ons)
+        load_after = os.getloadavg()
+    text = report(off, on, args, load_before, load_after, note)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
