@@ -7,11 +7,14 @@ Evidently data validator, the MLflow tracker, the local Seldon deployer).
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from zenml.client import Client
 from zenml.enums import ModelStages
 
+from tabular_ml.drift_simulation import simulate_drift
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import free_port, ok, run_cli, small_training_args
 
@@ -24,12 +27,15 @@ LR = (
 )
 
 
-def drifted_copy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Monthly charges up 40 %, half of the contracts turned month-to-month: two shifted columns."""
-    drifted = frame.copy()
-    drifted["monthly_charges"] = drifted["monthly_charges"] * 1.4
-    drifted.loc[drifted.sample(frac=0.5, random_state=2).index, "contract"] = "Month-to-month"
-    return drifted
+def drifted_copy(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The drift simulator: monthly charges x1.3, 80 % month-to-month, 20 % of total charges missing."""
+    return simulate_drift(
+        frame,
+        numeric_shift={"monthly_charges": "x1.3"},
+        category_mix={"contract": {"Month-to-month": 0.8}},
+        missing={"total_charges": 0.2},
+        seed=7,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +45,9 @@ def env(tmp_path_factory):
     data = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv").sample(frac=1.0, random_state=5)
     data.iloc[:3000].to_csv(folder / "sample.csv", index=False)
     data.iloc[3000:4000].to_csv(folder / "clean.csv", index=False)
-    drifted_copy(data.iloc[4000:5000]).to_csv(folder / "drifted.csv", index=False)
+    drifted, manifest = drifted_copy(data.iloc[4000:5000])
+    drifted.to_csv(folder / "drifted.csv", index=False)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
     ok(run_cli(folder, "stack", "local"))
     ok(run_cli(folder, *small_training_args(folder, MODEL, LR, "parameters.evaluation.gates.min={}")))
     version = Client().get_model_version(MODEL, 1)
@@ -74,12 +82,16 @@ def test_a_clean_slice_raises_no_alert(env):
     assert verdict["metrics"]["roc_auc"] > 0.75  # the slice carries labels: performance is checked too
 
 
-def test_a_drifted_batch_exits_3_naming_the_shifted_columns(env):
+def test_a_simulated_drift_exits_3_naming_the_shifted_columns(env):
+    manifest = json.loads((env / "manifest.json").read_text())
+    assert manifest["changed_columns"] == ["contract", "monthly_charges", "total_charges"]
     result = monitor(env, "drifted.csv")
     assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-3000:]
     assert "Monitoring of version 1 on 1000 rows: ALERT" in result.stdout
-    assert "2 of 19 feature columns drifted" in result.stdout
+    # the two distributions that moved drift; the blanked cells show as missing values
     assert sorted(last_verdict()["drifted_columns"]) == ["contract", "monthly_charges"]
+    assert "2 of 19 feature columns drifted" in result.stdout
+    assert "total_charges: missing share 0.200 vs 0.00" in result.stdout
     runs = Client().list_pipeline_runs(sort_by="desc:created", size=1, pipeline_name="monitoring").items
     report = runs[0].steps["check_drift"].outputs["drift_report"][0]
     html = report.load()
