@@ -362,7 +362,7 @@ class RequestLogSource(StrictModel):
         "24h", pattern=r"^\d+(\.\d+)?[smhd]$", description="a window such as 30m, 24h, 7d"
     )
     path: str | None = Field(
-        None, description="the log folder; default: the serving config's request_log_dir"
+        None, description="the model's log folder; default: <serving.request_log_dir>/<model name>"
     )
 
 
@@ -396,6 +396,7 @@ class RetrainConfig(StrictModel):
     training_config: str = "configs/training.yaml"
     deployment_config: str = "configs/deployment.yaml"
     overrides: list[str] = Field(default_factory=list, description="key=value overrides for the training run")
+    deployment_overrides: list[str] = Field(default_factory=list, description="...and for the deployment run")
 
 
 class MonitoringParameters(StrictModel):
@@ -420,4 +421,3 @@ class MonitoringParameters(StrictModel):
         if self.labels is not None and not self.key_column:
             raise ValueError("labels are joined to the current rows on key_column: set key_column")
         return self
-    deployment_overrides: list[str] = Field(default_factory=list, description="...and for the deployment run")

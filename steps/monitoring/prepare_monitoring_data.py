@@ -8,7 +8,7 @@ from zenml.logger import get_logger
 
 from steps.data.source_secrets import source_secrets
 from steps.deployment.production_stage import production_version
-from tabular_ml.config import CleaningConfig, CurrentDataConfig, DataContract, SourceConfig
+from tabular_ml.config import CleaningConfig, CurrentDataConfig, DataContract, ServingConfig, SourceConfig
 from tabular_ml.monitoring.prepare import (
     clean_current,
     comparison_samples,
@@ -25,10 +25,10 @@ logger = get_logger(__name__)
 def _read_current(current: CurrentDataConfig, model_name: str) -> pd.DataFrame:
     if current.type != "request_log":
         return load_data(current, secrets=source_secrets(current))
-    from serving.request_log import default_request_log_dir, read_request_log
+    from serving.request_log import read_request_log
 
     since = parse_window(current.since) if current.since else None
-    return read_request_log(current.path or default_request_log_dir(model_name), since=since)
+    return read_request_log(current.path or ServingConfig().request_log_path(model_name), since=since)
 
 
 @step(enable_cache=False)  # the current data and the production version change between runs
