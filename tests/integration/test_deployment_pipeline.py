@@ -13,6 +13,7 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import mlflow
 import numpy as np
@@ -332,6 +333,38 @@ def test_registries_move_together_or_not_at_all(first_deployment, monkeypatch):
         production_stage.set_production(MODEL, target, current)
     assert production_number() == 1 and mlflow_production() == "1"
     assert Client().get_model_version(MODEL, 2).stage == ModelStages.ARCHIVED.value
+
+
+def test_served_rows_reach_the_request_log_and_a_monitoring_run_over_it(first_deployment):
+    from serving.client import predict
+    from serving.request_log import read_request_log
+
+    folder, port, _ = first_deployment
+    log_dir = folder / "data/request_log" / MODEL  # serving.request_log_dir, relative to where it ran
+    started = datetime.now(UTC)
+    rows = pd.read_csv(folder / "sample.csv").iloc[:400].drop(columns="churn")
+    served = pd.concat(
+        [predict(f"http://127.0.0.1:{port}", rows.iloc[i : i + 100]) for i in range(0, 400, 100)]
+    )
+    deadline = time.monotonic() + 30
+    while len(read_request_log(log_dir, since=started)) < 400 and time.monotonic() < deadline:
+        time.sleep(0.5)  # written off the request path, every few seconds
+    logged = read_request_log(log_dir, since=started)
+    assert len(logged) == 400 and set(logged["model_version"]) == {"1"}
+    np.testing.assert_allclose(logged["probability"].to_numpy(), served["probability"].to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(logged["tenure"].to_numpy(), rows["tenure"].to_numpy())
+
+    everything = len(read_request_log(log_dir, since=timedelta(hours=1)))
+    result = run_cli(
+        folder,
+        "--config",
+        str(PROJECT_ROOT / "configs/monitoring.yaml"),
+        f"model.name={MODEL}",
+        "parameters.current={type: request_log, since: 1h}",
+    )
+    assert result.returncode in (0, 3), result.stdout[-2000:] + result.stderr[-3000:]
+    assert f"Monitoring of version 1 on {everything} rows" in result.stdout
+    assert Client().get_model_version(MODEL, 1).run_metadata["last_monitoring"]["current_rows"] == everything
 
 
 def test_a_killed_server_is_cleaned_up_and_serve_brings_production_back(first_deployment):
