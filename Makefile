@@ -10,7 +10,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run test test-unit test-integration lint lock dashboard clean bench bench-drift bench-request-log
+.PHONY: help install init stack run drift-data monitor test test-unit test-integration lint lock dashboard clean bench bench-drift bench-request-log
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,12 @@ lint: install ## ruff
 lock: install ## Re-resolve requirements.txt into requirements.lock
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip freeze --exclude-editable > requirements.lock
+
+drift-data: install ## Write a held-out slice and a drifted copy of the bundled data to data/drift/
+	$(PY) bench/simulate_drift.py --input data/raw/telco_churn.csv --out-dir data/drift --seed 7
+
+monitor: stack ## Run the monitoring job once (CURRENT=path to compare; exit 3 on an alert)
+	$(PY) run.py --config configs/monitoring.yaml $(if $(CURRENT),parameters.current.path=$(CURRENT))
 
 dashboard: stack ## Start the local ZenML dashboard on http://127.0.0.1:8237
 	$(ZENML) login --local

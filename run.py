@@ -162,6 +162,9 @@ def run_monitoring(config: dict) -> None:
     parameters = config["parameters"]
     on_drift, retrain = parameters.pop("on_drift"), parameters.pop("retrain")  # client-side actions
     run = run_pipeline("monitoring", config)
+    if run is None or "schedule" in config:  # scheduled: the orchestrator runs it, the alerter speaks
+        click.echo("Monitoring is scheduled; alerts go to the stack's alerter (exit codes need a direct run)")
+        return
     verdict = run.steps["decide_alert"].outputs["monitoring_verdict"][0].load()
     click.echo(
         f"Monitoring of version {verdict.model_version} on {verdict.current_rows} rows: "
