@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
@@ -32,23 +33,45 @@ def _text_columns(df: pd.DataFrame) -> list[str]:
     return [name for name in df.columns if df[name].dtype == object or pd.api.types.is_string_dtype(df[name])]
 
 
-def _strip_whitespace(df: pd.DataFrame, summary: CleaningSummary) -> None:
+def _stripped(value):
+    return value.strip() if isinstance(value, str) else value  # mixed columns keep their numbers
+
+
+def _is_blank(value) -> bool:
+    return str(value).strip() == ""
+
+
+def _fix_text(df: pd.DataFrame, cleaning: CleaningConfig, summary: CleaningSummary) -> None:
+    """Strip whitespace and turn blanks into missing values, column by column.
+
+    Each function is applied once per distinct value and broadcast back to the rows (text
+    columns repeat few values, and batch scoring cleans millions of rows); values that cannot
+    be hashed (e.g. lists from a JSON API) are handled cell by cell.
+    """
     for name in _text_columns(df):
         column = df[name]
-        is_text = column.map(lambda value: isinstance(value, str))  # mixed columns keep their numbers
-        stripped = column[is_text].str.strip()
-        changed = int((stripped != column[is_text]).sum())
-        if changed:
-            df.loc[is_text, name] = stripped
-            summary.cells_stripped[name] = changed
-
-
-def _blanks_to_missing(df: pd.DataFrame, summary: CleaningSummary) -> None:
-    for name in _text_columns(df):
-        blank = df[name].notna() & (df[name].astype(str).str.strip() == "")
-        if blank.any():
-            df.loc[blank, name] = None
-            summary.blanks_to_missing[name] = int(blank.sum())
+        try:
+            codes, distinct = pd.factorize(column, use_na_sentinel=True)
+        except TypeError:
+            codes, distinct = np.arange(len(column)), column.to_numpy(dtype=object)
+            codes = np.where(column.notna().to_numpy(), codes, -1)
+        present = codes >= 0
+        if cleaning.strip_whitespace:
+            stripped = np.fromiter(
+                (_stripped(value) for value in distinct), dtype=object, count=len(distinct)
+            )
+            changed_values = np.array(
+                [new != old for new, old in zip(stripped, distinct, strict=True)] + [False]
+            )
+            changed = changed_values[codes]  # code -1 (missing) picks the trailing False
+            if changed.any():
+                df.loc[changed, name] = stripped[codes[changed]]
+                summary.cells_stripped[name] = int(changed.sum())
+        if cleaning.empty_strings_as_missing:
+            blank = np.array([_is_blank(value) for value in distinct] + [False])[codes] & present
+            if blank.any():
+                df.loc[blank, name] = None
+                summary.blanks_to_missing[name] = int(blank.sum())
 
 
 def _coerce_numeric(df: pd.DataFrame, contract: DataContract, summary: CleaningSummary) -> None:
@@ -87,10 +110,8 @@ def clean_frame(
     if drop:
         out = out.drop(columns=drop)
         summary.columns_dropped = drop
-    if cleaning.strip_whitespace:
-        _strip_whitespace(out, summary)
-    if cleaning.empty_strings_as_missing:
-        _blanks_to_missing(out, summary)
+    if cleaning.strip_whitespace or cleaning.empty_strings_as_missing:
+        _fix_text(out, cleaning, summary)
     if cleaning.coerce_numeric:
         _coerce_numeric(out, contract, summary)
     if contract.duplicates == "drop":

@@ -120,6 +120,78 @@ class ApiSource(SourceModel):
 SourceConfig = Annotated[FileSource | SqlSource | ApiSource, Field(discriminator="type")]
 
 
+# --------------------------------------------------------------------------- batch scoring
+
+SINK_CSV_SUFFIXES = (".csv", ".csv.gz")
+SINK_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class FileSink(SourceModel):
+    """Predictions appended to a CSV file, or as new part files in a Parquet directory."""
+
+    credential_advice: ClassVar[str] = FileSource.credential_advice
+
+    type: Literal["file"] = "file"
+    path: str = Field(
+        description="predictions.csv (appended to) or predictions.parquet (a directory of part files)"
+    )
+    format: Literal["auto", "csv", "parquet"] = "auto"
+
+    @model_validator(mode="after")
+    def _format_known(self) -> FileSink:
+        if self.format == "auto" and not self.path.lower().endswith(
+            SINK_CSV_SUFFIXES + SINK_PARQUET_SUFFIXES
+        ):
+            raise ValueError(
+                f"cannot tell the format of {self.path!r} from its suffix; expected one of "
+                f"{', '.join(SINK_CSV_SUFFIXES + SINK_PARQUET_SUFFIXES)} or format: csv|parquet"
+            )
+        return self
+
+    @property
+    def file_format(self) -> str:
+        if self.format != "auto":
+            return self.format
+        return "csv" if self.path.lower().endswith(SINK_CSV_SUFFIXES) else "parquet"
+
+
+class SqlSink(SourceModel):
+    """A table behind any SQLAlchemy URL, created when missing; rows are appended.
+
+    Credentials as for :class:`SqlSource`: ``password_env``, ``url_env`` or a ZenML ``secret``.
+    """
+
+    credential_advice: ClassVar[str] = SqlSource.credential_advice
+
+    type: Literal["sql"] = "sql"
+    url: str | None = None
+    url_env: str | None = None
+    password_env: str | None = None
+    secret: str | None = None
+    table: str = Field(description="table or schema.table")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SqlSink:
+        if (self.url is None) == (self.url_env is None) and self.secret is None:
+            raise ValueError("give exactly one of 'url' or 'url_env' (or a 'secret' holding the url)")
+        return self
+
+
+SinkConfig = Annotated[FileSink | SqlSink, Field(discriminator="type")]
+
+
+class InferenceParameters(StrictModel):
+    """The ``parameters:`` section of configs/inference.yaml (batch scoring).
+
+    The model, its contract, cleaning and threshold come from the production model version.
+    """
+
+    source: SourceConfig
+    sink: SinkConfig
+    chunk_rows: int = Field(100_000, ge=1, description="rows read, validated and scored at a time")
+    key_column: str | None = Field(None, description="written with each prediction; default: the row number")
+
+
 # --------------------------------------------------------------------------- data contract
 
 

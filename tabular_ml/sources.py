@@ -15,19 +15,20 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import requests
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from tabular_ml.config import ApiSource, FileSource, SourceConfig, SqlSource
+from tabular_ml.config import ApiSource, FileSource, SourceConfig, SqlSink, SqlSource
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,14 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _load_file(source: FileSource) -> tuple[pd.DataFrame, str]:
     """Read one file or every file matching a glob, concatenated in sorted order."""
+    paths, description = _matching_files(source)
+    frames = [_read_file(Path(path), source.format) for path in paths]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return frame, description
+
+
+def _matching_files(source: FileSource) -> tuple[list[str], str]:
+    """The files a path or glob names, sorted, and how to name them in messages."""
     paths = sorted(glob.glob(source.path))
     if not paths:
         where = "" if os.path.isabs(source.path) else f" (relative to {os.getcwd()})"
@@ -101,29 +110,33 @@ def _load_file(source: FileSource) -> tuple[pd.DataFrame, str]:
             f"file source: no file matches {source.path!r}{where}; "
             "expected an existing path or a glob matching at least one file"
         )
-    frames = [_read_file(Path(path), source.format) for path in paths]
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    description = paths[0] if len(paths) == 1 else f"{len(paths)} files matching {source.path}"
-    return frame, description
+    return paths, paths[0] if len(paths) == 1 else f"{len(paths)} files matching {source.path}"
+
+
+def _file_format(path: Path, file_format: str) -> str:
+    if file_format != "auto":
+        return file_format
+    name = path.name.lower()
+    if name.endswith(_CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(_PARQUET_SUFFIXES):
+        return "parquet"
+    raise DataSourceError(
+        f"file source {path}: cannot tell the format from the suffix; expected one of "
+        f"{', '.join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)} or an explicit format: csv|parquet"
+    )
+
+
+def _csv_separator(path: Path) -> str:
+    return "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else ","
 
 
 def _read_file(path: Path, file_format: str) -> pd.DataFrame:
-    name = path.name.lower()
-    if file_format == "auto":
-        if name.endswith(_CSV_SUFFIXES):
-            file_format = "csv"
-        elif name.endswith(_PARQUET_SUFFIXES):
-            file_format = "parquet"
-        else:
-            raise DataSourceError(
-                f"file source {path}: cannot tell the format from the suffix; expected one of "
-                f"{', '.join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)} or an explicit format: csv|parquet"
-            )
+    file_format = _file_format(path, file_format)
     try:
         if file_format == "parquet":
             return pd.read_parquet(path)
-        separator = "\t" if name.endswith((".tsv", ".tsv.gz")) else ","
-        return pd.read_csv(path, sep=separator)
+        return pd.read_csv(path, sep=_csv_separator(path))
     except Exception as exc:  # any reader failure becomes one clear line
         raise DataSourceError(
             f"file source {path}: cannot read it as {file_format}: {_first_line(exc)}"
@@ -138,19 +151,7 @@ def _load_sql(source: SqlSource, secrets: Mapping[str, str]) -> tuple[pd.DataFra
 
     A table has no row order: give a ``query`` with ``ORDER BY`` when the order matters.
     """
-    raw_url, password = _sql_url_and_password(source, secrets)
-    try:
-        url = make_url(raw_url)
-    except ArgumentError as exc:
-        raise DataSourceError(
-            f"sql source {_mask_url_text(raw_url)!r}: not a valid SQLAlchemy URL "
-            f"(expected dialect+driver://user@host:port/database): {_first_line(exc)}"
-        ) from exc
-    if password is not None:
-        url = url.set(password=password)
-    masked = url.render_as_string(hide_password=True)
-    secret_values = [value for value in (password, url.password) if value]
-
+    url, masked, secret_values = resolve_sql_url(source, secrets)
     what = f"query {source.query!r}" if source.query is not None else f"table {source.table!r}"
     description = f"{what} at {masked}"
     engine = None
@@ -175,23 +176,47 @@ def _load_sql(source: SqlSource, secrets: Mapping[str, str]) -> tuple[pd.DataFra
     return frame, description
 
 
-def _sql_url_and_password(source: SqlSource, secrets: Mapping[str, str]) -> tuple[str, str | None]:
+def resolve_sql_url(
+    config: SqlSource | SqlSink, secrets: Mapping[str, str], label: str = "sql source"
+) -> tuple[URL, str, list[str]]:
+    """The SQLAlchemy URL of a SQL source or sink with its password, the URL masked, the secrets.
+
+    The URL and password come from the secret, else the environment, else the config; the
+    returned secret values are what an error message must never show.
+    """
+    raw_url, password = _sql_url_and_password(config, secrets, label)
+    try:
+        url = make_url(raw_url)
+    except ArgumentError as exc:
+        raise DataSourceError(
+            f"{label} {_mask_url_text(raw_url)!r}: not a valid SQLAlchemy URL "
+            f"(expected dialect+driver://user@host:port/database): {_first_line(exc)}"
+        ) from exc
+    if password is not None:
+        url = url.set(password=password)
+    secret_values = [value for value in (password, url.password) if value]
+    return url, url.render_as_string(hide_password=True), secret_values
+
+
+def _sql_url_and_password(
+    source: SqlSource | SqlSink, secrets: Mapping[str, str], label: str = "sql source"
+) -> tuple[str, str | None]:
     """The URL and password, each from the secret, else the environment, else the config."""
     if secrets.get("url"):
         url = secrets["url"]
     elif source.url_env:
-        url = _env(source.url_env, "sql source", "the database URL")
+        url = _env(source.url_env, label, "the database URL")
     elif source.url:
         url = source.url
     else:
         raise DataSourceError(
-            f"sql source: secret {source.secret!r} holds no 'url' and the config has no url or url_env; "
+            f"{label}: secret {source.secret!r} holds no 'url' and the config has no url or url_env; "
             "expected one of them"
         )
     if secrets.get("password"):
         return url, secrets["password"]
     if source.password_env:
-        return url, _env(source.password_env, "sql source", "the database password")
+        return url, _env(source.password_env, label, "the database password")
     return url, None
 
 
@@ -216,31 +241,43 @@ def _mask_url_text(text: str) -> str:
 
 def _load_api(source: ApiSource) -> tuple[pd.DataFrame, str]:
     """GET JSON records, page by page when the source is paginated."""
-    safe_url = _safe_http_url(source.url)
-    headers = {"Accept": "application/json"}
-    if source.token_env:
-        headers["Authorization"] = f"Bearer {_env(source.token_env, f'api source {safe_url}', 'a token')}"
-
+    safe_url, headers = _api_request(source)
     if source.pagination is None:
         records = _get_records(source, dict(source.params), headers, safe_url)
         return pd.DataFrame.from_records(records), safe_url
 
-    paging = source.pagination
     records: list[dict[str, Any]] = []
+    pages = 0
+    for page_records in _api_pages(source, headers, safe_url):
+        records.extend(page_records)
+        pages += 1
+    # One frame from all records: concatenating per-page frames would turn a column
+    # that is null on one page into object dtype.
+    return pd.DataFrame.from_records(records), f"{safe_url} ({pages} pages)"
+
+
+def _api_pages(source: ApiSource, headers: dict[str, str], safe_url: str) -> Iterator[list[dict[str, Any]]]:
+    """The records of each page of a paginated source, until a short or empty page."""
+    paging = source.pagination
+    fetched = 0
     for page in range(paging.first_page, paging.first_page + paging.max_pages):
         params = {**source.params, paging.page_param: page, paging.size_param: paging.page_size}
         page_records = _get_records(source, params, headers, f"{safe_url} (page {page})")
-        records.extend(page_records)
-        logger.info(
-            "Fetched page %d of %s: %d rows (%d so far)", page, safe_url, len(page_records), len(records)
-        )
+        fetched += len(page_records)
+        logger.info("Fetched page %d of %s: %d rows (%d so far)", page, safe_url, len(page_records), fetched)
+        yield page_records
         if len(page_records) < paging.page_size:
-            break
-    else:
-        logger.warning("Stopped %s at max_pages=%d; the data may be incomplete", safe_url, paging.max_pages)
-    # One frame from all records: concatenating per-page frames would turn a column
-    # that is null on one page into object dtype.
-    return pd.DataFrame.from_records(records), f"{safe_url} ({page - paging.first_page + 1} pages)"
+            return
+    logger.warning("Stopped %s at max_pages=%d; the data may be incomplete", safe_url, paging.max_pages)
+
+
+def _api_request(source: ApiSource) -> tuple[str, dict[str, str]]:
+    """The URL safe to show in messages and the request headers (with the token, if any)."""
+    safe_url = _safe_http_url(source.url)
+    headers = {"Accept": "application/json"}
+    if source.token_env:
+        headers["Authorization"] = f"Bearer {_env(source.token_env, f'api source {safe_url}', 'a token')}"
+    return safe_url, headers
 
 
 def _get_records(
@@ -301,6 +338,143 @@ def _safe_http_url(url: str) -> str:
 def _without_urls(text: str) -> str:
     """Drop URLs (and any credentials in their query strings) from a requests error message."""
     return re.sub(r"\s*with url: \S+", "", re.sub(r"\b[a-zA-Z][\w+.-]*://[^\s'\"]+", "<url>", text))
+
+
+# --------------------------------------------------------------------------- chunks
+
+
+def iter_chunks(
+    source: SourceConfig, chunk_rows: int, secrets: Mapping[str, str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """Read a source ``chunk_rows`` rows at a time, each chunk normalised as by :func:`load_data`.
+
+    Memory stays bounded by the chunk size: CSV is read with pandas' ``chunksize``, Parquet
+    batch by batch (pyarrow ``iter_batches``), SQL through a server-side cursor
+    (``stream_results``) ``chunk_rows`` rows at a time, and API records (a page or a whole
+    unpaginated answer) are cut into chunks. Chunks come in the source's order with at most
+    ``chunk_rows`` rows each (one may end early at a file boundary), each with a fresh
+    RangeIndex; empty chunks are skipped.
+
+    Args:
+        source: A ``FileSource``, ``SqlSource`` or ``ApiSource``.
+        chunk_rows: The most rows of one chunk (>= 1).
+        secrets: As for :func:`load_data`.
+
+    Yields:
+        One DataFrame per chunk.
+
+    Raises:
+        DataSourceError: The source cannot be read (raised when the chunk is reached).
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    if isinstance(source, FileSource):
+        chunks, description = _file_chunks(source, chunk_rows)
+    elif isinstance(source, SqlSource):
+        chunks, description = _sql_chunks(source, secrets or {}, chunk_rows)
+    elif isinstance(source, ApiSource):
+        chunks, description = _api_chunks(source, chunk_rows)
+    else:
+        raise DataSourceError(f"unknown source {type(source).__name__}: expected a file, sql or api source")
+    logger.info("Reading %s in chunks of at most %d rows", description, chunk_rows)
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        duplicated = sorted(set(chunk.columns[chunk.columns.duplicated()].map(str)))
+        if duplicated:
+            raise DataSourceError(
+                f"{description}: duplicate column names {duplicated}; "
+                "expected unique names (alias them in a query)"
+            )
+        yield _normalise(chunk)
+
+
+def _file_chunks(source: FileSource, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], str]:
+    paths, description = _matching_files(source)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for path in paths:
+            yield from _read_file_chunks(Path(path), source.format, chunk_rows)
+
+    return chunks(), description
+
+
+def _read_file_chunks(path: Path, file_format: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    file_format = _file_format(path, file_format)
+    try:
+        if file_format == "parquet":
+            with pq.ParquetFile(path) as parquet:
+                for batch in parquet.iter_batches(batch_size=chunk_rows):
+                    yield batch.to_pandas()
+        else:
+            with pd.read_csv(path, sep=_csv_separator(path), chunksize=chunk_rows) as reader:
+                yield from reader
+    except Exception as exc:  # any reader failure becomes one clear line
+        raise DataSourceError(
+            f"file source {path}: cannot read it as {file_format}: {_first_line(exc)}"
+        ) from exc
+
+
+def _sql_chunks(
+    source: SqlSource, secrets: Mapping[str, str], chunk_rows: int
+) -> tuple[Iterator[pd.DataFrame], str]:
+    url, masked, secret_values = resolve_sql_url(source, secrets)
+    what = f"query {source.query!r}" if source.query is not None else f"table {source.table!r}"
+    description = f"{what} at {masked}"
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        engine = None
+        try:
+            engine = sa.create_engine(url)
+            with engine.connect() as connection:
+                connection.execution_options(stream_results=True)  # a server-side cursor
+                if source.query is not None:
+                    statement = sa.text(source.query)
+                else:
+                    statement = _select_table(connection, source.table, masked)
+                yield from pd.read_sql(statement, connection, chunksize=chunk_rows)
+        except DataSourceError:
+            raise
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            cause = _first_line(exc.orig if isinstance(exc, DBAPIError) else exc)
+            for secret in secret_values:
+                cause = cause.replace(secret, "***")
+            raise DataSourceError(f"sql source {description}: {type(exc).__name__}: {cause}") from exc
+        finally:
+            if engine is not None:
+                engine.dispose()
+
+    return chunks(), description
+
+
+def _api_chunks(source: ApiSource, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], str]:
+    safe_url, headers = _api_request(source)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        if source.pagination is None:
+            pages: Iterator[list[dict[str, Any]]] = iter(
+                [_get_records(source, dict(source.params), headers, safe_url)]
+            )
+        else:
+            pages = _api_pages(source, headers, safe_url)
+        columns: dict[str, None] = {}
+        buffer: list[dict[str, Any]] = []
+        for page in pages:
+            buffer.extend(page)
+            while len(buffer) >= chunk_rows:
+                yield _records_frame(buffer[:chunk_rows], columns)
+                del buffer[:chunk_rows]
+        if buffer:
+            yield _records_frame(buffer, columns)
+
+    return chunks(), safe_url
+
+
+def _records_frame(records: list[dict[str, Any]], columns: dict[str, None]) -> pd.DataFrame:
+    """A chunk of JSON records with every column seen so far (a key absent from a chunk is NaN)."""
+    frame = pd.DataFrame.from_records(records)
+    columns.update(dict.fromkeys(frame.columns))
+    return frame.reindex(columns=list(columns)) if len(columns) > frame.shape[1] else frame
 
 
 # --------------------------------------------------------------------------- helpers

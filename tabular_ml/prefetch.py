@@ -1,0 +1,173 @@
+"""Produce the items of an iterator ahead of their consumer: in a worker process, or a thread.
+
+Batch scoring reads, cleans and checks the next chunk while the current one is scored. The
+work on both sides is mostly Python holding the GIL (pandas on text columns, pandera,
+scikit-learn's encoders), so a thread overlaps little; a forked worker process runs on the
+second core. Items cross as pickles, which is cheap for DataFrames whose text values repeat
+(pickle stores a repeated string once).
+
+The worker is forked, not spawned: a spawned interpreter spends seconds importing pandas,
+pandera and SQLAlchemy before its first chunk. A forked child of a process with threads (as
+a ZenML step has) must not use what those threads may hold, so the child, before anything
+else, takes the default signal handlers back, stops logging through the parent's handlers
+and writes to the real stdout/stderr; the parent freezes the garbage collector across the
+fork so the child never finalizes the parent's objects (database connections). The child
+only runs the iterator and is killed (SIGKILL) when the consumer stops early.
+
+Where ``fork`` is unavailable (or ``mode="thread"``), a thread produces the items instead.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import gc
+import logging
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["auto", "process", "thread"]
+
+_POLL_S = 0.5
+
+
+def prefetched[T](make_items: Callable[[], Iterator[T]], mode: Mode = "auto", ahead: int = 2) -> Iterator[T]:
+    """The items of ``make_items()``, produced up to ``ahead`` items before they are consumed.
+
+    Args:
+        make_items: Creates the iterator; called in the worker process or thread.
+        mode: ``process`` (a forked worker), ``thread``, or ``auto``: a process where ``fork``
+            exists and there is more than one CPU, else a thread.
+        ahead: How many produced items may wait (memory: ``ahead`` + 2 items at most).
+
+    Yields:
+        The items in order. An exception of the producer is raised here (from a process, with
+        its message; one that cannot be pickled becomes a RuntimeError naming its type).
+    """
+    if mode == "auto":
+        forkable = "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+        mode = "process" if forkable else "thread"
+    if mode == "process":
+        return _in_process(make_items, ahead)
+    return _in_thread(make_items, ahead)
+
+
+# --------------------------------------------------------------------------- thread
+
+
+def _in_thread[T](make_items: Callable[[], Iterator[T]], ahead: int) -> Iterator[T]:
+    handoff: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def offer(message: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(message, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        items = None
+        try:
+            items = make_items()
+            for item in items:
+                if not offer(("item", item)):
+                    return
+            offer(("done", None))
+        except BaseException as error:  # handed to the consumer, raised there
+            offer(("error", error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    context = contextvars.copy_context()  # a ZenML step's logging context follows into the thread
+    thread = threading.Thread(target=context.run, args=(produce,), name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join()
+
+
+# --------------------------------------------------------------------------- process
+
+
+def _in_process[T](make_items: Callable[[], Iterator[T]], ahead: int) -> Iterator[T]:
+    context = multiprocessing.get_context("fork")
+    handoff = context.Queue(maxsize=ahead)
+    worker = context.Process(target=_produce, args=(make_items, handoff), name="prefetch", daemon=True)
+    gc.freeze()  # the child must not collect (and finalize) objects of the parent
+    try:
+        worker.start()
+    finally:
+        gc.unfreeze()
+    try:
+        while True:
+            try:
+                kind, value = handoff.get(timeout=_POLL_S)
+            except queue.Empty:
+                if worker.is_alive():
+                    continue
+                try:  # it may have exited just after its last message
+                    kind, value = handoff.get(timeout=_POLL_S)
+                except queue.Empty:
+                    raise RuntimeError(
+                        f"the prefetch worker process {worker.pid} ended without finishing "
+                        f"(exit code {worker.exitcode}; killed for lack of memory?)"
+                    ) from None
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        if worker.is_alive():
+            worker.kill()
+        worker.join()
+        handoff.close()
+        handoff.cancel_join_thread()
+
+
+def _produce(make_items: Callable[[], Iterator[Any]], handoff) -> None:
+    """The worker process: put ``("item", x)`` for each item, then ``("done", None)`` or an error."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which kills this
+    logging.disable(logging.CRITICAL)  # the parent's handlers may hold locks of absent threads
+    sys.stdout = sys.__stdout__ or open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    sys.stderr = sys.__stderr__ or open(os.devnull, "w")  # noqa: SIM115
+    try:
+        for item in make_items():
+            handoff.put(("item", item))
+        handoff.put(("done", None))
+    except BaseException as error:
+        handoff.put(("error", _picklable(error)))
+    handoff.close()
+    handoff.join_thread()  # everything is in the pipe before the process ends
+
+
+def _picklable(error: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error

@@ -1,0 +1,403 @@
+"""Batch scoring: a source read chunk by chunk, cleaned, checked, scored, written to sinks.
+
+Memory is bounded by the chunk size: each chunk is read, cleaned as in training
+(:func:`tabular_ml.cleaning.clean_frame`), checked against the training contract without the
+target, scored with the fitted Pipeline and written to every sink before the next is read;
+only running totals are kept.
+
+Per chunk the contract is the training contract with three changes, so that a result does not
+depend on where chunks happen to end: no minimum row count, duplicates are kept (each input
+row gets its prediction) and the missing-share rules are checked on all rows read so far
+instead of on the chunk alone (a short last chunk with one missing value would break a 1 %
+rule by itself).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+from tqdm.auto import tqdm
+
+from tabular_ml.cleaning import clean_frame
+from tabular_ml.config import CleaningConfig, DataContract, SinkConfig, SourceConfig
+from tabular_ml.contract import ContractReport, DataContractError, Violation, validate_frame
+from tabular_ml.prefetch import Mode, prefetched
+from tabular_ml.redaction import redact
+from tabular_ml.sinks import Files, LocalFiles, ParquetPartsSink, Sink, open_sink
+from tabular_ml.sources import iter_chunks
+
+logger = logging.getLogger(__name__)
+
+#: The key column's name when ``key_column`` is not configured: the 0-based row number.
+ROW_NUMBER = "input_row"
+PREDICTION_COLUMNS = ["prediction", "probability", "model_version", "scored_at"]
+
+
+class BatchPredictions(BaseModel):
+    """What one batch-scoring run wrote (the ``predictions`` artifact; the rows are in files)."""
+
+    model_name: str
+    model_version: str
+    scored_at: datetime
+    threshold: float
+    source: str
+    sink: str
+    columns: list[str]
+    rows: int
+    chunks: int
+    positive_share: float | None
+    mean_probability: float | None
+    parts_uri: str
+
+    def summary(self) -> str:
+        shares = (
+            f"positive share {self.positive_share:.4f}, mean probability {self.mean_probability:.4f}"
+            if self.rows
+            else "nothing scored"
+        )
+        return (
+            f"Scored {self.rows} rows in {self.chunks} chunk(s) with {self.model_name} version "
+            f"{self.model_version}: {shares}; written to {self.sink} and {self.parts_uri}"
+        )
+
+
+@dataclass(frozen=True)
+class ProductionModel:
+    """A fitted Pipeline with what its training run decided: contract, cleaning, threshold."""
+
+    pipeline: Any
+    contract: DataContract
+    cleaning: CleaningConfig
+    threshold: float
+    name: str
+    version: str
+
+    @classmethod
+    def from_parameters(
+        cls, pipeline: Any, parameters: Mapping[str, Any], name: str, version: str
+    ) -> ProductionModel:
+        """From a model version's ``parameters`` metadata (the training run's resolved parameters)."""
+        return cls(
+            pipeline=pipeline,
+            contract=DataContract(**parameters["contract"]),
+            cleaning=CleaningConfig(**parameters.get("cleaning", {})),
+            threshold=float(parameters["evaluation"]["threshold"]),
+            name=name,
+            version=version,
+        )
+
+    @property
+    def negative_label(self) -> str:
+        """The label below the threshold (as served: the other class, or ``not <positive>``)."""
+        others = [label for label in self.contract.classes if label != self.contract.positive_class]
+        return others[0] if len(others) == 1 else f"not {self.contract.positive_class}"
+
+    def positive_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """The Pipeline's probability of the positive class (encoded 1) for each row."""
+        column = [int(label) for label in self.pipeline.classes_].index(1)
+        return self.pipeline.predict_proba(features[self.contract.feature_names])[:, column]
+
+
+class ChunkContractError(DataContractError):
+    """A chunk broke the contract; the first line names the chunk and its input rows."""
+
+    def __init__(self, report: ContractReport, chunk: int, first_row: int):
+        super().__init__(report)
+        self.chunk, self.first_row = chunk, first_row
+        lines = report.summary().splitlines()
+        where = f"in chunk {chunk} (input rows {first_row}-{first_row + report.rows - 1})"
+        lines[0] = lines[0].replace("data contract failed:", f"data contract failed {where}:", 1)
+        self.args = ("\n".join(lines),)
+
+    def __reduce__(self):  # raised in the prefetch worker process, re-raised in the parent
+        return type(self), (self.report, self.chunk, self.first_row)
+
+
+class ChunkValidator:
+    """The training contract without the target, checked chunk by chunk (see the module doc).
+
+    pandera (:func:`tabular_ml.contract.validate_frame`) remains the judge and writes the report;
+    a vectorised scan of the same rules (:meth:`quick_scan`) lets a chunk that surely passes
+    skip it, which matters at millions of rows. Any doubt (an unusual dtype, a rule the scan
+    does not know) sends the chunk to pandera.
+    """
+
+    def __init__(self, contract: DataContract):
+        unlimited = {
+            name: spec.model_copy(update={"max_missing_share": 1.0})
+            for name, spec in contract.columns.items()
+        }
+        self.contract = contract.model_copy(
+            update={"columns": unlimited, "max_missing_share": 1.0, "min_rows": 1, "duplicates": "keep"}
+        )
+        self.limits = {
+            name: spec.max_missing_share if spec.max_missing_share is not None else contract.max_missing_share
+            for name, spec in contract.columns.items()
+        }
+        self.missing: Counter[str] = Counter()
+        self.rows_seen = 0
+
+    def quick_scan(self, chunk: pd.DataFrame) -> dict[str, int] | None:
+        """Missing values per contract column if every per-row rule surely holds, else None.
+
+        The rules of :func:`tabular_ml.contract.build_schema` for one chunk: each column present;
+        numeric and binary columns of a numeric dtype; binary values 0 or 1; values within
+        min/max; categories among the allowed ones (missing values pass: columns are nullable).
+        """
+        missing = {}
+        for name, spec in self.contract.columns.items():
+            if name not in chunk.columns:
+                return None
+            column = chunk[name]
+            if spec.kind in ("numeric", "binary") or spec.min is not None or spec.max is not None:
+                if column.dtype.kind not in "iuf" or spec.categories is not None:
+                    return None
+                values = column.to_numpy()
+                present = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+                missing[name] = len(values) - len(present)
+                if spec.kind == "binary" and not np.isin(present, (0, 1)).all():
+                    return None
+                if spec.min is not None and not (present >= spec.min).all():
+                    return None
+                if spec.max is not None and not (present <= spec.max).all():
+                    return None
+            else:
+                try:
+                    codes, distinct = pd.factorize(column, use_na_sentinel=True)
+                except TypeError:  # unhashable values
+                    return None
+                missing[name] = int((codes < 0).sum())
+                if spec.categories is not None and not set(distinct) <= set(spec.categories):
+                    return None
+        return missing
+
+    def check(self, chunk: pd.DataFrame, number: int, first_row: int) -> None:
+        """Raise :class:`ChunkContractError` when the chunk (or the rows so far) break a rule."""
+        missing = self.quick_scan(chunk)
+        if missing is None:
+            report = validate_frame(chunk, self.contract, with_target=False)
+            missing = {name: int(chunk[name].isna().sum()) for name in self.limits if name in chunk.columns}
+        else:
+            report = ContractReport(rows=len(chunk), columns_checked=len(self.contract.columns))
+        self.rows_seen += len(chunk)
+        last_row = first_row + len(chunk) - 1
+        violations = list(report.violations)
+        for name, count in missing.items():
+            self.missing[name] += count
+            limit = self.limits[name]
+            if self.missing[name] / self.rows_seen > limit:
+                rule = f"missing share <= {limit:g} (over input rows 0-{last_row})"
+                violations.append(Violation(column=name, rule=rule, failing_rows=self.missing[name]))
+        if violations:
+            report.violations = violations
+            raise ChunkContractError(report, number, first_row)
+
+
+@dataclass
+class Totals:
+    rows: int = 0
+    chunks: int = 0
+    positives: int = 0
+    probability_sum: float = 0.0
+
+
+def _predictions(
+    model: ProductionModel, proba: np.ndarray, keys: np.ndarray, key_column: str | None, scored_at: datetime
+) -> pd.DataFrame:
+    """One chunk's output rows: the key, prediction, probability, model_version, scored_at."""
+    return pd.DataFrame(
+        {
+            key_column or ROW_NUMBER: keys,
+            # categoricals from codes: no Python string per row (Parquet stores them as dictionaries)
+            "prediction": pd.Categorical.from_codes(
+                (proba >= model.threshold).astype(np.int8),
+                [model.negative_label, model.contract.positive_class],
+            ),
+            "probability": proba,
+            "model_version": pd.Categorical.from_codes(np.zeros(len(proba), np.int8), [model.version]),
+            "scored_at": pd.Timestamp(scored_at),
+        }
+    )
+
+
+def _prepared(
+    model: ProductionModel, chunks: Iterable[pd.DataFrame], key_column: str | None
+) -> Iterator[tuple[int, int, pd.DataFrame, np.ndarray]]:
+    """``(number, first row, features, keys)`` of each chunk, cleaned and checked."""
+    validator = ChunkValidator(model.contract)
+    cleaning_contract = model.contract.model_copy(update={"duplicates": "keep"})  # a row in, a row out
+    number, first_row = 0, 0
+    for raw in chunks:
+        number += 1
+        if key_column and key_column not in raw.columns:
+            raise ValueError(
+                f"key_column {key_column!r} is not a column of the input; "
+                f"it has: {', '.join(map(str, raw.columns))}"
+            )
+        keys = raw[key_column].to_numpy() if key_column else np.arange(first_row, first_row + len(raw))
+        cleaned, _ = clean_frame(raw, model.cleaning, cleaning_contract)
+        validator.check(cleaned, number, first_row)
+        yield number, first_row, cleaned[model.contract.feature_names], keys
+        first_row += len(raw)
+
+
+def score_in_chunks(
+    model: ProductionModel,
+    chunks: Iterator[pd.DataFrame],
+    sinks: Sequence[Sink],
+    scored_at: datetime,
+    key_column: str | None = None,
+    progress: bool = True,
+    prefetch: Mode = "auto",
+) -> Totals:
+    """Clean, check, score each chunk and write its predictions to every sink.
+
+    The next chunks are read, cleaned and checked by a worker process (or thread, see
+    :func:`tabular_ml.prefetch.prefetched`) while this one is scored, and the previous one is
+    written by a thread meanwhile; a few chunks at most are in memory at once.
+
+    Args:
+        model: The fitted Pipeline with its contract, cleaning and threshold.
+        chunks: Raw chunks in input order (e.g. from :func:`tabular_ml.sources.iter_chunks`).
+        sinks: Where each chunk's predictions are written, in order.
+        scored_at: The run's timestamp, written on every row.
+        key_column: An input column written as each row's key; default: the 0-based row number.
+        progress: Show a progress bar (on a terminal; log lines per chunk are always written).
+        prefetch: Where the next chunks are prepared: ``process``, ``thread`` or ``auto``.
+
+    Returns:
+        Running totals: rows, chunks, positive predictions, sum of probabilities.
+
+    Raises:
+        ChunkContractError: A chunk broke the contract (nothing of it was written).
+        ValueError: ``key_column`` is not a column of the input.
+    """
+    totals = Totals()
+    started = time.perf_counter()
+    prepared = prefetched(lambda: _prepared(model, chunks, key_column), prefetch)
+    with (
+        closing(prepared),  # stops the worker at once if this loop fails
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer") as writer,
+        tqdm(unit="rows", unit_scale=True, desc="scoring", disable=None if progress else True) as bar,
+    ):
+        writing: Future | None = None
+        for number, first_row, features, keys in prepared:
+            proba = model.positive_proba(features)
+            frame = _predictions(model, proba, keys, key_column, scored_at)
+            if writing is not None:
+                writing.result()  # the previous chunk is written (or its error raised) first
+            # Writing (Parquet encoding releases the GIL) overlaps with scoring the next chunk.
+            writing = writer.submit(contextvars.copy_context().run, _write, sinks, frame)
+            totals.rows += len(frame)
+            totals.chunks = number
+            totals.positives += int((proba >= model.threshold).sum())
+            totals.probability_sum += float(proba.sum())
+            bar.update(len(frame))
+            logger.info(
+                "Chunk %d: input rows %d-%d scored (%d so far, %.0f rows/s)",
+                number,
+                first_row,
+                totals.rows - 1,
+                totals.rows,
+                totals.rows / max(time.perf_counter() - started, 1e-9),
+            )
+        if writing is not None:
+            writing.result()
+    return totals
+
+
+def _write(sinks: Sequence[Sink], frame: pd.DataFrame) -> None:
+    for sink in sinks:
+        sink.write(frame)
+
+
+def describe_config(config: SourceConfig | SinkConfig) -> str:
+    """A source or sink config as one line, anything credential-like masked."""
+    values = redact(config.model_dump(mode="json", exclude_defaults=True))
+    return ", ".join(f"{key}: {value}" for key, value in {"type": config.type, **values}.items())
+
+
+def run_batch_scoring(
+    model: ProductionModel,
+    source: SourceConfig,
+    sink: SinkConfig,
+    *,
+    chunk_rows: int,
+    key_column: str | None,
+    run_tag: str,
+    store_dir: str,
+    store_files: Files | None = None,
+    source_secrets: Mapping[str, str] | None = None,
+    sink_secrets: Mapping[str, str] | None = None,
+    scored_at: datetime | None = None,
+    progress: bool = True,
+    prefetch: Mode = "auto",
+) -> BatchPredictions:
+    """Score ``source`` chunk by chunk into ``sink`` and into Parquet parts under ``store_dir``.
+
+    Args:
+        model: The production model.
+        source: Where the rows to score are.
+        sink: Where the predictions are appended.
+        chunk_rows: Rows read, checked and scored at a time.
+        key_column: An input column written as each row's key; default: the row number.
+        run_tag: Names this run's part files in a Parquet sink.
+        store_dir: A directory (e.g. in the artifact store) that receives ``part-<n>.parquet``
+            files with the same predictions, so they are versioned with the run.
+        store_files: File operations for ``store_dir`` (default: the local disk).
+        source_secrets: Secret values of a SQL source (``url``/``password``).
+        sink_secrets: Secret values of a SQL sink.
+        scored_at: The run's timestamp (default: now, UTC).
+        progress: Show a progress bar on a terminal.
+        prefetch: Where the next chunks are prepared: ``process``, ``thread`` or ``auto``.
+
+    Returns:
+        What was written, with totals.
+
+    Raises:
+        DataSourceError, SinkError, ChunkContractError, ValueError: one line each (the contract
+            report adds a line per violation); the sinks are left as they were.
+    """
+    scored_at = scored_at or datetime.now(UTC)
+    logger.info(
+        "Scoring %s in chunks of %d rows with %s version %s (threshold %g)",
+        describe_config(source),
+        chunk_rows,
+        model.name,
+        model.version,
+        model.threshold,
+    )
+    chunks = iter_chunks(source, chunk_rows, source_secrets)
+    with (
+        open_sink(sink, run_tag, sink_secrets) as target,
+        ParquetPartsSink(store_dir, "part", store_files or LocalFiles(), label="artifact store") as store,
+    ):
+        totals = score_in_chunks(model, chunks, [target, store], scored_at, key_column, progress, prefetch)
+    if not totals.rows:
+        logger.warning("The source held no rows: nothing was scored")
+    return BatchPredictions(
+        model_name=model.name,
+        model_version=model.version,
+        scored_at=scored_at,
+        threshold=model.threshold,
+        source=describe_config(source),
+        sink=target.description,
+        columns=[key_column or ROW_NUMBER, *PREDICTION_COLUMNS],
+        rows=totals.rows,
+        chunks=totals.chunks,
+        positive_share=totals.positives / totals.rows if totals.rows else None,
+        mean_probability=totals.probability_sum / totals.rows if totals.rows else None,
+        parts_uri=store_dir,
+    )

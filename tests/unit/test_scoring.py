@@ -1,0 +1,216 @@
+"""Batch scoring on tiny frames: one prediction per row, equal to predict_proba in any chunking."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from tabular_ml.cleaning import clean_frame
+from tabular_ml.config import CleaningConfig, FileSink, FileSource, PreprocessingConfig, SqlSource
+from tabular_ml.contract import validate_frame
+from tabular_ml.model import build_model, encode_target
+from tabular_ml.prefetch import prefetched
+from tabular_ml.scoring import (
+    ChunkContractError,
+    ChunkValidator,
+    ProductionModel,
+    describe_config,
+    run_batch_scoring,
+)
+from tests.factories import tiny_contract, tiny_frame
+
+SCORED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def production() -> ProductionModel:
+    contract = tiny_contract()
+    train = tiny_frame(200, seed=1)
+    pipeline = build_model(contract, PreprocessingConfig(), [], LogisticRegression(max_iter=500))
+    pipeline.fit(train[contract.feature_names], encode_target(train[contract.target], contract))
+    return ProductionModel(pipeline, contract, CleaningConfig(), 0.5, "churn_tiny", "3")
+
+
+def score(production, tmp_path: Path, frame: pd.DataFrame, sink: str = "out.csv", **options):
+    frame.to_csv(tmp_path / "input.csv", index=False)
+    options = {"chunk_rows": 1000, "key_column": None, "prefetch": "thread", **options}
+    result = run_batch_scoring(
+        production,
+        FileSource(path=str(tmp_path / "input.csv")),
+        FileSink(path=str(tmp_path / sink)),
+        run_tag="run",
+        store_dir=str(tmp_path / "store" / options.pop("store", "run")),
+        scored_at=SCORED_AT,
+        progress=False,
+        **options,
+    )
+    return result
+
+
+def expected_proba(production: ProductionModel, frame: pd.DataFrame) -> np.ndarray:
+    cleaned, _ = clean_frame(frame, production.cleaning, production.contract)
+    return production.pipeline.predict_proba(cleaned[production.contract.feature_names])[:, 1]
+
+
+@pytest.mark.parametrize("prefetch", ["thread", "process"])
+@pytest.mark.parametrize("chunk_rows", [7, 1000])
+def test_one_prediction_per_row_equal_to_predict_proba(production, tmp_path, prefetch, chunk_rows) -> None:
+    frame = tiny_frame(60, seed=2)
+    frame.loc[5, "contract"] = " One year "  # cleaned as in training
+    result = score(production, tmp_path, frame, chunk_rows=chunk_rows, prefetch=prefetch)
+    written = pd.read_csv(tmp_path / "out.csv")
+    proba = expected_proba(production, frame)
+    assert written["input_row"].tolist() == list(range(60))
+    np.testing.assert_allclose(written["probability"], proba, rtol=0, atol=1e-12)
+    assert written["prediction"].tolist() == np.where(proba >= 0.5, "Yes", "No").tolist()
+    assert set(written["model_version"]) == {3} and set(written["scored_at"]) == {"2026-05-01 12:00:00+00:00"}
+    parts = pd.read_parquet(result.parts_uri)
+    np.testing.assert_array_equal(parts["input_row"], written["input_row"])
+    np.testing.assert_allclose(parts["probability"], proba, rtol=0, atol=1e-12)
+    assert result.rows == 60 and result.chunks == -(-60 // chunk_rows)
+    assert result.positive_share == pytest.approx((proba >= 0.5).mean())
+    assert result.mean_probability == pytest.approx(proba.mean())
+    assert result.columns == ["input_row", "prediction", "probability", "model_version", "scored_at"]
+
+
+def test_the_key_column_is_written_with_each_prediction(production, tmp_path) -> None:
+    frame = tiny_frame(20, seed=3).assign(customer=[f"c-{i:03d}" for i in range(20)])
+    result = score(production, tmp_path, frame, chunk_rows=6, key_column="customer")
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert written["customer"].tolist() == frame["customer"].tolist()
+    assert result.columns[0] == "customer"
+
+
+def test_a_missing_key_column_is_a_one_line_error(production, tmp_path) -> None:
+    with pytest.raises(
+        ValueError, match=r"^key_column 'customer' is not a column of the input; it has: tenure, "
+    ):
+        score(production, tmp_path, tiny_frame(4), key_column="customer")
+
+
+@pytest.mark.parametrize("prefetch", ["thread", "process"])
+def test_a_violation_in_chunk_2_names_its_rows_and_leaves_the_sinks_alone(
+    production, tmp_path, prefetch
+) -> None:
+    score(production, tmp_path, tiny_frame(10), store="earlier")
+    before = (tmp_path / "out.csv").read_bytes()
+    frame = tiny_frame(120, seed=4)
+    frame.loc[57, "contract"] = "Weekly"
+    with pytest.raises(ChunkContractError) as error:
+        score(production, tmp_path, frame, chunk_rows=50, prefetch=prefetch)
+    assert str(error.value).splitlines() == [
+        "data contract failed in chunk 2 (input rows 50-99): 1 violation(s) in 50 rows",
+        "  - contract: allowed categories broken by 1 row(s) (e.g. Weekly)",
+    ]
+    assert (error.value.chunk, error.value.first_row) == (2, 50)
+    assert (tmp_path / "out.csv").read_bytes() == before  # chunk 1's rows were taken back
+    assert list((tmp_path / "store" / "run").iterdir()) == []
+
+
+def test_missing_shares_count_every_row_read_so_far(tmp_path) -> None:
+    contract = tiny_contract().model_copy(update={"max_missing_share": 0.05})
+    validator = ChunkValidator(contract)
+    frame = tiny_frame(100, seed=5)
+    frame.loc[[91, 95], "total"] = np.nan  # 2 of the last 10 rows: 20 % of that chunk, 2 % overall
+    for number, start in enumerate(range(0, 100, 45), start=1):
+        validator.check(frame.iloc[start : start + 45].reset_index(drop=True), number, start)
+    early = tiny_frame(100, seed=5)
+    early.loc[:4, "total"] = np.nan  # 5 of the first 45 rows
+    with pytest.raises(ChunkContractError) as error:
+        ChunkValidator(contract).check(early.iloc[:45], 1, 0)
+    assert (
+        str(error.value).splitlines()[1]
+        == "  - total: missing share <= 0.05 (over input rows 0-44) broken by 5 row(s)"
+    )
+
+
+def broken_frames() -> dict[str, pd.DataFrame]:
+    frames = {}
+    for name, column, value in [
+        ("below minimum", "tenure", -1),
+        ("above maximum", "tenure", 500),
+        ("not binary", "senior", 2),
+        ("unknown category", "security", "Maybe"),
+        ("text in a numeric column", "total", "12,5"),
+    ]:
+        frame = tiny_frame(10)
+        frame[column] = frame[column].astype(object)
+        frame.loc[3, column] = value
+        frames[name] = frame.infer_objects()
+    frames["missing column"] = tiny_frame(10).drop(columns="backup")
+    frames["bool binary"] = tiny_frame(10).assign(senior=lambda f: f["senior"].astype(bool))
+    return frames
+
+
+def test_the_quick_scan_passes_only_what_pandera_passes() -> None:
+    contract = tiny_contract()
+    contract = contract.model_copy(
+        update={
+            "columns": {
+                **contract.columns,
+                "tenure": contract.columns["tenure"].model_copy(update={"min": 0, "max": 120}),
+            }
+        }
+    )
+    validator = ChunkValidator(contract)
+    good = tiny_frame(40, seed=6)
+    good.loc[[1, 2], "backup"] = np.nan
+    good.loc[3, "total"] = np.nan
+    assert validator.quick_scan(good) == {name: int(good[name].isna().sum()) for name in contract.columns}
+    assert validate_frame(good, validator.contract, with_target=False).passed
+    for name, frame in broken_frames().items():
+        passed = validate_frame(frame, validator.contract, with_target=False).passed
+        assert validator.quick_scan(frame) is None, name  # pandera decides
+        if name != "bool binary":
+            assert not passed, name
+
+
+def test_an_empty_input_scores_nothing(production, tmp_path) -> None:
+    result = score(production, tmp_path, tiny_frame(4).iloc[:0])
+    assert (result.rows, result.chunks, result.positive_share, result.mean_probability) == (0, 0, None, None)
+    assert "nothing scored" in result.summary()
+
+
+def test_the_worker_process_error_reaches_the_consumer() -> None:
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    items = prefetched(broken, "process")
+    assert next(items) == 1
+    with pytest.raises(OSError, match="disk gone"):
+        next(items)
+
+    class Unpicklable(Exception):
+        def __init__(self, handle):
+            super().__init__("cannot cross")
+            self.handle = handle
+
+    def unpicklable():
+        raise Unpicklable(lambda: None)
+        yield
+
+    with pytest.raises(RuntimeError, match="^Unpicklable: cannot cross$"):
+        list(prefetched(unpicklable, "process"))
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_stopping_early_stops_the_producer(mode) -> None:
+    items = prefetched(lambda: iter(range(10**9)), mode, ahead=2)
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()
+    assert multiprocessing.active_children() == []
+
+
+def test_configs_are_described_without_credentials() -> None:
+    assert describe_config(SqlSource(url_env="WAREHOUSE_URL", table="customers")) == (
+        "type: sql, url_env: WAREHOUSE_URL, table: customers"
+    )
+    assert describe_config(FileSink(path="out/p.parquet")) == "type: file, path: out/p.parquet"
