@@ -3,13 +3,16 @@
 The same ``seldon-core-microservice`` (the local deployer's command: 1 worker, 4 threads,
 no keep-alive, loopback only) is started on one model bundle with the request log off, then
 on (``SERVING_REQUEST_LOG_DIR`` = a temporary folder, default flush period and file size),
-``--rounds`` times in turn (default 3: a shared machine's load drifts, alternating evens it
-out). Each server is warmed up, then ``wrk`` posts single-row requests over
-``--connections`` connections for ``--seconds`` seconds (rows taken in turn from the
-bundled Telco data; a Lua script builds the bodies). Reported: requests per second (mean of
-the rounds), latency percentiles (median of the rounds), errors, the ratio log-on / log-off
-(goal >= 0.9), and, for the log-on servers, the rows found on disk after their SIGTERM
-against the requests they answered.
+``--rounds`` times (default 3), in the order off-on, on-off, off-on... (a shared machine's
+load drifts; alternating the order evens it out). Each server is warmed up, then ``wrk``
+posts single-row requests over ``--connections`` connections for ``--seconds`` seconds
+(rows taken in turn from the bundled Telco data; a Lua script builds the bodies).
+
+Reported: requests per second (mean of the rounds), latency percentiles (median of the
+rounds), errors, the CPU time the server's processes used per request (from /proc: less
+sensitive to other work on the machine than throughput), the ratios log-on / log-off (goal:
+throughput >= 0.9x), and, for the log-on servers, the rows found on disk after their
+SIGTERM against the requests they answered.
 
 The bundle: ``--bundle DIR`` (e.g. ``<artifact store>/serving_bundles/<model>/<version>``),
 else the training config's preprocessing and features with a logistic regression fitted on
@@ -120,6 +123,19 @@ class Server:
             time.sleep(0.2)
         raise SystemExit(f"the server was not ready in {timeout_s:g} s")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the processes in the server's group so far (from /proc)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if int(fields[2]) == self.process.pid:  # field 5, pgrp (fields[0] is field 3, state)
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / tick
+
     def stop(self, grace_s: float = 10) -> float:
         """SIGTERM to the leader (as the supervisor does); returns how long the group took to go."""
         started = time.monotonic()
@@ -173,7 +189,9 @@ def measure(bundle: Path, log_dir: Path | None, script: Path, args, folder: Path
     try:
         server.wait_ready()
         warm, _ = run_wrk(server.url, script, args.warmup, args.connections, args.threads)
+        cpu_before = server.cpu_seconds()
         result, command = run_wrk(server.url, script, args.seconds, args.connections, args.threads)
+        result["cpu_ms"] = (server.cpu_seconds() - cpu_before) / result["requests"] * 1e3
     finally:
         stop_s = server.stop()
     result.update(command=command, server=shlex.join(server.command), warmup_requests=warm["requests"])
@@ -188,7 +206,8 @@ def measure(bundle: Path, log_dir: Path | None, script: Path, args, folder: Path
         result["dropped"] = int(closed[-1]) if closed else None
     print(
         f"round {round_ + 1}, log {label}: {result['rps']:.1f} req/s, "
-        f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms"
+        f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
+        f"server CPU {result['cpu_ms']:.2f} ms/request"
     )
     return result
 
@@ -202,6 +221,7 @@ def combine(results: list[dict]) -> dict:
     out["rounds_rps"] = [r["rps"] for r in results]
     for key in ("p50_ms", "p75_ms", "p90_ms", "p99_ms"):
         out[key] = statistics.median(r[key] for r in results)
+    out["cpu_ms"] = sum(r["cpu_ms"] * r["requests"] for r in results) / sum(r["requests"] for r in results)
     for key in ("requests", "non_2xx", "warmup_requests", "logged_rows", "log_files", "dropped"):
         if key in out:
             out[key] = sum(r[key] or 0 for r in results)
@@ -229,6 +249,7 @@ def report(off: dict, on: dict, args, load_before, load_after, bundle_note: str)
         ("latency p75 (ms)", "p75_ms", "{:.2f}"),
         ("latency p90 (ms)", "p90_ms", "{:.2f}"),
         ("latency p99 (ms)", "p99_ms", "{:.2f}"),
+        ("server CPU per request (ms)", "cpu_ms", "{:.2f}"),
         ("requests measured", "requests", "{:,}"),
         ("non-2xx answers", "non_2xx", "{}"),
         ("socket errors", "socket_errors", "{}"),
@@ -236,7 +257,9 @@ def report(off: dict, on: dict, args, load_before, load_after, bundle_note: str)
     ]
     table = ["| | log off | log on | on / off |", "|---|---|---|---|"]
     for title, key, fmt in rows:
-        ratio_cell = f"{on[key] / off[key]:.3f}" if key in ("rps", "p50_ms", "p90_ms", "p99_ms") else ""
+        ratio_cell = (
+            f"{on[key] / off[key]:.3f}" if key in ("rps", "p50_ms", "p90_ms", "p99_ms", "cpu_ms") else ""
+        )
         table.append(f"| {title} | {fmt.format(off[key])} | {fmt.format(on[key])} | {ratio_cell} |")
     verdict = "met" if ratio >= 0.9 else "NOT met"
     if args.rounds > 1:
@@ -244,7 +267,7 @@ def report(off: dict, on: dict, args, load_before, load_after, bundle_note: str)
             f"{a:.1f} / {b:.1f}" for a, b in zip(off["rounds_rps"], on["rounds_rps"], strict=True)
         )
         rounds = [
-            f"{args.rounds} rounds, log off then on in each: requests/s is the mean over rounds "
+            f"{args.rounds} rounds (off-on, on-off, ...): requests/s is the mean over rounds "
             f"(off / on per round: {per_round}), latencies the median of the rounds' percentiles.",
             "",
         ]
@@ -311,9 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         script.write_text(LUA % {"bodies": bodies})
         load_before = os.getloadavg()
         offs, ons = [], []
-        for round_ in range(args.rounds):
-            offs.append(measure(bundle, None, script, args, folder, round_))
-            ons.append(measure(bundle, folder / f"request_log-{round_}", script, args, folder, round_))
+        for round_ in range(args.rounds):  # off-on, on-off, off-on...: drifting load hits both sides
+            for log_on in (False, True) if round_ % 2 == 0 else (True, False):
+                log_dir = folder / f"request_log-{round_}" if log_on else None
+                (ons if log_on else offs).append(measure(bundle, log_dir, script, args, folder, round_))
         off, on = combine(offs), combine(ons)
         load_after = os.getloadavg()
     text = report(off, on, args, load_before, load_after, note)
