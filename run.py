@@ -21,6 +21,7 @@ import yaml
 
 from tabular_ml.config import (
     DeploymentParameters,
+    InferenceParameters,
     MonitoringParameters,
     RollbackParameters,
     ServeParameters,
@@ -38,6 +39,7 @@ PIPELINES = {
     "rollback": ("pipelines.deployment", "rollback", RollbackParameters),
     "serve": ("pipelines.deployment", "serve", ServeParameters),
     "monitoring": ("pipelines.monitoring", "monitoring", MonitoringParameters),
+    "inference": ("pipelines.inference", "inference", InferenceParameters),
 }
 
 # The top-level keys of a ZenML run configuration (zenml.config.PipelineRunConfiguration) that
@@ -74,6 +76,7 @@ Pipelines (chosen by the config file's name, or --pipeline):
   serve        serve production as it is (after a crash or a reboot; no promotion)
   monitoring   current data vs the production version's reference: quality, drift, performance;
                exit 3 when a threshold is crossed (on_drift: retrain -> training + deployment)
+  inference    batch scoring: the production version scores new rows chunk by chunk into a sink
 \b
 Examples:
   python run.py --config configs/training.yaml
@@ -84,6 +87,7 @@ Examples:
   python run.py rollback --to-version 2
   python run.py serve              # bring production back up after a crash
   python run.py --config configs/monitoring.yaml   # exit 3 on drift
+  python run.py --config configs/inference.yaml    # batch scoring with the production version
   python run.py models             # ZenML stages and MLflow aliases side by side
   python run.py stack local        # register and activate the local stack
 """
@@ -264,6 +268,8 @@ def cli(
     if dry_run:
         click.echo(yaml.safe_dump(redact(config), sort_keys=False), nl=False)
         return
+    if name == "inference":
+        check_scoring_version(config.get("model") or {})
     if name == "monitoring":
         run_monitoring(config)
     else:
@@ -321,6 +327,22 @@ def check_rollback_target(model_name: str | None, version: int) -> None:
         fail(
             f"--to-version {version}: version {version} of model {model_name!r} never finished training "
             "(it has no metrics), so it cannot be served"
+        )
+
+
+def check_scoring_version(model: dict) -> None:
+    """Exit 2 with one line unless the model version batch scoring names exists (e.g. production)."""
+    name, version = model.get("name"), model.get("version")
+    if not name or version is None:
+        fail("the inference configuration needs model.name and model.version (production)")
+    from zenml.client import Client
+
+    try:
+        Client().get_model_version(name, version)
+    except KeyError:
+        fail(
+            f"model {name!r} has no {version} version to score with; "
+            "promote one with `python run.py --config configs/deployment.yaml`"
         )
 
 

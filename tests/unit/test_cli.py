@@ -214,7 +214,7 @@ def test_pipeline_name_from_file_name(tmp_path, capsys):
     assert exited.value.code == 2
     assert capsys.readouterr().err == (
         f"error: cannot tell which pipeline {other} is for; "
-        "pass --pipeline with one of: training, deployment, rollback, serve, monitoring\n"
+        "pass --pipeline with one of: training, deployment, rollback, serve, monitoring, inference\n"
     )
 
 

@@ -1,0 +1,61 @@
+"""Score new rows with the production model version, chunk by chunk, into the configured sink."""
+
+from typing import Annotated
+
+from sklearn.pipeline import Pipeline
+from zenml import ArtifactConfig, get_step_context, log_metadata, step
+from zenml.client import Client
+from zenml.io import fileio
+from zenml.logger import get_logger
+
+from tabular_ml.config import SinkConfig, SourceConfig
+from tabular_ml.scoring import BatchPredictions, ProductionModel, run_batch_scoring
+
+logger = get_logger(__name__)
+
+
+@step(enable_cache=False)  # the rows behind the source change, and writing to the sink is the point
+def score_batch(
+    model: Pipeline, source: SourceConfig, sink: SinkConfig, chunk_rows: int, key_column: str | None
+) -> Annotated[BatchPredictions, ArtifactConfig(name="predictions")]:
+    """Append a prediction per input row to the sink; the same rows go to the artifact store.
+
+    ``model`` is the pipeline's model version's (production's) ``model`` artifact; its contract,
+    cleaning and threshold come from that version's ``parameters`` metadata. The predictions
+    are also written as Parquet parts under ``<artifact store>/batch_predictions/<run id>/``,
+    so the returned ``predictions`` artifact (linked to the version) points at versioned rows.
+    """
+    context = get_step_context()
+    version = context.model_version
+    run_id = str(context.pipeline_run.id)
+    production = ProductionModel.from_parameters(
+        model, version.run_metadata["parameters"], version.model.name, str(version.number)
+    )
+    predictions = run_batch_scoring(
+        production,
+        source,
+        sink,
+        chunk_rows=chunk_rows,
+        key_column=key_column,
+        run_tag=run_id,
+        store_dir=f"{Client().active_stack.artifact_store.path}/batch_predictions/{run_id}",
+        store_files=fileio,
+        source_secrets=_secret_values(source),
+        sink_secrets=_secret_values(sink),
+    )
+    summary = {
+        "rows": predictions.rows,
+        "chunks": predictions.chunks,
+        "model_version": predictions.model_version,
+    }
+    if predictions.positive_share is not None:
+        summary["positive_share"] = round(predictions.positive_share, 6)
+    log_metadata(summary, artifact_name="predictions", infer_artifact=True)
+    logger.info(predictions.summary())
+    return predictions
+
+
+def _secret_values(config: SourceConfig | SinkConfig) -> dict[str, str] | None:
+    """A SQL source's or sink's ZenML secret (``url`` and/or ``password``), if it names one."""
+    name = getattr(config, "secret", None)
+    return dict(Client().get_secret(name).secret_values) if name else None
