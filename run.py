@@ -140,6 +140,7 @@ def run_pipeline(pipeline: str, config: dict):
 
     clean_exit.install()
 
+    check_model_version_exists(config)
     bind_experiment_tracker(config)
     module_name, function_name, _ = PIPELINES[pipeline]
     pipeline_object = getattr(importlib.import_module(module_name), function_name)
@@ -156,6 +157,25 @@ def run_pipeline(pipeline: str, config: dict):
     if run is not None:
         click.echo(f"Pipeline run '{run.name}' finished with status {run.status.value}.")
     return run
+
+
+def check_model_version_exists(config: dict) -> None:
+    """Exit 1 with one line when the config's model version (``latest``, a stage) does not exist.
+
+    ZenML would otherwise fail later with "No latest stage version found for model <uuid>".
+    """
+    model = config.get("model") or {}
+    stage = str(model.get("version", ""))
+    if stage not in ("latest", "production", "staging") or not model.get("name"):
+        return
+    from zenml.client import Client
+
+    try:
+        Client().get_model_version(model["name"], stage)
+    except KeyError:
+        needs = "train it first (configs/training.yaml)" if stage == "latest" else "deploy one first"
+        click.echo(f"error: model {model['name']!r} has no {stage} version; {needs}", err=True)
+        sys.exit(1)
 
 
 ALERT_EXIT_CODE = 3  # a monitoring threshold was crossed (1: a failure, 2: a bad configuration)

@@ -36,8 +36,6 @@ from typing import Any
 
 import requests
 
-from serving.lifetime import die_with_parent
-
 logger = logging.getLogger(__name__)
 
 TARGET_FILE = "target.json"
@@ -193,6 +191,10 @@ class Supervisor:
             "MODEL_DIR": bundle_dir,
             "SERVING_LISTEN_FDS": f"{self.public.fileno()},{private.fileno()}",
         }
+        # Imported here, not at the top: ZenML's CLI imports this flavor with only the flavors
+        # package resolvable (`zenml model-deployer models list`), not the project's others.
+        from serving.lifetime import die_with_parent
+
         process = subprocess.Popen(
             self.command(port),
             env=env,

@@ -11,9 +11,11 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -106,6 +108,19 @@ def test_first_model_is_promoted_and_served_on_loopback(first_deployment):
     listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
     local_addresses = {line.split()[3] for line in listening.splitlines()}
     assert local_addresses == {f"127.0.0.1:{port}"}
+
+
+def test_zenml_cli_lists_the_running_server(first_deployment, tmp_path):
+    """`zenml model-deployer models list` imports the flavor with only its own package resolvable."""
+    (tmp_path / "flavors").symlink_to(PROJECT_ROOT / "flavors")
+    env = {k: v for k, v in os.environ.items() if k not in ("ZENML_REPOSITORY_PATH", "PYTHONPATH")}
+    zenml = str(Path(sys.executable).with_name("zenml"))
+    listed = subprocess.run(
+        [zenml, "model-deployer", "models", "list"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stdout[-2000:] + listed.stderr[-2000:]
+    table = listed.stdout + listed.stderr  # ZenML prints its tables to stderr when not on a terminal
+    assert "seldon-l" in table and "deployment" in table and "Traceback" not in table
 
 
 def test_http_predictions_equal_the_in_process_pipeline(first_deployment):

@@ -269,6 +269,31 @@ def test_rollback_to_an_unknown_version_exits_2_before_the_pipeline(tmp_path):
     assert "Pipeline" not in result.stdout and "rollback" not in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--config", "configs/deployment.yaml"], "has no latest version; train it first"),
+        (["serve"], "has no production version; deploy one first"),
+        (["--config", "configs/monitoring.yaml"], "has no production version; deploy one first"),
+    ],
+)
+def test_a_pipeline_on_a_model_version_that_does_not_exist_fails_in_one_line(tmp_path, arguments, expected):
+    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml-store")}
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), *arguments, "model.name=nothing_trained"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"error: model 'nothing_trained' {expected}" + (
+        " (configs/training.yaml)" if "train" in expected else ""
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_rollback_target_must_exist_and_have_finished_training(capsys):
     """In-process, on the test session's throwaway store."""
     from zenml import log_metadata
