@@ -372,7 +372,7 @@ def run_batch_scoring(
     """
     scored_at = scored_at or datetime.now(UTC)
     logger.info(
-        "Scoring %s in chunks of %d rows with %s version %s (threshold %g)",
+        "Scoring {%s} in chunks of %d rows with %s version %s (threshold %g)",
         describe_config(source),
         chunk_rows,
         model.name,
