@@ -160,22 +160,25 @@ def run_pipeline(pipeline: str, config: dict):
 
 
 def check_model_version_exists(config: dict) -> None:
-    """Exit 1 with one line when the config's model version (``latest``, a stage) does not exist.
+    """Exit 2 with one line when the config's model version (``latest``, a stage, a number) is missing.
 
     ZenML would otherwise fail later with "No latest stage version found for model <uuid>".
     """
     model = config.get("model") or {}
-    stage = str(model.get("version", ""))
-    if stage not in ("latest", "production", "staging") or not model.get("name"):
+    version = model.get("version")
+    if version is None or not model.get("name"):
         return
     from zenml.client import Client
 
     try:
-        Client().get_model_version(model["name"], stage)
+        Client().get_model_version(model["name"], version)
     except KeyError:
-        needs = "train it first (configs/training.yaml)" if stage == "latest" else "deploy one first"
-        click.echo(f"error: model {model['name']!r} has no {stage} version; {needs}", err=True)
-        sys.exit(1)
+        if str(version) == "latest":
+            fail(f"model {model['name']!r} has no version yet; train it first (configs/training.yaml)")
+        fail(
+            f"model {model['name']!r} has no {version} version; "
+            "promote one with `python run.py --config configs/deployment.yaml`"
+        )
 
 
 ALERT_EXIT_CODE = 3  # a monitoring threshold was crossed (1: a failure, 2: a bad configuration)
@@ -288,8 +291,6 @@ def cli(
     if dry_run:
         click.echo(yaml.safe_dump(redact(config), sort_keys=False), nl=False)
         return
-    if name == "inference":
-        check_scoring_version(config.get("model") or {})
     if name == "monitoring":
         run_monitoring(config)
     else:
@@ -347,22 +348,6 @@ def check_rollback_target(model_name: str | None, version: int) -> None:
         fail(
             f"--to-version {version}: version {version} of model {model_name!r} never finished training "
             "(it has no metrics), so it cannot be served"
-        )
-
-
-def check_scoring_version(model: dict) -> None:
-    """Exit 2 with one line unless the model version batch scoring names exists (e.g. production)."""
-    name, version = model.get("name"), model.get("version")
-    if not name or version is None:
-        fail("the inference configuration needs model.name and model.version (production)")
-    from zenml.client import Client
-
-    try:
-        Client().get_model_version(name, version)
-    except KeyError:
-        fail(
-            f"model {name!r} has no {version} version to score with; "
-            "promote one with `python run.py --config configs/deployment.yaml`"
         )
 
 

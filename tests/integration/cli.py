@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
 from tests.conftest import PROJECT_ROOT
+from tests.processes import free_port, port_is_free  # noqa: F401 - the tests import them from here
 
 
 def run_cli(cwd, *args: str) -> subprocess.CompletedProcess:
@@ -26,17 +26,6 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     """Fail with the command's output tail unless it exited 0."""
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def write_sample(folder, seed: int, rows: int = 1200) -> None:

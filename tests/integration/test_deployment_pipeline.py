@@ -28,6 +28,7 @@ from zenml.enums import ModelStages
 
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import free_port, ok, port_is_free, run_cli, small_training_args, write_sample
+from tests.processes import group_alive
 
 pytestmark = pytest.mark.integration
 
@@ -403,11 +404,3 @@ def test_a_killed_server_is_cleaned_up_and_serve_brings_production_back(first_de
     assert served_version(port) == "1" and production_number() == 1
     assert "promote_model" not in result.stdout + result.stderr
     assert decision_of(1) == decision_before  # no promotion ran
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -193,7 +193,7 @@ def test_no_production_version_is_a_one_line_error(workdir) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "error: model 'churn_never_promoted' has no production version to score with; "
+        "error: model 'churn_never_promoted' has no production version; "
         "promote one with `python run.py --config configs/deployment.yaml`"
     ]
 

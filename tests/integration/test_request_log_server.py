@@ -32,7 +32,7 @@ from serving.request_log import LOG_COLUMNS, read_request_log
 from tabular_ml.config import TrainingParameters
 from tabular_ml.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import free_port, port_is_free
+from tests.processes import free_port, port_is_free, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -210,15 +210,6 @@ def post(url: str, body: dict) -> dict:
     answer = requests.post(url, json=body, timeout=30)
     assert answer.status_code == 200, answer.text[:500]
     return answer.json()
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def log_pids(folder: Path) -> set[int]:

@@ -38,6 +38,7 @@ from serving.model_server import DEFAULT_MODEL_DIR, MODEL_DIR_ENV, TabularModel
 from tabular_ml.config import TrainingParameters
 from tabular_ml.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
+from tests.processes import free_port, port_is_free
 
 pytestmark = pytest.mark.integration
 
@@ -207,24 +208,6 @@ def test_metadata_is_valid_seldon_metadata_before_load(bundle_dir, params):
 
 
 # ---------------------------------------------------------------------- the real server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_is_free(port: int) -> bool:
-    """Nothing listens on ``port`` (connections of the tests may linger in TIME_WAIT)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def listening_addresses(port: int) -> set[str]:

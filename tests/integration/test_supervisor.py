@@ -27,7 +27,7 @@ from serving.bundle import save_bundle
 from tabular_ml.config import TrainingParameters
 from tabular_ml.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import free_port, port_is_free
+from tests.processes import free_port, group_alive, port_is_free, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -80,15 +80,6 @@ def active(state: Path) -> dict:
         return {}
 
 
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def switch(state: Path, bundle: Path, version: str) -> dict:
     """Ask the supervisor to serve ``bundle`` and wait for its answer."""
     request = {
@@ -107,14 +98,6 @@ def served_version(port: int) -> str:
     body = {"jsonData": json.loads(row.to_json(orient="records"))}
     response = requests.post(f"http://127.0.0.1:{port}/api/v1.0/predictions", json=body, timeout=10)
     return response.json()["meta"]["tags"]["model_version"]
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 class Load:

@@ -269,12 +269,19 @@ def test_rollback_to_an_unknown_version_exits_2_before_the_pipeline(tmp_path):
     assert "Pipeline" not in result.stdout and "rollback" not in result.stdout
 
 
+PROMOTE_ONE = "has no production version; promote one with `python run.py --config configs/deployment.yaml`"
+
+
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        (["--config", "configs/deployment.yaml"], "has no latest version; train it first"),
-        (["serve"], "has no production version; deploy one first"),
-        (["--config", "configs/monitoring.yaml"], "has no production version; deploy one first"),
+        (
+            ["--config", "configs/deployment.yaml"],
+            "has no version yet; train it first (configs/training.yaml)",
+        ),
+        (["serve"], PROMOTE_ONE),
+        (["--config", "configs/monitoring.yaml"], PROMOTE_ONE),
+        (["--config", "configs/inference.yaml"], PROMOTE_ONE),
     ],
 )
 def test_a_pipeline_on_a_model_version_that_does_not_exist_fails_in_one_line(tmp_path, arguments, expected):
@@ -287,10 +294,8 @@ def test_a_pipeline_on_a_model_version_that_does_not_exist_fails_in_one_line(tmp
         text=True,
         timeout=300,
     )
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stderr.strip().splitlines()[-1] == f"error: model 'nothing_trained' {expected}" + (
-        " (configs/training.yaml)" if "train" in expected else ""
-    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: model 'nothing_trained' {expected}"]
     assert "Traceback" not in result.stderr
 
 

@@ -15,7 +15,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from sklearn.linear_model import LogisticRegression
+
+from tests.processes import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
@@ -256,12 +257,6 @@ def test_requirements_serving_is_closed_under_dependencies():
 # --------------------------------------------------------------------------- the entrypoint, run
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _serving_environment(root: Path) -> tuple[Path, Path]:
     """What the image holds: a venv with only requirements-serving.txt, and an /app with only the copies.
 
@@ -364,7 +359,7 @@ def server(tmp_path_factory) -> Server:
     bundle = save_bundle(tmp / "bundle", pipeline, contract, model_name="churn", model_version="3")
 
     venv, app = _serving_environment(tmp)
-    http, grpc, metrics = _free_port(), _free_port(), _free_port()
+    http, grpc, metrics = free_port(), free_port(), free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -467,7 +462,7 @@ def test_healthcheck_command_passes_on_the_running_server_and_fails_without_one(
     python = shutil.which(argv[0], path=str(server.venv / "bin"))
     ok = subprocess.run([python, *argv[1:]], env=server.env, capture_output=True, timeout=30)
     assert ok.returncode == 0, ok.stderr.decode()
-    down = {**server.env, "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(_free_port())}
+    down = {**server.env, "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(free_port())}
     failed = subprocess.run([python, *argv[1:]], env=down, capture_output=True, timeout=30)
     assert failed.returncode != 0
 

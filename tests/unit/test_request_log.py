@@ -26,6 +26,7 @@ from serving.request_log import (
 )
 from serving.request_schema import RequestSchema
 from tests.conftest import PROJECT_ROOT
+from tests.processes import wait_for
 
 COLUMNS = [
     FeatureColumn(name="tenure", kind="numeric"),
@@ -61,15 +62,6 @@ def append(writer: RequestLogWriter, schema: RequestSchema, first: int, n: int, 
 
 def log_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("requests-*.parquet"))
-
-
-def wait_for(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
