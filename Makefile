@@ -10,7 +10,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run drift-data monitor test test-unit test-integration lint lock dashboard clean bench bench-drift bench-request-log score bench-batch
+.PHONY: help install init stack run serve drift-data monitor test test-unit test-integration lint lock dashboard clean bench bench-drift bench-request-log score bench-batch
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ lint: install ## ruff
 lock: install ## Re-resolve requirements.txt into requirements.lock
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip freeze --exclude-editable > requirements.lock
+
+serve: stack ## Serve the production version again after a crash or a reboot (no promotion)
+	$(PY) run.py serve
 
 drift-data: install ## Write a held-out slice and a drifted copy of the bundled data to data/drift/
 	$(PY) bench/simulate_drift.py --input data/raw/telco_churn.csv --out-dir data/drift --seed 7
