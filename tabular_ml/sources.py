@@ -166,10 +166,7 @@ def _load_sql(source: SqlSource, secrets: Mapping[str, str]) -> tuple[pd.DataFra
     except DataSourceError:
         raise
     except (SQLAlchemyError, ImportError, ValueError) as exc:
-        cause = _first_line(exc.orig if isinstance(exc, DBAPIError) else exc)
-        for secret in secret_values:
-            cause = cause.replace(secret, "***")
-        raise DataSourceError(f"sql source {description}: {type(exc).__name__}: {cause}") from exc
+        raise _sql_error(exc, description, secret_values) from exc
     finally:
         if engine is not None:
             engine.dispose()
@@ -196,6 +193,14 @@ def resolve_sql_url(
         url = url.set(password=password)
     secret_values = [value for value in (password, url.password) if value]
     return url, url.render_as_string(hide_password=True), secret_values
+
+
+def _sql_error(exc: Exception, description: str, secret_values) -> DataSourceError:
+    """One line naming the source and the database's own first line, with secrets masked."""
+    cause = _first_line(exc.orig if isinstance(exc, DBAPIError) else exc)
+    for secret in secret_values:
+        cause = cause.replace(secret, "***")
+    return DataSourceError(f"sql source {description}: {type(exc).__name__}: {cause}")
 
 
 def _sql_url_and_password(
@@ -436,10 +441,7 @@ def _sql_chunks(
         except DataSourceError:
             raise
         except (SQLAlchemyError, ImportError, ValueError) as exc:
-            cause = _first_line(exc.orig if isinstance(exc, DBAPIError) else exc)
-            for secret in secret_values:
-                cause = cause.replace(secret, "***")
-            raise DataSourceError(f"sql source {description}: {type(exc).__name__}: {cause}") from exc
+            raise _sql_error(exc, description, secret_values) from exc
         finally:
             if engine is not None:
                 engine.dispose()

@@ -251,17 +251,21 @@ def test_rollback_to_version_below_1_exits_2_before_zenml(run_cli, value, shown)
         ]
 
 
-def test_rollback_to_an_unknown_version_exits_2_before_the_pipeline(tmp_path):
-    """A fresh ZenML store of its own: the default model has no version 999 (it has none)."""
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml-store")}
-    result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "run.py"), "rollback", "--to-version", "999"],
+def run_on_a_fresh_store(tmp_path, *arguments: str) -> subprocess.CompletedProcess:
+    """``python run.py ARGUMENTS`` from the project with an empty ZenML store of its own."""
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), *arguments],
         cwd=PROJECT_ROOT,
-        env=env,
+        env={**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml-store")},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_rollback_to_an_unknown_version_exits_2_before_the_pipeline(tmp_path):
+    """A fresh ZenML store of its own: the default model has no version 999 (it has none)."""
+    result = run_on_a_fresh_store(tmp_path, "rollback", "--to-version", "999")
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.splitlines() == [
         "error: --to-version 999: model 'churn_classifier' has no version 999 (it has no versions)"
@@ -285,15 +289,7 @@ PROMOTE_ONE = "has no production version; promote one with `python run.py --conf
     ],
 )
 def test_a_pipeline_on_a_model_version_that_does_not_exist_fails_in_one_line(tmp_path, arguments, expected):
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml-store")}
-    result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "run.py"), *arguments, "model.name=nothing_trained"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_on_a_fresh_store(tmp_path, *arguments, "model.name=nothing_trained")
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [f"error: model 'nothing_trained' {expected}"]
     assert "Traceback" not in result.stderr
