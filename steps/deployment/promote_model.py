@@ -19,6 +19,17 @@ from tabular_ml.promotion import PromotionDecision, compare_on_unseen_rows, deci
 logger = get_logger(__name__)
 
 
+def same_model_as_undone(model_name: str, challenger) -> tuple[int, str] | None:
+    """(number, status) of a rejected or rolled-back version whose model artifact the challenger shares."""
+    model_id = challenger.get_artifact("model").id
+    for number, metadata in trained_versions(model_name):
+        status = metadata.get("decision", {}).get("status")
+        if number != challenger.number and status in ("rejected", "rolled_back"):
+            if Client().get_model_version(model_name, number).get_artifact("model").id == model_id:
+                return number, status
+    return None
+
+
 @step(enable_cache=False)  # the decision depends on the registry's current state, not only on inputs
 def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "promotion_decision"]:
     """Score challenger and champion on rows neither trained on; promote a significantly better one.
@@ -40,6 +51,26 @@ def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "p
         logger.info("Promotion: %s", decision.reason)
         return decision
     challenger = Client().get_model_version(model_name, challenger_number)
+    repeat = same_model_as_undone(model_name, challenger)
+    if repeat is not None:  # e.g. a cached retrain on the same data: a rollback must still stick
+        reason = (
+            f"its model is the very model of version {repeat[0]}, which was {repeat[1].replace('_', ' ')}"
+        )
+        decision = PromotionDecision(
+            promote=False,
+            reason=reason,
+            metric=promotion.metric,
+            challenger_version=str(challenger.number),
+            champion_version=str(champion.number) if champion else None,
+        )
+        logger.info("Promotion of version %s: %s", challenger.number, reason)
+        record_decision(
+            model_name,
+            challenger.number,
+            decision_record("rejected", reason),
+            promotion=decision.model_dump(),
+        )
+        return decision
     parameters = challenger.run_metadata["parameters"]
     contract = DataContract(**parameters["contract"])
     threshold = parameters["evaluation"]["threshold"]

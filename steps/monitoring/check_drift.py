@@ -1,5 +1,6 @@
 """Evidently's data drift report of the current sample against the reference sample."""
 
+import warnings
 from typing import Annotated
 
 import pandas as pd
@@ -60,7 +61,9 @@ def check_drift(
             note=note,
         )
         return empty, HTMLString(f"<p>No drift report: {note}.</p>")
-    report = _evidently_report(reference_sample, current_sample, column_roles(contract))
+    with warnings.catch_warnings():  # constant columns make numpy warn inside Evidently's correlations
+        warnings.simplefilter("ignore", RuntimeWarning)
+        report = _evidently_report(reference_sample, current_sample, column_roles(contract))
     summary = summarise_drift(report.as_dict(), features, len(reference_sample), len(current_sample))
     logger.info(
         "Drift: %d of %d feature columns drifted %s",

@@ -328,6 +328,15 @@ def test_worse_model_is_rejected_and_a_rollback_sticks(first_deployment):
     assert "no new trained version since the last decision" in result.stdout + result.stderr
     assert production_number() == 1 and served_version(port) == "1"
 
+    train(folder, GOOD)  # version 4: the same config on the same data reuses version 2's cached model
+    deploy(folder, port)
+    assert decision_of(4) == {
+        **decision_of(4),
+        "status": "rejected",
+        "reason": "its model is the very model of version 2, which was rolled back",
+    }
+    assert production_number() == 1 and served_version(port) == "1"
+
 
 @pytest.mark.parametrize("to_version", ["0", "-1", "999"])
 def test_rollback_to_an_impossible_version_exits_2_before_running(first_deployment, to_version):
