@@ -30,47 +30,20 @@ def same_model_as_undone(model_name: str, challenger) -> tuple[int, str] | None:
     return None
 
 
-@step(enable_cache=False)  # the decision depends on the registry's current state, not only on inputs
-def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "promotion_decision"]:
-    """Score challenger and champion on rows neither trained on; promote a significantly better one.
+def _refusal(reason: str, promotion: PromotionConfig, challenger: int | None, champion) -> PromotionDecision:
+    """A decision not to promote, made before any scoring."""
+    logger.info("Promotion%s: %s", f" of version {challenger}" if challenger is not None else "", reason)
+    return PromotionDecision(
+        promote=False,
+        reason=reason,
+        metric=promotion.metric,
+        challenger_version=str(challenger) if challenger is not None else None,
+        champion_version=str(champion.number) if champion else None,
+    )
 
-    The challenger is the newest trained version without a decision, so a version that was
-    rejected, or rolled back from, is never promoted again by a later deployment run.
-    """
-    model_name = get_step_context().model.name
-    challenger_number = choose_challenger(trained_versions(model_name))
-    champion = production_version(model_name)
-    if challenger_number is None:
-        decision = PromotionDecision(
-            promote=False,
-            reason="no new trained version since the last decision; production stays as it is",
-            metric=promotion.metric,
-            challenger_version=None,
-            champion_version=str(champion.number) if champion else None,
-        )
-        logger.info("Promotion: %s", decision.reason)
-        return decision
-    challenger = Client().get_model_version(model_name, challenger_number)
-    repeat = same_model_as_undone(model_name, challenger)
-    if repeat is not None:  # e.g. a cached retrain on the same data: a rollback must still stick
-        reason = (
-            f"its model is the very model of version {repeat[0]}, which was {repeat[1].replace('_', ' ')}"
-        )
-        decision = PromotionDecision(
-            promote=False,
-            reason=reason,
-            metric=promotion.metric,
-            challenger_version=str(challenger.number),
-            champion_version=str(champion.number) if champion else None,
-        )
-        logger.info("Promotion of version %s: %s", challenger.number, reason)
-        record_decision(
-            model_name,
-            challenger.number,
-            decision_record("rejected", reason),
-            promotion=decision.model_dump(),
-        )
-        return decision
+
+def _score_and_decide(challenger, champion, promotion: PromotionConfig) -> PromotionDecision:
+    """Both models on the challenger's holdout rows neither trained on, then the promotion rule."""
     parameters = challenger.run_metadata["parameters"]
     contract = DataContract(**parameters["contract"])
     threshold = parameters["evaluation"]["threshold"]
@@ -101,6 +74,41 @@ def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "p
                 "champion_trained_on_holdout_rows": comparison["overlap"],
             }
         )
+    return decision
+
+
+@step(enable_cache=False)  # the decision depends on the registry's current state, not only on inputs
+def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "promotion_decision"]:
+    """Score challenger and champion on rows neither trained on; promote a significantly better one.
+
+    The challenger is the newest trained version without a decision, so a version that was
+    rejected, or rolled back from, is never promoted again by a later deployment run.
+    """
+    model_name = get_step_context().model.name
+    challenger_number = choose_challenger(trained_versions(model_name))
+    champion = production_version(model_name)
+    if challenger_number is None:
+        return _refusal(
+            "no new trained version since the last decision; production stays as it is",
+            promotion,
+            None,
+            champion,
+        )
+    challenger = Client().get_model_version(model_name, challenger_number)
+    repeat = same_model_as_undone(model_name, challenger)
+    if repeat is not None:  # e.g. a cached retrain on the same data: a rollback must still stick
+        reason = (
+            f"its model is the very model of version {repeat[0]}, which was {repeat[1].replace('_', ' ')}"
+        )
+        decision = _refusal(reason, promotion, challenger.number, champion)
+        record_decision(
+            model_name,
+            challenger.number,
+            decision_record("rejected", reason),
+            promotion=decision.model_dump(),
+        )
+        return decision
+    decision = _score_and_decide(challenger, champion, promotion)
     logger.info("Promotion of version %s: %s", challenger.number, decision.reason)
     if decision.promote:
         set_production(model_name, challenger, champion)  # both registries, or neither

@@ -99,7 +99,7 @@ def test_a_simulated_drift_exits_3_naming_the_shifted_columns(env):
 
 
 def test_too_few_rows_check_quality_but_judge_no_drift(env):
-    pd.read_csv(env / "drifted.csv").head(50).to_csv(env / "few.csv", index=False)
+    pd.read_csv(env / "clean.csv").head(50).to_csv(env / "few.csv", index=False)
     result = ok(monitor(env, "few.csv"))
     assert "only 50 current rows (at least 200 are needed to judge drift)" in result.stdout
 
