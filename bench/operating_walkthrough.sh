@@ -11,6 +11,9 @@ export ZENML_CONFIG_PATH="$OUT/zenml-store" ZENML_REPOSITORY_PATH="$OUT/repo"
 export ZENML_ANALYTICS_OPT_IN=false ZENML_ENABLE_RICH_TRACEBACK=false AUTO_OPEN_DASHBOARD=false
 mkdir -p "$ZENML_REPOSITORY_PATH"
 PY=.venv/bin/python
+zenml_py() {  # a Python snippet against the throwaway store (ZenML needs a file to find its source root)
+  printf '%s\n' "$1" > "$OUT/snippet.py"; PYTHONPATH=$PWD $PY "$OUT/snippet.py"
+}
 PORT=${PORT:-8000}
 NEW_DATA=data/processed/telco_churn_2027.csv
 KEY='Promotion|Serving churn|production again|Split by|deleted model version|Monitoring of|^  - |Retrained|on_drift|^error'
@@ -57,8 +60,8 @@ run rollback-99 rollback --to-version 99
 echo "\$ python run.py models"; $PY run.py models; echo
 
 echo "== a crash and the recovery"
-DAEMON=$($PY -c "from zenml.client import Client; print([s for s in Client().active_stack.model_deployer.find_model_server() if s.is_running][0].status.pid)")
-kill -9 "$DAEMON"; sleep 3
+DAEMON=$(zenml_py "from zenml.client import Client; print([s for s in Client().active_stack.model_deployer.find_model_server() if s.is_running][0].status.pid)")
+echo "\$ kill -9 $DAEMON   # the model server's ZenML daemon"; kill -9 "$DAEMON"; sleep 3
 curl -s -m 3 -o /dev/null -w "health after kill -9: %{http_code}\n" "http://127.0.0.1:$PORT/health/status"
 .venv/bin/zenml model-deployer models list 2>&1 | grep -E "seldon" | sed 's/\x1b\[[0-9;]*m//g'
 run serve serve "parameters.serving.port=$PORT"
@@ -73,7 +76,7 @@ run monitor-retrain --config configs/monitoring.yaml "parameters.current.path=$O
   "parameters.retrain.deployment_overrides=[parameters.serving.port=$PORT]"
 echo "\$ python run.py models"; $PY run.py models; echo
 
-$PY -c "
+zenml_py "
 from zenml.client import Client
 deployer = Client().active_stack.model_deployer
 for service in deployer.find_model_server():

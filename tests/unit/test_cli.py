@@ -326,7 +326,22 @@ def test_rollback_target_must_exist_and_have_finished_training(capsys):
 # --------------------------------------------------------------------------- models
 
 
-def test_models_table_and_registry_disagreement(capsys, monkeypatch):
+@pytest.fixture
+def default_stack():
+    """The session store's `default` stack (no MLflow tracker) while the test runs.
+
+    Integration tests run first and leave the `local` stack active in the same store.
+    """
+    from zenml.client import Client
+
+    client = Client()
+    previous = client.active_stack_model.id
+    client.activate_stack("default")
+    yield
+    client.activate_stack(previous)
+
+
+def test_models_table_and_registry_disagreement(capsys, monkeypatch, default_stack):
     """In-process, on the test session's throwaway store (its default stack has no MLflow tracker)."""
     from zenml import log_metadata
     from zenml.client import Client
