@@ -1,4 +1,4 @@
-"""Deployment and rollback pipelines: wiring only (see DESIGN.md)."""
+"""Deployment and rollback pipelines: wiring only (steps do the work)."""
 
 from zenml import pipeline
 

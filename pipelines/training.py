@@ -1,4 +1,4 @@
-"""Training pipeline: wiring only (see DESIGN.md)."""
+"""Training pipeline: wiring only (steps do the work)."""
 
 from zenml import pipeline
 from zenml.config import CachePolicy
