@@ -170,8 +170,9 @@ def served_version(service: Any) -> str | None:
     which :func:`deploy` moves on every in-place update (ZenML keeps a server's first
     configuration, so ``service.config.model_version`` can be stale).
     """
-    if hasattr(service, "served") and service.served().get("model_version"):
-        return str(service.served()["model_version"])
+    served = service.served().get("model_version") if hasattr(service, "served") else None
+    if served:
+        return str(served)
     record = Client().get_service(service.uuid)
     return str(record.model_version.number) if record.model_version else service.config.model_version
 

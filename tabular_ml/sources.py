@@ -158,11 +158,7 @@ def _load_sql(source: SqlSource, secrets: Mapping[str, str]) -> tuple[pd.DataFra
     try:
         engine = sa.create_engine(url)
         with engine.connect() as connection:
-            if source.query is not None:
-                statement = sa.text(source.query)
-            else:
-                statement = _select_table(connection, source.table, masked)
-            frame = pd.read_sql(statement, connection)
+            frame = pd.read_sql(_sql_statement(connection, source, masked), connection)
     except DataSourceError:
         raise
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -193,6 +189,13 @@ def resolve_sql_url(
         url = url.set(password=password)
     secret_values = [value for value in (password, url.password) if value]
     return url, url.render_as_string(hide_password=True), secret_values
+
+
+def _sql_statement(connection: sa.Connection, source: SqlSource, masked_url: str):
+    """The configured query, or a SELECT of the configured table (checked to exist)."""
+    if source.query is not None:
+        return sa.text(source.query)
+    return _select_table(connection, source.table, masked_url)
 
 
 def _sql_error(exc: Exception, description: str, secret_values) -> DataSourceError:
@@ -433,11 +436,9 @@ def _sql_chunks(
             engine = sa.create_engine(url)
             with engine.connect() as connection:
                 connection.execution_options(stream_results=True)  # a server-side cursor
-                if source.query is not None:
-                    statement = sa.text(source.query)
-                else:
-                    statement = _select_table(connection, source.table, masked)
-                yield from pd.read_sql(statement, connection, chunksize=chunk_rows)
+                yield from pd.read_sql(
+                    _sql_statement(connection, source, masked), connection, chunksize=chunk_rows
+                )
         except DataSourceError:
             raise
         except (SQLAlchemyError, ImportError, ValueError) as exc:

@@ -48,15 +48,14 @@ class LocalSeldonModelDeployer(BaseModelDeployer):
 
     @staticmethod
     def get_model_server_info(service_instance: LocalSeldonDeploymentService) -> dict[str, str | None]:  # type: ignore[override]
+        served = service_instance.served()  # what the supervisor serves now (a swap changes it in place)
         return {
             "PREDICTION_URL": service_instance.prediction_url,
             "HEALTH_CHECK_URL": service_instance.get_healthcheck_url(),
             "MODEL_NAME": service_instance.config.model_name,
-            # what the supervisor serves now: a blue/green switch changes it in place
-            "MODEL_VERSION": service_instance.served().get("model_version")
-            or service_instance.config.model_version,
-            "BUNDLE_DIR": service_instance.served().get("bundle_dir") or service_instance.config.bundle_dir,
-            "SERVER_PID": str(service_instance.served().get("server_pid")),
+            "MODEL_VERSION": served.get("model_version") or service_instance.config.model_version,
+            "BUNDLE_DIR": served.get("bundle_dir") or service_instance.config.bundle_dir,
+            "SERVER_PID": str(served.get("server_pid")),
             "SERVICE_PATH": service_instance.status.runtime_path,
             "DAEMON_PID": str(service_instance.status.pid),
         }
