@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from tabular_ml.redaction import find_credentials
+from tabular_ml.target import Task, label_text
 
 
 class StrictModel(BaseModel):
@@ -205,12 +206,20 @@ class ColumnSpec(StrictModel):
     max_missing_share: float | None = Field(None, ge=0, le=1)
 
 
+Label = str | bool | int | float  # a class label as YAML writes it; compared by its text (label_text)
+
+
 class DataContract(StrictModel):
-    """What the data must look like before anything is trained on it."""
+    """What the data must look like before anything is trained on it.
+
+    ``classes`` and ``positive_class`` are for classification and may be left out: the
+    classes are then the target's observed labels, and a binary task's positive class is
+    the last of them (``1`` after ``0``, ``Yes`` after ``No``).
+    """
 
     target: str
-    classes: list[str] = Field(min_length=2)
-    positive_class: str
+    classes: list[Label] | None = Field(None, min_length=2)
+    positive_class: Label | None = None
     columns: dict[str, ColumnSpec] = Field(min_length=1)
     max_missing_share: float = Field(0.05, ge=0, le=1)
     duplicates: Literal["keep", "drop", "fail"] = "keep"
@@ -218,8 +227,12 @@ class DataContract(StrictModel):
 
     @model_validator(mode="after")
     def _positive_class_is_a_class(self) -> DataContract:
-        if self.positive_class not in self.classes:
-            raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {self.classes}")
+        texts = [label_text(label) for label in self.classes or []]
+        if len(set(texts)) != len(texts):
+            raise ValueError(f"classes {self.classes} name the same label twice")
+        if self.positive_class is not None and self.classes is not None:
+            if label_text(self.positive_class) not in texts:
+                raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {self.classes}")
         if self.target in self.columns:
             raise ValueError(f"the target {self.target!r} must not be listed among the feature columns")
         return self
@@ -351,6 +364,7 @@ class EvaluationConfig(StrictModel):
 class TrainingParameters(StrictModel):
     """The ``parameters:`` section of configs/training.yaml."""
 
+    task: Task | None = Field(None, description="binary | multiclass | regression; None: inferred from the target")
     source: SourceConfig
     cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
     contract: DataContract
