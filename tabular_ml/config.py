@@ -232,7 +232,9 @@ class DataContract(StrictModel):
             raise ValueError(f"classes {self.classes} name the same label twice")
         if self.positive_class is not None and self.classes is not None:
             if label_text(self.positive_class) not in texts:
-                raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {self.classes}")
+                raise ValueError(
+                    f"positive_class {self.positive_class!r} is not one of classes {self.classes}"
+                )
         if self.target in self.columns:
             raise ValueError(f"the target {self.target!r} must not be listed among the feature columns")
         return self
@@ -364,7 +366,9 @@ class EvaluationConfig(StrictModel):
 class TrainingParameters(StrictModel):
     """The ``parameters:`` section of configs/training.yaml."""
 
-    task: Task | None = Field(None, description="binary | multiclass | regression; None: inferred from the target")
+    task: Task | None = Field(
+        None, description="binary | multiclass | regression; None: inferred from the target"
+    )
     source: SourceConfig
     cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
     contract: DataContract

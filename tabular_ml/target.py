@@ -78,13 +78,16 @@ class TargetSpec(BaseModel):
 
     def describe(self) -> str:
         """One line for the run's output: the task and where it came from."""
-        how = "inferred from the target's values; set parameters.task to change" if self.inferred else "configured"
+        how = (
+            "inferred from the target's values; set parameters.task to change"
+            if self.inferred
+            else "configured"
+        )
         if self.task == "regression":
             return f"task: regression of {self.column!r} ({how})"
         if self.task == "binary":
             return (
-                f"task: binary classification of {self.column!r}, positive class {self.classes[1]!r} "
-                f"({how})"
+                f"task: binary classification of {self.column!r}, positive class {self.classes[1]!r} ({how})"
             )
         return f"task: multiclass classification of {self.column!r}, {len(self.classes)} classes ({how})"
 
@@ -103,7 +106,8 @@ class TargetSpec(BaseModel):
             if len(bad):
                 examples = ", ".join(map(repr, pd.unique(bad.astype(str))[:3]))
                 raise TargetError(
-                    f"target {self.column!r} of a regression has {len(bad)} non-numeric value(s) (e.g. {examples})"
+                    f"target {self.column!r} of a regression has {len(bad)} non-numeric value(s) "
+                    f"(e.g. {examples})"
                 )
             return values.to_numpy(dtype=np.float64)
         texts = _as_text(series)

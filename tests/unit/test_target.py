@@ -10,7 +10,13 @@ from tabular_ml.target import TargetError, label_text, resolve_target
 
 def test_label_text_makes_numbers_and_text_one_label():
     assert [label_text(v) for v in (0, np.int64(1), 2.0, "3", True, np.bool_(False), 1.5)] == [
-        "0", "1", "2", "3", "True", "False", "1.5"
+        "0",
+        "1",
+        "2",
+        "3",
+        "True",
+        "False",
+        "1.5",
     ]
 
 
@@ -55,12 +61,17 @@ def test_positive_class_is_moved_last_whatever_the_configured_order():
 
 
 def test_a_label_outside_the_classes_names_itself():
-    with pytest.raises(TargetError, match=r"1 row\(s\) hold label\(s\) outside the classes \['No', 'Yes'\] \(e.g. 'Maybe'\)"):
+    with pytest.raises(
+        TargetError,
+        match=r"1 row\(s\) hold label\(s\) outside the classes \['No', 'Yes'\] \(e\.g\. 'Maybe'\)",
+    ):
         resolve_target(pd.Series(["No", "Yes", "Maybe"]), "churn", classes=["No", "Yes"])
 
 
 def test_three_classes_cannot_be_binary():
-    with pytest.raises(TargetError, match="binary target needs exactly 2 classes.*set parameters.task: multiclass"):
+    with pytest.raises(
+        TargetError, match="binary target needs exactly 2 classes.*set parameters.task: multiclass"
+    ):
         resolve_target(pd.Series(["a", "b", "c"]), "y", task="binary")
 
 
