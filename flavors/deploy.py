@@ -18,7 +18,8 @@ from zenml.client import Client
 from zenml.io import fileio
 from zenml.logger import get_logger
 
-from tabular_ml.config import DataContract, ServingConfig
+from tabular_ml.config import ServingConfig
+from tabular_ml.trained_model import TrainedModel
 
 logger = get_logger(__name__)
 
@@ -40,14 +41,7 @@ class DeploymentInfo(BaseModel):
     outcome: str = "started"  # started | swapped | updated | unchanged
 
 
-def export_bundle(
-    artifact_store_path: str,
-    pipeline: Any,
-    contract: DataContract,
-    model_name: str,
-    model_version: str,
-    threshold: float,
-) -> str:
+def export_bundle(artifact_store_path: str, model: TrainedModel) -> str:
     """Write the serving bundle of a model version into the artifact store; return its URI.
 
     A remote store (s3://, gs://...) gets a copy of the files, which Seldon's storage
@@ -55,11 +49,13 @@ def export_bundle(
     """
     from serving.bundle import META_FILE, save_bundle
 
-    uri = os.path.join(artifact_store_path, "serving_bundles", model_name, str(model_version))
+    uri = os.path.join(artifact_store_path, "serving_bundles", model.name, model.version)
     if fileio.exists(os.path.join(uri, META_FILE)):
         return uri  # a version's bundle never changes; a server may be reading it right now
     with tempfile.TemporaryDirectory() as folder:
-        save_bundle(folder, pipeline, contract, model_name, str(model_version), threshold=threshold)
+        save_bundle(
+            folder, model.pipeline, model.contract, model.name, model.version, model.threshold, model.target
+        )
         fileio.makedirs(uri)
         # the metadata file last: its presence means the bundle is complete
         for name in sorted(os.listdir(folder), key=lambda name: name == META_FILE):

@@ -17,6 +17,7 @@ from tabular_ml.config import (
     SplitConfig,
 )
 from tabular_ml.provenance import library_fingerprint
+from tabular_ml.target import Task
 
 
 # Cache keys: a step's inputs count by their content hash where the materializer gives one
@@ -38,14 +39,23 @@ def training(
     features: list[FeatureSpec],
     search: SearchConfig,
     evaluation: EvaluationConfig,
+    task: Task | None = None,
 ) -> None:
-    """Ingest -> clean -> validate -> split -> search -> evaluate -> register a model version."""
+    """Ingest -> clean -> validate (and resolve the task) -> split -> search -> evaluate -> register."""
     raw = ingest_data(source=source)
     cleaned = clean_data(raw, cleaning=cleaning, contract=contract)
-    validate_data(cleaned, contract=contract)
-    train, test = split_data(cleaned, contract=contract, split=split, after="validate_data")
-    model, search_results = train_model(
-        train, contract=contract, preprocessing=preprocessing, features=features, search=search
+    _, target = validate_data(cleaned, contract=contract, task=task)
+    train, test = split_data(cleaned, target, contract=contract, split=split)
+    model, search_results, threshold = train_model(
+        train,
+        target,
+        contract=contract,
+        preprocessing=preprocessing,
+        features=features,
+        search=search,
+        evaluation=evaluation,
     )
-    report = evaluate_model(model, test, search_results, contract=contract, evaluation=evaluation)
-    register_model(report, train, test, cleaned)
+    report = evaluate_model(
+        model, test, train, search_results, target, threshold, contract=contract, evaluation=evaluation
+    )
+    register_model(report, target, threshold, train, test, cleaned)

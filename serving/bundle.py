@@ -6,8 +6,9 @@ A bundle is a directory holding
   preprocessing and estimator inside), saved with joblib;
 - ``bundle.json``: what a server needs to know without reading configs: model
   name and version, the feature columns in order with their kind and allowed
-  categories, the target, its classes, the positive class, the decision
-  threshold, the creation time and the scikit-learn version that saved it.
+  categories, the task, the target, its classes in the model's order, for a binary
+  model the positive class and the decision threshold, the creation time and the
+  scikit-learn version that saved it.
 
 ``save_bundle`` writes both files (each through a temporary file and a rename,
 so a reader never sees half a bundle); ``load_bundle`` reads them back and
@@ -31,6 +32,7 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tabular_ml.config import DataContract
+from tabular_ml.target import TargetSpec, Task, label_text
 
 __all__ = [
     "BUNDLE_FORMAT_VERSION",
@@ -67,7 +69,11 @@ class FeatureColumn(BaseModel):
 
 
 class BundleMeta(BaseModel):
-    """The content of ``bundle.json``."""
+    """The content of ``bundle.json``.
+
+    ``classes`` are in the model's order (``predict_proba``'s columns); a binary model's are
+    ``[negative, positive]``. A regression model has no classes, positive class or threshold.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -75,17 +81,25 @@ class BundleMeta(BaseModel):
     model_name: str = Field(min_length=1)
     model_version: str = Field(min_length=1)
     features: list[FeatureColumn] = Field(min_length=1)
+    task: Task = "binary"  # bundles written before task types were binary
     target: str
-    classes: list[str] = Field(min_length=2)
-    positive_class: str
-    threshold: float = Field(gt=0, lt=1)
+    classes: list[str] = Field(default_factory=list)
+    positive_class: str | None = None
+    threshold: float | None = Field(None, gt=0, lt=1)
     created_at: str
     sklearn_version: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> BundleMeta:
-        if self.positive_class not in self.classes:
-            raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {self.classes}")
+        if self.task == "binary":
+            if len(self.classes) != 2 or self.positive_class not in self.classes or self.threshold is None:
+                raise ValueError(
+                    "a binary bundle needs 2 classes, one of them the positive_class, and a threshold"
+                )
+        elif self.task == "multiclass" and len(self.classes) < 3:
+            raise ValueError(f"a multiclass bundle needs 3 or more classes, not {self.classes}")
+        elif self.task == "regression" and self.classes:
+            raise ValueError("a regression bundle has no classes")
         names = [feature.name for feature in self.features]
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
@@ -99,13 +113,17 @@ class BundleMeta(BaseModel):
 
     @property
     def negative_label(self) -> str:
-        """The label of a prediction below the threshold.
+        """A binary model's label below the threshold: the class that is not the positive one."""
+        return next(label for label in self.classes if label != self.positive_class)
 
-        The other class for a two-class contract; ``not <positive class>`` when the
-        contract has more classes (the model is trained positive-vs-rest).
-        """
-        others = [label for label in self.classes if label != self.positive_class]
-        return others[0] if len(others) == 1 else f"not {self.positive_class}"
+    @property
+    def target_spec(self) -> TargetSpec:
+        """The target as training resolved it (classes in the model's order)."""
+        if self.task == "binary":  # older bundles may list the positive class first
+            return TargetSpec(
+                column=self.target, task="binary", classes=[self.negative_label, self.positive_class]
+            )
+        return TargetSpec(column=self.target, task=self.task, classes=list(self.classes))
 
 
 @dataclass(frozen=True)
@@ -119,17 +137,25 @@ class Bundle:
     @property
     def positive_column(self) -> int:
         """Index of the positive class (encoded 1) in ``pipeline.predict_proba``'s columns."""
-        return _positive_column(self.pipeline, f"the model in {self.directory}")
+        _check_encoded_classes(self.pipeline, self.meta.target_spec, f"the model in {self.directory}")
+        return 1
 
 
-def _positive_column(pipeline: Any, where: Path | str) -> int:
+def _check_encoded_classes(pipeline: Any, target: TargetSpec, where: Path | str) -> None:
+    """A classifier must have been trained on the encoded target: classes 0 .. k-1."""
+    if target.task == "regression":
+        if not hasattr(pipeline, "predict"):
+            raise BundleError(f"{where} has no predict: it cannot be served")
+        return
+    if not hasattr(pipeline, "predict_proba") or not hasattr(pipeline, "classes_"):
+        raise BundleError(f"{where} is not a fitted classifier (no predict_proba or classes_)")
     classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
-    if 1 not in classes:
+    if classes != list(range(len(target.classes))):
         raise BundleError(
-            f"{where} was not trained on the encoded target: its classes are {classes}, "
-            "expected 0 and 1 (see tabular_ml.model.encode_target)"
+            f"{where} was not trained on the encoded target: its classes are {classes}, expected "
+            f"{list(range(len(target.classes)))} for {target.classes} "
+            "(see tabular_ml.target.TargetSpec.encode)"
         )
-    return classes.index(1)
 
 
 def _unseen_columns(pipeline: Any, columns: list[str]) -> list[str]:
@@ -160,35 +186,38 @@ def save_bundle(
     model_name: str,
     model_version: str,
     threshold: float = 0.5,
+    target: TargetSpec | None = None,
 ) -> Path:
     """Write ``model.joblib`` and ``bundle.json`` into ``directory`` (created if needed).
 
     Args:
         directory: The bundle directory; existing bundle files in it are replaced.
-        pipeline: The fitted Pipeline (raw feature columns in, probabilities out),
-            trained on the target encoded by ``encode_target`` (1 = positive class).
-        contract: The data contract it was trained under: feature columns, kinds,
-            categories, target and classes come from it.
+        pipeline: The fitted Pipeline (raw feature columns in, probabilities or values out),
+            trained on the target as ``target`` encodes it (binary: 1 = positive class).
+        contract: The data contract it was trained under: feature columns, kinds and
+            categories come from it.
         model_name: Name reported in every response.
         model_version: Version reported in every response (stored as text).
-        threshold: Probability of the positive class from which a row is labelled positive.
+        threshold: A binary model's probability of the positive class from which a row is
+            labelled positive (ignored for other tasks).
+        target: The resolved target (task, classes in the model's order); default: a binary
+            target of the contract's classes and positive class.
 
     Returns:
         The bundle directory.
 
     Raises:
-        ValueError: When the pipeline is not fitted or has no ``predict_proba``,
-            or the threshold is not strictly between 0 and 1.
+        ValueError: When the pipeline is not fitted or does not fit the target (a
+            classifier without ``predict_proba`` or trained on other classes), or the
+            threshold is not strictly between 0 and 1.
     """
-    if not hasattr(pipeline, "predict_proba"):
-        raise ValueError(f"{type(pipeline).__name__} has no predict_proba: it cannot be served")
-    if not hasattr(pipeline, "classes_"):
-        raise ValueError(f"{type(pipeline).__name__} is not fitted (no classes_): fit it before saving")
-    target = Path(directory)
+    if target is None:
+        target = _contract_target(contract)
     try:
-        _positive_column(pipeline, "the pipeline")
+        _check_encoded_classes(pipeline, target, f"the {type(pipeline).__name__}")
     except BundleError as exc:
         raise ValueError(str(exc)) from exc
+    folder = Path(directory)
     unseen = _unseen_columns(pipeline, contract.feature_names)
     if unseen:
         raise ValueError(f"the pipeline was not fitted on contract column(s) {unseen}")
@@ -204,22 +233,34 @@ def save_bundle(
                 )
                 for name, spec in contract.columns.items()
             ],
+            task=target.task,
             target=contract.target,
-            classes=list(contract.classes),
-            positive_class=contract.positive_class,
-            threshold=threshold,
+            classes=list(target.classes),
+            positive_class=target.positive_class,
+            threshold=threshold if target.task == "binary" else None,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             sklearn_version=sklearn.__version__,
         )
     except ValidationError as exc:
         raise ValueError(f"invalid bundle metadata: {_first_error(exc)}") from exc
 
-    target.mkdir(parents=True, exist_ok=True)
-    _atomic_write(target / MODEL_FILE, lambda tmp: joblib.dump(pipeline, tmp))
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(folder / MODEL_FILE, lambda tmp: joblib.dump(pipeline, tmp))
     text = json.dumps(meta.model_dump(mode="json"), indent=2) + "\n"
-    _atomic_write(target / META_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    logger.info("Saved model bundle %s version %s to %s", model_name, meta.model_version, target)
-    return target
+    _atomic_write(folder / META_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    logger.info("Saved model bundle %s version %s to %s", model_name, meta.model_version, folder)
+    return folder
+
+
+def _contract_target(contract: DataContract) -> TargetSpec:
+    """The binary target of a contract that names its classes and positive class."""
+    if contract.classes is None or contract.positive_class is None:
+        raise ValueError(
+            "give the resolved target: the contract does not name its classes and positive class"
+        )
+    positive = label_text(contract.positive_class)
+    negatives = [label_text(c) for c in contract.classes if label_text(c) != positive]
+    return TargetSpec(column=contract.target, task="binary", classes=[negatives[0], positive])
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -276,8 +317,7 @@ def load_bundle(directory: str | Path) -> Bundle:
         pipeline = joblib.load(path)
     except Exception as exc:  # joblib/pickle raise many types for a damaged file
         raise BundleError(f"{path} cannot be loaded: {type(exc).__name__}: {exc}") from exc
-    if not hasattr(pipeline, "predict_proba") or not hasattr(pipeline, "classes_"):
-        raise BundleError(f"{path} holds a {type(pipeline).__name__}, not a fitted classifier Pipeline")
+    _check_encoded_classes(pipeline, meta.target_spec, path)
     unseen = _unseen_columns(pipeline, meta.feature_names)
     if unseen:
         raise BundleError(f"{path} was not fitted on column(s) {unseen} that {META_FILE} lists")
@@ -288,6 +328,4 @@ def load_bundle(directory: str | Path) -> Bundle:
             meta.sklearn_version,
             sklearn.__version__,
         )
-    bundle = Bundle(pipeline=pipeline, meta=meta, directory=folder)
-    bundle.positive_column  # noqa: B018 - raises BundleError when classes are not 0/1
-    return bundle
+    return Bundle(pipeline=pipeline, meta=meta, directory=folder)

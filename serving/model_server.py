@@ -49,7 +49,6 @@ import os
 import uuid
 from typing import Any
 
-import numpy as np
 from flask import Blueprint, jsonify
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.proto import prediction_pb2
@@ -57,6 +56,7 @@ from seldon_core.user_model import SeldonComponent
 from seldon_core.utils import json_to_seldon_message, seldon_message_to_json
 from werkzeug.exceptions import HTTPException
 
+from serving.answers import answer, output_names
 from serving.bundle import Bundle, BundleError, BundleMeta, load_bundle, read_bundle_meta
 from serving.request_log import RequestLogSettings, RequestLogWriter
 from serving.request_schema import RequestError, RequestSchema
@@ -65,7 +65,6 @@ __all__ = [
     "BIND_HOST_ENV",
     "DEFAULT_MODEL_DIR",
     "MODEL_DIR_ENV",
-    "OUTPUT_NAMES",
     "PREDICTED_CLASS_METRIC",
     "REQUEST_LOG_DROPPED_METRIC",
     "REQUEST_LOG_ROWS_METRIC",
@@ -80,7 +79,6 @@ MODEL_DIR_ENV = "MODEL_DIR"
 DEFAULT_MODEL_DIR = "/mnt/models"
 BIND_HOST_ENV = "SERVING_BIND_HOST"
 LISTEN_FDS_ENV = "SERVING_LISTEN_FDS"
-OUTPUT_NAMES = ["prediction", "probability"]
 PREDICTED_CLASS_METRIC = "predicted_class_total"
 UNKNOWN_CATEGORY_METRIC = "unknown_category_total"
 REQUEST_LOG_ROWS_METRIC = "request_log_rows_total"
@@ -101,7 +99,7 @@ def _http_error(error: HTTPException) -> Any:
 
 
 class TabularModel(SeldonComponent):
-    """Serves a model bundle's Pipeline: raw feature rows in, label and probability out.
+    """Serves a model bundle's Pipeline: raw feature rows in, its answers out (serving.answers).
 
     Args:
         model_dir: The bundle directory; else ``$MODEL_DIR``; else ``/mnt/models``
@@ -125,7 +123,6 @@ class TabularModel(SeldonComponent):
         self.request_log: RequestLogWriter | None = None
         self._bundle: Bundle | None = None
         self._schema: RequestSchema | None = None
-        self._positive_column = 1
         self._last_metrics: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -180,15 +177,15 @@ class TabularModel(SeldonComponent):
                 settings.max_rows,
                 settings.max_buffer_rows,
             )
-        self._positive_column = bundle.positive_column
         self._bundle = bundle
         logger.info(
-            "Loaded model %s version %s from %s (%d features, threshold %.3f, at most %d rows per request)",
+            "Loaded %s model %s version %s from %s (%d features%s, at most %d rows per request)",
+            bundle.meta.task,
             bundle.meta.model_name,
             bundle.meta.model_version,
             self.model_dir,
             len(bundle.meta.features),
-            bundle.meta.threshold,
+            f", threshold {bundle.meta.threshold:.3f}" if bundle.meta.threshold is not None else "",
             self._schema.max_rows,
         )
 
@@ -206,8 +203,10 @@ class TabularModel(SeldonComponent):
         Returns:
             ``{"data": {"names": ["prediction", "probability"], "ndarray": [[label, p], ...]},
             "meta": {"tags": {"model_name": ..., "model_version": ...}, "metrics": [...]}}``
-            where ``p`` is the positive-class probability and ``label`` the positive
-            class when ``p >= threshold``. A ``SeldonMessage`` for a gRPC request.
+            for a binary model, where ``p`` is the positive-class probability and ``label``
+            the positive class when ``p >= threshold``; a probability per class for a
+            multiclass model, the value for regression (:mod:`serving.answers`). A
+            ``SeldonMessage`` for a gRPC request.
 
             An invalid gRPC request gets a ``SeldonMessage`` whose ``status`` is
             FAILURE, code 400, with the message.
@@ -229,27 +228,18 @@ class TabularModel(SeldonComponent):
                 )
             raise SeldonMicroserviceException(str(exc), status_code=400, reason="BAD_REQUEST") from exc
 
-        probabilities = bundle.pipeline.predict_proba(parsed.frame)[:, self._positive_column]
         meta = bundle.meta
-        positive = probabilities >= meta.threshold
-        labels = np.where(positive, meta.positive_class, meta.negative_label).tolist()
-        n_positive = int(np.count_nonzero(positive))
-        metrics = _request_metrics(
-            {meta.positive_class: n_positive, meta.negative_label: len(labels) - n_positive},
-            parsed.unknown_categories,
-            meta.model_version,
-        )
+        result = answer(bundle.pipeline, meta, parsed.frame)
+        metrics = _request_metrics(result.class_counts, parsed.unknown_categories, meta.model_version)
         request_id = None
         if self.request_log is not None:
             request_id = _request_id(payload)
-            dropped = self.request_log.append(parsed, labels, probabilities, meta.model_version, request_id)
+            labels = [str(label) for label in result.labels]
+            dropped = self.request_log.append(parsed, labels, result.score, meta.model_version, request_id)
             metrics += _request_log_metrics(len(labels), dropped, meta.model_version)
         self._last_metrics = metrics
         response = {
-            "data": {
-                "names": list(OUTPUT_NAMES),
-                "ndarray": [list(pair) for pair in zip(labels, probabilities.tolist(), strict=True)],
-            },
+            "data": {"names": output_names(meta), "ndarray": result.rows},
             # this request's own metrics, even when gunicorn threads overlap requests
             "meta": {"tags": self.tags(), "metrics": _copy_metrics(metrics)},
         }
@@ -386,12 +376,20 @@ def _metadata(meta: BundleMeta) -> dict[str, Any]:
             {"messagetype": "ndarray", "schema": {"names": meta.feature_names}},
             {"messagetype": "jsonData", "schema": {"oneOf": [record, {"type": "array", "items": record}]}},
         ],
-        "outputs": [{"messagetype": "ndarray", "schema": {"names": list(OUTPUT_NAMES)}}],
+        "outputs": [{"messagetype": "ndarray", "schema": {"names": output_names(meta)}}],
         "custom": {
+            "task": meta.task,
             "target": meta.target,
-            "positive_class": meta.positive_class,
-            "negative_label": meta.negative_label,
-            "threshold": str(meta.threshold),
+            "classes": json.dumps(meta.classes),
+            **(
+                {
+                    "positive_class": meta.positive_class,
+                    "negative_label": meta.negative_label,
+                    "threshold": str(meta.threshold),
+                }
+                if meta.task == "binary"
+                else {}
+            ),
             "created_at": meta.created_at,
             "feature_kinds": json.dumps({feature.name: feature.kind for feature in meta.features}),
         },

@@ -345,7 +345,9 @@ class SearchConfig(StrictModel):
     strategy: Literal["grid", "random"] = "grid"
     n_iter: int = Field(10, ge=1, description="random search: candidates per algorithm")
     cv: int = Field(5, ge=2)
-    scoring: str = "roc_auc"
+    scoring: str | None = Field(
+        None, description="a scikit-learn scorer; None: the task's (roc_auc, f1_macro, neg_rmse)"
+    )
     n_jobs: int = -1
     random_state: int = 42
     algorithms: list[AlgorithmSpec] = Field(min_length=1)
@@ -359,7 +361,12 @@ class QualityGates(StrictModel):
 
 
 class EvaluationConfig(StrictModel):
-    threshold: float = Field(0.5, gt=0, lt=1)
+    """Holdout evaluation; for a binary task also the decision threshold the model is served with."""
+
+    threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["auto"] = Field(
+        "auto", description="binary: a probability, or auto (chosen on the CV folds for threshold_objective)"
+    )
+    threshold_objective: Literal["f1", "balanced_accuracy", "accuracy"] = "f1"
     gates: QualityGates = Field(default_factory=QualityGates)
 
 
@@ -385,7 +392,7 @@ class TrainingParameters(StrictModel):
 class PromotionConfig(StrictModel):
     """How a challenger must compare with the production model to replace it."""
 
-    metric: str = "roc_auc"
+    metric: str | None = Field(None, description="None: roc_auc, f1_macro or rmse by the model's task")
     min_improvement: float = Field(
         0.0, ge=0, description="the low end of the improvement's interval must exceed this"
     )
@@ -475,8 +482,9 @@ class MonitoringThresholds(StrictModel):
         0.01, ge=0, le=1, description="per column: outside the contract's range"
     )
     metric_drop: dict[str, float] = Field(
-        default_factory=lambda: {"roc_auc": 0.05},
-        description="with labels: largest allowed drop below the version's holdout metric",
+        default_factory=lambda: {"roc_auc": 0.05, "f1_macro": 0.05, "r2": 0.1},
+        description="with labels: largest allowed drop below the version's holdout metric (metrics "
+        "the model's task does not have are skipped)",
     )
 
 

@@ -14,6 +14,7 @@ from pandera.errors import SchemaErrors
 from pydantic import BaseModel, Field
 
 from tabular_ml.config import ColumnSpec, DataContract
+from tabular_ml.target import is_class, label_text
 
 
 class Violation(BaseModel):
@@ -89,10 +90,16 @@ def build_schema(contract: DataContract, with_target: bool = True) -> pa.DataFra
         name: _column_schema(spec, contract.max_missing_share) for name, spec in contract.columns.items()
     }
     if with_target:
-        columns[contract.target] = pa.Column(
-            checks=pa.Check.isin(contract.classes, error=f"target class in {contract.classes}"),
-            nullable=False,
-        )
+        checks = []
+        if contract.classes is not None:
+            labels = [label_text(label) for label in contract.classes]
+            checks.append(
+                pa.Check(
+                    lambda series: is_class(series, contract.classes),
+                    error=f"target class in {labels}",
+                )
+            )
+        columns[contract.target] = pa.Column(checks=checks, nullable=False)
     min_rows = contract.min_rows
     table_checks = [pa.Check(lambda df: len(df) >= min_rows, name=f"at least {min_rows} rows")]
     if contract.duplicates == "fail":

@@ -1,9 +1,9 @@
 """The one scikit-learn Pipeline that is trained and later served (no ZenML here).
 
 ``features`` (derived columns) -> ``preprocess`` (ColumnTransformer with
-explicit column lists) -> ``model`` (any classifier). The target is encoded
-outside the Pipeline with :func:`encode_target`: the model predicts 1 for the
-contract's positive class and 0 otherwise.
+explicit column lists) -> ``model`` (any classifier or regressor). The target is
+encoded outside the Pipeline (:mod:`tabular_ml.target`): class ``i`` is the
+target spec's ``classes[i]``; a binary model predicts 1 for the positive class.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin, is_classifier
+from sklearn.base import BaseEstimator, TransformerMixin, is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -23,6 +23,7 @@ from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, R
 
 from tabular_ml.config import AlgorithmSpec, DataContract, FeatureSpec, PreprocessingConfig
 from tabular_ml.features import build_feature_steps, derived_feature_names
+from tabular_ml.target import Task, resolve_target
 
 __all__ = [
     "build_model",
@@ -38,38 +39,38 @@ MISSING_CATEGORY = "missing"
 
 _SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
 
+#: What permutation importance measures the loss of, per task.
+_PERMUTATION_SCORING = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "r2"}
+
 
 # --------------------------------------------------------------------------- target
 
 
-def encode_target(y: pd.Series | Sequence[Any], contract: DataContract) -> np.ndarray:
-    """1 where the label is the contract's positive class, 0 for its other classes.
+def encode_target(
+    y: pd.Series | Sequence[Any], contract: DataContract, task: Task | None = None
+) -> np.ndarray:
+    """The target as the model learns it, resolved from the contract and these labels.
 
-    Labels are compared as text when they are not text already (a 0/1 column
-    matches ``classes: ["0", "1"]``). Missing or unknown labels raise ValueError.
+    A shortcut of :func:`tabular_ml.target.resolve_target` + ``encode``: for a binary
+    target 1 is the positive class. Missing or unknown labels raise ValueError.
     """
     labels = pd.Series(y, copy=False)
-    if labels.isna().any():
-        raise ValueError(f"target {contract.target!r} has {int(labels.isna().sum())} missing value(s)")
-    as_text = labels.map(lambda v: v if isinstance(v, str) else str(v))
-    unknown = sorted(set(as_text) - set(contract.classes))
-    if unknown:
-        raise ValueError(
-            f"target {contract.target!r} has label(s) {unknown} that are not among the contract's "
-            f"classes {contract.classes}"
-        )
-    return (as_text == contract.positive_class).to_numpy(dtype=np.int64)
+    spec = resolve_target(labels, contract.target, task, contract.classes, contract.positive_class)
+    return spec.encode(labels)
 
 
 # --------------------------------------------------------------------------- estimator
 
 
-def make_estimator(spec: AlgorithmSpec, random_state: int | None = None) -> BaseEstimator:
+def make_estimator(
+    spec: AlgorithmSpec, random_state: int | None = None, task: Task = "binary"
+) -> BaseEstimator:
     """An instance of ``spec.estimator`` (a dotted class path) with ``spec.params``.
 
     ``random_state`` is set when the class has that parameter and ``spec.params``
     does not give it. Raises ValueError when the module or class cannot be found,
-    the parameters are not accepted, or the class is not a classifier.
+    the parameters are not accepted, or the class does not suit the task (a
+    classifier, or a regressor for regression).
     """
     module_name, _, class_name = spec.estimator.rpartition(".")
     if not module_name:
@@ -92,8 +93,11 @@ def make_estimator(spec: AlgorithmSpec, random_state: int | None = None) -> Base
         raise ValueError(
             f"algorithm {spec.name!r}: {spec.estimator} rejects params {spec.params}: {exc}"
         ) from exc
-    if not (hasattr(estimator, "get_params") and hasattr(estimator, "fit") and is_classifier(estimator)):
-        raise ValueError(f"algorithm {spec.name!r}: {spec.estimator} is not a scikit-learn classifier")
+    wanted, suits = ("regressor", is_regressor) if task == "regression" else ("classifier", is_classifier)
+    if not (hasattr(estimator, "get_params") and hasattr(estimator, "fit") and suits(estimator)):
+        raise ValueError(
+            f"algorithm {spec.name!r}: {spec.estimator} is not a scikit-learn {wanted} (the task is {task})"
+        )
     accepts_seed = "random_state" in estimator.get_params(deep=False)
     if random_state is not None and accepts_seed and "random_state" not in spec.params:
         estimator.set_params(random_state=random_state)
@@ -231,8 +235,9 @@ def feature_importances(
     *,
     n_repeats: int = 5,
     max_rows: int = 2000,
-    scoring: str | None = "roc_auc",
+    scoring: str | None = None,
     random_state: int = 0,
+    task: Task = "binary",
 ) -> list[tuple[str, float]]:
     """The ``top`` most important model inputs, as ``(name, importance)``, largest first.
 
@@ -255,6 +260,7 @@ def feature_importances(
         if len(X) > max_rows:
             rows = np.random.default_rng(random_state).choice(len(X), size=max_rows, replace=False)
             X, y_arr = X.iloc[np.sort(rows)], y_arr[np.sort(rows)]
+        scoring = scoring or _PERMUTATION_SCORING[task]
         if scoring == "roc_auc" and len(np.unique(y_arr)) != 2:
             scoring = None
         result = permutation_importance(

@@ -16,9 +16,10 @@ import pandas as pd
 from pydantic import BaseModel
 from sklearn import metrics as skm
 
-from tabular_ml.config import DataContract, PromotionConfig
-from tabular_ml.evaluation import HIGHER_IS_BETTER, check_gates, evaluate_classifier
-from tabular_ml.model import encode_target
+from tabular_ml.config import PromotionConfig
+from tabular_ml.evaluation import HIGHER_IS_BETTER, check_gates
+from tabular_ml.target import Task
+from tabular_ml.trained_model import TrainedModel
 
 
 class PromotionDecision(BaseModel):
@@ -44,18 +45,66 @@ def _threshold_metric(function: Callable) -> Callable:
     return lambda y, proba, threshold: function(y, (proba >= threshold).astype(int))
 
 
-#: Every promotion metric as a function of (labels, probabilities, threshold), for resampling.
-METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray, float], float]] = {
-    "roc_auc": lambda y, p, t: skm.roc_auc_score(y, p),
-    "pr_auc": lambda y, p, t: skm.average_precision_score(y, p),
-    "log_loss": lambda y, p, t: skm.log_loss(y, p, labels=[0, 1]),
-    "brier": lambda y, p, t: skm.brier_score_loss(y, p, pos_label=1),
-    "accuracy": _threshold_metric(skm.accuracy_score),
-    "balanced_accuracy": _threshold_metric(skm.balanced_accuracy_score),
-    "precision": _threshold_metric(lambda y, pred: skm.precision_score(y, pred, zero_division=0)),
-    "recall": _threshold_metric(lambda y, pred: skm.recall_score(y, pred, zero_division=0)),
-    "f1": _threshold_metric(lambda y, pred: skm.f1_score(y, pred, zero_division=0)),
+def _argmax_metric(function: Callable) -> Callable:
+    return lambda y, proba, threshold: function(y, np.argmax(proba, axis=1))
+
+
+def _multiclass_log_loss(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
+    return skm.log_loss(y, proba, labels=list(range(proba.shape[1])))
+
+
+def _roc_auc_ovr(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
+    return skm.roc_auc_score(y, proba, multi_class="ovr", labels=list(range(proba.shape[1])))
+
+
+#: Every promotion metric of every task as a function of (labels, model scores, threshold):
+#: scores are the positive class's probability (binary), the class probabilities
+#: (multiclass) or the predicted values (regression); see tabular_ml.trained_model.scores_of.
+METRIC_FUNCTIONS: dict[str, dict[str, Callable[[np.ndarray, np.ndarray, float], float]]] = {
+    "binary": {
+        "roc_auc": lambda y, p, t: skm.roc_auc_score(y, p),
+        "pr_auc": lambda y, p, t: skm.average_precision_score(y, p),
+        "log_loss": lambda y, p, t: skm.log_loss(y, p, labels=[0, 1]),
+        "brier": lambda y, p, t: skm.brier_score_loss(y, p, pos_label=1),
+        "accuracy": _threshold_metric(skm.accuracy_score),
+        "balanced_accuracy": _threshold_metric(skm.balanced_accuracy_score),
+        "precision": _threshold_metric(lambda y, pred: skm.precision_score(y, pred, zero_division=0)),
+        "recall": _threshold_metric(lambda y, pred: skm.recall_score(y, pred, zero_division=0)),
+        "f1": _threshold_metric(lambda y, pred: skm.f1_score(y, pred, zero_division=0)),
+    },
+    "multiclass": {
+        "accuracy": _argmax_metric(skm.accuracy_score),
+        "balanced_accuracy": _argmax_metric(skm.balanced_accuracy_score),
+        "f1_macro": _argmax_metric(lambda y, pred: skm.f1_score(y, pred, average="macro", zero_division=0)),
+        "f1_weighted": _argmax_metric(
+            lambda y, pred: skm.f1_score(y, pred, average="weighted", zero_division=0)
+        ),
+        "roc_auc_ovr": _roc_auc_ovr,
+        "log_loss": _multiclass_log_loss,
+    },
+    "regression": {
+        "rmse": lambda y, v, t: float(np.sqrt(skm.mean_squared_error(y, v))),
+        "mae": lambda y, v, t: skm.mean_absolute_error(y, v),
+        "r2": lambda y, v, t: skm.r2_score(y, v),
+    },
 }
+
+#: The promotion metric when ``promotion.metric`` is left out.
+DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}
+
+#: Metrics that need every class in a resample (ranking metrics).
+_NEEDS_EVERY_CLASS = {"roc_auc", "pr_auc", "roc_auc_ovr"}
+
+
+def promotion_metric(config: PromotionConfig, task: Task) -> str:
+    """The configured promotion metric, checked against the task, or the task's default."""
+    metric = config.metric or DEFAULT_METRIC[task]
+    if metric not in METRIC_FUNCTIONS[task]:
+        raise ValueError(
+            f"promotion.metric {metric!r} does not apply to a {task} model; "
+            f"use one of: {', '.join(METRIC_FUNCTIONS[task])}"
+        )
+    return metric
 
 
 def improvement_interval(
@@ -68,29 +117,36 @@ def improvement_interval(
     confidence: float,
     samples: int,
     seed: int = 0,
+    task: Task = "binary",
+    champion_threshold: float | None = None,
 ) -> tuple[float, float, float]:
     """The challenger's improvement over the champion and its paired bootstrap interval.
 
     Both models are scored on the same resampled rows each time, so the interval is of
     the *difference* (much narrower than two separate intervals). Signed by the metric's
-    direction: positive means the challenger is better. Returns ``(improvement, low, high)``.
+    direction: positive means the challenger is better. Each binary model decides with its own
+    threshold (``champion_threshold``, default: the same). Returns ``(improvement, low, high)``.
     """
-    function = METRIC_FUNCTIONS[metric]
+    champion_threshold = threshold if champion_threshold is None else champion_threshold
+    function = METRIC_FUNCTIONS[task][metric]
     sign = 1.0 if HIGHER_IS_BETTER.get(metric, True) else -1.0
-    point = sign * (function(y, challenger_proba, threshold) - function(y, champion_proba, threshold))
+    classes = len(np.unique(y))
+    point = sign * (
+        function(y, challenger_proba, threshold) - function(y, champion_proba, champion_threshold)
+    )
     rng = np.random.default_rng(seed)
     differences = []
     for _ in range(samples):
         rows = rng.integers(0, len(y), len(y))
-        if metric in ("roc_auc", "pr_auc") and not 0 < y[rows].sum() < len(rows):
-            continue  # a resample with one class has no ranking metric
+        if metric in _NEEDS_EVERY_CLASS and len(np.unique(y[rows])) < classes:
+            continue  # a resample without every class has no ranking metric
         sample_y = y[rows]
         differences.append(
             function(sample_y, challenger_proba[rows], threshold)
-            - function(sample_y, champion_proba[rows], threshold)
+            - function(sample_y, champion_proba[rows], champion_threshold)
         )
     if not differences:
-        raise ValueError("no bootstrap resample held both classes; too few compared rows")
+        raise ValueError("no bootstrap resample held every class; too few compared rows")
     tail = (1 - confidence) / 2
     low, high = np.quantile(sign * np.asarray(differences), [tail, 1 - tail])
     return float(point), float(low), float(high)
@@ -102,6 +158,7 @@ def decide_promotion(
     champion_version: str | None,
     comparison: dict[str, float] | None,
     config: PromotionConfig,
+    metric: str | None = None,
 ) -> PromotionDecision:
     """Apply the quality gates, then require a significant improvement over the champion.
 
@@ -110,14 +167,16 @@ def decide_promotion(
     ``low``, ``high`` and ``compared_rows`` from both models scored on the same rows
     neither trained on (None when there is no champion). The challenger is promoted
     when the lower end of the interval exceeds ``min_improvement`` (an equal model
-    never churns the production version).
+    never churns the production version). ``metric`` is the resolved promotion metric
+    (:func:`promotion_metric`); default: the configured one.
     """
-    if config.metric not in challenger_metrics:
-        raise ValueError(f"promotion metric {config.metric!r} is not among {sorted(challenger_metrics)}")
+    metric = metric or config.metric or "roc_auc"
+    if metric not in challenger_metrics:
+        raise ValueError(f"promotion metric {metric!r} is not among {sorted(challenger_metrics)}")
     decision = dict(
-        metric=config.metric,
+        metric=metric,
         challenger_version=challenger_version,
-        challenger_score=challenger_metrics[config.metric],
+        challenger_score=challenger_metrics[metric],
         champion_version=champion_version,
         confidence=config.confidence,
     )
@@ -147,7 +206,7 @@ def decide_promotion(
     better = low > config.min_improvement
     verdict = "improves on" if better else "does not improve significantly on"
     reason = (
-        f"challenger {config.metric} {comparison['challenger_score']:.4f} {verdict} champion "
+        f"challenger {metric} {comparison['challenger_score']:.4f} {verdict} champion "
         f"{comparison['champion_score']:.4f} on {comparison['compared_rows']} rows neither trained on "
         f"(improvement {comparison['improvement']:+.4f}, {config.confidence:.0%} interval "
         f"[{low:+.4f}, {high:+.4f}], required low end > {config.min_improvement:g})"
@@ -162,59 +221,69 @@ def decide_promotion(
     return PromotionDecision(promote=better, reason=reason, **decision)
 
 
-def positive_proba(pipeline, frame: pd.DataFrame, contract: DataContract) -> np.ndarray:
-    """The fitted Pipeline's probability of the positive class for each row of ``frame``."""
-    return pipeline.predict_proba(frame[contract.feature_names])[:, 1]
-
-
-def holdout_metrics(
-    pipeline, holdout: pd.DataFrame, contract: DataContract, threshold: float
-) -> dict[str, float]:
-    """Score a fitted Pipeline on a holdout frame (features and target) with the project's metrics."""
-    y = encode_target(holdout[contract.target], contract)
-    return evaluate_classifier(y, positive_proba(pipeline, holdout, contract), threshold).metrics
+def holdout_metrics(model: TrainedModel, holdout: pd.DataFrame) -> dict[str, float]:
+    """Every promotion metric of the model's task on a holdout frame (features and target)."""
+    y = model.target.encode(holdout[model.contract.target])
+    scores = model.scores(holdout)
+    metrics = {}
+    for name, function in METRIC_FUNCTIONS[model.target.task].items():
+        try:
+            metrics[name] = float(function(y, scores, model.threshold))
+        except ValueError:  # e.g. a ranking metric on a holdout missing a class: left out
+            continue
+    return metrics
 
 
 def compare_on_unseen_rows(
-    challenger,
-    champion,
+    challenger: TrainedModel,
+    champion: TrainedModel,
     holdout: pd.DataFrame,
     champion_train: pd.DataFrame,
-    contract: DataContract,
-    threshold: float,
     config: PromotionConfig,
 ) -> dict[str, float]:
     """Score both models on the challenger's holdout rows that the champion did not train on.
 
     Rows are matched by their feature values (the same key the split uses), so a champion
-    trained on another split, or on fewer rows, is never scored on rows it has seen.
+    trained on another split, or on fewer rows, is never scored on rows it has seen. Both
+    are scored with the challenger's target encoding and threshold rule: the champion's own
+    threshold for its own labels.
     """
     from tabular_ml.splitting import row_keys
 
+    contract, task = challenger.contract, challenger.target.task
+    if champion.target.task != task or champion.target.classes != challenger.target.classes:
+        raise ValueError(
+            f"the champion predicts {champion.target.describe()!r}, the challenger "
+            f"{challenger.target.describe()!r}: they cannot be compared"
+        )
+    metric = promotion_metric(config, task)
     columns = [name for name in contract.feature_names if name in champion_train.columns]
     seen = np.isin(row_keys(holdout, columns), row_keys(champion_train, columns))
     unseen = holdout.loc[~seen]
     overlap = int(np.isin(row_keys(unseen, columns), row_keys(champion_train, columns)).sum())
     result = {"compared_rows": len(unseen), "excluded_rows": int(seen.sum()), "overlap": overlap}
-    y = encode_target(unseen[contract.target], contract)
-    if len(unseen) < config.min_compared_rows or not 0 < y.sum() < len(y):
+    y = challenger.target.encode(unseen[contract.target])
+    every_class = task == "regression" or len(np.unique(y)) == len(challenger.target.classes)
+    if len(unseen) < config.min_compared_rows or not every_class:
         return result
-    challenger_proba = positive_proba(challenger, unseen, contract)
-    champion_proba = positive_proba(champion, unseen, contract)
-    function = METRIC_FUNCTIONS[config.metric]
+    challenger_scores = challenger.scores(unseen)
+    champion_scores = champion.scores(unseen)
+    function = METRIC_FUNCTIONS[task][metric]
     improvement, low, high = improvement_interval(
         y,
-        challenger_proba,
-        champion_proba,
-        config.metric,
-        threshold,
+        challenger_scores,
+        champion_scores,
+        metric,
+        challenger.threshold,
         confidence=config.confidence,
         samples=config.bootstrap_samples,
+        task=task,
+        champion_threshold=champion.threshold,
     )
     return {
         **result,
-        "challenger_score": float(function(y, challenger_proba, threshold)),
-        "champion_score": float(function(y, champion_proba, threshold)),
+        "challenger_score": float(function(y, challenger_scores, challenger.threshold)),
+        "champion_score": float(function(y, champion_scores, champion.threshold)),
         "improvement": improvement,
         "low": low,
         "high": high,

@@ -1,8 +1,8 @@
 """Hyperparameter search across several algorithms with k-fold CV (no ZenML here).
 
-Every algorithm is searched on the same stratified folds, every candidate is
-kept (with the configured score and the extra CV metrics), and the best one
-across algorithms is refit on all rows as the Pipeline to serve.
+Every algorithm is searched on the same folds (stratified for classification), every
+candidate is kept (with the configured score and the extra CV metrics of its task), and
+the best one across algorithms is refit on all rows as the Pipeline to serve.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy import stats
 from sklearn.base import clone
 from sklearn.metrics import get_scorer, make_scorer, precision_score
-from sklearn.model_selection import GridSearchCV, ParameterGrid, RandomizedSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from tabular_ml.config import (
@@ -32,8 +32,10 @@ from tabular_ml.config import (
     SearchConfig,
 )
 from tabular_ml.model import build_model, make_estimator
+from tabular_ml.target import Task
 
 __all__ = [
+    "DEFAULT_SCORING",
     "EXTRA_METRICS",
     "Candidate",
     "SearchResult",
@@ -44,8 +46,19 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: CV metrics recorded for every candidate besides the configured scoring.
-EXTRA_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+#: CV metrics recorded for every candidate besides the configured scoring, per task.
+EXTRA_METRICS: dict[Task, tuple[str, ...]] = {
+    "binary": ("accuracy", "precision", "recall", "f1", "roc_auc"),
+    "multiclass": ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr"),
+    "regression": ("neg_root_mean_squared_error", "neg_mean_absolute_error", "r2"),
+}
+
+#: The search's scoring when ``search.scoring`` is left out.
+DEFAULT_SCORING: dict[Task, str] = {
+    "binary": "roc_auc",
+    "multiclass": "f1_macro",
+    "regression": "neg_root_mean_squared_error",
+}
 
 MODEL_PREFIX = "model__"
 
@@ -118,24 +131,36 @@ def param_space(spec: AlgorithmSpec, strategy: str) -> dict[str, Any]:
     return space
 
 
-def _scorers(scoring: str) -> dict[str, Any]:
+def scoring_of(search: SearchConfig, task: Task) -> str:
+    """The scorer the search ranks candidates by: the configured one or the task's default."""
+    return search.scoring or DEFAULT_SCORING[task]
+
+
+def _scorers(scoring: str, task: Task) -> dict[str, Any]:
     try:
         get_scorer(scoring)
     except ValueError as exc:
         raise ValueError(f"search.scoring {scoring!r} is not a scikit-learn scorer name") from exc
     scorers: dict[str, Any] = {scoring: scoring}
-    for metric in EXTRA_METRICS:
+    for metric in EXTRA_METRICS[task]:
         scorers.setdefault(metric, metric)
-    # no warning (and 0) for folds where a candidate predicts no positives
-    scorers["precision"] = make_scorer(precision_score, zero_division=0.0)
+    if task == "binary":  # no warning (and 0) for folds where a candidate predicts no positives
+        scorers["precision"] = make_scorer(precision_score, zero_division=0.0)
     return scorers
 
 
-def _make_search(spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, cv: StratifiedKFold):
+def cv_folds(search: SearchConfig, task: Task) -> KFold | StratifiedKFold:
+    """The search's folds: stratified by class for classification, plain k-fold for regression."""
+    splitter = KFold if task == "regression" else StratifiedKFold
+    return splitter(n_splits=search.cv, shuffle=True, random_state=search.random_state)
+
+
+def _make_search(spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, task: Task, cv: Any):
     space = param_space(spec, search.strategy)
+    scoring = scoring_of(search, task)
     common: dict[str, Any] = {
-        "scoring": _scorers(search.scoring),
-        "refit": search.scoring,
+        "scoring": _scorers(scoring, task),
+        "refit": scoring,
         "cv": cv,
         "n_jobs": search.n_jobs,
         "error_score": np.nan,
@@ -150,8 +175,8 @@ def _make_search(spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, 
     )
 
 
-def _candidates(algorithm: str, cv_results: dict[str, Any], scoring: str) -> list[Candidate]:
-    metrics = [scoring, *(m for m in EXTRA_METRICS if m != scoring)]
+def _candidates(algorithm: str, cv_results: dict[str, Any], scoring: str, task: Task) -> list[Candidate]:
+    metrics = [scoring, *(m for m in EXTRA_METRICS[task] if m != scoring)]
     out = []
     for i, params in enumerate(cv_results["params"]):
         out.append(
@@ -210,27 +235,31 @@ def run_search(
     preprocessing: PreprocessingConfig,
     features: Sequence[FeatureSpec],
     search: SearchConfig,
+    task: Task = "binary",
 ) -> SearchResult:
     """Search every algorithm of ``search`` on the same folds; refit the best on all of X, y.
 
-    ``y`` is the encoded target (see :func:`tabular_ml.model.encode_target`).
+    ``y`` is the encoded target (:meth:`tabular_ml.target.TargetSpec.encode`). Every
+    estimator must suit the task (a classifier, or a regressor for regression).
     """
     names = [spec.name for spec in search.algorithms]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"algorithm name(s) {duplicates} are used more than once")
     y = np.asarray(y)
-    cv = StratifiedKFold(n_splits=search.cv, shuffle=True, random_state=search.random_state)
+    cv = cv_folds(search, task)
+    scoring = scoring_of(search, task)
 
     candidates: list[Candidate] = []
     searches: dict[str, Any] = {}
     offsets: dict[str, int] = {}
     for spec in search.algorithms:
         started = time.perf_counter()
-        pipeline = build_model(contract, preprocessing, features, make_estimator(spec, search.random_state))
-        searcher = _make_search(spec, pipeline, search, cv)
+        estimator = make_estimator(spec, search.random_state, task)
+        pipeline = build_model(contract, preprocessing, features, estimator)
+        searcher = _make_search(spec, pipeline, search, task, cv)
         searcher.fit(X, y)
-        found = _candidates(spec.name, searcher.cv_results_, search.scoring)
+        found = _candidates(spec.name, searcher.cv_results_, scoring, task)
         offsets[spec.name] = len(candidates)
         candidates.extend(found)
         searches[spec.name] = searcher
@@ -238,7 +267,7 @@ def run_search(
             "%s: %d candidates, best %s %.4f, %.1fs",
             spec.name,
             len(found),
-            search.scoring,
+            scoring,
             max((c.mean_score for c in found if not math.isnan(c.mean_score)), default=math.nan),
             time.perf_counter() - started,
         )
@@ -251,5 +280,5 @@ def run_search(
     else:  # a tie that scikit-learn broke differently (it ignores the std): refit our choice
         best_pipeline = clone(winner.estimator).set_params(**winner.cv_results_["params"][index])
         best_pipeline.fit(X, y)
-    logger.info("best: %s %s, %s %.4f", best.algorithm, best.params, search.scoring, best.mean_score)
+    logger.info("best: %s %s, %s %.4f", best.algorithm, best.params, scoring, best.mean_score)
     return SearchResult(candidates=candidates, best=best, best_pipeline=best_pipeline)

@@ -24,6 +24,7 @@ __all__ = [
     "Task",
     "TargetError",
     "TargetSpec",
+    "is_class",
     "label_text",
     "resolve_target",
 ]
@@ -128,6 +129,13 @@ class TargetSpec(BaseModel):
 
 
 # --------------------------------------------------------------------------- resolution
+
+
+def is_class(labels: pd.Series, classes: Sequence[Any]) -> pd.Series:
+    """Whether each label is one of ``classes``, compared as :func:`resolve_target` compares them."""
+    texts = _as_text(labels)
+    configured = _match_boolean_spelling([label_text(c) for c in classes], set(texts.dropna().unique()))
+    return texts.isin(configured)
 
 
 def _as_text(series: pd.Series) -> pd.Series:

@@ -9,6 +9,7 @@ from zenml.logger import get_logger
 from materializers.dataframe_materializer import HashedPandasMaterializer
 from tabular_ml.config import DataContract, SplitConfig
 from tabular_ml.splitting import fingerprint, holdout_shares, split_frame, split_key, unbalanced_classes
+from tabular_ml.target import TargetSpec
 
 logger = get_logger(__name__)
 
@@ -18,7 +19,7 @@ logger = get_logger(__name__)
 # changes with Python's hash seed from process to process (a cache miss every other run).
 @step(output_materializers={"train_data": HashedPandasMaterializer, "test_data": HashedPandasMaterializer})
 def split_data(
-    clean_data: pd.DataFrame, contract: DataContract, split: SplitConfig
+    clean_data: pd.DataFrame, target: TargetSpec, contract: DataContract, split: SplitConfig
 ) -> tuple[Annotated[pd.DataFrame, "train_data"], Annotated[pd.DataFrame, "test_data"]]:
     """Each row's side follows its key (id column or feature hash); both halves are versioned.
 
@@ -27,13 +28,22 @@ def split_data(
     further from ``test_size`` than chance explains.
     """
     train, test = split_frame(clean_data, contract, split)
-    shares = holdout_shares(train, test, contract.target)
+    shares = holdout_shares(train, test, contract.target) if target.is_classification else {}
     for name, frame in (("train_data", train), ("test_data", test)):
-        positive_share = float((frame[contract.target] == contract.positive_class).mean())
+        codes = target.encode(frame[contract.target])
+        summary = (
+            {
+                "class_shares": {
+                    label: round(float((codes == i).mean()), 4) for i, label in enumerate(target.classes)
+                }
+            }
+            if target.is_classification
+            else {"target_mean": round(float(codes.mean()), 6), "target_std": round(float(codes.std()), 6)}
+        )
         log_metadata(
             {
                 "rows": len(frame),
-                "positive_share": round(positive_share, 4),
+                **summary,
                 "fingerprint": fingerprint(frame),
                 "split_key": split_key(split),
                 "class_holdout_shares": shares,
@@ -42,13 +52,15 @@ def split_data(
             infer_artifact=True,
         )
     logger.info(
-        "Split by %s: %d train, %d holdout rows; holdout share per class: %s",
+        "Split by %s: %d train, %d holdout rows%s",
         split_key(split),
         len(train),
         len(test),
-        ", ".join(f"{label} {share:.3f}" for label, share in shares.items()),
+        "; holdout share per class: " + ", ".join(f"{label} {share:.3f}" for label, share in shares.items())
+        if shares
+        else "",
     )
-    if split.stratify:
+    if split.stratify and target.is_classification:
         for problem in unbalanced_classes(train, test, contract.target, split.test_size):
             logger.warning("Split not stratified within chance: %s", problem)
     return train, test

@@ -7,7 +7,8 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 from flavors.deploy import DeploymentInfo, deploy, export_bundle
-from tabular_ml.config import DataContract, ServingConfig
+from tabular_ml.config import ServingConfig
+from tabular_ml.trained_model import TrainedModel
 
 
 @step(enable_cache=False)
@@ -30,16 +31,8 @@ def deploy_model(serving: ServingConfig) -> Annotated[DeploymentInfo, "deploymen
             f"the active stack {client.active_stack.name!r} has no model deployer; "
             "use `python run.py stack local`"
         )
-    parameters = version.run_metadata["parameters"]
     model_artifact = version.get_artifact("model")
-    bundle_uri = export_bundle(
-        client.active_stack.artifact_store.path,
-        model_artifact.load(),
-        DataContract(**parameters["contract"]),
-        name,
-        str(version.number),
-        parameters["evaluation"]["threshold"],
-    )
+    bundle_uri = export_bundle(client.active_stack.artifact_store.path, TrainedModel.of_version(version))
     return deploy(
         deployer,
         bundle_uri,

@@ -12,9 +12,16 @@ from steps.deployment.production_stage import (
     set_production,
     trained_versions,
 )
-from tabular_ml.config import DataContract, PromotionConfig
+from tabular_ml.config import PromotionConfig
 from tabular_ml.lifecycle import choose_challenger, decision_record
-from tabular_ml.promotion import PromotionDecision, compare_on_unseen_rows, decide_promotion, holdout_metrics
+from tabular_ml.promotion import (
+    PromotionDecision,
+    compare_on_unseen_rows,
+    decide_promotion,
+    holdout_metrics,
+    promotion_metric,
+)
+from tabular_ml.trained_model import TrainedModel
 
 logger = get_logger(__name__)
 
@@ -36,7 +43,7 @@ def _refusal(reason: str, promotion: PromotionConfig, challenger: int | None, ch
     return PromotionDecision(
         promote=False,
         reason=reason,
-        metric=promotion.metric,
+        metric=promotion.metric or "",
         challenger_version=str(challenger) if challenger is not None else None,
         champion_version=str(champion.number) if champion else None,
     )
@@ -44,28 +51,25 @@ def _refusal(reason: str, promotion: PromotionConfig, challenger: int | None, ch
 
 def _score_and_decide(challenger, champion, promotion: PromotionConfig) -> PromotionDecision:
     """Both models on the challenger's holdout rows neither trained on, then the promotion rule."""
-    parameters = challenger.run_metadata["parameters"]
-    contract = DataContract(**parameters["contract"])
-    threshold = parameters["evaluation"]["threshold"]
+    challenger_model = TrainedModel.of_version(challenger)
+    metric = promotion_metric(promotion, challenger_model.target.task)
     holdout = challenger.get_artifact("test_data").load()
-    challenger_model = challenger.get_artifact("model").load()
     comparison = None
     if champion is not None:
         comparison = compare_on_unseen_rows(
             challenger_model,
-            champion.get_artifact("model").load(),
+            TrainedModel.of_version(champion),
             holdout,
             champion.get_artifact("train_data").load(),
-            contract,
-            threshold,
             promotion,
         )
     decision = decide_promotion(
         str(challenger.number),
-        holdout_metrics(challenger_model, holdout, contract, threshold),
+        holdout_metrics(challenger_model, holdout),
         str(champion.number) if champion is not None else None,
         comparison,
         promotion,
+        metric,
     )
     if comparison is not None:
         decision = decision.model_copy(

@@ -12,6 +12,7 @@ from zenml.types import HTMLString
 from steps.deployment.production_stage import production_version
 from tabular_ml.config import DataContract
 from tabular_ml.monitoring.drift import DriftSummary, column_roles, summarise_drift
+from tabular_ml.trained_model import target_of_version
 
 logger = get_logger(__name__)
 
@@ -43,9 +44,10 @@ def _evidently_report(reference: pd.DataFrame, current: pd.DataFrame, roles: dic
 def check_drift(
     reference_sample: pd.DataFrame, current_sample: pd.DataFrame, min_current_rows: int
 ) -> tuple[Annotated[DriftSummary, "drift_summary"], Annotated[HTMLString, "drift_report"]]:
-    """Per-column drift and the predicted probability's drift; the HTML report shows in the dashboard."""
+    """Per-column drift and the prediction's drift; the HTML report shows in the dashboard."""
     version = production_version(get_step_context().model.name)
     contract = DataContract(**version.run_metadata["parameters"]["contract"])
+    task = target_of_version(version.run_metadata).task
     features = [name for name in contract.feature_names if name in current_sample.columns]
     if len(current_sample) < min_current_rows:
         note = (
@@ -63,7 +65,7 @@ def check_drift(
         return empty, HTMLString(f"<p>No drift report: {note}.</p>")
     with warnings.catch_warnings():  # constant columns make numpy warn inside Evidently's correlations
         warnings.simplefilter("ignore", RuntimeWarning)
-        report = _evidently_report(reference_sample, current_sample, column_roles(contract))
+        report = _evidently_report(reference_sample, current_sample, column_roles(contract, task=task))
     summary = summarise_drift(report.as_dict(), features, len(reference_sample), len(current_sample))
     logger.info(
         "Drift: %d of %d feature columns drifted %s",

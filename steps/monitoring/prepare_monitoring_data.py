@@ -8,7 +8,7 @@ from zenml.logger import get_logger
 
 from steps.data.source_secrets import source_secrets
 from steps.deployment.production_stage import production_version
-from tabular_ml.config import CleaningConfig, CurrentDataConfig, DataContract, ServingConfig, SourceConfig
+from tabular_ml.config import CurrentDataConfig, ServingConfig, SourceConfig
 from tabular_ml.monitoring.prepare import (
     clean_current,
     comparison_samples,
@@ -18,6 +18,7 @@ from tabular_ml.monitoring.prepare import (
 )
 from tabular_ml.monitoring.quality import DataQualityReport, data_quality
 from tabular_ml.sources import load_data
+from tabular_ml.trained_model import TrainedModel
 
 logger = get_logger(__name__)
 
@@ -49,17 +50,14 @@ def prepare_monitoring_data(
     version = production_version(model_name)
     if version is None:
         raise RuntimeError(f"model {model_name!r} has no production version to monitor")
-    parameters = version.run_metadata["parameters"]
-    contract = DataContract(**parameters["contract"])
-    model = version.get_artifact("model").load()
+    model = TrainedModel.of_version(version)
+    contract = model.contract
     reference = version.get_artifact("train_data").load()
-    frame = clean_current(
-        _read_current(current, model_name), CleaningConfig(**parameters["cleaning"]), contract
-    )
+    frame = clean_current(_read_current(current, model_name), model.cleaning, contract)
     quality = data_quality(frame, reference, contract)
     labels_frame = load_data(labels, secrets=source_secrets(labels)) if labels is not None else None
     labelled = labelled_rows(frame, labels_frame, key_column, contract.target)
-    metrics = labelled_metrics(labelled, model, contract, parameters["evaluation"]["threshold"])
+    metrics = labelled_metrics(labelled, model)
     reference_sample, current_sample = comparison_samples(
         reference, frame, model, contract, sample_rows, sample_seed
     )

@@ -1,4 +1,4 @@
-"""Evaluate the chosen Pipeline on the holdout and apply the quality gates."""
+"""Evaluate the chosen Pipeline on the holdout, beside a trivial baseline, and apply the quality gates."""
 
 from typing import Annotated
 
@@ -9,9 +9,11 @@ from zenml.logger import get_logger
 
 from materializers import EvaluationReportMaterializer
 from tabular_ml.config import DataContract, EvaluationConfig
-from tabular_ml.evaluation import EvaluationReport, QualityGateError, check_gates, evaluate_classifier
-from tabular_ml.model import encode_target, feature_importances
+from tabular_ml.evaluation import EvaluationReport, QualityGateError, baseline_metrics, check_gates
+from tabular_ml.model import feature_importances
+from tabular_ml.target import TargetSpec
 from tabular_ml.tracking import log_metrics_to_mlflow, selected_candidate
+from tabular_ml.trained_model import evaluation_report
 
 logger = get_logger(__name__)
 
@@ -20,31 +22,45 @@ logger = get_logger(__name__)
 def evaluate_model(
     model: Pipeline,
     test_data: pd.DataFrame,
+    train_data: pd.DataFrame,
     search_results: pd.DataFrame,
+    target: TargetSpec,
+    decision_threshold: float,
     contract: DataContract,
     evaluation: EvaluationConfig,
 ) -> Annotated[EvaluationReport, "evaluation_report"]:
-    """Holdout metrics, CV mean/std of the chosen configuration, importances; gate failures stop the run."""
+    """Holdout metrics, CV mean/std of the chosen configuration, importances; gate failures stop the run.
+
+    The baseline (the training prior or mean, scored on the same holdout) is what
+    ``gates.beat_baseline`` compares with, so a new table needs no hand-tuned floor.
+    """
     X = test_data[contract.feature_names]
-    y = encode_target(test_data[contract.target], contract)
+    y = target.encode(test_data[contract.target])
     algorithm, params, cv_metrics = selected_candidate(search_results)
     context = get_step_context()
-    report = evaluate_classifier(
+    baseline = baseline_metrics(
+        target.task, target.encode(train_data[contract.target]), y, class_count=len(target.classes)
+    )
+    report = evaluation_report(
+        model,
+        X,
         y,
-        model.predict_proba(X)[:, 1],
-        evaluation.threshold,
+        target,
+        decision_threshold,
         model_name=context.model.name if context.model else "model",
         algorithm=algorithm,
-        positive_class=contract.positive_class,
+        baseline_metrics=baseline,
         cv_metrics=cv_metrics,
-        feature_importances=feature_importances(model, top=20, X=X, y=y),
+        feature_importances=feature_importances(model, top=20, X=X, y=y, task=target.task),
         best_params=params,
     )
     log_metrics_to_mlflow({f"holdout_{k}": v for k, v in report.metrics.items()})
-    failures = check_gates(report.metrics, evaluation.gates)
+    failures = check_gates(report.metrics, evaluation.gates, baseline=baseline)
     log_metadata(
         {
+            "task": target.task,
             "holdout": report.metrics,
+            "baseline": baseline,
             "cv": cv_metrics,
             "algorithm": algorithm,
             "quality_gates": "failed: " + "; ".join(failures) if failures else "passed",
@@ -54,4 +70,5 @@ def evaluate_model(
     if failures:
         raise QualityGateError(failures)
     logger.info("Holdout: %s", ", ".join(f"{k} {v:.4f}" for k, v in report.metrics.items()))
+    logger.info("Baseline: %s", ", ".join(f"{k} {v:.4f}" for k, v in baseline.items()))
     return report

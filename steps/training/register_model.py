@@ -16,6 +16,7 @@ from tabular_ml.evaluation import EvaluationReport
 from tabular_ml.provenance import git_revision
 from tabular_ml.redaction import redact
 from tabular_ml.splitting import fingerprint
+from tabular_ml.target import TargetSpec
 
 logger = get_logger(__name__)
 
@@ -23,15 +24,24 @@ logger = get_logger(__name__)
 @step(enable_cache=False)  # every run creates a model version that needs its own provenance
 def register_model(
     evaluation_report: EvaluationReport,
+    target: TargetSpec,
+    decision_threshold: float,
     train_data: pd.DataFrame,
     test_data: pd.DataFrame,
     clean_data: pd.DataFrame,
 ) -> Annotated[str, "model_version"]:
-    """Attach metrics and provenance to the run's model version; returns its name (e.g. "3")."""
+    """Attach metrics and provenance to the run's model version; returns its name (e.g. "3").
+
+    ``task``, ``target`` (classes in the model's order) and, for a binary model, its
+    ``decision_threshold`` are what serving, batch scoring and monitoring read back.
+    """
     context = get_step_context()
     run_config = context.pipeline_run.config
     log_metadata(
         {
+            "task": target.task,
+            "target": target.model_dump(mode="json"),
+            **({"decision_threshold": decision_threshold} if target.task == "binary" else {}),
             "metrics": evaluation_report.metrics,
             "algorithm": evaluation_report.algorithm,
             "data_fingerprint": fingerprint(clean_data),

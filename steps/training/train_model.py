@@ -6,39 +6,67 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
+from zenml.logger import get_logger
 
-from tabular_ml.config import DataContract, FeatureSpec, PreprocessingConfig, SearchConfig
-from tabular_ml.model import encode_target
-from tabular_ml.search import run_search
+from tabular_ml.config import DataContract, EvaluationConfig, FeatureSpec, PreprocessingConfig, SearchConfig
+from tabular_ml.search import cv_folds, run_search, scoring_of
+from tabular_ml.target import TargetSpec
+from tabular_ml.threshold import choose_threshold, out_of_fold_proba
 from tabular_ml.tracking import candidates_table, log_model_to_mlflow, log_search_to_mlflow
+
+logger = get_logger(__name__)
 
 
 @step
 def train_model(
     train_data: pd.DataFrame,
+    target: TargetSpec,
     contract: DataContract,
     preprocessing: PreprocessingConfig,
     features: list[FeatureSpec],
     search: SearchConfig,
+    evaluation: EvaluationConfig,
 ) -> tuple[
     Annotated[Pipeline, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)],
     Annotated[pd.DataFrame, "search_results"],
+    Annotated[float, "decision_threshold"],
 ]:
-    """Search, log every candidate to the experiment tracker, return the fitted Pipeline."""
+    """Search, log every candidate to the experiment tracker, return the fitted Pipeline.
+
+    A binary model's decision threshold is the configured one, or (``auto``) the one that
+    maximises ``threshold_objective`` on out-of-fold probabilities of the chosen
+    configuration (the holdout is not looked at). Other tasks have none: 0.5 is returned
+    and never used.
+    """
     X = train_data[contract.feature_names]
-    y = encode_target(train_data[contract.target], contract)
-    result = run_search(X, y, contract, preprocessing, features, search)
-    log_search_to_mlflow(result, search.scoring)
+    y = target.encode(train_data[contract.target])
+    scoring = scoring_of(search, target.task)
+    result = run_search(X, y, contract, preprocessing, features, search, target.task)
+    threshold = 0.5
+    if target.task == "binary":
+        if evaluation.threshold == "auto":
+            proba = out_of_fold_proba(result.best_pipeline, X, y, cv_folds(search, target.task))
+            threshold = choose_threshold(y, proba, evaluation.threshold_objective)
+            logger.info(
+                "Decision threshold %.4f: the best %s on out-of-fold probabilities",
+                threshold,
+                evaluation.threshold_objective,
+            )
+        else:
+            threshold = float(evaluation.threshold)
+    log_search_to_mlflow(result, scoring)
     mlflow_model_uri = log_model_to_mlflow(result.best_pipeline, X.head(5))
     log_metadata(
         {
+            "task": target.task,
             "algorithm": result.best.algorithm,
             "params": result.best.params,
-            f"cv_{search.scoring}": result.best.mean_score,
+            f"cv_{scoring}": result.best.mean_score,
             "candidates": len(result.candidates),
             "mlflow_model_uri": mlflow_model_uri or "not logged (no MLflow tracker)",
+            **({"decision_threshold": threshold} if target.task == "binary" else {}),
         },
         artifact_name="model",
         infer_artifact=True,
     )
-    return result.best_pipeline, candidates_table(result)
+    return result.best_pipeline, candidates_table(result), threshold

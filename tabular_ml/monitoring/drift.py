@@ -15,8 +15,16 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tabular_ml.config import DataContract
+from tabular_ml.target import Task
 
-PREDICTION_COLUMN = "predicted_probability"
+#: The model's output compared like a feature: the positive class's probability (binary), the
+#: predicted class (multiclass, a category) or the predicted value (regression).
+PREDICTION_COLUMNS: dict[Task, str] = {
+    "binary": "predicted_probability",
+    "multiclass": "predicted_class",
+    "regression": "predicted_value",
+}
+PREDICTION_COLUMN = PREDICTION_COLUMNS["binary"]
 
 
 def sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
@@ -26,10 +34,14 @@ def sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
     return frame.sample(n=rows, random_state=seed).reset_index(drop=True)
 
 
-def column_roles(contract: DataContract, with_prediction: bool = True) -> dict[str, list[str]]:
+def column_roles(
+    contract: DataContract, with_prediction: bool = True, task: Task = "binary"
+) -> dict[str, list[str]]:
     """Numerical and categorical columns for Evidently (binary 0/1 columns are categories)."""
-    numerical = contract.columns_of_kind("numeric") + ([PREDICTION_COLUMN] if with_prediction else [])
+    numerical = contract.columns_of_kind("numeric")
     categorical = contract.columns_of_kind("categorical") + contract.columns_of_kind("binary")
+    if with_prediction:
+        (categorical if task == "multiclass" else numerical).append(PREDICTION_COLUMNS[task])
     return {"numerical_features": numerical, "categorical_features": categorical}
 
 
@@ -75,7 +87,8 @@ def summarise_drift(
     ]
     features = [column for column in columns if column.column in feature_columns]
     drifted = [column.column for column in features if column.drifted]
-    prediction = next((column for column in columns if column.column == PREDICTION_COLUMN), None)
+    outputs = set(PREDICTION_COLUMNS.values())
+    prediction = next((column for column in columns if column.column in outputs), None)
     return DriftSummary(
         reference_rows=reference_rows,
         current_rows=current_rows,

@@ -9,9 +9,8 @@ import pandas as pd
 
 from tabular_ml.cleaning import clean_frame
 from tabular_ml.config import CleaningConfig, DataContract
-from tabular_ml.evaluation import evaluate_classifier
-from tabular_ml.model import encode_target
-from tabular_ml.monitoring.drift import PREDICTION_COLUMN, sample
+from tabular_ml.monitoring.drift import PREDICTION_COLUMNS, sample
+from tabular_ml.trained_model import TrainedModel
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -30,14 +29,21 @@ def clean_current(raw: pd.DataFrame, cleaning: CleaningConfig, contract: DataCon
     return cleaned
 
 
-def with_prediction(frame: pd.DataFrame, model, contract: DataContract) -> pd.DataFrame:
-    """``frame``'s feature columns plus the model's probability of the positive class."""
-    features = frame[contract.feature_names].reset_index(drop=True)
-    return features.assign(**{PREDICTION_COLUMN: model.predict_proba(features)[:, 1]})
+def with_prediction(frame: pd.DataFrame, model: TrainedModel) -> pd.DataFrame:
+    """``frame``'s feature columns plus the model's output (see ``PREDICTION_COLUMNS``)."""
+    features = frame[model.contract.feature_names].reset_index(drop=True)
+    scores = model.scores(features)
+    output = model.labels(scores) if model.target.task == "multiclass" else scores
+    return features.assign(**{PREDICTION_COLUMNS[model.target.task]: output})
 
 
 def comparison_samples(
-    reference: pd.DataFrame, current: pd.DataFrame, model, contract: DataContract, rows: int, seed: int
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    model: TrainedModel | None,
+    contract: DataContract,
+    rows: int,
+    seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Samples of both sides (at most ``rows`` each) with the model's predictions added.
 
@@ -47,8 +53,8 @@ def comparison_samples(
     """
     if set(contract.feature_names) <= set(current.columns):
         return (
-            with_prediction(sample(reference, rows, seed), model, contract),
-            with_prediction(sample(current, rows, seed), model, contract),
+            with_prediction(sample(reference, rows, seed), model),
+            with_prediction(sample(current, rows, seed), model),
         )
     shared = [name for name in contract.feature_names if name in current.columns]
     return sample(reference[shared], rows, seed), sample(current[shared], rows, seed)
@@ -72,12 +78,8 @@ def labelled_rows(
     return current[current[target].notna()]
 
 
-def labelled_metrics(
-    labelled: pd.DataFrame, model, contract: DataContract, threshold: float
-) -> dict[str, float]:
+def labelled_metrics(labelled: pd.DataFrame, model: TrainedModel) -> dict[str, float]:
     """The production model's metrics on labelled current rows ({} without any)."""
     if labelled.empty:
         return {}
-    y = encode_target(labelled[contract.target], contract)
-    proba = model.predict_proba(labelled[contract.feature_names])[:, 1]
-    return evaluate_classifier(y, proba, threshold).metrics
+    return model.evaluate(labelled).metrics

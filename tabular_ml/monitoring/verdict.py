@@ -71,7 +71,8 @@ def drift_reasons(drift: DriftSummary, thresholds: MonitoringThresholds) -> list
         )
     if thresholds.prediction_drift and drift.prediction is not None and drift.prediction.drifted:
         reasons.append(
-            f"the predicted probability drifted ({drift.prediction.test} {drift.prediction.score:.3f} "
+            f"the {drift.prediction.column.replace('_', ' ')} drifted "
+            f"({drift.prediction.test} {drift.prediction.score:.3f} "
             f"> {drift.prediction.threshold:g})"
         )
     return reasons

@@ -234,8 +234,8 @@ def test_unknown_key_lists_expected_keys(base):
 def test_unknown_top_level_parameter_key(base):
     message = error_of(base, ["parameters.splt=1"])
     assert message == (
-        "parameters.splt: unknown key; expected one of: task, source, cleaning, contract, split, preprocessing, "
-        "features, search, evaluation"
+        "parameters.splt: unknown key; expected one of: task, source, cleaning, contract, split, "
+        "preprocessing, features, search, evaluation"
     )
 
 
