@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from tabular_ml.metric_names import HIGHER_IS_BETTER, describe_unknown_metric
 from tabular_ml.redaction import find_credentials
 from tabular_ml.target import Task, label_text
 
@@ -354,10 +355,26 @@ class SearchConfig(StrictModel):
 
 
 class QualityGates(StrictModel):
-    """Metric floors (``min``) and ceilings (``max``) a model must meet to be registered."""
+    """What a model must meet to be registered: floors, ceilings, and a margin over a baseline.
+
+    ``beat_baseline`` maps a metric to a margin: the model's holdout value must beat the
+    trivial baseline's (training class prior / majority class, or the training mean for a
+    regression) on the same holdout, strictly and by at least the margin, in the metric's
+    better direction (lower for losses such as ``rmse`` or ``log_loss``). Every name must
+    be a metric of some task; whether it fits the configured task is checked with the task.
+    """
 
     min: dict[str, float] = Field(default_factory=dict)
     max: dict[str, float] = Field(default_factory=dict)
+    beat_baseline: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+    @field_validator("min", "max", "beat_baseline")
+    @classmethod
+    def _known_metrics(cls, gates: dict[str, float]) -> dict[str, float]:
+        unknown = [describe_unknown_metric(name) for name in gates if name not in HIGHER_IS_BETTER]
+        if unknown:
+            raise PydanticCustomError("unknown_metric", "{detail}", {"detail": "; ".join(unknown)})
+        return gates
 
 
 class EvaluationConfig(StrictModel):

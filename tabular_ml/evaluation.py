@@ -1,28 +1,35 @@
-"""Holdout evaluation of a binary classifier, and the quality gates a model must pass.
+"""Holdout evaluation of a model for each task: binary, multiclass, regression.
 
 ZenML-free: everything here works on plain arrays and dicts, so it can be unit
 tested (and reused in a notebook) without a ZenML store.
 
 Conventions
 -----------
-* ``y_true`` holds 0/1 (1 = the positive class), ``proba_positive`` the
-  predicted probability of the positive class; a sample is predicted positive
-  when ``proba_positive >= threshold``.
-* precision / recall / f1 are 0.0 when undefined (no predicted positives / no
-  actual positives), as with ``zero_division=0`` in scikit-learn.
-* **One class in y_true** (a degenerate holdout): ``roc_auc`` and ``pr_auc``
-  are undefined. They are *omitted* from ``metrics`` (never NaN: NaN is not
-  valid JSON), the ROC and PR curves are left empty, and a note explains why in
-  ``EvaluationReport.notes``. A quality gate naming an omitted metric then
-  fails with a message saying it was not computed.
+* **binary** (:func:`evaluate_classifier`): ``y_true`` holds 0/1 (1 = the positive
+  class), ``proba_positive`` the predicted probability of the positive class; a sample is
+  predicted positive when ``proba_positive >= threshold``. ``class_names`` are
+  ``[negative, positive]``.
+* **multiclass** (:func:`evaluate_multiclass`): ``y_true`` holds class codes
+  ``0..k-1`` (``class_names[code]`` is the label), ``proba`` is n x k; the predicted
+  class is the most probable one (ties: the lower code).
+* **regression** (:func:`evaluate_regression`): true and predicted values.
+* precision / recall / f1 are 0.0 when undefined (no predicted / no actual members of a
+  class), as with ``zero_division=0`` in scikit-learn.
+* A metric the holdout leaves undefined (ROC AUC with a class missing, R² of a constant
+  target) is *omitted* from ``metrics`` (never NaN: NaN is not valid JSON) and a note says
+  why in ``EvaluationReport.notes``. A quality gate naming an omitted metric then fails with
+  a message saying it was not computed.
+* :func:`baseline_metrics` scores a trivial model (training class prior and majority class,
+  or the training mean) on the same holdout with the same metric functions; quality gates
+  can require the model to beat it (:mod:`tabular_ml.quality_gates`).
 * Every float stored in an ``EvaluationReport`` is finite, so the report round
-  trips through ``model_dump_json`` / ``model_validate_json`` unchanged.
+  trips through ``model_dump_json`` / ``model_validate_json`` unchanged. Reports saved
+  before tasks existed (no ``task`` field) load as binary reports.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,7 +37,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sklearn import metrics as skm
 
-from tabular_ml.config import QualityGates
+from tabular_ml.evaluation_curves import (
+    CURVE_MAX_POINTS,
+    ranking_curves,
+    reliability_curve,
+    residual_summary,
+)
+from tabular_ml.metric_names import HIGHER_IS_BETTER, metric_names
+from tabular_ml.quality_gates import QualityGateError, check_gates, enforce_gates, unknown_gate_metrics
+from tabular_ml.target import Task
+from tabular_ml.task_metrics import binary_scores, multiclass_scores, regression_scores
 
 __all__ = [
     "CURVE_MAX_POINTS",
@@ -38,33 +54,21 @@ __all__ = [
     "METRIC_NAMES",
     "EvaluationReport",
     "QualityGateError",
+    "baseline_metrics",
     "check_gates",
     "cv_summary",
     "enforce_gates",
     "evaluate_classifier",
+    "evaluate_multiclass",
+    "evaluate_regression",
+    "metric_names",
     "unknown_gate_metrics",
 ]
 
-#: Every holdout metric ``evaluate_classifier`` can produce, in display order.
-METRIC_NAMES: tuple[str, ...] = (
-    "accuracy",
-    "balanced_accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "pr_auc",
-    "log_loss",
-    "brier",
-)
+#: The binary task's metrics in display order (``metric_names(task)`` for any task).
+METRIC_NAMES: tuple[str, ...] = metric_names("binary")
 
-#: Whether a larger value of the metric is better (log_loss and brier are losses).
-HIGHER_IS_BETTER: dict[str, bool] = {name: name not in {"log_loss", "brier"} for name in METRIC_NAMES}
-
-#: Curves are downsampled to at most this many points so that the JSON stays small.
-CURVE_MAX_POINTS = 200
-
-_CURVE_DECIMALS = 6
+_TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 
 
 # --------------------------------------------------------------------------- the report
@@ -94,28 +98,57 @@ def _finite(value: Any) -> bool:
         return False
 
 
+def _drop_non_finite_metrics(data: dict[str, Any], field: str, label: str, notes: list[str]) -> None:
+    metrics = data.get(field)
+    if isinstance(metrics, Mapping):
+        bad = [k for k, v in metrics.items() if not _finite(v)]
+        if bad:
+            data[field] = {k: v for k, v in metrics.items() if k not in bad}
+            notes.append(f"{label}(s) {', '.join(map(str, bad))} omitted: not a finite number")
+
+
 class EvaluationReport(BaseModel):
     """Everything known about one model's holdout evaluation; JSON round-trippable.
 
-    Non-finite values are dropped on construction (with a note) from
-    ``metrics``, ``cv_metrics`` and ``feature_importances``; ``best_params`` is
-    converted to JSON-native values (tuples become lists, numpy scalars Python
-    numbers, anything else its ``repr``).
+    Non-finite values are dropped on construction (with a note) from ``metrics``,
+    ``baseline_metrics``, ``cv_metrics`` and ``feature_importances``; ``best_params`` is
+    converted to JSON-native values (tuples become lists, numpy scalars Python numbers,
+    anything else its ``repr``). Curves must hold finite numbers.
     """
 
     model_config = ConfigDict(extra="forbid")
 
+    task: Task = "binary"
     model_name: str = "model"
     algorithm: str = ""
-    threshold: float = Field(0.5, ge=0, le=1)
+    threshold: float = Field(0.5, ge=0, le=1, description="binary: predicted positive at p >= threshold")
     n_samples: int = Field(ge=0)
-    positive_class: str = "1"
+    positive_class: str = Field("1", description="binary: the label of the positive class")
+    class_names: list[str] = Field(
+        default_factory=list, description="classification: labels in the model's order; binary [neg, pos]"
+    )
     metrics: dict[str, float] = Field(default_factory=dict, description="holdout metric -> value")
+    baseline_metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="the trivial baseline's metrics on the same holdout (class prior / training mean)",
+    )
     confusion_matrix: list[list[int]] = Field(
-        default_factory=lambda: [[0, 0], [0, 0]], description="[[tn, fp], [fn, tp]]"
+        default_factory=lambda: [[0, 0], [0, 0]],
+        description="rows actual, columns predicted, in class_names order: binary [[tn, fp], [fn, tp]]; "
+        "empty for regression",
+    )
+    per_class: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="class -> precision, recall, f1, support (holdout rows)"
     )
     roc_curve: dict[str, list[float]] = Field(default_factory=lambda: {"fpr": [], "tpr": []})
     pr_curve: dict[str, list[float]] = Field(default_factory=lambda: {"precision": [], "recall": []})
+    reliability: dict[str, list[float]] = Field(
+        default_factory=dict, description="binary: mean_predicted, observed_rate, count per probability bin"
+    )
+    residuals: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="regression: actual and predicted (sampled points), histogram_edges / _counts",
+    )
     cv_metrics: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="metric -> {'mean': ..., 'std': ...} over the CV folds"
     )
@@ -131,13 +164,11 @@ class EvaluationReport(BaseModel):
         if not isinstance(data, Mapping):
             return data
         data = dict(data)
+        if data.get("task") == "regression" and "confusion_matrix" not in data:
+            data["confusion_matrix"] = []
         notes = list(data.get("notes") or [])
-        metrics = data.get("metrics")
-        if isinstance(metrics, Mapping):
-            bad = [k for k, v in metrics.items() if not _finite(v)]
-            if bad:
-                data["metrics"] = {k: v for k, v in metrics.items() if k not in bad}
-                notes.append(f"metric(s) {', '.join(map(str, bad))} omitted: not a finite number")
+        _drop_non_finite_metrics(data, "metrics", "metric", notes)
+        _drop_non_finite_metrics(data, "baseline_metrics", "baseline metric", notes)
         cv = data.get("cv_metrics")
         if isinstance(cv, Mapping):
             bad = [
@@ -165,46 +196,104 @@ class EvaluationReport(BaseModel):
     def _json_native_params(cls, value: Any) -> Any:
         return _json_safe(value) if isinstance(value, Mapping) else value
 
-    @field_validator("confusion_matrix")
+    @field_validator("roc_curve", "pr_curve", "reliability", "residuals", "per_class")
     @classmethod
-    def _two_by_two(cls, value: list[list[int]]) -> list[list[int]]:
-        if len(value) != 2 or any(len(row) != 2 for row in value):
-            raise ValueError("confusion_matrix must be [[tn, fp], [fn, tp]]")
+    def _finite_numbers(cls, value: dict[str, Any], info) -> dict[str, Any]:
+        for key, numbers in value.items():
+            items = numbers.values() if isinstance(numbers, Mapping) else numbers
+            if not all(math.isfinite(v) for v in items):
+                raise ValueError(f"{info.field_name}[{key!r}] must hold finite numbers only")
         return value
+
+    @model_validator(mode="after")
+    def _fits_the_task(self) -> EvaluationReport:
+        matrix, k = self.confusion_matrix, len(self.class_names)
+        if any(count < 0 for row in matrix for count in row):
+            raise ValueError("confusion_matrix counts cannot be negative")
+        if self.task == "regression":
+            if matrix or self.class_names or self.per_class:
+                raise ValueError("a regression report has no confusion_matrix, class_names or per_class")
+            return self
+        expected = 2 if self.task == "binary" else k
+        if self.task == "binary" and k not in (0, 2):
+            raise ValueError(f"a binary report has 2 class_names [negative, positive], got {k}")
+        if self.task == "multiclass" and k < 3:
+            raise ValueError(f"a multiclass report needs 3 or more class_names, got {k}")
+        if len(matrix) != expected or any(len(row) != expected for row in matrix):
+            shape = "[[tn, fp], [fn, tp]]" if self.task == "binary" else f"{k} x {k} (one row per class)"
+            raise ValueError(f"confusion_matrix must be {shape}")
+        unknown = set(self.per_class) - set(self.class_names)
+        if unknown:
+            raise ValueError(f"per_class names {sorted(unknown)} are not among class_names")
+        return self
 
     @property
     def tn_fp_fn_tp(self) -> tuple[int, int, int, int]:
+        if self.task != "binary":
+            raise ValueError(f"tn/fp/fn/tp are counts of a binary report, not of a {self.task} one")
         (tn, fp), (fn, tp) = self.confusion_matrix
         return tn, fp, fn, tp
 
     @property
     def prevalence(self) -> float | None:
-        """Share of positives in the evaluated samples (the PR curve's chance level)."""
+        """Binary: share of positives in the evaluated samples (the PR curve's chance level)."""
+        if self.task != "binary":
+            return None
         tn, fp, fn, tp = self.tn_fp_fn_tp
         total = tn + fp + fn + tp
         return (tp + fn) / total if total else None
 
 
-# --------------------------------------------------------------------------- computing it
+# --------------------------------------------------------------------------- inputs
 
 
-def _downsample(*arrays: np.ndarray, max_points: int = CURVE_MAX_POINTS) -> list[list[float]]:
-    """Keep at most ``max_points`` evenly spaced points, always including both ends."""
-    n = len(arrays[0])
-    if n > max_points:
-        idx = np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
-        arrays = tuple(a[idx] for a in arrays)
-    return [[round(float(v), _CURVE_DECIMALS) for v in a] for a in arrays]
-
-
-def _as_binary_labels(y_true: Any) -> np.ndarray:
+def _as_binary_labels(y_true: Any, what: str = "y_true") -> np.ndarray:
     y = np.asarray(y_true).ravel()
     if y.dtype == bool:
         return y.astype(int)
     if y.dtype.kind not in "iuf" or not np.isin(y, (0, 1)).all():
         found = sorted({str(v) for v in np.unique(y)})[:5]
-        raise ValueError(f"y_true must hold only 0 and 1 (1 = positive class), found values {found}")
+        raise ValueError(f"{what} must hold only 0 and 1 (1 = positive class), found values {found}")
     return y.astype(int)
+
+
+def _as_class_codes(y_true: Any, class_count: int, what: str = "y_true") -> np.ndarray:
+    y = np.asarray(y_true).ravel()
+    if y.dtype.kind not in "iuf" or not np.isin(y, np.arange(class_count)).all():
+        found = sorted({str(v) for v in np.unique(y)})[:5]
+        raise ValueError(
+            f"{what} must hold class codes 0..{class_count - 1} (an index into class_names), "
+            f"found values {found}"
+        )
+    return y.astype(int)
+
+
+def _as_values(values: Any, what: str) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must hold numbers") from None
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} must hold finite numbers (no NaN or infinity)")
+    return array
+
+
+def _check_sizes(y: np.ndarray, n_predicted: int, what: str) -> None:
+    if len(y) == 0:
+        raise ValueError("cannot evaluate on zero samples")
+    if n_predicted != len(y):
+        raise ValueError(f"y_true has {len(y)} values but {what} has {n_predicted}")
+
+
+def _as_class_names(class_names: Sequence[Any], minimum: int) -> list[str]:
+    if isinstance(class_names, str):
+        raise ValueError("class_names must be a list of labels, not one string")
+    names = [str(name) for name in class_names]
+    if len(names) < minimum:
+        raise ValueError(f"class_names needs {minimum} or more labels, got {names}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"class_names must be distinct, got {names}")
+    return names
 
 
 def _normalise_importances(importances: Any, top: int) -> list[tuple[str, float]]:
@@ -217,6 +306,50 @@ def _normalise_importances(importances: Any, top: int) -> list[tuple[str, float]
     return cleaned[:top]
 
 
+# --------------------------------------------------------------------------- evaluating
+
+
+def _per_class(y: np.ndarray, pred: np.ndarray, class_names: list[str]) -> dict[str, dict[str, float]]:
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y, pred, labels=list(range(len(class_names))), zero_division=0
+    )
+    return {
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": float(s)}
+        for name, p, r, f, s in zip(class_names, precision, recall, f1, support, strict=True)
+    }
+
+
+def _report(task: str, context: dict[str, Any], top_features: int, notes: list[str], **computed: Any):
+    """The report from what the evaluation computed and the caller's descriptive ``context``."""
+    clash = sorted(set(context) & {*computed, "task"})
+    if clash:
+        raise ValueError(f"{', '.join(clash)} are computed by the evaluation, not passed in")
+    return EvaluationReport(
+        task=task,
+        feature_importances=_normalise_importances(context.pop("feature_importances", None), top_features),
+        notes=[*(context.pop("notes", None) or []), *notes],
+        **computed,
+        **context,
+    )
+
+
+def _binary_class_names(context: dict[str, Any]) -> tuple[list[str], str]:
+    """``[negative, positive]`` and the positive class, from ``class_names`` and/or ``positive_class``."""
+    names, positive = context.pop("class_names", None), context.pop("positive_class", None)
+    if names is None:
+        positive = "1" if positive is None else str(positive)
+        return (["0", "1"] if positive == "1" else [f"not {positive}", positive]), positive
+    names = _as_class_names(names, 2)
+    if len(names) != 2:
+        raise ValueError(f"a binary evaluation has 2 class_names [negative, positive], got {names}")
+    if positive is not None and str(positive) != names[1]:
+        raise ValueError(
+            f"positive_class {str(positive)!r} must be the second of class_names {names} "
+            "(binary classes are [negative, positive])"
+        )
+    return names, names[1]
+
+
 def evaluate_classifier(
     y_true: Any,
     proba_positive: Any,
@@ -225,70 +358,159 @@ def evaluate_classifier(
     top_features: int = 20,
     **context: Any,
 ) -> EvaluationReport:
-    """Evaluate predicted probabilities of the positive class against 0/1 labels.
+    """Evaluate predicted probabilities of the positive class against 0/1 labels (binary task).
 
     ``context`` fills the descriptive fields of the report: ``model_name``,
-    ``algorithm``, ``positive_class``, ``cv_metrics``, ``feature_importances``
-    (a mapping or ``(name, value)`` pairs; kept: the ``top_features`` largest
-    by absolute value), ``best_params`` and ``notes``. Unknown keys are errors.
+    ``algorithm``, ``class_names`` (``[negative, positive]``) and/or ``positive_class``,
+    ``baseline_metrics``, ``cv_metrics``, ``feature_importances`` (a mapping or
+    ``(name, value)`` pairs; kept: the ``top_features`` largest by absolute value),
+    ``best_params`` and ``notes``. Unknown keys are errors.
     """
     y = _as_binary_labels(y_true)
-    proba = np.asarray(proba_positive, dtype=float).ravel()
-    if len(y) == 0:
-        raise ValueError("cannot evaluate on zero samples")
-    if proba.shape != y.shape:
-        raise ValueError(f"y_true has {len(y)} values but proba_positive has {proba.size}")
-    if not np.isfinite(proba).all() or proba.min() < 0 or proba.max() > 1:
+    proba = _as_values(proba_positive, "proba_positive")
+    _check_sizes(y, proba.size, "proba_positive")
+    if proba.min() < 0 or proba.max() > 1:
         raise ValueError("proba_positive must hold finite probabilities in [0, 1]")
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be within [0, 1], got {threshold}")
+    class_names, positive = _binary_class_names(context)
 
     pred = (proba >= threshold).astype(int)
-    tn, fp, fn, tp = (int(v) for v in skm.confusion_matrix(y, pred, labels=[0, 1]).ravel())
-    notes = list(context.pop("notes", []) or [])
-
-    with warnings.catch_warnings():
-        # With one class in y_true, balanced_accuracy warns that y_pred holds a class y_true does not.
-        warnings.simplefilter("ignore", UserWarning)
-        balanced = skm.balanced_accuracy_score(y, pred)
-    values: dict[str, float] = {
-        "accuracy": skm.accuracy_score(y, pred),
-        "balanced_accuracy": balanced,
-        "precision": skm.precision_score(y, pred, zero_division=0),
-        "recall": skm.recall_score(y, pred, zero_division=0),
-        "f1": skm.f1_score(y, pred, zero_division=0),
-        "log_loss": skm.log_loss(y, proba, labels=[0, 1]),
-        "brier": skm.brier_score_loss(y, proba, pos_label=1),
-    }
-    roc: dict[str, list[float]] = {"fpr": [], "tpr": []}
-    pr: dict[str, list[float]] = {"precision": [], "recall": []}
-    if 0 < y.sum() < len(y):
-        values["roc_auc"] = skm.roc_auc_score(y, proba)
-        values["pr_auc"] = skm.average_precision_score(y, proba)
-        fpr, tpr, _ = skm.roc_curve(y, proba)
-        roc["fpr"], roc["tpr"] = _downsample(fpr, tpr)
-        precision, recall, _ = skm.precision_recall_curve(y, proba)
-        pr["precision"], pr["recall"] = _downsample(precision, recall)
-    else:
-        only = "positive" if y.sum() else "negative"
-        notes.append(
-            f"y_true holds only the {only} class: roc_auc and pr_auc are undefined and were "
-            "omitted, and the ROC and PR curves are empty"
-        )
-    ordered = {name: float(values[name]) for name in METRIC_NAMES if name in values}
-
-    importances = _normalise_importances(context.pop("feature_importances", None), top_features)
-    return EvaluationReport(
+    metrics, notes = binary_scores(y, pred, proba)
+    roc, pr = {"fpr": [], "tpr": []}, {"precision": [], "recall": []}
+    if 0 < y.sum() < len(y):  # the curves need both classes
+        roc, pr = ranking_curves(y, proba)
+    return _report(
+        "binary",
+        context,
+        top_features,
+        notes,
         threshold=threshold,
         n_samples=len(y),
-        metrics=ordered,
-        confusion_matrix=[[tn, fp], [fn, tp]],
+        positive_class=positive,
+        class_names=class_names,
+        metrics=metrics,
+        confusion_matrix=skm.confusion_matrix(y, pred, labels=[0, 1]).tolist(),
+        per_class=_per_class(y, pred, class_names),
         roc_curve=roc,
         pr_curve=pr,
-        feature_importances=importances,
-        notes=notes,
-        **context,
+        reliability=reliability_curve(y, proba),
     )
+
+
+def evaluate_multiclass(
+    y_true: Any,
+    proba: Any,
+    class_names: Sequence[Any],
+    *,
+    top_features: int = 20,
+    **context: Any,
+) -> EvaluationReport:
+    """Evaluate an n x k probability matrix against class codes 0..k-1 (multiclass task).
+
+    ``class_names[i]`` is the label of code ``i`` and of column ``i`` of ``proba`` (the
+    model's class order); at least 3. The predicted class is the most probable one.
+    ``context`` as for :func:`evaluate_classifier`, without ``class_names`` / ``positive_class``.
+    """
+    names = _as_class_names(class_names, 3)
+    y = _as_class_codes(y_true, len(names))
+    matrix = np.asarray(proba, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[1] != len(names):
+        raise ValueError(
+            f"proba must be an n x {len(names)} matrix (one column per class), got shape {matrix.shape}"
+        )
+    _check_sizes(y, matrix.shape[0], "proba")
+    if not np.isfinite(matrix).all() or matrix.min() < 0 or matrix.max() > 1:
+        raise ValueError("proba must hold finite probabilities in [0, 1]")
+    if not np.allclose(matrix.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError("each row of proba must sum to 1 (one probability per class)")
+
+    pred = matrix.argmax(axis=1)
+    metrics, notes = multiclass_scores(y, pred, matrix, names)
+    return _report(
+        "multiclass",
+        context,
+        top_features,
+        notes,
+        n_samples=len(y),
+        class_names=names,
+        metrics=metrics,
+        confusion_matrix=skm.confusion_matrix(y, pred, labels=list(range(len(names)))).tolist(),
+        per_class=_per_class(y, pred, names),
+    )
+
+
+def evaluate_regression(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    top_features: int = 20,
+    **context: Any,
+) -> EvaluationReport:
+    """Evaluate predicted values against true values (regression task).
+
+    ``context`` as for :func:`evaluate_classifier`, without ``class_names`` / ``positive_class``.
+    """
+    y = _as_values(y_true, "y_true")
+    pred = _as_values(y_pred, "y_pred")
+    _check_sizes(y, pred.size, "y_pred")
+    metrics, notes = regression_scores(y, pred)
+    return _report(
+        "regression",
+        context,
+        top_features,
+        notes,
+        n_samples=len(y),
+        metrics=metrics,
+        confusion_matrix=[],
+        residuals=residual_summary(y, pred),
+    )
+
+
+# --------------------------------------------------------------------------- the baseline
+
+
+def baseline_metrics(
+    task: str, y_train: Any, y_test: Any, *, class_count: int | None = None
+) -> dict[str, float]:
+    """The holdout metrics of a trivial model fitted on ``y_train`` alone, scored on ``y_test``.
+
+    * binary (0/1 labels) and multiclass (codes ``0..class_count-1``; ``class_count`` is
+      required, as the training split may miss a class): the probabilities are the training
+      class shares for every row, the labels the training majority class (ties: the lower
+      code). Its ROC AUC is 0.5, its F1 0 unless the positive class is the majority.
+    * regression: the training mean for every row (its R² is 0 or just below).
+
+    Scored with the same functions as the model; metrics the holdout leaves undefined are
+    left out, as for the model.
+    """
+    if task == "binary":
+        train, test = _as_binary_labels(y_train, "y_train"), _as_binary_labels(y_test, "y_test")
+        class_count = 2
+    elif task == "multiclass":
+        if class_count is None or class_count < 3:
+            raise ValueError(f"a multiclass baseline needs class_count >= 3, got {class_count}")
+        train = _as_class_codes(y_train, class_count, "y_train")
+        test = _as_class_codes(y_test, class_count, "y_test")
+    elif task == "regression":
+        train, test = _as_values(y_train, "y_train"), _as_values(y_test, "y_test")
+    else:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(_TASKS)}")
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError("a baseline needs at least one training and one holdout value")
+
+    if task == "regression":
+        return regression_scores(test, np.full(len(test), train.mean()))[0]
+    counts = np.bincount(train, minlength=class_count)
+    prior = counts / counts.sum()
+    majority = np.full(len(test), int(np.argmax(counts)))
+    if task == "binary":
+        return binary_scores(test, majority, np.full(len(test), prior[1]))[0]
+    names = [str(code) for code in range(class_count)]
+    return multiclass_scores(test, majority, np.tile(prior, (len(test), 1)), names)[0]
+
+
+# --------------------------------------------------------------------------- CV scores
 
 
 def cv_summary(scores: Mapping[str, Iterable[float]]) -> dict[str, dict[str, float]]:
@@ -311,71 +533,3 @@ def cv_summary(scores: Mapping[str, Iterable[float]]) -> dict[str, dict[str, flo
         if values.size:
             summary[name] = {"mean": float(values.mean()), "std": float(values.std())}
     return summary
-
-
-# --------------------------------------------------------------------------- quality gates
-
-
-class QualityGateError(RuntimeError):
-    """A model failed one or more quality gates; ``failures`` lists them."""
-
-    def __init__(self, failures: Sequence[str]):
-        self.failures = list(failures)
-        super().__init__("; ".join(self.failures))
-
-
-def _format_pair(value: float, bound: float) -> tuple[str, str]:
-    """Both numbers with 3 decimals, or more if needed to tell them apart."""
-    for decimals in range(3, 13):
-        left, right = f"{value:.{decimals}f}", f"{bound:.{decimals}f}"
-        if left != right:
-            break
-    return left, right
-
-
-def unknown_gate_metrics(gates: QualityGates, known: Iterable[str] = METRIC_NAMES) -> list[str]:
-    """Names used in ``gates`` that are not metrics at all: check a config before training."""
-    known = set(known)
-    return sorted({name for name in (*gates.min, *gates.max) if name not in known})
-
-
-def check_gates(metrics: Mapping[str, float], gates: QualityGates) -> list[str]:
-    """One message per failed gate; an empty list when the model passes them all.
-
-    A ``min`` gate fails when the metric is strictly below it, a ``max`` gate
-    when strictly above. A gate naming a metric that is not in ``metrics``
-    fails too: with "not computed" for a known metric left out (e.g. roc_auc on
-    a one-class holdout), otherwise with "unknown metric" and the known names.
-    """
-    known = sorted(set(METRIC_NAMES) | set(metrics))
-    failures: list[str] = []
-    for kind, bounds in (("minimum", gates.min), ("maximum", gates.max)):
-        for name, bound in bounds.items():
-            if name not in metrics:
-                if name in METRIC_NAMES:
-                    failures.append(
-                        f"{name} was not computed for this evaluation, so its {kind} "
-                        f"{bound:.3f} cannot be checked"
-                    )
-                else:
-                    failures.append(
-                        f"unknown metric {name!r} in the {kind} gates; known metrics: {', '.join(known)}"
-                    )
-                continue
-            value = float(metrics[name])
-            if math.isnan(value):
-                failures.append(f"{name} is not a number, so its {kind} {bound:.3f} cannot be met")
-                continue
-            shown, limit = _format_pair(value, bound)
-            if kind == "minimum" and value < bound:
-                failures.append(f"{name} {shown} is below the minimum {limit}")
-            elif kind == "maximum" and value > bound:
-                failures.append(f"{name} {shown} is above the maximum {limit}")
-    return failures
-
-
-def enforce_gates(metrics: Mapping[str, float], gates: QualityGates) -> None:
-    """Raise ``QualityGateError`` listing every failed gate (joined by "; ")."""
-    failures = check_gates(metrics, gates)
-    if failures:
-        raise QualityGateError(failures)
