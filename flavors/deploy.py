@@ -183,6 +183,33 @@ def _running_server(deployer: Any, service_name: str) -> Any | None:
     return running[0] if running else None
 
 
+def _start_server(deployer: Any, config: Any, service_type: Any, timeout: int) -> Any:
+    """A new server for ``config``, recorded in the ZenML store.
+
+    Not ``deployer.deploy_model``: in ZenML 0.98 its lookup of "a server with the exact same
+    configuration" ignores the configuration (the store's service filter skips ``config``),
+    so it hands back any running server of the flavor: another model's server.
+    """
+    client = Client()
+    record = client.create_service(config=config, service_type=service_type)
+    try:
+        service = deployer.perform_deploy_model(id=record.id, config=config, timeout=timeout)
+    except Exception:
+        client.delete_service(record.id)
+        raise
+    client.update_service(
+        id=service.uuid,
+        name=service.config.service_name,
+        service_source=service.model_dump().get("type"),
+        admin_state=service.admin_state,
+        status=service.status.model_dump(),
+        endpoint=service.endpoint.model_dump() if service.endpoint else None,
+        prediction_url=service.get_prediction_url(),
+        health_check_url=service.get_healthcheck_url(),
+    )
+    return service
+
+
 def _update_in_place(deployer: Any, service: Any, config: Any, version: str, serving: ServingConfig) -> str:
     """Serve another version with the running server kept where it is; returns what happened."""
     if deployer.flavor == "seldon-local":
@@ -225,7 +252,7 @@ def deploy(
         outcome = _update_in_place(deployer, service, config, model_version, serving)
     else:
         old = service
-        service = deployer.deploy_model(config, service_type=service_type, timeout=serving.timeout_s)
+        service = _start_server(deployer, config, service_type, serving.timeout_s)
         if not service.is_running:
             raise RuntimeError(
                 f"the {deployer.flavor} model server of {model_name} version {model_version} did not start: "

@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from tabular_ml.metric_names import HIGHER_IS_BETTER, describe_unknown_metric
+from tabular_ml.metric_names import HIGHER_IS_BETTER, describe_unknown_metric, metric_names
 from tabular_ml.redaction import find_credentials
 from tabular_ml.target import Task, label_text
 
@@ -401,6 +401,23 @@ class TrainingParameters(StrictModel):
     features: list[FeatureSpec] = Field(default_factory=list)
     search: SearchConfig
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @model_validator(mode="after")
+    def _fits_the_task(self) -> TrainingParameters:
+        """A configured task's gates name its metrics; regression has no classes."""
+        if self.task is None:
+            return self
+        gates = self.evaluation.gates
+        for kind in ("min", "max", "beat_baseline"):
+            wrong = [name for name in getattr(gates, kind) if name not in metric_names(self.task)]
+            if wrong:
+                where = f" in evaluation.gates.{kind}"
+                raise ValueError("; ".join(describe_unknown_metric(name, self.task, where) for name in wrong))
+        if self.task == "regression" and (self.contract.classes or self.contract.positive_class is not None):
+            raise ValueError(
+                "a regression has no classes: remove contract.classes and contract.positive_class"
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- deployment

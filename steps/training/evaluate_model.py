@@ -55,7 +55,7 @@ def evaluate_model(
         best_params=params,
     )
     log_metrics_to_mlflow({f"holdout_{k}": v for k, v in report.metrics.items()})
-    failures = check_gates(report.metrics, evaluation.gates, baseline=baseline)
+    failures = check_gates(report.metrics, evaluation.gates, baseline, task=target.task)
     log_metadata(
         {
             "task": target.task,
