@@ -22,6 +22,7 @@ from serving.bundle import (
 )
 from tabular_ml.config import ColumnSpec, CountFeature, DataContract, PreprocessingConfig, RatioFeature
 from tabular_ml.model import build_model, encode_target
+from tabular_ml.target import TargetSpec
 from tests.factories import tiny_contract, tiny_frame
 
 FEATURES = [
@@ -97,10 +98,22 @@ def test_version_is_stored_as_text_and_saving_again_replaces_the_bundle(tmp_path
     assert sorted(p.name for p in target.iterdir()) == [META_FILE, MODEL_FILE]
 
 
-def test_more_than_two_classes_label_the_rest_as_not_positive(tmp_path, pipeline, contract):
-    three = contract.model_copy(update={"classes": ["No", "Yes", "Maybe"]})
-    meta = load_bundle(save_bundle(tmp_path / "b", pipeline, three, "m", "1")).meta
-    assert meta.negative_label == "not Yes"
+def test_a_binary_bundle_keeps_classes_in_the_models_order(tmp_path, pipeline, contract):
+    # the contract lists the positive class first: the bundle stores [negative, positive]
+    reordered = contract.model_copy(update={"classes": ["Yes", "No"]})
+    meta = load_bundle(save_bundle(tmp_path / "b", pipeline, reordered, "m", "1")).meta
+    assert (meta.task, meta.classes, meta.positive_class, meta.negative_label) == (
+        "binary",
+        ["No", "Yes"],
+        "Yes",
+        "No",
+    )
+
+
+def test_a_binary_pipeline_cannot_be_saved_as_a_three_class_model(tmp_path, pipeline, contract):
+    three = TargetSpec(column="churn", task="multiclass", classes=["No", "Yes", "Maybe"])
+    with pytest.raises(ValueError, match=r"its classes are \[0, 1\], expected \[0, 1, 2\]"):
+        save_bundle(tmp_path / "b", pipeline, contract, "m", "1", target=three)
 
 
 # ---------------------------------------------------------------------- save errors
@@ -108,7 +121,7 @@ def test_more_than_two_classes_label_the_rest_as_not_positive(tmp_path, pipeline
 
 def test_save_refuses_what_cannot_be_served(tmp_path, pipeline, contract, frame):
     unfitted = build_model(contract, PreprocessingConfig(), FEATURES, LogisticRegression())
-    with pytest.raises(ValueError, match="is not fitted"):
+    with pytest.raises(ValueError, match="is not a fitted classifier"):
         save_bundle(tmp_path / "a", unfitted, contract, "m", "1")
     with pytest.raises(ValueError, match="threshold"):
         save_bundle(tmp_path / "b", pipeline, contract, "m", "1", threshold=1.5)
@@ -155,7 +168,7 @@ def test_corrupt_metadata(bundle_dir):
     path.write_text(json.dumps({k: v for k, v in good.items() if k != "model_version"}))
     assert load_error(bundle_dir) == f"{path} is not valid bundle metadata: model_version: Field required"
     path.write_text(json.dumps({**good, "positive_class": "Maybe"}))
-    assert "positive_class 'Maybe' is not one of classes" in load_error(bundle_dir)
+    assert "a binary bundle needs 2 classes, one of them the positive_class" in load_error(bundle_dir)
     path.write_text(json.dumps({**good, "format_version": 9}))
     assert load_error(bundle_dir) == f"{path} has format_version 9; this code reads version 1"
 
@@ -165,7 +178,7 @@ def test_corrupt_model_file(bundle_dir):
     path.write_bytes(b"definitely not a pickle")
     assert load_error(bundle_dir).startswith(f"{path} cannot be loaded: ")
     joblib.dump({"not": "a model"}, path)
-    assert load_error(bundle_dir) == f"{path} holds a dict, not a fitted classifier Pipeline"
+    assert load_error(bundle_dir) == f"{path} is not a fitted classifier (no predict_proba or classes_)"
 
 
 def test_model_and_metadata_must_agree(bundle_dir):

@@ -11,7 +11,7 @@ from evidently.legacy.report import Report
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from tabular_ml.config import DataContract, MonitoringParameters, MonitoringThresholds
+from tabular_ml.config import CleaningConfig, DataContract, MonitoringParameters, MonitoringThresholds
 from tabular_ml.monitoring.drift import PREDICTION_COLUMN, column_roles, sample, summarise_drift
 from tabular_ml.monitoring.prepare import (
     comparison_samples,
@@ -21,6 +21,8 @@ from tabular_ml.monitoring.prepare import (
 )
 from tabular_ml.monitoring.quality import data_quality
 from tabular_ml.monitoring.verdict import decide
+from tabular_ml.target import TargetSpec
+from tabular_ml.trained_model import TrainedModel
 
 CONTRACT = DataContract(
     target="y",
@@ -114,10 +116,17 @@ def fitted_model(data: pd.DataFrame):
     return model.fit(data[CONTRACT.feature_names], data["y"] == "Yes")
 
 
+def trained(pipeline, threshold: float = 0.5) -> TrainedModel:
+    target = TargetSpec(column="y", task="binary", classes=["No", "Yes"])
+    return TrainedModel(pipeline, CONTRACT, CleaningConfig(), target, threshold, "m", "1")
+
+
 def test_both_samples_get_the_models_prediction():
     reference, current = frame(400, 0), frame(300, 1)
     model = fitted_model(reference)
-    ref_sample, cur_sample = comparison_samples(reference, current, model, CONTRACT, rows=200, seed=0)
+    ref_sample, cur_sample = comparison_samples(
+        reference, current, trained(model), CONTRACT, rows=200, seed=0
+    )
     assert list(cur_sample.columns) == [*CONTRACT.feature_names, PREDICTION_COLUMN]
     assert (len(ref_sample), len(cur_sample)) == (200, 200)
     expected = model.predict_proba(cur_sample[CONTRACT.feature_names])[:, 1]
@@ -136,11 +145,11 @@ def test_labels_are_joined_on_the_key_and_scored():
     labelled = labelled_rows(current, labels, "id", "y")
     assert len(labelled) == 150 and set(labelled["id"]) == set(range(0, 300, 2))
     model = fitted_model(frame(400, 0))
-    metrics = labelled_metrics(labelled, model, CONTRACT, 0.5)
+    metrics = labelled_metrics(labelled, trained(model))
     proba = model.predict_proba(labelled[CONTRACT.feature_names])[:, 1]
     assert metrics["roc_auc"] == pytest.approx(roc_auc_score(labelled["y"] == "Yes", proba))
     assert metrics["roc_auc"] > 0.7
-    assert labelled_metrics(labelled.iloc[0:0], None, CONTRACT, 0.5) == {}
+    assert labelled_metrics(labelled.iloc[0:0], trained(model)) == {}
 
 
 def test_labels_without_the_key_column_are_a_clear_error():

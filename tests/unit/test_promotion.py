@@ -3,10 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from tabular_ml.config import DataContract, PromotionConfig, QualityGates
+from tabular_ml.config import CleaningConfig, DataContract, PromotionConfig, QualityGates
 from tabular_ml.promotion import compare_on_unseen_rows, decide_promotion, improvement_interval
+from tabular_ml.target import TargetSpec
+from tabular_ml.trained_model import TrainedModel
 
 METRICS = {"roc_auc": 0.85, "f1": 0.62, "log_loss": 0.45}
 
@@ -127,14 +129,24 @@ def frame(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"a": a, "b": b, "y": y})
 
 
-def fitted(train: pd.DataFrame, columns: list[str]):
+BINARY = TargetSpec(column="y", task="binary", classes=["No", "Yes"])
+
+
+def fitted(
+    train: pd.DataFrame, columns: list[str], estimator=None, target: TargetSpec = BINARY
+) -> TrainedModel:
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
     model = Pipeline(
-        [("pick", ColumnTransformer([("keep", "passthrough", columns)])), ("lr", LogisticRegression())]
+        [
+            ("pick", ColumnTransformer([("keep", "passthrough", columns)])),
+            ("model", estimator or LogisticRegression()),
+        ]
     )
-    return model.fit(train[["a", "b"]], train["y"] == "Yes")
+    model.fit(train[["a", "b"]], target.encode(train["y"]))
+    contract = CONTRACT.model_copy(update={"classes": None, "positive_class": None})
+    return TrainedModel(model, contract, CleaningConfig(), target, 0.5, "m", "1")
 
 
 def test_the_comparison_leaves_out_rows_the_champion_trained_on():
@@ -142,7 +154,7 @@ def test_the_comparison_leaves_out_rows_the_champion_trained_on():
     champion_train = pd.concat([other, holdout.iloc[:150]])  # saw 150 of the holdout rows
     challenger, champion = fitted(other, ["a", "b"]), fitted(champion_train, ["b"])
     result = compare_on_unseen_rows(
-        challenger, champion, holdout, champion_train, CONTRACT, 0.5, PromotionConfig(bootstrap_samples=200)
+        challenger, champion, holdout, champion_train, PromotionConfig(bootstrap_samples=200)
     )
     assert (result["compared_rows"], result["excluded_rows"], result["overlap"]) == (450, 150, 0)
     assert result["challenger_score"] > result["champion_score"] and result["low"] > 0
@@ -151,7 +163,34 @@ def test_the_comparison_leaves_out_rows_the_champion_trained_on():
 def test_no_comparison_when_too_few_rows_are_unseen():
     holdout = frame(300, 0)
     model = fitted(holdout, ["a", "b"])
-    result = compare_on_unseen_rows(
-        model, model, holdout, holdout.iloc[:250], CONTRACT, 0.5, PromotionConfig()
-    )
+    result = compare_on_unseen_rows(model, model, holdout, holdout.iloc[:250], PromotionConfig())
     assert result == {"compared_rows": 50, "excluded_rows": 250, "overlap": 0}
+
+
+def test_multiclass_and_regression_models_are_compared_on_their_tasks_metrics():
+    def three_classes(data: pd.DataFrame) -> pd.DataFrame:
+        return data.assign(y=np.select([data["a"] < -0.5, data["a"] > 0.5], ["low", "high"], "mid"))
+
+    def values(data: pd.DataFrame) -> pd.DataFrame:
+        return data.assign(y=3 * data["a"] + 0.5 * data["b"])
+
+    holdout, train = frame(600, 0), frame(600, 1)
+    classes = TargetSpec(column="y", task="multiclass", classes=["high", "low", "mid"])
+    good = fitted(three_classes(train), ["a", "b"], target=classes)
+    blind = fitted(three_classes(train), ["b"], target=classes)
+    result = compare_on_unseen_rows(
+        good, blind, three_classes(holdout), train, PromotionConfig(bootstrap_samples=200)
+    )
+    assert result["challenger_score"] > 0.8 > 0.5 > result["champion_score"] and result["low"] > 0.2
+
+    value = TargetSpec(column="y", task="regression")
+    exact = fitted(values(train), ["a", "b"], LinearRegression(), value)
+    partial = fitted(values(train), ["a"], LinearRegression(), value)
+    result = compare_on_unseen_rows(
+        exact, partial, values(holdout), train, PromotionConfig(bootstrap_samples=200)
+    )
+    # rmse: lower is better, so the improvement is the champion's error minus the challenger's
+    assert result["challenger_score"] == pytest.approx(0.0, abs=1e-9)
+    assert result["improvement"] == pytest.approx(result["champion_score"]) and result["low"] > 0.4
+    with pytest.raises(ValueError, match="does not apply to a regression model"):
+        compare_on_unseen_rows(exact, partial, values(holdout), train, PromotionConfig(metric="roc_auc"))
