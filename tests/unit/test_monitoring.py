@@ -211,3 +211,44 @@ def test_no_alert_when_nothing_crosses_and_no_drift_verdict_without_rows():
         note="only 5 current rows",
     )
     assert not quiet.alert and quiet.note == "only 5 current rows" and quiet.drift_share is None
+
+
+def test_a_multiclass_models_prediction_drifts_as_a_category_and_a_regressions_as_a_number():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import Pipeline
+
+    def pipeline(estimator):
+        return Pipeline(
+            [("pick", ColumnTransformer([("num", "passthrough", ["amount", "flag"])])), ("m", estimator)]
+        )
+
+    reference, shifted = frame(3000, 0), frame(2000, 1, amount_shift=25)
+    contract = CONTRACT.model_copy(update={"classes": None, "positive_class": None})
+    bands = TargetSpec(column="y", task="multiclass", classes=["high", "low", "mid"])
+    band_of = lambda data: np.select([data["amount"] > 45, data["amount"] < 35], ["high", "low"], "mid")  # noqa: E731
+    classifier = pipeline(LogisticRegression(max_iter=1000))
+    classifier.fit(reference[["amount", "flag"]], bands.encode(band_of(reference)))
+    multiclass = TrainedModel(classifier, contract, CleaningConfig(), bands, 0.5, "m", "1")
+    value = TargetSpec(column="y", task="regression")
+    regressor = pipeline(LinearRegression()).fit(reference[["amount", "flag"]], 2 * reference["amount"])
+    regression = TrainedModel(regressor, contract, CleaningConfig(), value, 0.5, "m", "1")
+
+    for model, column, kind in (
+        (multiclass, "predicted_class", "cat"),
+        (regression, "predicted_value", "num"),
+    ):
+        ref, cur = comparison_samples(reference, shifted, model, contract, rows=2000, seed=0)
+        roles = column_roles(contract, task=model.target.task)
+        assert column in roles["categorical_features" if kind == "cat" else "numerical_features"]
+        report = Report(metrics=[DataDriftPreset()])
+        report.run(reference_data=ref, current_data=cur, column_mapping=ColumnMapping(**roles))
+        summary = summarise_drift(report.as_dict(), contract.feature_names, len(ref), len(cur))
+        assert summary.prediction is not None and summary.prediction.column == column
+        assert summary.prediction.drifted, summary.prediction
+    # the predicted class is a label, the share of "high" rises with the shifted amounts
+    _, cur = comparison_samples(reference, shifted, multiclass, contract, rows=2000, seed=0)
+    assert (
+        set(cur["predicted_class"]) <= {"high", "low", "mid"}
+        and (cur["predicted_class"] == "high").mean() > 0.8
+    )
