@@ -208,7 +208,8 @@ def test_html_shows_metrics_confusion_counts_and_charts(report):
     counts = re.findall(r'<span class="count">(\d+)</span>', html)
     assert counts == ["3", "2", "1", "2"]  # tn, fp / fn, tp
     assert "0.8123 ± 0.0456" in html
-    assert html.count("<svg") == 3  # ROC, PR, importances
+    assert html.count("<svg") == 4  # ROC, PR, reliability, importances
+    assert "Reliability curve" in html and f"Brier score <b>{r.metrics['brier']:.4f}</b>" in html
     assert "tenure" in html and "charges" in html
     # Self-contained: nothing to fetch, no script.
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html, re.IGNORECASE)
