@@ -93,6 +93,8 @@ def test_multiclass_bad_inputs():
         evaluate_multiclass([0], [[1, 0, 0]], ["a", "b", "a"])
     with pytest.raises(ValueError, match="n_samples are computed by the evaluation"):
         evaluate_multiclass(Y3, P3, CLASSES, n_samples=3)
+    with pytest.raises(ValueError, match="positive_class apply to a binary task, not to a multiclass one"):
+        evaluate_multiclass(Y3, P3, CLASSES, positive_class="setosa")
 
 
 # --------------------------------------------------------------------------- regression
@@ -145,6 +147,10 @@ def test_regression_bad_inputs():
         evaluate_regression([1.0, 2.0], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="zero samples"):
         evaluate_regression([], [])
+    with pytest.raises(ValueError, match="threshold apply to a binary task"):
+        evaluate_regression([1.0], [1.0], threshold=0.3)
+    with pytest.raises(ValueError, match="regression report has no confusion_matrix, class_names"):
+        evaluate_regression([1.0], [1.0], class_names=["a", "b"])
 
 
 # --------------------------------------------------------------------------- binary additions
