@@ -59,17 +59,22 @@ class EvaluationReportMaterializer(BaseMaterializer):
         return {html_path.replace("\\", "/"): VisualizationType.HTML}
 
     def extract_metadata(self, data: EvaluationReport) -> dict[str, MetadataType]:
-        """The holdout metrics (one float each) plus what identifies the evaluation."""
+        """The holdout metrics (one float each), the baseline's as ``baseline_<metric>``, and
+        what identifies the evaluation: the task, and for classification its classes."""
         metadata: dict[str, MetadataType] = {name: float(value) for name, value in data.metrics.items()}
+        metadata.update({f"baseline_{name}": float(value) for name, value in data.baseline_metrics.items()})
         metadata.update(
             {
+                "task": data.task,
                 "n_samples": int(data.n_samples),
                 "algorithm": data.algorithm,
                 "model_name": data.model_name,
-                "threshold": float(data.threshold),
-                "positive_class": data.positive_class,
             }
         )
+        if data.task == "binary":
+            metadata.update({"threshold": float(data.threshold), "positive_class": data.positive_class})
+        if data.class_names:
+            metadata["class_names"] = list(data.class_names)
         return metadata
 
     def compute_content_hash(self, data: EvaluationReport) -> str | None:

@@ -319,11 +319,16 @@ def _per_class(y: np.ndarray, pred: np.ndarray, class_names: list[str]) -> dict[
     }
 
 
-def _report(task: str, context: dict[str, Any], top_features: int, notes: list[str], **computed: Any):
+def _report(
+    task: str, context: dict[str, Any], top_features: int, notes: list[str], **computed: Any
+) -> EvaluationReport:
     """The report from what the evaluation computed and the caller's descriptive ``context``."""
     clash = sorted(set(context) & {*computed, "task"})
     if clash:
         raise ValueError(f"{', '.join(clash)} are computed by the evaluation, not passed in")
+    binary_only = sorted(set(context) & {"threshold", "positive_class"}) if task != "binary" else []
+    if binary_only:
+        raise ValueError(f"{', '.join(binary_only)} apply to a binary task, not to a {task} one")
     return EvaluationReport(
         task=task,
         feature_importances=_normalise_importances(context.pop("feature_importances", None), top_features),

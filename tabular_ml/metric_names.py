@@ -63,7 +63,8 @@ def describe_unknown_metric(name: str, task: str | None = None, where: str = "")
     ``where`` follows the name, e.g. ``" in the minimum gates"``.
     """
     known = metric_names(task)
-    close = difflib.get_close_matches(name, known, n=1)
+    # 'f1' or 'roc_auc' in a multiclass config most likely means 'f1_macro' or 'roc_auc_ovr'.
+    close = [k for k in known if k.startswith(f"{name}_")] or difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     if task is not None and name in HIGHER_IS_BETTER:
         return f"{name!r}{where} is not a {task} metric{hint}; {task} metrics: {', '.join(known)}"

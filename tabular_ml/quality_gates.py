@@ -31,8 +31,8 @@ def _format_pair(value: float, bound: float) -> tuple[str, str]:
     for decimals in range(3, 13):
         left, right = f"{value:.{decimals}f}", f"{bound:.{decimals}f}"
         if left != right:
-            break
-    return left, right
+            return left, right
+    return f"{value:.3f}", f"{bound:.3f}"
 
 
 def _gated_names(gates: QualityGates) -> dict[str, None]:

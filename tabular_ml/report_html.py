@@ -1,21 +1,19 @@
-"""A self-contained HTML page for an ``EvaluationReport`` (ZenML-free).
+"""A self-contained HTML page for an ``EvaluationReport`` of any task (ZenML-free).
 
 No external assets and no JavaScript: styling is an inline ``<style>`` block,
-charts are inline SVG drawn by matplotlib. Figures are built with the
-object-oriented ``matplotlib.figure.Figure`` API, never ``pyplot``: no global
-figure registry to leak into, no GUI backend needed, and the process-wide
-backend choice of the caller (e.g. a notebook) is left alone.
+charts are inline SVG (:mod:`tabular_ml.report_charts`). Every task shows its metrics
+beside the trivial baseline's, the cross-validation scores and the hyperparameters;
+then binary: the confusion matrix, ROC, PR and reliability curves; multiclass: the
+k x k confusion matrix and per-class scores; regression: predicted against actual
+values and the residual histogram.
 """
 
 from __future__ import annotations
 
-import io
 from html import escape
 
-from matplotlib import rc_context
-from matplotlib.figure import Figure
-
-from tabular_ml.evaluation import HIGHER_IS_BETTER, METRIC_NAMES, EvaluationReport
+from tabular_ml.evaluation import HIGHER_IS_BETTER, EvaluationReport, metric_names
+from tabular_ml.report_charts import report_charts
 
 __all__ = ["render_report_html"]
 
@@ -29,9 +27,23 @@ _METRIC_LABELS = {
     "pr_auc": "average precision: area under the PR curve",
     "log_loss": "cross-entropy of the probabilities",
     "brier": "mean squared error of the probabilities",
+    "precision_macro": "precision of each class, averaged with equal weights",
+    "recall_macro": "recall of each class, averaged with equal weights",
+    "f1_macro": "F1 of each class, averaged with equal weights",
+    "f1_weighted": "F1 of each class, averaged by its number of rows",
+    "roc_auc_ovr": "one-vs-rest ROC AUC of each class, averaged",
+    "rmse": "root mean squared error",
+    "mae": "mean absolute error",
+    "median_ae": "median absolute error",
+    "max_error": "largest absolute error",
+    "r2": "share of the variance explained (1 perfect, 0 the mean)",
 }
 
-_BLUE, _ORANGE, _GREY = "#2563eb", "#ea580c", "#9ca3af"
+_BASELINES = {
+    "binary": "always the training majority class, with the training class shares as probabilities",
+    "multiclass": "always the training majority class, with the training class shares as probabilities",
+    "regression": "always the training mean",
+}
 
 _CSS = """
 :root { --fg: #1f2937; --muted: #6b7280; --line: #e5e7eb; --accent: #2563eb; --bg: #f9fafb; }
@@ -50,16 +62,24 @@ table { border-collapse: collapse; width: 100%; font-size: 0.92rem; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { color: var(--muted); font-weight: 600; font-size: 0.8rem; text-transform: uppercase;
      letter-spacing: .03em; }
+th.num { text-align: right; }
 td.num { text-align: right; font-variant-numeric: tabular-nums;
          font-family: ui-monospace, Menlo, Consolas, monospace; }
+td.base { color: var(--muted); }
 td.desc { color: var(--muted); font-size: 0.85rem; }
+td.name { white-space: nowrap; }
 .arrow { color: var(--muted); font-size: 0.8rem; }
+.caption { color: var(--muted); font-size: 0.85rem; margin: 10px 0 0; }
 table.cm { width: auto; margin-top: 4px; }
 table.cm td.cell { text-align: center; min-width: 110px; padding: 10px; border: 1px solid var(--line); }
 table.cm td.ok { background: #ecfdf5; }
 table.cm td.err { background: #fef2f2; }
 table.cm .count { font-size: 1.3rem; font-weight: 600; display: block; }
 table.cm .share { color: var(--muted); font-size: 0.8rem; }
+table.cmk td.cell { min-width: 56px; padding: 6px; }
+table.cmk .count { font-size: 1.05rem; }
+table.cmk th { text-transform: none; letter-spacing: 0; max-width: 150px; overflow-wrap: anywhere; }
+table.cmk thead th { max-width: 88px; vertical-align: bottom; }
 .chart svg { width: 100%; height: auto; display: block; }
 .empty { color: var(--muted); font-style: italic; margin: 0; }
 ul.notes { margin: 0; padding-left: 20px; }
@@ -68,109 +88,41 @@ code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.88em;
 
 
 def _num(value: float) -> str:
-    return f"{value:.4f}"
+    text = f"{value:.4f}"
+    return "0.0000" if text == "-0.0000" else text  # a baseline R² of -4e-7 is zero
 
 
-def _svg(fig: Figure) -> str:
-    """The figure as an inline ``<svg>`` element (XML prolog and DOCTYPE stripped)."""
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    text = buf.getvalue()
-    return text[text.index("<svg") :]
-
-
-def _mpl_text(text: str) -> str:
-    """Text from data shown literally by matplotlib: ``$`` would start mathtext."""
-    return text.replace("$", r"\$")
-
-
-def _figure(width: float, height: float) -> Figure:
-    # A bare Figure, not pyplot: nothing is registered globally, so nothing needs closing.
-    return Figure(figsize=(width, height), dpi=100)
-
-
-def _style_axes(ax) -> None:
-    ax.grid(True, color="#e5e7eb", linewidth=0.8)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-
-
-def _roc_svg(report: EvaluationReport) -> str | None:
-    fpr, tpr = report.roc_curve.get("fpr", []), report.roc_curve.get("tpr", [])
-    if not fpr:
-        return None
-    fig = _figure(4.6, 4.0)
-    ax = fig.add_subplot()
-    auc = report.metrics.get("roc_auc")
-    label = f"model (AUC {auc:.3f})" if auc is not None else "model"
-    ax.plot([0, 1], [0, 1], linestyle="--", color=_GREY, linewidth=1, label="chance")
-    ax.plot(fpr, tpr, color=_BLUE, linewidth=2, label=label)
-    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="false positive rate", ylabel="true positive rate")
-    ax.set_title("ROC curve", loc="left", fontsize=11)
-    _style_axes(ax)
-    ax.legend(loc="lower right", frameon=False)
-    return _svg(fig)
-
-
-def _pr_svg(report: EvaluationReport) -> str | None:
-    precision, recall = report.pr_curve.get("precision", []), report.pr_curve.get("recall", [])
-    if not precision:
-        return None
-    fig = _figure(4.6, 4.0)
-    ax = fig.add_subplot()
-    ap = report.metrics.get("pr_auc")
-    label = f"model (AP {ap:.3f})" if ap is not None else "model"
-    if report.prevalence is not None:
-        ax.axhline(report.prevalence, linestyle="--", color=_GREY, linewidth=1, label="chance (prevalence)")
-    ax.step(recall, precision, where="post", color=_ORANGE, linewidth=2, label=label)
-    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision")
-    ax.set_title("Precision-recall curve", loc="left", fontsize=11)
-    _style_axes(ax)
-    ax.legend(loc="lower left", frameon=False)
-    return _svg(fig)
-
-
-def _importance_svg(report: EvaluationReport, top: int = 20) -> str | None:
-    pairs = report.feature_importances[:top]
-    if not pairs:
-        return None
-    names = [_mpl_text(name if len(name) <= 40 else name[:39] + "…") for name, _ in pairs][::-1]
-    values = [value for _, value in pairs][::-1]
-    fig = _figure(7.5, 0.6 + 0.32 * len(pairs))
-    ax = fig.add_subplot()
-    ax.barh(range(len(values)), values, color=[_BLUE if v >= 0 else _ORANGE for v in values], height=0.65)
-    ax.set_yticks(range(len(values)), names)
-    if any(v < 0 for v in values):
-        ax.axvline(0, color="#374151", linewidth=0.8)
-    ax.set_xlabel("importance")
-    ax.set_title(f"Top {len(pairs)} feature importances", loc="left", fontsize=11)
-    _style_axes(ax)
-    ax.grid(False, axis="y")
-    return _svg(fig)
-
-
-def _charts(report: EvaluationReport) -> tuple[str | None, str | None, str | None]:
-    # Text stays text in the SVG (small, selectable, escaped by matplotlib); a fixed hash
-    # salt makes the element ids, hence the page, reproducible.
-    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "evaluation-report", "font.size": 9}):
-        return _roc_svg(report), _pr_svg(report), _importance_svg(report)
+def _table(headers: list[str], rows: list[str], numeric_from: int = 1) -> str:
+    head = "".join(
+        f'<th class="num">{h}</th>' if i >= numeric_from else f"<th>{h}</th>" for i, h in enumerate(headers)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _metric_table(report: EvaluationReport) -> str:
     if not report.metrics:
         return '<p class="empty">No holdout metrics.</p>'
-    order = [m for m in METRIC_NAMES if m in report.metrics] + sorted(set(report.metrics) - set(METRIC_NAMES))
+    known = [m for m in metric_names(report.task) if m in report.metrics]
+    order = known + sorted(set(report.metrics) - set(known))
+    baseline = report.baseline_metrics
     rows = []
     for name in order:
         arrow = "↑" if HIGHER_IS_BETTER.get(name, True) else "↓"
+        base = ""
+        if baseline:
+            base = f'<td class="num base">{_num(baseline[name]) if name in baseline else "&ndash;"}</td>'
         rows.append(
-            f'<tr><td><code>{escape(name)}</code> <span class="arrow" title="better">{arrow}</span></td>'
-            f'<td class="num">{_num(report.metrics[name])}</td>'
+            f'<tr><td class="name"><code>{escape(name)}</code> '
+            f'<span class="arrow" title="better">{arrow}</span></td>'
+            f'<td class="num">{_num(report.metrics[name])}</td>{base}'
             f'<td class="desc">{escape(_METRIC_LABELS.get(name, ""))}</td></tr>'
         )
-    head = "<table><thead><tr><th>metric</th><th>value</th><th></th></tr></thead><tbody>"
-    return head + "".join(rows) + "</tbody></table>"
+    headers = ["metric", "model", *(["baseline"] if baseline else []), ""]
+    table = _table(headers, rows)
+    if baseline:
+        table += f'<p class="caption">Baseline: a trivial model predicting {_BASELINES[report.task]}, '
+        table += "scored on the same holdout.</p>"
+    return table
 
 
 def _cv_table(report: EvaluationReport) -> str:
@@ -182,24 +134,25 @@ def _cv_table(report: EvaluationReport) -> str:
         mean_s = _num(mean) if mean is not None else "&ndash;"
         std_s = f" ± {_num(std)}" if std is not None else ""
         rows.append(f'<tr><td><code>{escape(name)}</code></td><td class="num">{mean_s}{std_s}</td></tr>')
+    return _table(["metric", "mean ± std over folds"], rows)
+
+
+def _cell(count: int, title: str, caption: str, css: str = "", style: str = "") -> str:
+    """A confusion matrix cell: the count large, a caption below, ``title`` on hover."""
     return (
-        "<table><thead><tr><th>metric</th><th>mean ± std over folds</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+        f'<td class="cell {css}" title="{title}"{style}><span class="count">{count}</span>'
+        f'<span class="share">{caption}</span></td>'
     )
 
 
-def _confusion_table(report: EvaluationReport) -> str:
+def _binary_confusion_table(report: EvaluationReport) -> str:
     tn, fp, fn, tp = report.tn_fp_fn_tp
     total = tn + fp + fn + tp
     pos = escape(report.positive_class)
 
     def cell(count: int, label: str, ok: bool) -> str:
-        share = f"{count / total:.1%}" if total else "&ndash;"
-        return (
-            f'<td class="cell {"ok" if ok else "err"}" title="{label}"><span class="count">{count}</span>'
-            f'<span class="share">{label} · {share}</span></td>'
-        )
+        share = f" · {count / total:.1%}" if total else ""
+        return _cell(count, label, label + share, "ok" if ok else "err")
 
     return (
         '<table class="cm"><thead><tr><th></th>'
@@ -207,19 +160,78 @@ def _confusion_table(report: EvaluationReport) -> str:
         f"<tr><th>actual not {pos}</th>{cell(tn, 'TN', True)}{cell(fp, 'FP', False)}</tr>"
         f"<tr><th>actual {pos}</th>{cell(fn, 'FN', False)}{cell(tp, 'TP', True)}</tr>"
         "</tbody></table>"
-        f'<p class="sub" style="margin:10px 0 0">{total} samples, predicted positive when the '
+        f'<p class="caption">{total} samples, predicted positive when the '
         f"probability is ≥ {report.threshold:g}</p>"
+    )
+
+
+def _multiclass_confusion_table(report: EvaluationReport) -> str:
+    names = [escape(name) for name in report.class_names]
+    rows = []
+    for actual, counts in enumerate(report.confusion_matrix):
+        total = sum(counts)
+        cells = []
+        for predicted, count in enumerate(counts):
+            share = count / total if total else 0.0
+            # The tint deepens with the share of the actual class's rows: the errors that matter stand out.
+            colour = "16, 185, 129" if actual == predicted else "239, 68, 68"
+            style = f' style="background: rgba({colour}, {0.06 + 0.5 * share:.2f})"' if count else ""
+            title = f"actual {names[actual]}, predicted {names[predicted]}"
+            cells.append(_cell(count, title, f"{share:.0%} of row" if total else "", style=style))
+        rows.append(f"<tr><th>{names[actual]}</th>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{name}</th>" for name in names)
+    total = sum(map(sum, report.confusion_matrix))
+    return (
+        f'<table class="cm cmk"><thead><tr><th>actual ↓ predicted →</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<p class="caption">{total} samples; each row is an actual class, each column the predicted '
+        "one (the most probable class); the share is of the row.</p>"
+    )
+
+
+def _per_class_table(report: EvaluationReport) -> str:
+    if not report.per_class:
+        return '<p class="empty">No per-class scores recorded.</p>'
+    rows = [
+        f"<tr><td><code>{escape(name)}</code></td>"
+        + "".join(
+            f'<td class="num">{_num(scores.get(key, 0.0))}</td>' for key in ("precision", "recall", "f1")
+        )
+        + f'<td class="num">{int(scores.get("support", 0))}</td></tr>'
+        for name, scores in report.per_class.items()
+    ]
+    return _table(["class", "precision", "recall", "f1", "rows"], rows)
+
+
+def _reliability_table(report: EvaluationReport) -> str:
+    bins = report.reliability
+    if not bins.get("count"):
+        return '<p class="empty">No reliability bins recorded.</p>'
+    rows = [
+        f'<tr><td class="num">{int(count)}</td><td class="num">{_num(p)}</td><td class="num">{_num(o)}</td>'
+        "</tr>"
+        for p, o, count in zip(bins["mean_predicted"], bins["observed_rate"], bins["count"], strict=True)
+    ]
+    n = sum(bins["count"])
+    mean_p = sum(p * c for p, c in zip(bins["mean_predicted"], bins["count"], strict=True)) / n
+    observed = sum(o * c for o, c in zip(bins["observed_rate"], bins["count"], strict=True)) / n
+    brier = report.metrics.get("brier")
+    summary = f"Brier score <b>{_num(brier)}</b> · " if brier is not None else ""
+    return (
+        f'<p class="sub" style="margin:0 0 8px">{summary}mean predicted probability <b>{_num(mean_p)}</b> '
+        f"against an observed positive share of <b>{_num(observed)}</b></p>"
+        + _table(["rows", "mean predicted", "observed share"], rows, numeric_from=0)
     )
 
 
 def _params_table(report: EvaluationReport) -> str:
     if not report.best_params:
         return '<p class="empty">No hyperparameters recorded.</p>'
-    rows = "".join(
+    rows = [
         f'<tr><td><code>{escape(str(k))}</code></td><td class="num">{escape(repr(v))}</td></tr>'
         for k, v in sorted(report.best_params.items())
-    )
-    return f"<table><thead><tr><th>parameter</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
+    ]
+    return _table(["parameter", "value"], rows)
 
 
 def _section(title: str, body: str, css: str = "") -> str:
@@ -230,36 +242,74 @@ def _chart_section(title: str, svg: str | None, missing: str) -> str:
     return _section(title, svg if svg else f'<p class="empty">{escape(missing)}</p>', "chart")
 
 
+def _grid(*sections: str) -> str:
+    return '<div class="grid">' + "".join(sections) + "</div>"
+
+
+def _subtitle(report: EvaluationReport) -> str:
+    parts = [f"{report.n_samples} holdout samples"]
+    if report.task == "binary":
+        parts += [
+            f"positive class <b>{escape(report.positive_class)}</b>",
+            f"threshold <b>{report.threshold:g}</b>",
+        ]
+    elif report.task == "multiclass":
+        shown = ", ".join(escape(name) for name in report.class_names[:12])
+        more = f" and {len(report.class_names) - 12} more" if len(report.class_names) > 12 else ""
+        parts.append(f"{len(report.class_names)} classes: <b>{shown}</b>{more}")
+    else:
+        parts.append("<b>regression</b>")
+    if report.algorithm:
+        parts.append(f"algorithm <b>{escape(report.algorithm)}</b>")
+    return " · ".join(parts)
+
+
+def _task_sections(report: EvaluationReport, charts: dict[str, str | None]) -> str:
+    single_class = "Not available: the holdout holds a single class."
+    if report.task == "binary":
+        return (
+            _grid(
+                _section("Confusion matrix (holdout)", _binary_confusion_table(report)),
+                _section("Best hyperparameters", _params_table(report)),
+            )
+            + _grid(
+                _chart_section("ROC curve", charts["roc"], single_class),
+                _chart_section("Precision-recall curve", charts["pr"], single_class),
+            )
+            + _grid(
+                _chart_section("Reliability curve", charts["reliability"], "No reliability bins recorded."),
+                _section("Calibration by probability bin", _reliability_table(report)),
+            )
+        )
+    if report.task == "multiclass":
+        return _section("Confusion matrix (holdout)", _multiclass_confusion_table(report)) + _grid(
+            _section("Per-class scores (holdout)", _per_class_table(report)),
+            _section("Best hyperparameters", _params_table(report)),
+        )
+    return _grid(
+        _chart_section("Predicted vs actual", charts["predicted_vs_actual"], "No points recorded."),
+        _chart_section("Residuals", charts["residual_histogram"], "No residuals recorded."),
+    ) + _section("Best hyperparameters", _params_table(report))
+
+
 def render_report_html(report: EvaluationReport) -> str:
     """A complete, self-contained HTML page describing ``report``."""
-    roc, pr, importances = _charts(report)
+    charts = report_charts(report)
     title = f"Evaluation: {report.model_name}"
-    algorithm = f" · algorithm <b>{escape(report.algorithm)}</b>" if report.algorithm else ""
-    subtitle = (
-        f"{report.n_samples} holdout samples · positive class <b>{escape(report.positive_class)}</b>"
-        f" · threshold <b>{report.threshold:g}</b>{algorithm}"
-    )
     notes = ""
     if report.notes:
         notes = _section(
             "Notes", '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>"
         )
     body = (
-        f'<h1>{escape(title)}</h1><p class="sub">{subtitle}</p>'
+        f'<h1>{escape(title)}</h1><p class="sub">{_subtitle(report)}</p>'
         + notes
-        + '<div class="grid">'
-        + _section("Holdout metrics", _metric_table(report))
-        + _section("Cross-validation (training folds)", _cv_table(report))
-        + "</div>"
-        + '<div class="grid">'
-        + _section("Confusion matrix (holdout)", _confusion_table(report))
-        + _section("Best hyperparameters", _params_table(report))
-        + "</div>"
-        + '<div class="grid">'
-        + _chart_section("ROC curve", roc, "Not available: the holdout holds a single class.")
-        + _chart_section("Precision-recall curve", pr, "Not available: the holdout holds a single class.")
-        + "</div>"
-        + _chart_section("Feature importances", importances, "No feature importances recorded.")
+        + _grid(
+            _section("Holdout metrics", _metric_table(report)),
+            _section("Cross-validation (training folds)", _cv_table(report)),
+        )
+        + _task_sections(report, charts)
+        + _chart_section("Feature importances", charts["importances"], "No feature importances recorded.")
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

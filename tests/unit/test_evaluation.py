@@ -10,17 +10,14 @@ import warnings
 import numpy as np
 import pytest
 
-from tabular_ml.config import EvaluationConfig, QualityGates
+from tabular_ml.config import QualityGates
 from tabular_ml.evaluation import (
     CURVE_MAX_POINTS,
     METRIC_NAMES,
     EvaluationReport,
-    QualityGateError,
     check_gates,
     cv_summary,
-    enforce_gates,
     evaluate_classifier,
-    unknown_gate_metrics,
 )
 from tabular_ml.report_html import render_report_html
 
@@ -193,63 +190,6 @@ def test_cv_summary_reads_cross_validate_output():
     }
 
 
-# --------------------------------------------------------------------------- gates
-
-METRICS = {"roc_auc": 0.812, "log_loss": 0.71, "accuracy": 0.9, "recall": 0.5}
-
-
-def test_gates_pass_at_the_bound():
-    gates = QualityGates(min={"accuracy": 0.9, "roc_auc": 0.8}, max={"log_loss": 0.71})
-    assert check_gates(METRICS, gates) == []
-    assert enforce_gates(METRICS, gates) is None
-
-
-def test_gate_failure_messages_exact():
-    gates = QualityGates(min={"roc_auc": 0.84, "accuracy": 0.85}, max={"log_loss": 0.6})
-    assert check_gates(METRICS, gates) == [
-        "roc_auc 0.812 is below the minimum 0.840",
-        "log_loss 0.710 is above the maximum 0.600",
-    ]
-
-
-def test_gate_message_shows_enough_decimals_to_differ():
-    assert check_gates({"roc_auc": 0.8399}, QualityGates(min={"roc_auc": 0.84})) == [
-        "roc_auc 0.8399 is below the minimum 0.8400"
-    ]
-
-
-def test_gate_on_unknown_metric_lists_the_known_ones():
-    failures = check_gates(METRICS, QualityGates(min={"rocauc": 0.8}))
-    assert failures == [
-        (
-            "unknown metric 'rocauc' in the minimum gates; known metrics: accuracy, balanced_accuracy, "
-            "brier, f1, log_loss, pr_auc, precision, recall, roc_auc"
-        )
-    ]
-    assert unknown_gate_metrics(QualityGates(min={"rocauc": 0.8}, max={"log_loss": 1, "lgo_loss": 1})) == [
-        "lgo_loss",
-        "rocauc",
-    ]
-
-
-def test_enforce_gates_raises_with_every_failure():
-    gates = EvaluationConfig(gates={"min": {"roc_auc": 0.84, "recall": 0.6}, "max": {"log_loss": 0.6}}).gates
-    with pytest.raises(QualityGateError) as info:
-        enforce_gates(METRICS, gates)
-    assert str(info.value) == (
-        "roc_auc 0.812 is below the minimum 0.840; recall 0.500 is below the minimum 0.600; "
-        "log_loss 0.710 is above the maximum 0.600"
-    )
-    assert len(info.value.failures) == 3
-    assert isinstance(info.value, RuntimeError)
-
-
-def test_nan_metric_fails_its_gate():
-    assert check_gates({"roc_auc": float("nan")}, QualityGates(min={"roc_auc": 0.5})) == [
-        "roc_auc is not a number, so its minimum 0.500 cannot be met"
-    ]
-
-
 # --------------------------------------------------------------------------- HTML
 
 
@@ -268,7 +208,8 @@ def test_html_shows_metrics_confusion_counts_and_charts(report):
     counts = re.findall(r'<span class="count">(\d+)</span>', html)
     assert counts == ["3", "2", "1", "2"]  # tn, fp / fn, tp
     assert "0.8123 ± 0.0456" in html
-    assert html.count("<svg") == 3  # ROC, PR, importances
+    assert html.count("<svg") == 4  # ROC, PR, reliability, importances
+    assert "Reliability curve" in html and f"Brier score <b>{r.metrics['brier']:.4f}</b>" in html
     assert "tenure" in html and "charges" in html
     # Self-contained: nothing to fetch, no script.
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html, re.IGNORECASE)

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import BaseModel
 
-from tabular_ml.evaluation import EvaluationReport, evaluate_classifier
+from tabular_ml.evaluation import (
+    EvaluationReport,
+    baseline_metrics,
+    evaluate_classifier,
+    evaluate_multiclass,
+    evaluate_regression,
+)
+
+from .evaluation_examples import Y_PRED, Y_TRUE
 
 
 @pytest.fixture(autouse=True)
@@ -107,6 +116,8 @@ def test_extract_metadata(materializer, report):
     assert metadata["algorithm"] == "random_forest"
     assert metadata["threshold"] == 0.5
     assert metadata["model_name"] == "churn"
+    assert metadata["task"] == "binary" and metadata["positive_class"] == "Yes"
+    assert metadata["class_names"] == ["not Yes", "Yes"]
 
 
 def test_full_metadata_is_valid_zenml_metadata(materializer, report):
@@ -143,3 +154,98 @@ def test_files_stay_inside_the_artifact_uri(materializer, report):
     materializer.save(report)
     materializer.save_visualizations(report)
     assert sorted(os.listdir(materializer.uri)) == ["report.html", "report.json"]
+
+
+# --------------------------------------------------------------------------- other tasks
+
+
+@pytest.fixture()
+def multiclass_report() -> EvaluationReport:
+    y = [0, 0, 0, 1, 1, 2]
+    return evaluate_multiclass(
+        y,
+        [
+            [0.7, 0.2, 0.1],
+            [0.5, 0.4, 0.1],
+            [0.2, 0.6, 0.2],
+            [0.1, 0.8, 0.1],
+            [0.3, 0.3, 0.4],
+            [0.2, 0.2, 0.6],
+        ],
+        ["setosa", "versicolor", "virginica"],
+        model_name="iris",
+        algorithm="logistic_regression",
+        baseline_metrics=baseline_metrics("multiclass", [0, 0, 1, 2], y, class_count=3),
+    )
+
+
+@pytest.fixture()
+def regression_report() -> EvaluationReport:
+    return evaluate_regression(
+        Y_TRUE,
+        Y_PRED,
+        model_name="houses",
+        algorithm="ridge",
+        baseline_metrics=baseline_metrics("regression", [1.0, 2.0, 3.0], Y_TRUE),
+        feature_importances={"rooms": 0.7, "age": -0.2},
+    )
+
+
+@pytest.mark.parametrize("fixture", ["multiclass_report", "regression_report"])
+def test_every_task_round_trips_with_its_page_and_metadata(materializer, fixture, request):
+    from zenml.enums import VisualizationType
+    from zenml.metadata.metadata_types import validate_metadata
+
+    report = request.getfixturevalue(fixture)
+    materializer.save(report)
+    loaded = materializer.load(EvaluationReport)
+    assert loaded == report and loaded.task == report.task
+    html_path = os.path.join(materializer.uri, "report.html")
+    assert materializer.save_visualizations(report) == {html_path: VisualizationType.HTML}
+    with open(html_path, encoding="utf-8") as f:
+        html = f.read()
+    for value in report.metrics.values():
+        assert f"{value:.4f}" in html
+    metadata = materializer.extract_metadata(report)
+    assert metadata["task"] == report.task and "threshold" not in metadata
+    assert {k: v for k, v in metadata.items() if k.startswith("baseline_")} == {
+        f"baseline_{k}": v for k, v in report.baseline_metrics.items()
+    }
+    assert validate_metadata(materializer.extract_full_metadata(report))
+
+
+def test_multiclass_metadata_names_the_classes(materializer, multiclass_report):
+    metadata = materializer.extract_metadata(multiclass_report)
+    assert metadata["class_names"] == ["setosa", "versicolor", "virginica"]
+    assert metadata["f1_macro"] == multiclass_report.metrics["f1_macro"]
+    assert "positive_class" not in metadata
+
+
+def test_a_report_saved_before_tasks_loads(materializer):
+    # report.json as this materializer wrote it before task types existed.
+    with materializer.artifact_store.open(os.path.join(materializer.uri, "report.json"), "w") as f:
+        f.write(
+            json.dumps(
+                {
+                    "model_name": "churn",
+                    "algorithm": "logistic_regression",
+                    "threshold": 0.5,
+                    "n_samples": 8,
+                    "positive_class": "Yes",
+                    "metrics": {"accuracy": 0.625},
+                    "confusion_matrix": [[3, 2], [1, 2]],
+                    "roc_curve": {"fpr": [], "tpr": []},
+                    "pr_curve": {"precision": [], "recall": []},
+                    "cv_metrics": {},
+                    "feature_importances": [],
+                    "best_params": {},
+                    "notes": [],
+                }
+            )
+        )
+    report = materializer.load(EvaluationReport)
+    assert report.task == "binary" and report.tn_fp_fn_tp == (3, 2, 1, 2)
+    materializer.save_visualizations(report)  # the dashboard page of an old report still renders
+    with open(os.path.join(materializer.uri, "report.html"), encoding="utf-8") as f:
+        html = f.read()
+    assert "0.6250" in html and re.findall(r'<span class="count">(\d+)</span>', html) == ["3", "2", "1", "2"]
