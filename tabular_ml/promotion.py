@@ -159,6 +159,8 @@ def decide_promotion(
     comparison: dict[str, float] | None,
     config: PromotionConfig,
     metric: str | None = None,
+    baseline: dict[str, float] | None = None,
+    task: Task | None = None,
 ) -> PromotionDecision:
     """Apply the quality gates, then require a significant improvement over the champion.
 
@@ -168,7 +170,8 @@ def decide_promotion(
     neither trained on (None when there is no champion). The challenger is promoted
     when the lower end of the interval exceeds ``min_improvement`` (an equal model
     never churns the production version). ``metric`` is the resolved promotion metric
-    (:func:`promotion_metric`); default: the configured one.
+    (:func:`promotion_metric`); default: the configured one. ``baseline`` holds the trivial
+    model's metrics on the challenger's holdout (for ``beat_baseline`` gates).
     """
     metric = metric or config.metric or "roc_auc"
     if metric not in challenger_metrics:
@@ -180,7 +183,7 @@ def decide_promotion(
         champion_version=champion_version,
         confidence=config.confidence,
     )
-    failures = check_gates(challenger_metrics, config.gates)
+    failures = check_gates(challenger_metrics, config.gates, baseline, task=task)
     if failures:
         return PromotionDecision(
             promote=False,

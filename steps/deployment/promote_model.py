@@ -70,6 +70,8 @@ def _score_and_decide(challenger, champion, promotion: PromotionConfig) -> Promo
         comparison,
         promotion,
         metric,
+        baseline=challenger.run_metadata.get("baseline"),
+        task=challenger_model.target.task,
     )
     if comparison is not None:
         decision = decision.model_copy(
