@@ -356,10 +356,11 @@ class QualityGates(StrictModel):
 
     min: dict[str, float] = Field(default_factory=dict)
     max: dict[str, float] = Field(default_factory=dict)
+    beat_baseline: dict[str, float] = Field(default_factory=dict)
 
 
 class EvaluationConfig(StrictModel):
-    threshold: float = Field(0.5, gt=0, lt=1)
+    threshold: float | Literal["auto"] = "auto"
     gates: QualityGates = Field(default_factory=QualityGates)
 
 

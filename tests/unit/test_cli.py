@@ -130,6 +130,7 @@ def test_resolve_config_applies_overrides_and_fills_defaults():
     assert config["parameters"]["evaluation"]["gates"] == {
         "min": gates.get("min", {}),
         "max": gates.get("max", {}),
+        "beat_baseline": gates.get("beat_baseline", {}),
     }
     assert "enable_cache" not in config
     assert set(config) == set(yaml.safe_load(TRAINING_YAML.read_text()))
