@@ -91,7 +91,7 @@ def _check_features(cleaned: pd.DataFrame, parameters: TrainingParameters, repor
             hint = (
                 " (it is in the data: add it to contract.columns)"
                 if column in cleaned.columns
-                else did_you_mean(column, available)
+                else did_you_mean(column, [*available, *cleaned.columns])
             )
             report.problems.append(
                 f"feature {spec.name!r} ({spec.kind}) references missing column {column!r}{hint}"
