@@ -2,6 +2,8 @@
 """The project's one command line.
 
     python run.py --config configs/training.yaml [dotted.key=value ...] [--dry-run] [--no-cache]
+    python run.py --config configs/training.yaml --check-data
+    python run.py draft-config --input TABLE --target COLUMN --output configs/training_NAME.yaml
     python run.py stack local
 
 ZenML is imported only once a configuration is valid, so a bad key fails in a
@@ -82,6 +84,9 @@ Examples:
   python run.py --config configs/training.yaml
   python run.py --config configs/training.yaml parameters.split.test_size=0.3 --dry-run
   python run.py --config configs/training.yaml parameters.search.strategy=random parameters.search.n_iter=5
+  python run.py --config configs/training.yaml --check-data   # read, clean and check the data; no pipeline
+  python run.py draft-config --input data/examples/wine.csv --target cultivar \
+      --output configs/training_wine.yaml                       # a training config drafted from a table
   python run.py --config configs/deployment.yaml
   python run.py predict --input data/raw/telco_churn.csv --output predictions.csv
   python run.py rollback --to-version 2
@@ -269,10 +274,22 @@ class OverridesGroup(click.Group):
     "--pipeline", type=click.Choice(sorted(PIPELINES)), help="Which pipeline (default: from the file name)."
 )
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
+@click.option(
+    "--check-data",
+    is_flag=True,
+    help="Training: read, clean and check the data against the config, then exit (0 ok, 2 problems).",
+)
+@click.option("--data", "dry_run_data", is_flag=True, help="With --dry-run: the same as --check-data.")
 @click.option("--no-cache", is_flag=True, help="Run every step, even when a cached result exists.")
 @click.pass_context
 def cli(
-    ctx: click.Context, config_path: str | None, pipeline: str | None, dry_run: bool, no_cache: bool
+    ctx: click.Context,
+    config_path: str | None,
+    pipeline: str | None,
+    dry_run: bool,
+    check_data: bool,
+    dry_run_data: bool,
+    no_cache: bool,
 ) -> None:
     """Run the project's ZenML pipelines on the active stack.
 
@@ -288,6 +305,11 @@ def cli(
         config = resolve_config(config_path, ctx.meta["overrides"], name, no_cache)
     except ConfigError as error:
         fail(str(error))
+    if dry_run_data and not dry_run:
+        fail("--data goes with --dry-run (or use --check-data)")
+    if check_data or dry_run_data:
+        check_training_data(config, name, config_path)
+        return
     if dry_run:
         click.echo(yaml.safe_dump(redact(config), sort_keys=False), nl=False)
         return
@@ -295,6 +317,44 @@ def cli(
         run_monitoring(config)
     else:
         run_pipeline(name, config)
+
+
+def load_source(source):
+    """The data behind a source config (with its ZenML secret, if it names one); exit 2 on failure."""
+    from tabular_ml.sources import DataSourceError, load_data
+
+    secrets = None
+    if getattr(source, "secret", None):
+        from steps.data.source_secrets import source_secrets
+
+        try:
+            secrets = source_secrets(source)
+        except KeyError:
+            fail(f"source.secret: no ZenML secret named {source.secret!r}")
+    try:
+        return load_data(source, secrets)
+    except DataSourceError as error:
+        fail(str(error))
+
+
+def check_training_data(config: dict, pipeline: str, config_path: str) -> None:
+    """``--check-data``: the data checked against a training config; exit 2 listing every problem."""
+    from tabular_ml.check_data import check_training_data as check
+
+    if pipeline != "training":
+        fail(f"--check-data checks a training config; {config_path} is for the {pipeline} pipeline")
+    parameters = TrainingParameters.model_validate(config["parameters"])
+    frame = load_source(parameters.source)
+    click.echo(f"read {len(frame)} rows x {frame.shape[1]} columns (the whole source)")
+    report = check(frame, parameters)
+    for line in report.lines:
+        click.echo(line)
+    for problem in report.problems:
+        click.echo(f"error: {problem}", err=True)
+    if not report.passed:
+        click.echo(f"check-data: {len(report.problems)} problem(s) in {config_path}", err=True)
+        sys.exit(2)
+    click.echo(f"check-data: {config_path} fits its data")
 
 
 @cli.command()
@@ -497,6 +557,94 @@ def serve(ctx: click.Context, config_path: str | None) -> None:
         fail(str(error))
     config["model"] = {**config.get("model", {}), "version": "production"}
     run_pipeline("serve", config)
+
+
+@cli.command("draft-config")
+@click.option("--input", "input_path", help="A CSV or Parquet file (or a glob of them).")
+@click.option(
+    "--source-config",
+    type=click.Path(),
+    help="Instead of --input: a YAML file whose `source:` (or `parameters.source:`) is a file, sql or api "
+    "source, as in a training config.",
+)
+@click.option("--target", required=True, help="The column to predict.")
+@click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]), help="Default: inferred.")
+@click.option("--output", "output_path", required=True, type=click.Path(), help="configs/training_NAME.yaml")
+@click.option("--name", help="The model's name stem (default: NAME of training_NAME.yaml).")
+@click.option("--force", is_flag=True, help="Overwrite the output file.")
+def draft_config(
+    input_path: str | None,
+    source_config: str | None,
+    target: str,
+    task: str | None,
+    output_path: str,
+    name: str | None,
+    force: bool,
+) -> None:
+    """Draft a complete training config from a table: contract, task, search, gates.
+
+    The data is cleaned the way training cleans it; lines marked REVIEW in the file need a
+    human decision. Check the result with --check-data before training.
+    """
+    from tabular_ml.draft_config import DraftError, draft_training_config
+    from tabular_ml.target import TargetError
+
+    output = Path(output_path)
+    if output.exists() and not force:
+        fail(f"--output {output_path} exists; pass --force to overwrite it")
+    source, described = draft_source(input_path, source_config)
+    frame = load_source(validated_source(source))
+    stem = output.name.removesuffix(".yaml").removesuffix(".yml")
+    name = name or stem.removeprefix("training").strip("_-") or "model"
+    try:
+        draft = draft_training_config(frame, target, source, name, task, described)
+    except (DraftError, TargetError) as error:
+        fail(str(error))
+    try:
+        resolve_config_dict(yaml.safe_load(draft.text), [], "training")
+    except ConfigError as error:  # a bug of the drafting, not of the data
+        click.echo(f"error: the drafted config does not validate: {error}", err=True)
+        sys.exit(1)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(draft.text)
+    click.echo(f"read {len(frame)} rows x {frame.shape[1]} columns from {described}")
+    for line in draft.summary:
+        click.echo(line)
+    for column in draft.reviews:
+        click.echo(f"REVIEW {column.name}: {'; '.join(column.notes)}")
+    pipeline = "" if stem.startswith("training") else " --pipeline training"
+    click.echo(f"wrote {output_path}; review it (lines marked REVIEW), then:")
+    click.echo(f"  python run.py --config {output_path}{pipeline} --check-data")
+    click.echo(f"  python run.py --config {output_path}{pipeline}")
+
+
+def draft_source(input_path: str | None, source_config: str | None) -> tuple[dict, str]:
+    """The source section for a drafted config (as the user wrote it) and how to name it."""
+    if (input_path is None) == (source_config is None):
+        fail("give the data with exactly one of --input PATH or --source-config FILE")
+    if input_path is not None:
+        path = Path(input_path)
+        if path.is_absolute() and path.resolve().is_relative_to(PROJECT_ROOT):
+            input_path = str(path.resolve().relative_to(PROJECT_ROOT))
+        return {"type": "file", "path": input_path}, input_path
+    try:
+        document = read_yaml(source_config)
+    except ConfigError as error:
+        fail(str(error))
+    section = document.get("source", (document.get("parameters") or {}).get("source"))
+    if not isinstance(section, dict):
+        fail(f"{source_config}: expected a `source:` (or `parameters.source:`) mapping")
+    return section, f"the {section.get('type', '?')} source of {source_config}"
+
+
+def validated_source(section: dict):
+    """The source config model of a `source:` mapping; exit 2 naming the bad key."""
+    from tabular_ml.draft_config import SourceSection
+
+    try:
+        return validate_section({"parameters": {"source": section}}, "parameters", SourceSection).source
+    except ConfigError as error:
+        fail(str(error))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def training(
 ) -> None:
     """Ingest -> clean -> validate (and resolve the task) -> split -> search -> evaluate -> register."""
     raw = ingest_data(source=source)
-    cleaned = clean_data(raw, cleaning=cleaning, contract=contract)
+    cleaned = clean_data(raw, cleaning=cleaning, contract=contract, id_column=split.id_column)
     _, target = validate_data(cleaned, contract=contract, task=task)
     train, test = split_data(cleaned, target, contract=contract, split=split)
     model, search_results, threshold = train_model(

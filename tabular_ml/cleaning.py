@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ class CleaningSummary(BaseModel):
     columns_dropped: list[str] = Field(default_factory=list)
     cells_stripped: dict[str, int] = Field(default_factory=dict)
     blanks_to_missing: dict[str, int] = Field(default_factory=dict)
+    binary_words_to_numbers: dict[str, int] = Field(
+        default_factory=dict, description="binary column -> cells of yes/no, true/false... made 1/0"
+    )
     coerced_to_missing: dict[str, int] = Field(default_factory=dict)
     duplicates_dropped: int = 0
 
@@ -74,15 +78,51 @@ def _fix_text(df: pd.DataFrame, cleaning: CleaningConfig, summary: CleaningSumma
                 summary.blanks_to_missing[name] = int(blank.sum())
 
 
+#: The text spellings of a binary value (compared in lower case); booleans count too.
+BINARY_WORDS: dict[str, int] = {"yes": 1, "no": 0, "y": 1, "n": 0, "true": 1, "false": 0, "t": 1, "f": 0}
+
+
+def binary_number(value) -> int | None:
+    """1 or 0 for a yes/no, y/n, true/false or t/f word (any case) or a boolean; else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, str):
+        return BINARY_WORDS.get(value.strip().lower())
+    return None
+
+
+def _binary_words_to_numbers(column: pd.Series) -> tuple[pd.Series, int]:
+    """The column with its binary words and booleans as 1/0, and how many cells changed."""
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype("float64" if column.isna().any() else "int64"), int(column.notna().sum())
+    distinct = pd.unique(column.dropna())
+    mapping = {value: number for value in distinct if (number := binary_number(value)) is not None}
+    if not mapping:
+        return column, 0
+    words = column.isin(list(mapping))
+    mapped = column.astype(object).where(~words, column.map(mapping))
+    return mapped, int(words.sum())
+
+
 def _coerce_numeric(df: pd.DataFrame, contract: DataContract, summary: CleaningSummary) -> None:
     """Numeric and binary contract columns read as text (e.g. ' 29.85') become numbers.
 
-    A value that is not a number becomes missing and is counted, so the contract's
-    missing-share rule decides whether the data is still usable.
+    A binary column's yes/no, y/n, true/false or t/f (any case) and booleans become 1/0
+    first (``binary`` means 0/1 numbers to the contract and the model). A value that is
+    not a number becomes missing and is counted, so the contract's missing-share rule
+    decides whether the data is still usable.
     """
-    numeric = contract.columns_of_kind("numeric") + contract.columns_of_kind("binary")
-    for name in numeric:
-        if name not in df.columns or pd.api.types.is_numeric_dtype(df[name]):
+    binary = contract.columns_of_kind("binary")
+    for name in contract.columns_of_kind("numeric") + binary:
+        if name not in df.columns:
+            continue
+        column = df[name]
+        is_bool, is_number = pd.api.types.is_bool_dtype(column), pd.api.types.is_numeric_dtype(column)
+        if name in binary and (is_bool or not is_number):
+            df[name], words = _binary_words_to_numbers(column)
+            if words:
+                summary.binary_words_to_numbers[name] = words
+        if pd.api.types.is_numeric_dtype(df[name]):
             continue
         before = df[name].notna()
         df[name] = pd.to_numeric(df[name], errors="coerce")
@@ -127,3 +167,14 @@ def clean_frame(
         sum(summary.coerced_to_missing.values()),
     )
     return out.reset_index(drop=True), summary
+
+
+def columns_left_out(
+    columns: Iterable[str], contract: DataContract, id_column: str | None = None
+) -> list[str]:
+    """The data's columns the model never sees: neither a contract feature nor the target.
+
+    ``id_column`` (the split's) is left out of the list too: it is used, by the split.
+    """
+    used = {*contract.feature_names, contract.target, id_column}
+    return [str(name) for name in columns if name not in used]

@@ -14,6 +14,7 @@ from pandera.errors import SchemaErrors
 from pydantic import BaseModel, Field
 
 from tabular_ml.config import ColumnSpec, DataContract
+from tabular_ml.suggest import did_you_mean
 from tabular_ml.target import is_class, label_text
 
 
@@ -132,6 +133,7 @@ def _violations(failure_cases: pd.DataFrame, df: pd.DataFrame) -> list[Violation
             continue  # range checks on text only repeat "numeric type" with TypeErrors
         if rule == "required column present":
             column, rows = str(group["failure_case"].iloc[0]), len(df)
+            rule += did_you_mean(column, df.columns)
         elif rule.startswith("missing share"):
             rows = int(df[column].isna().sum()) if column in df.columns else len(df)
         else:

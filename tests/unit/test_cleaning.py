@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabular_ml.cleaning import CleaningSummary, clean_frame
+from tabular_ml.cleaning import CleaningSummary, clean_frame, columns_left_out
 from tabular_ml.config import CleaningConfig, DataContract
 
 OFF = CleaningConfig(strip_whitespace=False, empty_strings_as_missing=False, coerce_numeric=False)
@@ -199,3 +199,75 @@ def test_as_metadata_of_a_real_run():
         "coerced_to_missing": {"charges": 1},
         "duplicates_dropped": 0,
     }
+
+
+# --------------------------------------------------------------------------- binary words
+
+
+def binary_contract() -> DataContract:
+    return DataContract(
+        target="y",
+        columns={"partner": {"kind": "binary"}, "paid": {"kind": "binary"}, "name": {"kind": "categorical"}},
+    )
+
+
+def test_binary_words_and_booleans_become_1_and_0():
+    df = pd.DataFrame(
+        {
+            "partner": ["Yes", "no", " Y", "n", "TRUE", "false", "t", "F", None],
+            "paid": [True, False, True, False, True, False, True, False, True],
+            "name": ["Yes", "no", "y", "n", "true", "false", "t", "f", "x"],
+            "y": range(9),
+        }
+    )
+    out, summary = clean_frame(df, CleaningConfig(), binary_contract())
+    assert out["partner"].tolist()[:8] == [1, 0, 1, 0, 1, 0, 1, 0] and math.isnan(out["partner"][8])
+    assert out["partner"].dtype == np.float64
+    assert out["paid"].tolist() == [1, 0, 1, 0, 1, 0, 1, 0, 1] and out["paid"].dtype == np.int64
+    # a categorical column keeps its words; the target is not a contract column
+    assert out["name"].tolist() == df["name"].tolist()
+    assert summary.binary_words_to_numbers == {"partner": 8, "paid": 9}
+    assert summary.coerced_to_missing == {}
+    assert summary.as_metadata()["binary_words_to_numbers"] == {"partner": 8, "paid": 9}
+
+
+def test_binary_words_mix_with_numbers_and_other_text_is_lost():
+    df = pd.DataFrame(
+        {
+            "partner": ["yes", "1", 0, "maybe", "NO"],
+            "paid": pd.array([True, None, False, True, False], dtype="boolean"),
+            "name": list("abcde"),
+            "y": range(5),
+        }
+    )
+    out, summary = clean_frame(df, CleaningConfig(), binary_contract())
+    assert out["partner"].isna().tolist() == [False, False, False, True, False]
+    assert out["partner"].dropna().tolist() == [1, 1, 0, 0]
+    assert out["paid"].isna().tolist() == [False, True, False, False, False]
+    assert out["paid"].dropna().tolist() == [1, 0, 1, 0]
+    assert summary.binary_words_to_numbers == {"partner": 2, "paid": 4}
+    assert summary.coerced_to_missing == {"partner": 1}
+
+
+def test_numeric_binary_columns_are_left_alone():
+    df = pd.DataFrame({"partner": [1, 0, 1], "paid": [0.0, 1.0, np.nan], "name": list("abc"), "y": [1, 2, 3]})
+    out, summary = clean_frame(df, CleaningConfig(), binary_contract())
+    assert out["partner"].tolist() == [1, 0, 1] and out["partner"].dtype == np.int64
+    assert summary.binary_words_to_numbers == {}
+
+
+def test_binary_words_are_not_mapped_without_coercion():
+    df = pd.DataFrame({"partner": ["yes", "no"], "paid": [1, 0], "name": ["a", "b"], "y": [1, 2]})
+    out, summary = clean_frame(df, OFF, binary_contract())
+    assert out["partner"].tolist() == ["yes", "no"]
+    assert summary.binary_words_to_numbers == {}
+
+
+# --------------------------------------------------------------------------- columns left out
+
+
+def test_columns_left_out_are_neither_features_nor_the_target():
+    columns = ["customer_id", "partner", "notes", "y", "paid", "name"]
+    assert columns_left_out(columns, binary_contract()) == ["customer_id", "notes"]
+    assert columns_left_out(columns, binary_contract(), id_column="customer_id") == ["notes"]
+    assert columns_left_out(["partner", "paid", "name", "y"], binary_contract()) == []

@@ -8,6 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -189,7 +190,14 @@ def test_overrides_group_splits_overrides_from_options():
         "run.py", ["--config", "c.yaml", "a.b=1", "--dry-run", "x.0.y=[1, 2]", "--pipeline=training"]
     )
     assert ctx.meta["overrides"] == ["a.b=1", "x.0.y=[1, 2]"]
-    assert ctx.params == {"config_path": "c.yaml", "pipeline": "training", "dry_run": True, "no_cache": False}
+    assert ctx.params == {
+        "config_path": "c.yaml",
+        "pipeline": "training",
+        "dry_run": True,
+        "check_data": False,
+        "dry_run_data": False,
+        "no_cache": False,
+    }
 
 
 def test_overrides_group_keeps_subcommands():
@@ -409,3 +417,182 @@ def test_models_of_an_unknown_model_exits_2(capsys):
         "error: ZenML has no model 'no_such_model_anywhere'; "
         "train it with `python run.py --config configs/training.yaml`"
     ]
+
+
+# --------------------------------------------------------------------------- --check-data
+
+
+def test_check_data_on_the_bundled_config_exits_0(run_cli):
+    result = run_cli("--config", "configs/training.yaml", "--check-data")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0] == "read 7043 rows x 20 columns (the whole source)"
+    assert "data contract passed: 7043 rows, 19 columns" in lines
+    assert lines[-1] == "check-data: configs/training.yaml fits its data"
+
+
+def misspelled_training_config(tmp_path: Path) -> Path:
+    """configs/training.yaml with 'tenure' misspelled in the contract and in a derived feature."""
+    config = yaml.safe_load(TRAINING_YAML.read_text())
+    columns = config["parameters"]["contract"]["columns"]
+    config["parameters"]["contract"]["columns"] = {
+        ("tenur" if k == "tenure" else k): v for k, v in columns.items()
+    }
+    config["parameters"]["features"] = [
+        {
+            "kind": "ratio",
+            "name": "avg_monthly_charge",
+            "numerator": "total_charges",
+            "denominator": "tenure_months",
+        }
+    ]
+    path = tmp_path / "training_typo.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("flags", [["--check-data"], ["--dry-run", "--data"]])
+def test_check_data_lists_every_problem_and_exits_2(run_cli, tmp_path, flags):
+    path = misspelled_training_config(tmp_path)
+    result = run_cli("--config", str(path), *flags)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: contract: tenur: required column present (did you mean 'tenure'?) broken by 7043 row(s)",
+        "error: feature 'avg_monthly_charge' (ratio) references missing column 'tenure_months' "
+        "(did you mean 'tenure'?)",
+        f"check-data: 2 problem(s) in {path}",
+    ]
+    assert "columns in the data the contract leaves out (not used): tenure" in result.stdout.splitlines()
+
+
+def test_data_without_dry_run_and_check_data_of_another_pipeline_exit_2(run_cli):
+    result = run_cli("--config", "configs/training.yaml", "--data")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: --data goes with --dry-run (or use --check-data)\n",
+    )
+    result = run_cli("--config", "configs/deployment.yaml", "--check-data")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: --check-data checks a training config; "
+        "configs/deployment.yaml is for the deployment pipeline\n"
+    )
+
+
+# --------------------------------------------------------------------------- draft-config
+
+
+def test_draft_config_writes_a_config_that_passes_check_data(run_cli, tmp_path):
+    output = tmp_path / "training_wine.yaml"
+    result = run_cli(
+        "draft-config", "--input", "data/examples/wine.csv", "--target", "cultivar", "--output", str(output)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "read 178 rows x 14 columns from data/examples/wine.csv",
+        "task: multiclass classification of 'cultivar', 3 classes "
+        "(inferred from the target's values; set parameters.task to change)",
+        "contract: 13 feature column(s) of 13",
+        "search: 3 algorithms, 5-fold CV, scoring f1_macro (small data: 178 rows)",
+        f"wrote {output}; review it (lines marked REVIEW), then:",
+        f"  python run.py --config {output} --check-data",
+        f"  python run.py --config {output}",
+    ]
+    drafted = yaml.safe_load(output.read_text())
+    assert drafted["parameters"]["source"] == {"type": "file", "path": "data/examples/wine.csv"}
+    assert drafted["model"]["name"] == "wine_classifier"
+    checked = run_cli("--config", str(output), "--check-data")
+    assert checked.returncode == 0, checked.stderr
+    assert "task: multiclass classification of 'cultivar', 3 classes (configured)" in checked.stdout
+
+    again = run_cli(
+        "draft-config", "--input", "data/examples/wine.csv", "--target", "cultivar", "--output", str(output)
+    )
+    assert (again.returncode, again.stderr) == (
+        2,
+        f"error: --output {output} exists; pass --force to overwrite it\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["--input", "data/examples/wine.csv", "--target", "Cultivar"],
+            "error: --target 'Cultivar' is not a column of the data (did you mean 'cultivar'?)",
+        ),
+        (
+            ["--target", "cultivar"],
+            "error: give the data with exactly one of --input PATH or --source-config FILE",
+        ),
+        (
+            ["--input", "data/examples/wine.csv", "--target", "cultivar", "--task", "binary"],
+            "error: a binary target needs exactly 2 classes; 'cultivar' has 3: ['0', '1', '2'] "
+            "(set parameters.task: multiclass)",
+        ),
+        (
+            ["--input", "data/examples/nothing.csv", "--target", "y"],
+            "error: file source: no file matches 'data/examples/nothing.csv' "
+            f"(relative to {PROJECT_ROOT}); expected an existing path or a glob matching at least one file",
+        ),
+    ],
+)
+def test_draft_config_bad_input_exits_2_with_one_line(run_cli, tmp_path, arguments, message):
+    output = tmp_path / "training_x.yaml"
+    result = run_cli("draft-config", *arguments, "--output", str(output))
+    assert (result.returncode, result.stderr.splitlines()) == (2, [message])
+    assert not output.exists()
+
+
+def test_draft_config_from_a_sql_source(run_cli, tmp_path):
+    import sqlalchemy as sa
+
+    database = tmp_path / "shop.db"
+    frame = pd.DataFrame(
+        {
+            "order_id": range(1, 61),
+            "amount": [10 + i * 37 % 53 * 1.5 for i in range(60)],
+            "late": ["y", "n", "n"] * 20,
+        }
+    )
+    frame.to_sql("orders", sa.create_engine(f"sqlite:///{database}"), index=False)
+    source_file = tmp_path / "source.yaml"
+    source_file.write_text(
+        yaml.safe_dump({"source": {"type": "sql", "url": f"sqlite:///{database}", "table": "orders"}})
+    )
+    output = tmp_path / "late_orders.yaml"  # not training_*: the printed commands name the pipeline
+    result = run_cli(
+        "draft-config", "--source-config", str(source_file), "--target", "late", "--output", str(output)
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"  python run.py --config {output} --pipeline training --check-data" in result.stdout.splitlines()
+    drafted = yaml.safe_load(output.read_text())
+    parameters = drafted["parameters"]
+    assert parameters["source"] == {"type": "sql", "url": f"sqlite:///{database}", "table": "orders"}
+    assert parameters["contract"]["classes"] == ["n", "y"] and parameters["contract"]["positive_class"] == "y"
+    assert parameters["contract"]["columns"] == {
+        "amount": {"kind": "numeric", "min": 2, "max": 96}
+    }  # 10 .. 88 widened
+    assert parameters["split"]["id_column"] == "order_id"
+    checked = run_cli("--config", str(output), "--pipeline", "training", "--check-data")
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_draft_config_source_config_errors_name_the_key(run_cli, tmp_path):
+    source_file = tmp_path / "source.yaml"
+    source_file.write_text(yaml.safe_dump({"parameters": {"source": {"type": "sql", "tabel": "orders"}}}))
+    result = run_cli(
+        "draft-config",
+        "--source-config",
+        str(source_file),
+        "--target",
+        "y",
+        "--output",
+        str(tmp_path / "t.yaml"),
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        "error: parameters.source.tabel: unknown key; expected one of: "
+        "type, url, url_env, password_env, secret, table, query"
+    )
