@@ -16,8 +16,8 @@ from sklearn.pipeline import Pipeline
 from tabular_ml.cleaning import clean_frame, columns_left_out
 from tabular_ml.config import QualityGates, TrainingParameters
 from tabular_ml.contract import validate_frame
-from tabular_ml.evaluation import METRIC_NAMES
 from tabular_ml.features import build_feature_steps, referenced_columns
+from tabular_ml.metric_names import describe_unknown_metric, metric_names
 from tabular_ml.suggest import did_you_mean
 from tabular_ml.target import TargetError, TargetSpec, resolve_target
 
@@ -120,18 +120,14 @@ def _check_features(cleaned: pd.DataFrame, parameters: TrainingParameters, repor
 
 
 def _check_gates(gates: QualityGates, spec: TargetSpec | None, report: CheckReport) -> None:
-    """Gate names the evaluation cannot produce. Only binary metrics are known so far."""
+    """Gate names the evaluation of the data's task cannot produce (e.g. roc_auc for a regression)."""
     if spec is None:
         return
-    if spec.task != "binary":
-        report.lines.append(f"gate metric names not checked: no list of {spec.task} metrics yet")
-        return
-    for kind, names in (("min", gates.min), ("max", gates.max), ("beat_baseline", gates.beat_baseline)):
-        for name in names:
-            if name not in METRIC_NAMES:
+    for kind in ("min", "max", "beat_baseline"):
+        for name in getattr(gates, kind):
+            if name not in metric_names(spec.task):
                 report.problems.append(
-                    f"evaluation.gates.{kind}: {name!r} is not a {spec.task} metric"
-                    f"{did_you_mean(name, METRIC_NAMES)}; known: {', '.join(METRIC_NAMES)}"
+                    f"evaluation.gates.{kind}: " + describe_unknown_metric(name, spec.task)
                 )
 
 

@@ -33,8 +33,7 @@ def test_the_bundled_config_fits_its_data(telco):
     assert report.passed, report.problems
     assert report.lines == [
         "cleaned 7043 -> 7043 rows",
-        "task: binary classification of 'churn', positive class 'Yes' "
-        "(inferred from the target's values; set parameters.task to change)",
+        "task: binary classification of 'churn', positive class 'Yes' (configured)",
         "data contract passed: 7043 rows, 19 columns",
         "derived features built on a sample of 1000 rows: "
         "avg_monthly_charge, addon_services, tenure_band, log_total_charges",
@@ -95,16 +94,17 @@ def test_target_and_contract_problems_are_all_listed(telco):
     assert not report.passed
 
 
-def test_a_gate_name_that_is_no_metric(telco):
-    def misname_gate(raw):
-        raw["evaluation"]["gates"]["min"] = {"roc_acu": 0.8}
+def test_a_gate_name_that_is_not_a_metric_of_the_inferred_task(telco):
+    def regression_gate(raw):
+        raw.pop("task")  # inferred from the data: the config alone cannot tell
+        raw["evaluation"]["gates"]["min"] = {"rmse": 0.8}
         raw["evaluation"]["gates"]["beat_baseline"] = {"f1": 0.05}
 
-    report = check_training_data(telco, parameters(misname_gate))
-    assert len(report.problems) == 1
-    assert report.problems[0].startswith(
-        "evaluation.gates.min: 'roc_acu' is not a binary metric (did you mean 'roc_auc'?); known: accuracy,"
-    )
+    report = check_training_data(telco, parameters(regression_gate))
+    assert report.problems == [
+        "evaluation.gates.min: 'rmse' is not a binary metric; binary metrics: accuracy, balanced_accuracy, "
+        "precision, recall, f1, roc_auc, pr_auc, log_loss, brier"
+    ]
 
 
 def test_a_misspelled_target_and_id_column(telco):
