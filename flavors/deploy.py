@@ -78,6 +78,8 @@ def _local_seldon(bundle_uri: str, name: str, version: str, serving: ServingConf
         threads=serving.threads,
         port=serving.port,
         request_log_dir=serving.request_log_path(name) or "",
+        max_body_bytes=serving.max_body_bytes,
+        contract_violations=serving.contract_violations,
         pipeline_name=SERVICE_PIPELINE,
         pipeline_step_name=SERVICE_STEP,
         service_name=f"{name}-seldon-local",

@@ -64,6 +64,8 @@ class FeatureColumn(BaseModel):
     name: str
     kind: Literal["numeric", "categorical", "binary"]
     categories: list[str] | None = None
+    min: float | None = None  # the contract's range: a served value outside it breaks the contract
+    max: float | None = None
 
 
 class BundleMeta(BaseModel):
@@ -201,6 +203,8 @@ def save_bundle(
                     name=name,
                     kind=spec.kind,
                     categories=list(spec.categories) if spec.categories is not None else None,
+                    min=spec.min,
+                    max=spec.max,
                 )
                 for name, spec in contract.columns.items()
             ],

@@ -388,6 +388,14 @@ class ServingConfig(StrictModel):
     cpu: str = "500m"
     memory: str = "1Gi"
     timeout_s: int = Field(120, ge=1, description="how long to wait for the server to be ready")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, description="largest request body the server reads; larger: 413"
+    )
+    contract_violations: Literal["reject", "flag"] = Field(
+        "reject",
+        description="a value breaking the data contract: reject (400 naming column and rule) or flag "
+        "(200, listed in meta.tags.contract_violations and counted in contract_violation_total)",
+    )
     request_log_dir: str = Field(
         "data/request_log",
         description="local stacks: answered rows are logged under <dir>/<model name>/ (relative: to the "

@@ -49,6 +49,8 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     metrics_port: int | None = None
     ready_timeout_s: float = 120.0
     request_log_dir: str = ""  # SERVING_REQUEST_LOG_DIR of the servers; "" = no request log
+    max_body_bytes: int | None = None  # SERVING_MAX_BODY_BYTES; None: the server's default (16 MiB)
+    contract_violations: str = "reject"  # SERVING_CONTRACT_VIOLATIONS: reject | flag
 
 
 class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
@@ -103,9 +105,13 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         public = listening_socket("127.0.0.1", self.endpoint.status.port)
         env = {**os.environ, "SERVING_BIND_HOST": "127.0.0.1"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-        env.pop("SERVING_REQUEST_LOG_DIR", None)  # the config decides, not the caller's shell
+        for name in ("SERVING_REQUEST_LOG_DIR", "SERVING_MAX_BODY_BYTES"):
+            env.pop(name, None)  # the config decides, not the caller's shell
         if self.config.request_log_dir:
             env["SERVING_REQUEST_LOG_DIR"] = self.config.request_log_dir
+        if self.config.max_body_bytes:
+            env["SERVING_MAX_BODY_BYTES"] = str(self.config.max_body_bytes)
+        env["SERVING_CONTRACT_VIOLATIONS"] = self.config.contract_violations
         supervisor = Supervisor(
             public,
             self.serving_command,

@@ -84,8 +84,19 @@ def test_metadata_describes_the_model(bundle_dir, contract):
         "name": "tenure",
         "kind": "numeric",
         "categories": None,
+        "min": None,
+        "max": None,
     }
     assert read_bundle_meta(bundle_dir) == meta
+
+
+def test_metadata_keeps_the_contract_ranges(tmp_path, pipeline, contract):
+    columns = dict(contract.columns)
+    columns["tenure"] = columns["tenure"].model_copy(update={"min": 0.0, "max": 120.0})
+    bounded = contract.model_copy(update={"columns": columns})
+    meta = load_bundle(save_bundle(tmp_path / "b", pipeline, bounded, "m", "1")).meta
+    tenure = next(f for f in meta.features if f.name == "tenure")
+    assert (tenure.min, tenure.max) == (0.0, 120.0)
 
 
 def test_version_is_stored_as_text_and_saving_again_replaces_the_bundle(tmp_path, pipeline, contract):
