@@ -47,11 +47,13 @@ def export_bundle(
     model_name: str,
     model_version: str,
     threshold: float,
+    reference_rows: Any = None,
 ) -> str:
     """Write the serving bundle of a model version into the artifact store; return its URI.
 
     A remote store (s3://, gs://...) gets a copy of the files, which Seldon's storage
     initializer downloads into the pod; a local store's path is used as is.
+    ``reference_rows`` (the holdout, say) are kept for the server's fast-path check.
     """
     from serving.bundle import META_FILE, save_bundle
 
@@ -59,7 +61,15 @@ def export_bundle(
     if fileio.exists(os.path.join(uri, META_FILE)):
         return uri  # a version's bundle never changes; a server may be reading it right now
     with tempfile.TemporaryDirectory() as folder:
-        save_bundle(folder, pipeline, contract, model_name, str(model_version), threshold=threshold)
+        save_bundle(
+            folder,
+            pipeline,
+            contract,
+            model_name,
+            str(model_version),
+            threshold=threshold,
+            reference_rows=reference_rows,
+        )
         fileio.makedirs(uri)
         # the metadata file last: its presence means the bundle is complete
         for name in sorted(os.listdir(folder), key=lambda name: name == META_FILE):

@@ -7,7 +7,9 @@ A bundle is a directory holding
 - ``bundle.json``: what a server needs to know without reading configs: model
   name and version, the feature columns in order with their kind and allowed
   categories, the target, its classes, the positive class, the decision
-  threshold, the creation time and the scikit-learn version that saved it.
+  threshold, the creation time and the scikit-learn version that saved it;
+- ``reference_rows.json`` (optional): rows the server checks its fast path on
+  (:mod:`serving.reference_rows`).
 
 ``save_bundle`` writes both files (each through a temporary file and a rename,
 so a reader never sees half a bundle); ``load_bundle`` reads them back and
@@ -30,6 +32,7 @@ import joblib
 import sklearn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from serving.reference_rows import REFERENCE_FILE, reference_request
 from tabular_ml.config import DataContract
 
 __all__ = [
@@ -162,6 +165,7 @@ def save_bundle(
     model_name: str,
     model_version: str,
     threshold: float = 0.5,
+    reference_rows: Any = None,
 ) -> Path:
     """Write ``model.joblib`` and ``bundle.json`` into ``directory`` (created if needed).
 
@@ -174,6 +178,8 @@ def save_bundle(
         model_name: Name reported in every response.
         model_version: Version reported in every response (stored as text).
         threshold: Probability of the positive class from which a row is labelled positive.
+        reference_rows: A DataFrame with the contract's feature columns (e.g. the holdout
+            rows): its first 500 are kept for the server's fast-path check.
 
     Returns:
         The bundle directory.
@@ -220,6 +226,9 @@ def save_bundle(
 
     target.mkdir(parents=True, exist_ok=True)
     _atomic_write(target / MODEL_FILE, lambda tmp: joblib.dump(pipeline, tmp))
+    if reference_rows is not None:
+        reference = json.dumps(reference_request(reference_rows, contract.feature_names))
+        _atomic_write(target / REFERENCE_FILE, lambda tmp: Path(tmp).write_text(reference, encoding="utf-8"))
     text = json.dumps(meta.model_dump(mode="json"), indent=2) + "\n"
     _atomic_write(target / META_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     logger.info("Saved model bundle %s version %s to %s", model_name, meta.model_version, target)

@@ -65,7 +65,9 @@ from serving.contract_flags import (
     violation_metrics,
     violation_tags,
 )
+from serving.fast_path import FAST_PATH_ENV, TOLERANCE, Scorer, choose_scorer
 from serving.http_guard import HTTP_GUARD, decode_json
+from serving.reference_rows import read_reference_request
 from serving.request_log import RequestLogSettings, RequestLogWriter
 from serving.request_schema import ParsedRequest, RequestError, RequestSchema
 
@@ -128,6 +130,7 @@ class TabularModel(SeldonComponent):
         self._bundle: Bundle | None = None
         self._schema: RequestSchema | None = None
         self._positive_column = 1
+        self._scorer: Scorer | None = None
         self._last_metrics: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -185,6 +188,18 @@ class TabularModel(SeldonComponent):
                 settings.max_buffer_rows,
             )
         self._positive_column = bundle.positive_column
+        self._scorer = choose_scorer(
+            bundle.pipeline,
+            self._schema,
+            self._positive_column,
+            bundle.meta.threshold,
+            read_reference_request(bundle.directory),
+            enabled=os.environ.get(FAST_PATH_ENV, "").strip().lower() != "off",
+        )
+        if self._scorer.fast is not None:
+            logger.info("Scoring with the fast path (it agrees with the Pipeline within %g)", TOLERANCE)
+        else:
+            logger.warning("Scoring with the scikit-learn Pipeline: the fast path is %s", self._scorer.reason)
         self._bundle = bundle
         logger.info(
             "Loaded model %s version %s from %s (%d features, threshold %.3f, at most %d rows per request)",
@@ -252,6 +267,7 @@ class TabularModel(SeldonComponent):
             meta.model_version,
         )
         metrics += violation_metrics(parsed.violations, meta.model_version)
+        metrics.append(self._scorer.metric(meta.model_version))
         request_id = None
         if self.request_log is not None:
             request_id = _request_id(payload)
@@ -280,7 +296,7 @@ class TabularModel(SeldonComponent):
         """
         try:
             with np.errstate(all="ignore"):
-                probabilities = bundle.pipeline.predict_proba(parsed.frame)[:, self._positive_column]
+                probabilities = self._scorer.positive_probability(parsed)
         except (ValueError, OverflowError, FloatingPointError) as exc:
             raise unscorable(parsed, str(exc)) from exc
         return unscorable_check(probabilities, parsed)

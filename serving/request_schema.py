@@ -230,13 +230,15 @@ class RequestSchema:
         )
 
     @classmethod
-    def from_contract(cls, contract: Any, max_rows: int | None = None) -> RequestSchema:
+    def from_contract(
+        cls, contract: Any, max_rows: int | None = None, violations: str | None = None
+    ) -> RequestSchema:
         """A schema from a ``DataContract`` (its feature columns, in contract order)."""
         columns = [
             _Column(name, spec.kind, list(spec.categories) if spec.categories else None, spec.min, spec.max)
             for name, spec in contract.columns.items()
         ]
-        return cls(columns, max_rows=max_rows)
+        return cls(columns, max_rows=max_rows, violations=violations)
 
     # ------------------------------------------------------------------ entry point
 

@@ -5,9 +5,21 @@ from typing import Annotated
 from zenml import get_step_context, step
 from zenml.client import Client
 from zenml.enums import ModelStages
+from zenml.logger import get_logger
 
 from flavors.deploy import DeploymentInfo, deploy, export_bundle
 from tabular_ml.config import DataContract, ServingConfig
+
+logger = get_logger(__name__)
+
+
+def _holdout(version):
+    """The version's holdout rows (kept in the bundle to check the fast path); None when missing."""
+    try:
+        return version.get_artifact("test_data").load()
+    except (KeyError, AttributeError):
+        logger.warning("Model version %s has no test_data artifact: no reference rows", version.number)
+        return None
 
 
 @step(enable_cache=False)
@@ -39,6 +51,7 @@ def deploy_model(serving: ServingConfig) -> Annotated[DeploymentInfo, "deploymen
         name,
         str(version.number),
         parameters["evaluation"]["threshold"],
+        reference_rows=_holdout(version),
     )
     return deploy(
         deployer,

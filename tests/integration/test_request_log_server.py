@@ -139,7 +139,7 @@ def test_in_process_log_is_off_without_a_directory_and_bad_settings_stop_the_loa
     model.load()
     answer = model.predict_raw(ndarray_body(rows.head(1)))
     assert model.request_log is None and "puid" not in answer["meta"]
-    assert {m["key"] for m in answer["meta"]["metrics"]} == {"predicted_class_total"}
+    assert {m["key"] for m in answer["meta"]["metrics"]} == {"predicted_class_total", "scoring_path"}
 
     monkeypatch.setenv("SERVING_REQUEST_LOG_DIR", str(tmp_path))
     monkeypatch.setenv("SERVING_REQUEST_LOG_FLUSH_S", "soon")

@@ -162,7 +162,7 @@ def test_seldon_dispatch_for_rest_and_grpc_messages(bundle_dir, rows, expected):
     grpc = seldon_message_to_json(proto)
     assert body_p(rest) == body_p(grpc) == pytest.approx([expected[0]], abs=1e-12)
     recorded = {key[1] for worker in seldon_metrics.data.values() for key in worker}
-    assert recorded == {"predicted_class_total"}
+    assert recorded == {"predicted_class_total", "scoring_path"}
 
     bad = seldon_methods.predict(
         model, json_to_seldon_message(ndarray_request(rows.head(1).drop(columns="tenure"))), seldon_metrics

@@ -20,6 +20,7 @@ from serving.bundle import (
     read_bundle_meta,
     save_bundle,
 )
+from serving.reference_rows import MAX_REFERENCE_ROWS, read_reference_request
 from tabular_ml.config import ColumnSpec, CountFeature, DataContract, PreprocessingConfig, RatioFeature
 from tabular_ml.model import build_model, encode_target
 from tests.factories import tiny_contract, tiny_frame
@@ -186,3 +187,16 @@ def test_model_and_metadata_must_agree(bundle_dir):
     path.write_text(json.dumps(meta))
     model = bundle_dir / MODEL_FILE
     assert load_error(bundle_dir) == f"{model} was not fitted on column(s) ['colour'] that {META_FILE} lists"
+
+
+def test_reference_rows_are_kept_as_a_request_body(tmp_path, pipeline, contract, frame):
+    save_bundle(tmp_path / "b", pipeline, contract, "m", "1", reference_rows=frame)
+    request = read_reference_request(tmp_path / "b")
+    assert request["data"]["names"] == contract.feature_names
+    rows = request["data"]["ndarray"]
+    assert len(rows) == len(frame) == 60 and rows[3][contract.feature_names.index("total")] is None
+    assert rows[0] == frame[contract.feature_names].iloc[0].tolist()
+    assert read_reference_request(tmp_path / "nothing") is None
+    many = pd.concat([frame] * 10, ignore_index=True)
+    save_bundle(tmp_path / "c", pipeline, contract, "m", "1", reference_rows=many)
+    assert len(read_reference_request(tmp_path / "c")["data"]["ndarray"]) == MAX_REFERENCE_ROWS == 500
