@@ -8,6 +8,8 @@ seldon-core 1.19 builds the Flask app itself; a user model can only hand it a Bl
   up to the limit when it is streamed (chunked);
 - decodes JSON without a 500 on a body nested too deeply (Python's decoder raises
   ``RecursionError``, which is not a ``ValueError``, so Flask would not call it bad JSON);
+- answers predictions itself, as seldon-core would but without its per-request metrics
+  round trips (:mod:`serving.direct_route`);
 - answers 405 (with ``Allow``) for a method a route does not take: seldon-core serves
   static files from ``/<path>`` on GET, so a GET on the predictions route would be a 404;
 - keeps the status of Flask's own HTTP errors (seldon-core's catch-all handler would
@@ -23,6 +25,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
+from serving.direct_route import answer_directly
 from serving.env_settings import positive_int_env
 
 __all__ = [
@@ -96,6 +99,13 @@ def _limit_streamed_body() -> None:
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
         if limit is not None and len(request.get_data(cache=True)) >= limit:
             raise RequestEntityTooLarge()
+
+
+@HTTP_GUARD.before_app_request
+def _predict_directly() -> Any:
+    """Predictions answered without seldon-core's per-request metrics round trips (see
+    :mod:`serving.direct_route`); None lets seldon-core's own view answer."""
+    return answer_directly(current_app)
 
 
 def _seldon_error(code: int, info: str) -> Any:

@@ -73,6 +73,17 @@ class Microservice:
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
+    def metrics(self, until, timeout_s: float = 10) -> list[str]:
+        """The metrics port's sample lines once ``until(lines)`` holds (custom metrics reach it
+        within ``SERVING_METRICS_FLUSH_S``, see serving.direct_route); the last lines otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+            lines = [line for line in text.splitlines() if not line.startswith("#")]
+            if until(lines) or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.2)
+
     def group_alive(self) -> bool:
         """Whether any process of the server's group is left."""
         self.process.poll()  # reap the leader: a zombie would keep the group

@@ -94,8 +94,8 @@ def answered(server: Microservice, frame: pd.DataFrame) -> list[float]:
 
 
 def scoring_path_lines(server: Microservice) -> list[str]:
-    text = requests.get(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5).text
-    return [line for line in text.splitlines() if line.startswith("scoring_path{")]
+    lines = server.metrics(until=lambda lines: any(line.startswith("scoring_path{") for line in lines))
+    return [line for line in lines if line.startswith("scoring_path{")]
 
 
 def test_the_fast_path_serves_the_pipelines_answers(fast_server, logistic, rows):

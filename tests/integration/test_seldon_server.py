@@ -328,8 +328,9 @@ def test_prometheus_metrics(server, rows):
     request = ndarray_request(rows.head(4))
     request["data"]["ndarray"][0][request["data"]["names"].index("contract")] = "Three year"
     assert requests.post(server.predictions, json=request, timeout=10).status_code == 200
-    text = requests.get(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5).text
-    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    lines = server.metrics(
+        until=lambda lines: any(line.startswith("unknown_category_total{") for line in lines)
+    )
     predicted = [line for line in lines if line.startswith("predicted_class_total{")]
     assert any('class="Yes"' in line for line in predicted)
     assert any('class="No"' in line for line in predicted)

@@ -181,8 +181,8 @@ def test_flagged_violations_are_answered_listed_and_counted(flagging_server, pip
         {"row": 0, "column": "female", "rule": "binary value (0 or 1)", "value": 7.0},
         {"row": 0, "column": "tenure", "rule": "minimum 0", "value": -5.0},
     ]
-    metrics = requests.get(f"http://127.0.0.1:{flagging_server.metrics_port}/metrics", timeout=5).text
-    counted = [line for line in metrics.splitlines() if line.startswith("contract_violation_total{")]
+    lines = flagging_server.metrics(until=lambda lines: any("contract_violation_total{" in x for x in lines))
+    counted = [line for line in lines if line.startswith("contract_violation_total{")]
     assert any('column="tenure"' in line and 'rule="minimum 0"' in line for line in counted)
     assert any('column="female"' in line for line in counted)
 
