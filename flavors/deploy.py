@@ -87,6 +87,7 @@ def _local_seldon(bundle_uri: str, name: str, version: str, serving: ServingConf
         workers=serving.workers,
         threads=serving.threads,
         port=serving.port,
+        metrics_port=serving.metrics_port,
         request_log_dir=serving.request_log_path(name) or "",
         max_body_bytes=serving.max_body_bytes,
         contract_violations=serving.contract_violations,

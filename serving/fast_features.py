@@ -69,8 +69,8 @@ def compile_derived_feature(step: Any, numeric: set[str]) -> ColumnStep:
         def ratio(columns: Columns) -> None:
             denominator = _numbers(columns, b, numeric)
             columns[out] = _finite(
-                    _numbers(columns, a, numeric) / np.where(denominator != 0, denominator, np.nan)
-                )
+                _numbers(columns, a, numeric) / np.where(denominator != 0, denominator, np.nan)
+            )
 
         compiled = ratio
     elif kind is DifferenceTransformer:

@@ -90,6 +90,7 @@ MODEL_DIR_ENV = "MODEL_DIR"
 DEFAULT_MODEL_DIR = "/mnt/models"
 BIND_HOST_ENV = "SERVING_BIND_HOST"
 LISTEN_FDS_ENV = "SERVING_LISTEN_FDS"
+METRICS_FD_ENV = "SERVING_METRICS_FD"
 OUTPUT_NAMES = ["prediction", "probability"]
 PREDICTED_CLASS_METRIC = "predicted_class_total"
 UNKNOWN_CATEGORY_METRIC = "unknown_category_total"
@@ -472,10 +473,15 @@ def configure_gunicorn(host: str) -> None:
         original(self)
         addresses = [f"{name}:{address.rsplit(':', 1)[-1]}" for address in self.cfg.bind]
         inherited = os.environ.get(LISTEN_FDS_ENV, "").strip()
+        metrics_fd = os.environ.get(METRICS_FD_ENV, "").strip()
         if inherited and isinstance(self, UserModelApplication):
             # The REST server accepts on sockets a supervisor bound and passed down (the shared
             # public port and a private health-check port), see flavors/local_seldon/supervisor.py.
             addresses = [f"fd://{fd.strip()}" for fd in inherited.split(",")]
+        elif metrics_fd and not isinstance(self, UserModelApplication):
+            # The metrics server too, when the supervisor owns a fixed metrics port: the old
+            # and the new server of a swap share it, as they share the public port.
+            addresses = [f"fd://{metrics_fd}"]
         if inherited:
             die_with_parent()  # this gunicorn master (REST or metrics) ends with its parent
         self.cfg.set("bind", addresses)

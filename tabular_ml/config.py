@@ -383,6 +383,9 @@ class ServingConfig(StrictModel):
     workers: int = Field(1, ge=1, description="server processes")
     threads: int = Field(4, ge=1, description="threads per process (local Seldon / Kubernetes)")
     port: int | None = Field(None, ge=1, le=65535, description="local port; None picks a free one")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="local Prometheus metrics port (127.0.0.1); None picks a free one"
+    )
     replicas: int = Field(1, ge=1, description="Kubernetes replicas")
     image: str = Field("tabular-ml-serving:latest", description="the serving image (Kubernetes)")
     cpu: str = "500m"
