@@ -365,6 +365,28 @@ def test_seldon_client_gets_the_same_probabilities(server, rows, expected):
     assert result.response["meta"]["tags"]["model_version"] == MODEL_VERSION
 
 
+def test_seldon_client_as_the_readme_shows_it(server, rows, expected):
+    """The README's SeldonClient example: ndarray from ``df.to_numpy(dtype=object)``, and json_data."""
+    df = rows.dropna()
+    want = expected[df.index.to_numpy()]
+    client = SeldonClient(
+        gateway="seldon",
+        gateway_endpoint=f"127.0.0.1:{server.http_port}",
+        transport="rest",
+        payload_type="ndarray",
+    )
+    result = client.predict(data=df.to_numpy(dtype=object), names=list(df.columns))
+    assert result.success, result.msg
+    np.testing.assert_allclose(body_p(result.response), want, rtol=0, atol=1e-9)
+
+    # the client goes through protobuf, which has no NaN: a missing value is sent as None (null)
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    result = client.predict(json_data=records)
+    assert result.success, result.msg
+    np.testing.assert_allclose(body_p(result.response), expected, rtol=0, atol=1e-9)
+    assert [label for label, _ in result.response["data"]["ndarray"]] == labels_for(expected)
+
+
 def test_project_client_predicts_in_batches(server, rows, expected):
     frame = rows.set_index(pd.Index(range(100, 120), name="customer"))
     result = predict(server.base_url, frame, batch_size=7)
