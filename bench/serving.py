@@ -247,7 +247,8 @@ def report(results: list[dict], agreement: dict, args, load_before, load_after, 
         f"- Fast path vs the Pipeline on the whole bundled data ({agreement['rows']:,} rows): largest "
         f"probability difference {agreement['max_difference']:.2e}, labels {labels}.",
         "- Servers: the project's is the local deployer's command "
-        f"(`{project['server']}`); MLflow's: `mlflow models serve -m <model> --env-manager local -w 1`.",
+        f"(`{project['server'].replace(f'{ROOT}/', '')}`); "
+        "MLflow's: `mlflow models serve -m <model> --env-manager local -w 1`.",
         "",
         "![throughput and p99 per peer](serving.png)",
         "",
