@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from seldon_core.metrics import SeldonMetrics
 
 from serving.direct_route import MetricsBatcher
 from tests.processes import wait_for
+
+
+@pytest.fixture
+def target():
+    """seldon-core's metrics store; its manager process is stopped after the test."""
+    metrics = SeldonMetrics()
+    yield metrics
+    metrics._manager.shutdown()
 
 
 def _values(metrics: SeldonMetrics) -> dict[tuple, float]:
@@ -16,8 +25,7 @@ def _values(metrics: SeldonMetrics) -> dict[tuple, float]:
     }
 
 
-def test_counters_are_summed_and_none_is_lost_under_threads():
-    target = SeldonMetrics()
+def test_counters_are_summed_and_none_is_lost_under_threads(target):
     batcher = MetricsBatcher(target, flush_s=0.2)
     tags = {"class": "Yes", "served_model_version": "3"}
 
@@ -40,8 +48,7 @@ def test_counters_are_summed_and_none_is_lost_under_threads():
     assert gauges == [1]
 
 
-def test_flush_hands_over_at_once_and_timers_one_by_one():
-    target = SeldonMetrics()
+def test_flush_hands_over_at_once_and_timers_one_by_one(target):
     batcher = MetricsBatcher(target, flush_s=3600)
     batcher.add([{"type": "COUNTER", "key": "c", "value": 2, "tags": {"a": "1"}}])
     batcher.add([{"type": "COUNTER", "key": "c", "value": 3, "tags": {"a": "1"}}])
