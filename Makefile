@@ -10,7 +10,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run serve drift-data monitor test test-unit test-integration lint lock dashboard clean bench bench-drift bench-request-log score bench-batch bench-draft
+.PHONY: help install init stack run serve drift-data monitor test test-unit test-integration lint lock dashboard clean bench bench-drift bench-request-log score bench-batch bench-draft bench-serving wrk
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -67,7 +67,7 @@ score: stack ## Batch-score with the production model version (configs/inference
 dashboard: stack ## Start the local ZenML dashboard on http://127.0.0.1:8237
 	$(ZENML) login --local
 
-bench: bench-drift bench-request-log bench-batch bench-draft ## Run every benchmark in bench/ (results in bench/results/)
+bench: bench-drift bench-request-log bench-serving bench-batch bench-draft ## Run every benchmark in bench/ (results in bench/results/)
 
 bench-drift: install ## Monitoring drift check vs Evidently's DataDriftPreset on 1M rows
 	$(PY) bench/drift.py --rows 1000000
@@ -78,11 +78,16 @@ bench-batch: install ## Batch scoring: chunked path vs in-memory predict_proba o
 bench-draft: install ## A config drafted by run.py draft-config vs configs/training.yaml: holdout ROC AUC on Telco
 	$(PY) bench/drafted_config.py
 
-bench-request-log: install ## Serving throughput/latency with the request log off vs on (wrk, installed if missing)
+wrk:
 	@command -v wrk >/dev/null || { echo "wrk is missing: installing it with apt-get"; \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get install -y wrk || { $$sudo apt-get update && $$sudo apt-get install -y wrk; }; }
+
+bench-request-log: install wrk ## Serving throughput/latency with the request log off vs on (wrk, installed if missing)
 	$(PY) bench/request_log.py
+
+bench-serving: install wrk ## Single-row serving vs mlflow models serve, a no-op Seldon model and in-process scoring
+	$(PY) bench/serving.py
 
 clean: ## Remove the venv and generated state (not the ZenML store in ~/.config/zenml)
 	rm -rf $(VENV) .zen .pytest_cache .ruff_cache

@@ -23,174 +23,40 @@ bench/results/request_log.md and stdout.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
 import shlex
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from harness import (  # bench/, the script's folder, is on sys.path
+    LUA,
+    ROOT,
+    machine,
+    make_bundle,
+    require_wrk,
+    run_wrk,
+    seldon_server,
+    write_bodies,
+    wrk_version,
+)
+
 RESULTS = ROOT / "bench" / "results" / "request_log.md"
-TELCO = ROOT / "data" / "raw" / "telco_churn.csv"
-
-LUA = """-- single-row Seldon requests, bodies taken in turn from a file with one JSON body per line
-local bodies = {}
-for line in io.lines("%(bodies)s") do bodies[#bodies + 1] = line end
-local i = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-request = function()
-  i = i %% #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[i])
-end
-"""
-
-
-def make_bundle(folder: Path) -> Path:
-    import pandas as pd
-    import yaml
-    from sklearn.linear_model import LogisticRegression
-
-    from serving.bundle import save_bundle
-    from tabular_ml.config import TrainingParameters
-    from tabular_ml.model import build_model, encode_target
-
-    params = TrainingParameters.model_validate(
-        yaml.safe_load((ROOT / "configs/training.yaml").read_text())["parameters"]
-    )
-    data = pd.read_csv(TELCO)
-    model = build_model(
-        params.contract, params.preprocessing, params.features, LogisticRegression(max_iter=1000)
-    )
-    model.fit(
-        data[params.contract.feature_names], encode_target(data[params.contract.target], params.contract)
-    )
-    return save_bundle(folder / "bundle", model, params.contract, "churn_classifier", "bench")
-
-
-def write_bodies(path: Path, bundle: Path, rows: int) -> None:
-    import pandas as pd
-
-    from serving.bundle import read_bundle_meta
-
-    names = read_bundle_meta(bundle).feature_names
-    frame = pd.read_csv(TELCO, nrows=rows)[names]
-    values = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
-    lines = [json.dumps({"data": {"names": names, "ndarray": [row]}}) for row in values]
-    path.write_text("\n".join(lines) + "\n")
-
-
-class Server:
-    """One microservice, started as the local deployer starts it (its own process group)."""
-
-    def __init__(self, bundle: Path, log_dir: Path | None, output: Path) -> None:
-        from flavors.local_seldon.supervisor import free_port, microservice_command
-
-        self.port = free_port()
-        self.command = microservice_command(self.port, workers=1, threads=4)
-        env = {**os.environ, "MODEL_DIR": str(bundle), "SERVING_BIND_HOST": "127.0.0.1"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env.pop("SERVING_REQUEST_LOG_DIR", None)
-        if log_dir is not None:
-            env["SERVING_REQUEST_LOG_DIR"] = str(log_dir)
-        self.output = output
-        with output.open("wb") as out:
-            self.process = subprocess.Popen(
-                self.command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout_s: float = 120) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited: {self.output.read_text()[-2000:]}")
-            try:
-                if requests.get(f"{self.url}/health/status", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"the server was not ready in {timeout_s:g} s")
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the processes in the server's group so far (from /proc)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # gone meanwhile
-            if int(fields[2]) == self.process.pid:  # field 5, pgrp (fields[0] is field 3, state)
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / tick
-
-    def stop(self, grace_s: float = 10) -> float:
-        """SIGTERM to the leader (as the supervisor does); returns how long the group took to go."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        while time.monotonic() - started < grace_s:
-            self.process.poll()
-            try:
-                os.killpg(self.process.pid, 0)
-            except ProcessLookupError:
-                return time.monotonic() - started
-            time.sleep(0.05)
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        return time.monotonic() - started
-
-
-def parse_wrk(text: str) -> dict:
-    def seconds(value: str) -> float:
-        number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
-        return float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
-
-    result = {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
-        "requests": int(re.search(r"(\d+) requests in", text).group(1)),
-        "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", text)) else 0,
-        "socket_errors": m.group(0).strip() if (m := re.search(r"Socket errors:.*", text)) else "none",
-    }
-    for pct in ("50", "75", "90", "99"):
-        result[f"p{pct}_ms"] = seconds(re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M).group(1)) * 1e3
-    return result
-
-
-def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> tuple[dict, str]:
-    command = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "-s",
-        str(script),
-        f"{url}/api/v1.0/predictions",
-    ]
-    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
-    return parse_wrk(output), shlex.join(command)
 
 
 def measure(bundle: Path, log_dir: Path | None, script: Path, args, folder: Path, round_: int) -> dict:
     label = "on" if log_dir else "off"
-    server = Server(bundle, log_dir, folder / f"server-{label}-{round_}.log")
+    env = {"SERVING_REQUEST_LOG_DIR": str(log_dir)} if log_dir else {}
+    server = seldon_server(bundle, folder / f"server-{label}-{round_}.log", env=env)
+    url = f"{server.url}/api/v1.0/predictions"
     try:
         server.wait_ready()
-        warm, _ = run_wrk(server.url, script, args.warmup, args.connections, args.threads)
+        warm, _ = run_wrk(url, script, args.warmup, args.connections, args.threads)
         cpu_before = server.cpu_seconds()
-        result, command = run_wrk(server.url, script, args.seconds, args.connections, args.threads)
+        result, command = run_wrk(url, script, args.seconds, args.connections, args.threads)
         result["cpu_ms"] = (server.cpu_seconds() - cpu_before) / result["requests"] * 1e3
     finally:
         stop_s = server.stop()
@@ -233,16 +99,6 @@ def combine(results: list[dict]) -> dict:
 def report(off: dict, on: dict, args, load_before, load_after, bundle_note: str) -> str:
     ratio = on["rps"] / off["rps"]
     answered = on["warmup_requests"] + on["requests"]
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
     rows = [
         ("requests/s", "rps", "{:.1f}"),
         ("latency p50 (ms)", "p50_ms", "{:.2f}"),
@@ -279,10 +135,10 @@ def report(off: dict, on: dict, args, load_before, load_after, bundle_note: str)
             "",
             f"Single-row predictions, {args.seconds} s per server run after a {args.warmup} s warm-up, "
             f"{args.connections} connections; measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-            f"Machine: {os.cpu_count()} cores ({cpu}), load average "
+            f"Machine: {machine()}, load average "
             f"{' / '.join(f'{x:.2f}' for x in load_before)} before, "
             f"{' / '.join(f'{x:.2f}' for x in load_after)} after; Python {platform.python_version()}, "
-            f"{wrk_version}.",
+            f"{wrk_version()}.",
             f"Model: {bundle_note}.",
             f"Server: `{off['server']}` (the local deployer's command; log on: "
             "`SERVING_REQUEST_LOG_DIR` set, defaults otherwise).",
@@ -315,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, help="a model bundle directory (default: fit one)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    if subprocess.run(["sh", "-c", "command -v wrk"], capture_output=True).returncode:
-        raise SystemExit("wrk is not installed: apt-get install -y wrk (make bench-request-log does it)")
+    require_wrk("bench-request-log")
 
     with tempfile.TemporaryDirectory(prefix="bench-request-log-") as tmp:
         folder = Path(tmp)
@@ -326,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             bundle = make_bundle(folder)
             note = (
                 "the training config's preprocessing and features with a LogisticRegression fitted on the "
-                "bundled Telco data (19 raw columns)"
+                "bundled Telco data (19 raw columns), served by the fast path"
             )
         bodies = folder / "bodies.jsonl"
         write_bodies(bodies, bundle, args.rows)

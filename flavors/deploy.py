@@ -41,11 +41,12 @@ class DeploymentInfo(BaseModel):
     outcome: str = "started"  # started | swapped | updated | unchanged
 
 
-def export_bundle(artifact_store_path: str, model: TrainedModel) -> str:
+def export_bundle(artifact_store_path: str, model: TrainedModel, reference_rows: Any = None) -> str:
     """Write the serving bundle of a model version into the artifact store; return its URI.
 
     A remote store (s3://, gs://...) gets a copy of the files, which Seldon's storage
     initializer downloads into the pod; a local store's path is used as is.
+    ``reference_rows`` (the holdout, say) are kept for the server's fast-path check.
     """
     from serving.bundle import META_FILE, save_bundle
 
@@ -54,7 +55,14 @@ def export_bundle(artifact_store_path: str, model: TrainedModel) -> str:
         return uri  # a version's bundle never changes; a server may be reading it right now
     with tempfile.TemporaryDirectory() as folder:
         save_bundle(
-            folder, model.pipeline, model.contract, model.name, model.version, model.threshold, model.target
+            folder,
+            model.pipeline,
+            model.contract,
+            model.name,
+            model.version,
+            model.threshold,
+            model.target,
+            reference_rows=reference_rows,
         )
         fileio.makedirs(uri)
         # the metadata file last: its presence means the bundle is complete
@@ -73,7 +81,10 @@ def _local_seldon(bundle_uri: str, name: str, version: str, serving: ServingConf
         workers=serving.workers,
         threads=serving.threads,
         port=serving.port,
+        metrics_port=serving.metrics_port,
         request_log_dir=serving.request_log_path(name) or "",
+        max_body_bytes=serving.max_body_bytes,
+        contract_violations=serving.contract_violations,
         pipeline_name=SERVICE_PIPELINE,
         pipeline_step_name=SERVICE_STEP,
         service_name=f"{name}-seldon-local",

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from serving.bundle import BundleMeta
-from tabular_ml.trained_model import predicted_labels, scores_of
+from tabular_ml.trained_model import predicted_labels
 
 __all__ = ["Answer", "answer", "output_names"]
 
@@ -42,10 +42,10 @@ class Answer:
     class_counts: dict[str, int] = field(default_factory=dict)  # classification: rows per label
 
 
-def answer(pipeline: Any, meta: BundleMeta, frame: Any) -> Answer:
-    """The Pipeline's answer to the rows of ``frame`` (the bundle's feature columns)."""
+def answer(meta: BundleMeta, scores: np.ndarray) -> Answer:
+    """The answer for the model's ``scores`` of a request's rows
+    (:func:`tabular_ml.trained_model.scores_of`)."""
     target = meta.target_spec
-    scores = scores_of(pipeline, frame, target)
     if target.task == "regression":
         values = scores.tolist()
         return Answer(rows=[[value] for value in values], labels=values, score=scores)

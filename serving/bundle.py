@@ -8,7 +8,9 @@ A bundle is a directory holding
   name and version, the feature columns in order with their kind and allowed
   categories, the task, the target, its classes in the model's order, for a binary
   model the positive class and the decision threshold, the creation time and the
-  scikit-learn version that saved it.
+  scikit-learn version that saved it;
+- ``reference_rows.json`` (optional): rows the server checks its fast path on
+  (:mod:`serving.reference_rows`).
 
 ``save_bundle`` writes both files (each through a temporary file and a rename,
 so a reader never sees half a bundle); ``load_bundle`` reads them back and
@@ -31,6 +33,7 @@ import joblib
 import sklearn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from serving.reference_rows import REFERENCE_FILE, reference_request
 from tabular_ml.config import DataContract
 from tabular_ml.target import TargetSpec, Task, label_text
 
@@ -66,6 +69,8 @@ class FeatureColumn(BaseModel):
     name: str
     kind: Literal["numeric", "categorical", "binary"]
     categories: list[str] | None = None
+    min: float | None = None  # the contract's range: a served value outside it breaks the contract
+    max: float | None = None
 
 
 class BundleMeta(BaseModel):
@@ -187,6 +192,7 @@ def save_bundle(
     model_version: str,
     threshold: float = 0.5,
     target: TargetSpec | None = None,
+    reference_rows: Any = None,
 ) -> Path:
     """Write ``model.joblib`` and ``bundle.json`` into ``directory`` (created if needed).
 
@@ -202,6 +208,8 @@ def save_bundle(
             labelled positive (ignored for other tasks).
         target: The resolved target (task, classes in the model's order); default: a binary
             target of the contract's classes and positive class.
+        reference_rows: A DataFrame with the contract's feature columns (e.g. the holdout
+            rows): its first 500 are kept for the server's fast-path check.
 
     Returns:
         The bundle directory.
@@ -230,6 +238,8 @@ def save_bundle(
                     name=name,
                     kind=spec.kind,
                     categories=list(spec.categories) if spec.categories is not None else None,
+                    min=spec.min,
+                    max=spec.max,
                 )
                 for name, spec in contract.columns.items()
             ],
@@ -246,6 +256,9 @@ def save_bundle(
 
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_write(folder / MODEL_FILE, lambda tmp: joblib.dump(pipeline, tmp))
+    if reference_rows is not None:
+        reference = json.dumps(reference_request(reference_rows, contract.feature_names))
+        _atomic_write(folder / REFERENCE_FILE, lambda tmp: Path(tmp).write_text(reference, encoding="utf-8"))
     text = json.dumps(meta.model_dump(mode="json"), indent=2) + "\n"
     _atomic_write(folder / META_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     logger.info("Saved model bundle %s version %s to %s", model_name, meta.model_version, folder)

@@ -38,7 +38,8 @@ How seldon-core 1.19 drives it (checked in its source):
   logged ``request_id`` (the request's own ``meta.puid`` when it has one).
 - Seldon answers an HTTP error raised by Flask itself (415 for a body without a
   JSON content type, 404, 405) as a 500; ``model_error_handler`` (a Flask
-  blueprint Seldon registers when the class has one) keeps their real status.
+  blueprint Seldon registers when the class has one, :mod:`serving.http_guard`) keeps
+  their real status, limits the body size and decodes JSON without a 500 on deep nesting.
 """
 
 from __future__ import annotations
@@ -49,17 +50,27 @@ import os
 import uuid
 from typing import Any
 
-from flask import Blueprint, jsonify
+import numpy as np
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.proto import prediction_pb2
 from seldon_core.user_model import SeldonComponent
 from seldon_core.utils import json_to_seldon_message, seldon_message_to_json
-from werkzeug.exceptions import HTTPException
+from seldon_core.wrapper import PAYLOAD_PASSTHROUGH
 
 from serving.answers import answer, output_names
 from serving.bundle import Bundle, BundleError, BundleMeta, load_bundle, read_bundle_meta
+from serving.contract_flags import (
+    VIOLATIONS_TAG,
+    unscorable,
+    unscorable_check,
+    violation_metrics,
+    violation_tags,
+)
+from serving.fast_path import FAST_PATH_ENV, TOLERANCE, Scorer, choose_scorer
+from serving.http_guard import HTTP_GUARD, decode_json
+from serving.reference_rows import read_reference_request
 from serving.request_log import RequestLogSettings, RequestLogWriter
-from serving.request_schema import RequestError, RequestSchema
+from serving.request_schema import ParsedRequest, RequestError, RequestSchema
 
 __all__ = [
     "BIND_HOST_ENV",
@@ -79,23 +90,11 @@ MODEL_DIR_ENV = "MODEL_DIR"
 DEFAULT_MODEL_DIR = "/mnt/models"
 BIND_HOST_ENV = "SERVING_BIND_HOST"
 LISTEN_FDS_ENV = "SERVING_LISTEN_FDS"
+METRICS_FD_ENV = "SERVING_METRICS_FD"
 PREDICTED_CLASS_METRIC = "predicted_class_total"
 UNKNOWN_CATEGORY_METRIC = "unknown_category_total"
 REQUEST_LOG_ROWS_METRIC = "request_log_rows_total"
 REQUEST_LOG_DROPPED_METRIC = "request_log_dropped_rows_total"
-
-
-_HTTP_ERRORS = Blueprint("tabular_model_http_errors", __name__)
-
-
-@_HTTP_ERRORS.app_errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> Any:
-    """Flask's own HTTP errors (415, 404, 405...) keep their status, in Seldon's error format."""
-    code = error.code or 500
-    reason = "BAD_REQUEST" if 400 <= code < 500 else "MICROSERVICE_INTERNAL_ERROR"
-    info = f"{code} {error.name}: {error.description}"
-    body = {"status": {"status": 1, "info": info, "code": -1, "reason": reason}}
-    return jsonify(body), code
 
 
 class TabularModel(SeldonComponent):
@@ -108,21 +107,29 @@ class TabularModel(SeldonComponent):
         max_rows: Most rows per request; else ``$SERVING_MAX_ROWS`` or 10,000.
         request_log_dir: Where to log answered rows; else ``$SERVING_REQUEST_LOG_DIR``;
             neither: no request log (see :mod:`serving.request_log`).
+        contract_violations: ``reject`` (400) or ``flag`` (200, see :mod:`serving.contract_flags`)
+            a value that breaks the data contract; else ``$SERVING_CONTRACT_VIOLATIONS`` or reject.
     """
 
     #: Registered by seldon-core on its Flask app (see ``seldon_core.wrapper``).
-    model_error_handler = _HTTP_ERRORS
+    model_error_handler = HTTP_GUARD
 
     def __init__(
-        self, model_dir: str | None = None, max_rows: int | None = None, request_log_dir: str | None = None
+        self,
+        model_dir: str | None = None,
+        max_rows: int | None = None,
+        request_log_dir: str | None = None,
+        contract_violations: str | None = None,
     ):
         super().__init__()
+        self.contract_violations = contract_violations
         self.model_dir = model_dir or os.environ.get(MODEL_DIR_ENV) or DEFAULT_MODEL_DIR
         self.max_rows = max_rows
         self.request_log_dir = request_log_dir
         self.request_log: RequestLogWriter | None = None
         self._bundle: Bundle | None = None
         self._schema: RequestSchema | None = None
+        self._scorer: Scorer | None = None
         self._last_metrics: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -157,7 +164,9 @@ class TabularModel(SeldonComponent):
         except BundleError:
             logger.exception("Cannot load the model bundle from %s", self.model_dir)
             raise
-        self._schema = RequestSchema(bundle.meta.features, max_rows=self.max_rows)
+        self._schema = RequestSchema(
+            bundle.meta.features, max_rows=self.max_rows, violations=self.contract_violations
+        )
         settings = RequestLogSettings.from_env(self.request_log_dir)
         if self.request_log is not None:
             self.request_log.close()
@@ -177,6 +186,19 @@ class TabularModel(SeldonComponent):
                 settings.max_rows,
                 settings.max_buffer_rows,
             )
+        self._scorer = choose_scorer(
+            bundle.pipeline,
+            self._schema,
+            1,  # a binary model's positive class (the bundle checked its classes are 0 and 1)
+            bundle.meta.threshold or 0.5,
+            read_reference_request(bundle.directory),
+            enabled=os.environ.get(FAST_PATH_ENV, "").strip().lower() != "off",
+            target=bundle.meta.target_spec,
+        )
+        if self._scorer.fast is not None:
+            logger.info("Scoring with the fast path (it agrees with the Pipeline within %g)", TOLERANCE)
+        else:
+            logger.warning("Scoring with the scikit-learn Pipeline: the fast path is %s", self._scorer.reason)
         self._bundle = bundle
         logger.info(
             "Loaded %s model %s version %s from %s (%d features%s, at most %d rows per request)",
@@ -228,9 +250,20 @@ class TabularModel(SeldonComponent):
                 )
             raise SeldonMicroserviceException(str(exc), status_code=400, reason="BAD_REQUEST") from exc
 
+        try:
+            scores = self._scores(parsed)
+        except RequestError as exc:
+            logger.info("Rejected request: %s", exc)
+            if is_proto:
+                return json_to_seldon_message(
+                    {"status": {"code": 400, "info": str(exc), "reason": "BAD_REQUEST", "status": "FAILURE"}}
+                )
+            raise SeldonMicroserviceException(str(exc), status_code=400, reason="BAD_REQUEST") from exc
         meta = bundle.meta
-        result = answer(bundle.pipeline, meta, parsed.frame)
+        result = answer(meta, scores)
         metrics = _request_metrics(result.class_counts, parsed.unknown_categories, meta.model_version)
+        metrics += violation_metrics(parsed.violations, meta.model_version)
+        metrics.append(self._scorer.metric(meta.model_version))
         request_id = None
         if self.request_log is not None:
             request_id = _request_id(payload)
@@ -243,9 +276,25 @@ class TabularModel(SeldonComponent):
             # this request's own metrics, even when gunicorn threads overlap requests
             "meta": {"tags": self.tags(), "metrics": _copy_metrics(metrics)},
         }
+        if parsed.violations:
+            response["meta"]["tags"][VIOLATIONS_TAG] = violation_tags(parsed.violations)
         if request_id is not None:
             response["meta"]["puid"] = request_id
         return json_to_seldon_message(response) if is_proto else response
+
+    def _scores(self, parsed: ParsedRequest) -> np.ndarray:
+        """The model's scores per row (see serving.answers); a :class:`RequestError` when the
+        values cannot be scored.
+
+        Values the contract allows always score; a flagged value outside the contract (or in a
+        column without a range) may overflow, which is the request's fault, not the server's.
+        """
+        try:
+            with np.errstate(all="ignore"):
+                scores = self._scorer.scores(parsed)
+        except (ValueError, OverflowError, FloatingPointError) as exc:
+            raise unscorable(parsed, str(exc)) from exc
+        return unscorable_check(scores, parsed)
 
     # ------------------------------------------------------------------ seldon hooks
 
@@ -297,9 +346,11 @@ class TabularModel(SeldonComponent):
 def _decode(request: Any) -> Any:
     if isinstance(request, prediction_pb2.SeldonMessage):
         return seldon_message_to_json(request)
-    if isinstance(request, (bytes, bytearray, str)):
+    # Raw JSON text only reaches the model with PAYLOAD_PASSTHROUGH (bytes from the body, text
+    # from a ``json`` form field); otherwise a str is a decoded JSON string, not JSON text.
+    if isinstance(request, (bytes, bytearray)) or (isinstance(request, str) and PAYLOAD_PASSTHROUGH):
         try:
-            return json.loads(request)
+            return decode_json(request)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RequestError("request", f"the request body is not valid JSON: {exc}") from exc
     return request
@@ -424,10 +475,15 @@ def configure_gunicorn(host: str) -> None:
         original(self)
         addresses = [f"{name}:{address.rsplit(':', 1)[-1]}" for address in self.cfg.bind]
         inherited = os.environ.get(LISTEN_FDS_ENV, "").strip()
+        metrics_fd = os.environ.get(METRICS_FD_ENV, "").strip()
         if inherited and isinstance(self, UserModelApplication):
             # The REST server accepts on sockets a supervisor bound and passed down (the shared
             # public port and a private health-check port), see flavors/local_seldon/supervisor.py.
             addresses = [f"fd://{fd.strip()}" for fd in inherited.split(",")]
+        elif metrics_fd and not isinstance(self, UserModelApplication):
+            # The metrics server too, when the supervisor owns a fixed metrics port: the old
+            # and the new server of a swap share it, as they share the public port.
+            addresses = [f"fd://{metrics_fd}"]
         if inherited:
             die_with_parent()  # this gunicorn master (REST or metrics) ends with its parent
         self.cfg.set("bind", addresses)

@@ -104,6 +104,14 @@ def _binary_words_to_numbers(column: pd.Series) -> tuple[pd.Series, int]:
     return mapped, int(words.sum())
 
 
+def numbers_from_text(values: list[str]) -> np.ndarray:
+    """Text cells of a numeric column read as :func:`clean_frame` reads them with the default
+    cleaning: whitespace stripped, a blank is missing, the rest goes through ``pd.to_numeric``
+    (text that is not a number becomes NaN). Used by serving for numbers sent as text."""
+    stripped = pd.Series([value.strip() for value in values], dtype=object)
+    return pd.to_numeric(stripped.where(stripped != ""), errors="coerce").to_numpy(dtype=np.float64)
+
+
 def _coerce_numeric(df: pd.DataFrame, contract: DataContract, summary: CleaningSummary) -> None:
     """Numeric and binary contract columns read as text (e.g. ' 29.85') become numbers.
 

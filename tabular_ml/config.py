@@ -442,11 +442,22 @@ class ServingConfig(StrictModel):
     workers: int = Field(1, ge=1, description="server processes")
     threads: int = Field(4, ge=1, description="threads per process (local Seldon / Kubernetes)")
     port: int | None = Field(None, ge=1, le=65535, description="local port; None picks a free one")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="local Prometheus metrics port (127.0.0.1); None picks a free one"
+    )
     replicas: int = Field(1, ge=1, description="Kubernetes replicas")
     image: str = Field("tabular-ml-serving:latest", description="the serving image (Kubernetes)")
     cpu: str = "500m"
     memory: str = "1Gi"
     timeout_s: int = Field(120, ge=1, description="how long to wait for the server to be ready")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, description="largest request body the server reads; larger: 413"
+    )
+    contract_violations: Literal["reject", "flag"] = Field(
+        "reject",
+        description="a value breaking the data contract: reject (400 naming column and rule) or flag "
+        "(200, listed in meta.tags.contract_violations and counted in contract_violation_total)",
+    )
     request_log_dir: str = Field(
         "data/request_log",
         description="local stacks: answered rows are logged under <dir>/<model name>/ (relative: to the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -91,29 +92,38 @@ def log_metrics_to_mlflow(metrics: dict[str, float]) -> None:
 def log_model_to_mlflow(pipeline: Any, input_example: pd.DataFrame) -> str | None:
     """Log the chosen Pipeline as the run's MLflow model; return its model URI.
 
+    The model loads with ``mlflow.pyfunc.load_model`` where this project is not importable:
+    the ``tabular_ml`` package (the Pipeline's feature transformers) is packaged with it
+    (``code_paths``). Its signature takes the raw feature columns with the types the data has
+    (integers as integers: the raw CSV predicts as it is; a missing value in an integer column
+    is refused by MLflow's schema check) and returns ``predict_proba``'s probabilities (a
+    classifier) or ``predict``'s values (a regressor).
+
     MLflow 3 stores scikit-learn models with skops, which refuses to load types it does not
     know (our feature transformers, numpy dtypes, ...) unless they are trusted when the
     model is logged: we trust exactly the types this model contains, found by skops itself.
     """
     import mlflow
     import skops.io
+    from mlflow.models import infer_signature
 
     if mlflow.active_run() is None:
         return None
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
-    # Integer columns would make the signature reject rows with missing values at serving time.
-    integers = input_example.select_dtypes("integer").columns
-    input_example = input_example.astype({name: "float64" for name in integers})
     with warnings.catch_warnings():
-        # The output schema (0/1 predictions) is integer by nature; the hint is about inputs.
+        # MLflow's hint that integer columns cannot hold missing values: intended, see above.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        predict_fn = "predict_proba" if hasattr(pipeline, "predict_proba") else "predict"
+        signature = infer_signature(input_example, getattr(pipeline, predict_fn)(input_example))
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
             serialization_format="skops",
             skops_trusted_types=trusted,
+            signature=signature,
             input_example=input_example,
-            pyfunc_predict_fn="predict_proba",
+            pyfunc_predict_fn=predict_fn,
+            code_paths=[str(Path(__file__).resolve().parent)],
         )
     logger.info("Logged the model to MLflow: %s", info.model_uri)
     return info.model_uri

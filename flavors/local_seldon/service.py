@@ -46,9 +46,11 @@ class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
     port: int | None = None  # preferred; another free port is taken when it is busy
     workers: int = 1
     threads: int = 4
-    metrics_port: int | None = None
+    metrics_port: int | None = None  # Prometheus metrics on 127.0.0.1; None: a free port per server
     ready_timeout_s: float = 120.0
     request_log_dir: str = ""  # SERVING_REQUEST_LOG_DIR of the servers; "" = no request log
+    max_body_bytes: int | None = None  # SERVING_MAX_BODY_BYTES; None: the server's default (16 MiB)
+    contract_violations: str = "reject"  # SERVING_CONTRACT_VIOLATIONS: reject | flag
 
 
 class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
@@ -87,12 +89,9 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
 
     def serving_command(self, http_port: int) -> list[str]:
         """The server command for a private ``http_port`` (see ``microservice_command``)."""
-        return microservice_command(
-            http_port,
-            workers=self.config.workers,
-            threads=self.config.threads,
-            metrics_port=self.config.metrics_port,
-        )
+        # A fixed metrics port is a socket the supervisor owns and hands down (SERVING_METRICS_FD);
+        # the flag then only names a port that is not used.
+        return microservice_command(http_port, workers=self.config.workers, threads=self.config.threads)
 
     def run(self) -> None:
         """Supervise the server: own the port, (re)start servers, swap versions on SIGHUP.
@@ -103,9 +102,16 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         public = listening_socket("127.0.0.1", self.endpoint.status.port)
         env = {**os.environ, "SERVING_BIND_HOST": "127.0.0.1"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-        env.pop("SERVING_REQUEST_LOG_DIR", None)  # the config decides, not the caller's shell
+        for name in ("SERVING_REQUEST_LOG_DIR", "SERVING_MAX_BODY_BYTES"):
+            env.pop(name, None)  # the config decides, not the caller's shell
         if self.config.request_log_dir:
             env["SERVING_REQUEST_LOG_DIR"] = self.config.request_log_dir
+        if self.config.max_body_bytes:
+            env["SERVING_MAX_BODY_BYTES"] = str(self.config.max_body_bytes)
+        env["SERVING_CONTRACT_VIOLATIONS"] = self.config.contract_violations
+        metrics = (
+            listening_socket("127.0.0.1", self.config.metrics_port) if self.config.metrics_port else None
+        )
         supervisor = Supervisor(
             public,
             self.serving_command,
@@ -113,6 +119,7 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
             env,
             ready_timeout_s=self.config.ready_timeout_s,
             cwd=PROJECT_ROOT,
+            metrics=metrics,
         )
         sys.exit(supervisor.run(self.config.bundle_dir, self.config.model_version))
 

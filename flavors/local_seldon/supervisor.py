@@ -158,6 +158,8 @@ class Supervisor:
         state_dir: Where ``target.json`` and ``active.json`` live.
         env: The environment for servers; ``MODEL_DIR`` and the socket variables are added.
         ready_timeout_s: How long a new server may take to answer its health check.
+        metrics: A listening socket for the servers' Prometheus metrics (a fixed port), handed
+            down like ``public``; None: each server's metrics server binds its own port.
     """
 
     def __init__(
@@ -168,8 +170,10 @@ class Supervisor:
         env: dict[str, str],
         ready_timeout_s: float = 120.0,
         cwd: str | Path | None = None,
+        metrics: socket.socket | None = None,
     ) -> None:
         self.public = public
+        self.metrics = metrics
         self.command = command
         self.state_dir = Path(state_dir)
         self.env = env
@@ -191,6 +195,10 @@ class Supervisor:
             "MODEL_DIR": bundle_dir,
             "SERVING_LISTEN_FDS": f"{self.public.fileno()},{private.fileno()}",
         }
+        fds = [self.public.fileno(), private.fileno()]
+        if self.metrics is not None:
+            env["SERVING_METRICS_FD"] = str(self.metrics.fileno())
+            fds.append(self.metrics.fileno())
         # Imported here, not at the top: ZenML's CLI imports this flavor with only the flavors
         # package resolvable (`zenml model-deployer models list`), not the project's others.
         from serving.lifetime import die_with_parent
@@ -199,7 +207,7 @@ class Supervisor:
             self.command(port),
             env=env,
             cwd=self.cwd,
-            pass_fds=(self.public.fileno(), private.fileno()),
+            pass_fds=tuple(fds),
             start_new_session=True,  # its own process group: signalled and reaped as one
             preexec_fn=die_with_parent,
         )
@@ -311,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--metrics-port", type=int, help="a fixed metrics port on 127.0.0.1 (default: any)")
     parser.add_argument("--ready-timeout", type=float, default=120.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(message)s")
@@ -324,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         env,
         ready_timeout_s=args.ready_timeout,
         cwd=project,
+        metrics=listening_socket("127.0.0.1", args.metrics_port) if args.metrics_port else None,
     )
     return supervisor.run(args.bundle, args.version)
 

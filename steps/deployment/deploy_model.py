@@ -5,10 +5,22 @@ from typing import Annotated
 from zenml import get_step_context, step
 from zenml.client import Client
 from zenml.enums import ModelStages
+from zenml.logger import get_logger
 
 from flavors.deploy import DeploymentInfo, deploy, export_bundle
 from tabular_ml.config import ServingConfig
 from tabular_ml.trained_model import TrainedModel
+
+logger = get_logger(__name__)
+
+
+def _holdout(version):
+    """The version's holdout rows (kept in the bundle to check the fast path); None when missing."""
+    try:
+        return version.get_artifact("test_data").load()
+    except (KeyError, AttributeError):
+        logger.warning("Model version %s has no test_data artifact: no reference rows", version.number)
+        return None
 
 
 @step(enable_cache=False)
@@ -32,7 +44,11 @@ def deploy_model(serving: ServingConfig) -> Annotated[DeploymentInfo, "deploymen
             "use `python run.py stack local`"
         )
     model_artifact = version.get_artifact("model")
-    bundle_uri = export_bundle(client.active_stack.artifact_store.path, TrainedModel.of_version(version))
+    bundle_uri = export_bundle(
+        client.active_stack.artifact_store.path,
+        TrainedModel.of_version(version),
+        reference_rows=_holdout(version),
+    )
     return deploy(
         deployer,
         bundle_uri,

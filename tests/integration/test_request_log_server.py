@@ -32,11 +32,11 @@ from serving.request_log import LOG_COLUMNS, read_request_log
 from tabular_ml.config import TrainingParameters
 from tabular_ml.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
+from tests.microservice import Microservice
 from tests.processes import free_port, port_is_free, wait_for
 
 pytestmark = pytest.mark.integration
 
-MICROSERVICE = Path(sys.executable).parent / "seldon-core-microservice"
 TELCO = PROJECT_ROOT / "data/raw/telco_churn.csv"
 FILE_PID = re.compile(r"^requests-\d{8}T\d{12}Z-(\d+)-")
 
@@ -139,7 +139,7 @@ def test_in_process_log_is_off_without_a_directory_and_bad_settings_stop_the_loa
     model.load()
     answer = model.predict_raw(ndarray_body(rows.head(1)))
     assert model.request_log is None and "puid" not in answer["meta"]
-    assert {m["key"] for m in answer["meta"]["metrics"]} == {"predicted_class_total"}
+    assert {m["key"] for m in answer["meta"]["metrics"]} == {"predicted_class_total", "scoring_path"}
 
     monkeypatch.setenv("SERVING_REQUEST_LOG_DIR", str(tmp_path))
     monkeypatch.setenv("SERVING_REQUEST_LOG_FLUSH_S", "soon")
@@ -150,60 +150,17 @@ def test_in_process_log_is_off_without_a_directory_and_bad_settings_stop_the_loa
 # ---------------------------------------------------------------------- real servers
 
 
-class Server:
-    def __init__(self, process: subprocess.Popen, port: int, metrics_port: int, log: Path):
-        self.process, self.port, self.metrics_port, self.log = process, port, metrics_port, log
-        self.predictions = f"http://127.0.0.1:{port}/api/v1.0/predictions"
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def group_alive(self) -> bool:
-        self.process.poll()  # reap the leader: a zombie would keep the group
-        try:
-            os.killpg(self.process.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    def kill(self) -> None:
-        if self.group_alive():
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-
-def start_server(bundle: Path, log_dir: Path, folder: Path, workers: int = 1, flush_s: float = 60) -> Server:
-    port, metrics_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "MODEL_DIR": str(bundle),
-        "SERVING_BIND_HOST": "127.0.0.1",
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "SERVING_REQUEST_LOG_DIR": str(log_dir),
-        "SERVING_REQUEST_LOG_FLUSH_S": str(flush_s),
-    }
-    command = [str(MICROSERVICE), "serving.model_server.TabularModel", "--service-type", "MODEL"]
-    command += ["--http-port", str(port), "--metrics-port", str(metrics_port), "--grpc-workers", "0"]
-    command += ["--workers", str(workers), "--threads", "4"]
-    log = folder / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = Server(process, port, metrics_port, log)
-    deadline = time.monotonic() + 90
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{server.tail()}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/health/status", timeout=2).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"server not ready after 90 s:\n{server.tail()}")
-        time.sleep(0.2)
+def start_server(
+    bundle: Path, log_dir: Path, folder: Path, workers: int = 1, flush_s: float = 60
+) -> Microservice:
+    env = {"SERVING_REQUEST_LOG_DIR": str(log_dir), "SERVING_REQUEST_LOG_FLUSH_S": str(flush_s)}
+    args = ["--workers", str(workers), "--threads", "4"]
+    server = Microservice(bundle, folder / "server.log", env=env, args=args)
+    try:
+        return server.wait_ready(timeout_s=90)
+    except RuntimeError as exc:
+        server.kill()
+        pytest.fail(str(exc))
 
 
 def post(url: str, body: dict) -> dict:
@@ -258,12 +215,13 @@ def test_two_workers_log_every_answered_row_once(tmp_path, bundles, rows):
             assert answer["meta"]["tags"]["model_version"] == "1"
         assert {f"req-{i}" for i in range(1, n, 2)} <= set(log["request_id"])  # the callers' puids
 
-        text = requests.get(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5).text
-        counted = [line for line in text.splitlines() if line.startswith("request_log_rows_total{")]
-        # Not == total: seldon-core 1.19's SeldonMetrics.update reads a worker's counters and
-        # writes them back in two steps, so concurrent threads of one worker lose increments.
-        assert 0 < sum(float(line.rsplit(" ", 1)[1]) for line in counted) <= total
-        assert "request_log_dropped_rows_total{" not in text
+        def rows_counted(lines: list[str]) -> float:
+            return sum(float(x.rsplit(" ", 1)[1]) for x in lines if x.startswith("request_log_rows_total{"))
+
+        # Every row: each worker hands its sums to seldon-core from one thread (serving.direct_route).
+        lines = server.metrics(until=lambda lines: rows_counted(lines) >= total)
+        assert rows_counted(lines) == total
+        assert not any(line.startswith("request_log_dropped_rows_total{") for line in lines)
     finally:
         server.kill()
 
@@ -281,12 +239,12 @@ def test_sigterm_writes_the_rows_answered_just_before(tmp_path, bundles, rows):
         ]
         stopping = time.monotonic()
         server.process.send_signal(signal.SIGTERM)  # the leader only, as Server.stop does
-        assert wait_for(lambda: not server.group_alive(), 30), server.tail()
+        assert wait_for(lambda: not server.group_alive(), 30), server.log_tail()
         stopped_in = time.monotonic() - stopping
         log = read_request_log(log_dir)
         assert len(log) == 41 and set(ids) <= set(log["request_id"])
         assert stopped_in < STOP_GRACE_S, f"the server took {stopped_in:.1f}s: the supervisor kills at 5s"
-        assert "Request log closed" in server.tail()
+        assert "Request log closed" in server.log_tail()
         assert not list(log_dir.glob(".*.tmp"))
     finally:
         server.kill()

@@ -11,42 +11,40 @@ The first tests drive ``TabularModel`` in-process, as Seldon would.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import requests
-import yaml
 from seldon_core import seldon_methods
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.metadata import validate_model_metadata
 from seldon_core.metrics import SeldonMetrics
 from seldon_core.seldon_client import SeldonClient
 from seldon_core.utils import json_to_seldon_message, seldon_message_to_json
-from sklearn.linear_model import LogisticRegression
 
-from serving.bundle import BundleError, save_bundle
+from serving.bundle import BundleError
 from serving.client import PredictionError, predict, wait_until_ready
 from serving.model_server import DEFAULT_MODEL_DIR, MODEL_DIR_ENV, TabularModel
 from tabular_ml.config import TrainingParameters
-from tabular_ml.model import build_model, encode_target
-from tests.conftest import PROJECT_ROOT
+from tests.microservice import Microservice
 from tests.processes import free_port, port_is_free
+from tests.serving_model import (
+    TELCO_CSV,
+    fit_pipeline,
+    ndarray_request,
+    records_request,
+    save_test_bundle,
+    training_params,
+)
 
 pytestmark = pytest.mark.integration
 
 MODEL_NAME = "churn_classifier"
 MODEL_VERSION = "v3-test"
 THRESHOLD = 0.5
-MICROSERVICE = Path(sys.executable).parent / "seldon-core-microservice"
-STARTUP_TIMEOUT_S = 60
 
 
 # ---------------------------------------------------------------------- the model
@@ -54,22 +52,17 @@ STARTUP_TIMEOUT_S = 60
 
 @pytest.fixture(scope="module")
 def params() -> TrainingParameters:
-    config = yaml.safe_load((PROJECT_ROOT / "configs/training.yaml").read_text())
-    return TrainingParameters.model_validate(config["parameters"])
+    return training_params()
 
 
 @pytest.fixture(scope="module")
 def telco(params) -> pd.DataFrame:
-    return pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv")
+    return pd.read_csv(TELCO_CSV)
 
 
 @pytest.fixture(scope="module")
 def pipeline(params, telco):
-    train = telco.iloc[:500]
-    estimator = LogisticRegression(max_iter=500)
-    model = build_model(params.contract, params.preprocessing, params.features, estimator)
-    y = encode_target(train[params.contract.target], params.contract)
-    return model.fit(train[params.contract.feature_names], y)
+    return fit_pipeline(params, telco.iloc[:500])
 
 
 @pytest.fixture(scope="module")
@@ -88,16 +81,7 @@ def expected(pipeline, rows) -> np.ndarray:
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory, pipeline, params) -> Path:
     folder = tmp_path_factory.mktemp("bundle")
-    return save_bundle(folder, pipeline, params.contract, MODEL_NAME, MODEL_VERSION, threshold=THRESHOLD)
-
-
-def ndarray_request(frame: pd.DataFrame) -> dict:
-    values = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
-    return {"data": {"names": list(frame.columns), "ndarray": values}}
-
-
-def records_request(frame: pd.DataFrame) -> dict:
-    return {"jsonData": frame.astype(object).where(frame.notna(), None).to_dict(orient="records")}
+    return save_test_bundle(folder, pipeline, params, MODEL_VERSION, threshold=THRESHOLD)
 
 
 def labels_for(probabilities) -> list[str]:
@@ -178,7 +162,7 @@ def test_seldon_dispatch_for_rest_and_grpc_messages(bundle_dir, rows, expected):
     grpc = seldon_message_to_json(proto)
     assert body_p(rest) == body_p(grpc) == pytest.approx([expected[0]], abs=1e-12)
     recorded = {key[1] for worker in seldon_metrics.data.values() for key in worker}
-    assert recorded == {"predicted_class_total"}
+    assert recorded == {"predicted_class_total", "scoring_path"}
 
     bad = seldon_methods.predict(
         model, json_to_seldon_message(ndarray_request(rows.head(1).drop(columns="tenure"))), seldon_metrics
@@ -221,87 +205,20 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-class Server:
-    def __init__(self, http_port: int, metrics_port: int, process: subprocess.Popen, log: Path):
-        self.http_port = http_port
-        self.metrics_port = metrics_port
-        self.process = process
-        self.log = log
-        self.base_url = f"http://127.0.0.1:{http_port}"
-        self.predictions = f"{self.base_url}/api/v1.0/predictions"
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
-def stop(server: Server) -> None:
-    """SIGTERM the whole process group (gunicorn masters, workers, metrics, manager), then SIGKILL."""
-    group = server.process.pid
-    try:
-        os.killpg(group, signal.SIGTERM)
-        server.process.wait(timeout=15)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(group, signal.SIGKILL)
-        server.process.wait(timeout=5)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)  # anything left in the group?
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        os.killpg(group, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
 def server(bundle_dir, tmp_path_factory):
-    http_port, metrics_port = free_port(), free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {
-        **os.environ,
-        "MODEL_DIR": str(bundle_dir),
-        "SERVING_BIND_HOST": "127.0.0.1",
-        "PYTHONPATH": str(PROJECT_ROOT),
-    }
-    env.pop("SERVING_MAX_ROWS", None)
-    command = [
-        str(MICROSERVICE),
-        "serving.model_server.TabularModel",
-        "--service-type",
-        "MODEL",
-        "--http-port",
-        str(http_port),
-        "--metrics-port",
-        str(metrics_port),
-        "--grpc-workers",
-        "0",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    running = Server(http_port, metrics_port, process, log)
+    running = Microservice(bundle_dir, tmp_path_factory.mktemp("server") / "server.log")
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{running.log_tail()}")
-            try:
-                if requests.get(f"{running.base_url}/health/status", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {STARTUP_TIMEOUT_S} s:\n{running.log_tail()}")
-            time.sleep(0.2)
+        try:
+            running.wait_ready()
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
         yield running
     finally:
-        stop(running)
-        assert process.poll() is not None, "the server process is still running"
-        assert port_is_free(http_port) and port_is_free(metrics_port), "a server port is still taken"
+        running.stop()
+        assert running.process.poll() is not None, "the server process is still running"
+        ports_free = port_is_free(running.http_port) and port_is_free(running.metrics_port)
+        assert ports_free, "a server port is still taken"
 
 
 def test_server_binds_loopback_only(server):
@@ -411,8 +328,9 @@ def test_prometheus_metrics(server, rows):
     request = ndarray_request(rows.head(4))
     request["data"]["ndarray"][0][request["data"]["names"].index("contract")] = "Three year"
     assert requests.post(server.predictions, json=request, timeout=10).status_code == 200
-    text = requests.get(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5).text
-    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    lines = server.metrics(
+        until=lambda lines: any(line.startswith("unknown_category_total{") for line in lines)
+    )
     predicted = [line for line in lines if line.startswith("predicted_class_total{")]
     assert any('class="Yes"' in line for line in predicted)
     assert any('class="No"' in line for line in predicted)
@@ -445,6 +363,28 @@ def test_seldon_client_gets_the_same_probabilities(server, rows, expected):
     assert result.success, result.msg
     np.testing.assert_allclose(body_p(result.response), want, rtol=0, atol=1e-9)
     assert result.response["meta"]["tags"]["model_version"] == MODEL_VERSION
+
+
+def test_seldon_client_as_the_readme_shows_it(server, rows, expected):
+    """The README's SeldonClient example: ndarray from ``df.to_numpy(dtype=object)``, and json_data."""
+    df = rows.dropna()
+    want = expected[df.index.to_numpy()]
+    client = SeldonClient(
+        gateway="seldon",
+        gateway_endpoint=f"127.0.0.1:{server.http_port}",
+        transport="rest",
+        payload_type="ndarray",
+    )
+    result = client.predict(data=df.to_numpy(dtype=object), names=list(df.columns))
+    assert result.success, result.msg
+    np.testing.assert_allclose(body_p(result.response), want, rtol=0, atol=1e-9)
+
+    # the client goes through protobuf, which has no NaN: a missing value is sent as None (null)
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    result = client.predict(json_data=records)
+    assert result.success, result.msg
+    np.testing.assert_allclose(body_p(result.response), expected, rtol=0, atol=1e-9)
+    assert [label for label, _ in result.response["data"]["ndarray"]] == labels_for(expected)
 
 
 def test_project_client_predicts_in_batches(server, rows, expected):

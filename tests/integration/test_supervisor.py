@@ -188,3 +188,36 @@ def test_killing_the_supervisor_takes_its_servers_down(supervisor):
     process.kill()
     process.wait()
     assert wait_for(lambda: port_is_free(port) and not group_alive(server), 15)
+
+
+def test_a_fixed_metrics_port_survives_a_swap(bundles, tmp_path):
+    """With --metrics-port the supervisor owns the metrics socket: each new server answers on it."""
+    port, metrics_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flavors.local_seldon.supervisor", "--port", str(port)]
+        + ["--metrics-port", str(metrics_port), "--state-dir", str(tmp_path)]
+        + ["--bundle", str(bundles["1"]), "--version", "1"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "log", "w"),  # noqa: SIM115 - closed with the process
+    )
+
+    def counted(version: str) -> bool:
+        text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        return any(
+            line.startswith("predicted_class_total{") and f'served_model_version="{version}"' in line
+            for line in text.splitlines()
+        )
+
+    try:
+        started = wait_for(lambda: active(tmp_path).get("outcome") == "started", 90)
+        assert started, (tmp_path / "log").read_text()[-3000:]
+        assert served_version(port) == "1"
+        assert wait_for(lambda: counted("1"), 10)
+        assert switch(tmp_path, bundles["2"], "2")["outcome"] == "swapped"
+        assert served_version(port) == "2"
+        assert wait_for(lambda: counted("2") and not counted("1"), 10)  # the new server's own metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert port_is_free(port) and port_is_free(metrics_port)

@@ -20,6 +20,7 @@ from serving.bundle import (
     read_bundle_meta,
     save_bundle,
 )
+from serving.reference_rows import MAX_REFERENCE_ROWS, read_reference_request
 from tabular_ml.config import ColumnSpec, CountFeature, DataContract, PreprocessingConfig, RatioFeature
 from tabular_ml.model import build_model, encode_target
 from tabular_ml.target import TargetSpec
@@ -85,8 +86,19 @@ def test_metadata_describes_the_model(bundle_dir, contract):
         "name": "tenure",
         "kind": "numeric",
         "categories": None,
+        "min": None,
+        "max": None,
     }
     assert read_bundle_meta(bundle_dir) == meta
+
+
+def test_metadata_keeps_the_contract_ranges(tmp_path, pipeline, contract):
+    columns = dict(contract.columns)
+    columns["tenure"] = columns["tenure"].model_copy(update={"min": 0.0, "max": 120.0})
+    bounded = contract.model_copy(update={"columns": columns})
+    meta = load_bundle(save_bundle(tmp_path / "b", pipeline, bounded, "m", "1")).meta
+    tenure = next(f for f in meta.features if f.name == "tenure")
+    assert (tenure.min, tenure.max) == (0.0, 120.0)
 
 
 def test_version_is_stored_as_text_and_saving_again_replaces_the_bundle(tmp_path, pipeline, contract):
@@ -188,3 +200,16 @@ def test_model_and_metadata_must_agree(bundle_dir):
     path.write_text(json.dumps(meta))
     model = bundle_dir / MODEL_FILE
     assert load_error(bundle_dir) == f"{model} was not fitted on column(s) ['colour'] that {META_FILE} lists"
+
+
+def test_reference_rows_are_kept_as_a_request_body(tmp_path, pipeline, contract, frame):
+    save_bundle(tmp_path / "b", pipeline, contract, "m", "1", reference_rows=frame)
+    request = read_reference_request(tmp_path / "b")
+    assert request["data"]["names"] == contract.feature_names
+    rows = request["data"]["ndarray"]
+    assert len(rows) == len(frame) == 60 and rows[3][contract.feature_names.index("total")] is None
+    assert rows[0] == frame[contract.feature_names].iloc[0].tolist()
+    assert read_reference_request(tmp_path / "nothing") is None
+    many = pd.concat([frame] * 10, ignore_index=True)
+    save_bundle(tmp_path / "c", pipeline, contract, "m", "1", reference_rows=many)
+    assert len(read_reference_request(tmp_path / "c")["data"]["ndarray"]) == MAX_REFERENCE_ROWS == 500

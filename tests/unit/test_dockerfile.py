@@ -32,7 +32,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from sklearn.linear_model import LogisticRegression
 
-from tests.processes import free_port
+from tests.processes import free_port, wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
@@ -452,9 +452,15 @@ def test_metrics_port_serves_the_custom_metrics(server):
     rows = server.frame.head(3).to_dict(orient="records")
     assert _post(f"{server.url}/api/v1.0/predictions", {"jsonData": rows})[0] == 200
     # /metrics by default; the Seldon operator sets PREDICTIVE_UNIT_METRICS_ENDPOINT=/prometheus.
-    status, body = _get(f"{server.metrics_url}/metrics")
-    assert status == 200, body
-    assert b"predicted_class_total" in body
+    # Custom metrics reach it within SERVING_METRICS_FLUSH_S (1 s, see serving.direct_route).
+    scraped = []
+
+    def counted() -> bool:
+        scraped.append(_get(f"{server.metrics_url}/metrics"))
+        return b"predicted_class_total" in scraped[-1][1]
+
+    assert wait_for(counted, 10), scraped[-1]
+    assert scraped[-1][0] == 200
 
 
 def test_healthcheck_command_passes_on_the_running_server_and_fails_without_one(server):

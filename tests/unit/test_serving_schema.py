@@ -218,8 +218,16 @@ def test_row_length_must_match_names(schema):
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
-        ("tenure", "12", "column 'tenure' (numeric) needs numbers or null; row 2 holds text '12'"),
-        ("senior", "yes", "column 'senior' (binary) needs numbers or null; row 2 holds text 'yes'"),
+        (
+            "tenure",
+            "twelve",
+            "column 'tenure' (numeric) needs numbers or null; row 2 holds text 'twelve' (not a number)",
+        ),
+        (
+            "senior",
+            "yes",
+            "column 'senior' (binary) needs numbers or null; row 2 holds text 'yes' (not a number)",
+        ),
         ("total", [1.0], "column 'total' (numeric) needs numbers or null; row 2 holds a list [1.0]"),
         ("contract", 2, "column 'contract' (categorical) needs text or null; row 2 holds a number 2"),
         ("total", float("inf"), "column 'total' (numeric): row 2 is infinite"),
@@ -268,3 +276,88 @@ def test_schema_rejects_bad_column_definitions():
         RequestSchema([])
     with pytest.raises(ValueError, match="max_rows must be positive"):
         RequestSchema(COLUMNS, max_rows=0)
+
+
+def test_numeric_text_is_read_as_training_cleaning_reads_it(schema):
+    rows = [list(row) for row in ROWS]
+    rows[0][0], rows[1][0], rows[2][0] = "12\n", "  ", " 1e1"
+    rows[0][4] = "29.85 "
+    frame = schema.parse(ndarray(rows)).frame
+    assert frame["tenure"].tolist()[:1] + frame["tenure"].tolist()[2:] == [12.0, 10.0]
+    assert np.isnan(frame.loc[1, "tenure"])  # blank text is a missing value, as cleaning makes it
+    assert frame.loc[0, "total"] == 29.85
+
+
+def test_error_messages_quote_long_values_shortened(schema):
+    rows = [list(row) for row in ROWS]
+    rows[1][0] = "x" * 1_000_000
+    message = str(parse_error(schema, ndarray(rows)))
+    assert message.startswith("column 'tenure' (numeric) needs numbers or null; row 1 holds text 'xxx")
+    assert len(message) < 200
+    nested: list = []
+    for _ in range(500):
+        nested = [nested]
+    rows[1][0] = nested
+    assert "row 1 holds a list [[[...]]]" in str(parse_error(schema, ndarray(rows)))
+
+
+def test_repeated_names_are_found_in_linear_time(schema):
+    names = NAMES + ["tenure"] * 50_000
+    error = parse_error(schema, {"data": {"names": names, "ndarray": [[0] * len(names)]}})
+    assert str(error) == "data.names repeats column(s) ['tenure']"
+
+
+BOUNDED = [
+    FeatureColumn(name="tenure", kind="numeric", min=0, max=120),
+    FeatureColumn(name="female", kind="binary"),
+    FeatureColumn(name="contract", kind="categorical", categories=["One year"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ([-5, 0, "One year"], "column 'tenure' breaks the data contract (minimum 0): row 0 holds -5"),
+        ([121, 1, "One year"], "column 'tenure' breaks the data contract (maximum 120): row 0 holds 121"),
+        (
+            [5, 7, "One year"],
+            "column 'female' breaks the data contract (binary value (0 or 1)): row 0 holds 7",
+        ),
+        (
+            [5, 1.7e308, None],
+            "column 'female' breaks the data contract (binary value (0 or 1)): row 0 holds 1.7e+308",
+        ),
+        (
+            [-1, 0.5, None],
+            "column 'tenure' breaks the data contract (minimum 0): row 0 holds -1 (and 1 more)",
+        ),
+    ],
+)
+def test_values_breaking_the_contract_are_rejected_naming_column_and_rule(row, message):
+    schema = RequestSchema(BOUNDED, violations="reject")
+    names = [c.name for c in BOUNDED]
+    error = parse_error(schema, ndarray([[0, 1, "One year"], row], names))
+    assert str(error) == message.replace("row 0", "row 1")
+
+
+def test_values_breaking_the_contract_are_flagged_when_configured(monkeypatch):
+    monkeypatch.setenv(request_schema.CONTRACT_VIOLATIONS_ENV, "flag")
+    schema = RequestSchema(BOUNDED)
+    names = [c.name for c in BOUNDED]
+    parsed = schema.parse(ndarray([[-5, 7, "One year"], [3, None, None], [120, 1, "x"]], names))
+    assert [(v.row, v.column, v.rule, v.value) for v in parsed.violations] == [
+        (0, "tenure", "minimum 0", -5.0),
+        (0, "female", "binary value (0 or 1)", 7.0),
+    ]
+    assert parsed.frame["tenure"].tolist() == [-5.0, 3.0, 120.0]  # the values are kept as sent
+    monkeypatch.setenv(request_schema.CONTRACT_VIOLATIONS_ENV, "ignore")
+    with pytest.raises(ValueError, match="SERVING_CONTRACT_VIOLATIONS='ignore' must be one of"):
+        RequestSchema(BOUNDED)
+
+
+def test_the_frame_is_built_only_when_asked_for(schema, monkeypatch):
+    parsed = schema.parse(ndarray())
+    assert "frame" not in parsed.__dict__
+    assert parsed.numeric.shape == (3, 3) and parsed.text.shape == (2, 3)
+    pd.testing.assert_frame_equal(parsed.frame, expected_frame())
+    assert parsed.frame is parsed.frame  # built once

@@ -1,0 +1,322 @@
+"""Benchmark: single-row serving against named peers, one after the other in one run.
+
+Each server is started on loopback, warmed up, then ``wrk`` posts single-row requests (rows of
+the bundled Telco data in turn) over ``--connections`` connections for ``--seconds`` seconds:
+
+- the project's endpoint: ``seldon-core-microservice`` with ``TabularModel`` as the local
+  deployer runs it (4 threads, no keep-alive), fast path on, at 1 and 2 workers;
+- the same server with ``SERVING_FAST_PATH=off`` (the scikit-learn Pipeline scores);
+- the same Seldon server with a model class that does no work (``bench/noop_model.py``):
+  the floor of seldon-core's HTTP layer, at 1 and 2 workers;
+- ``mlflow models serve`` of the same fitted Pipeline, logged as training logs it, 1 worker;
+
+and, in this process (no HTTP), parse + score one row at a time for ``--seconds`` seconds with
+the Pipeline and with the fast path. Also checked: the fast path's probabilities against the
+Pipeline's on the whole bundled data (max difference, labels). Memory: PSS of each server's
+processes after its run; per worker = the 2-worker total minus the 1-worker total.
+
+Results: bench/results/serving.md (table) and bench/results/serving.png (plot), and stdout.
+Needs ``wrk`` (``make bench-serving`` installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness import (  # bench/, the script's folder, is on sys.path
+    LUA,
+    ROOT,
+    TELCO,
+    ServerProcess,
+    machine,
+    make_bundle,
+    require_wrk,
+    run_wrk,
+    seldon_server,
+    telco_rows,
+    write_bodies,
+    wrk_version,
+)
+
+RESULTS = ROOT / "bench" / "results"
+PREDICTIONS = "/api/v1.0/predictions"
+
+
+def log_mlflow_model(bundle: Path, folder: Path) -> tuple[str, str]:
+    """The bundle's Pipeline logged to a throwaway MLflow store as training logs it.
+
+    Returns:
+        The tracking URI and the model URI.
+    """
+    import joblib
+    import mlflow
+    import pandas as pd
+
+    from serving.bundle import MODEL_FILE, read_bundle_meta
+    from tabular_ml.tracking import log_model_to_mlflow
+
+    tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.set_tracking_uri(tracking_uri)
+    names = read_bundle_meta(bundle).feature_names
+    example = pd.read_csv(TELCO)[names].dropna().head(5)
+    with mlflow.start_run():
+        model_uri = log_model_to_mlflow(joblib.load(bundle / MODEL_FILE), example)
+    return tracking_uri, model_uri
+
+
+def mlflow_server(tracking_uri: str, model_uri: str, output: Path) -> ServerProcess:
+    from flavors.local_seldon.supervisor import free_port
+
+    port = free_port()
+    mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
+    command = [mlflow_cli, "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    command += ["-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the model packages its code
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return ServerProcess(command, env, output, f"http://127.0.0.1:{port}", "/ping")
+
+
+def write_mlflow_bodies(path: Path, bundle: Path, rows: int) -> None:
+    names, values = telco_rows(bundle, rows)
+    bodies = [json.dumps({"dataframe_split": {"columns": names, "data": [row]}}) for row in values]
+    path.write_text("\n".join(bodies) + "\n")
+
+
+def measure_server(name: str, server: ServerProcess, path: str, script: Path, args) -> dict:
+    try:
+        server.wait_ready()
+        run_wrk(f"{server.url}{path}", script, args.warmup, args.connections, args.threads)
+        cpu_before = server.cpu_seconds()
+        result, command = run_wrk(f"{server.url}{path}", script, args.seconds, args.connections, args.threads)
+        result["cpu_ms"] = (server.cpu_seconds() - cpu_before) / max(result["requests"], 1) * 1e3
+        result["memory"] = server.memory_mb()
+    finally:
+        server.stop()
+    result.update(name=name, command=command, server=shlex.join(server.command))
+    print(
+        f"{name}: {result['rps']:.1f} req/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
+        f"non-2xx {result['non_2xx']}, server CPU {result['cpu_ms']:.2f} ms/request",
+        flush=True,
+    )
+    return result
+
+
+def measure_in_process(name: str, score_one, requests: list[dict], seconds: float) -> dict:
+    """Parse and score one row at a time, single thread, for ``seconds``: rows/s and latencies."""
+    for request in requests[:50]:
+        score_one(request)  # warm-up
+    latencies = []
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for request in requests:
+            t0 = time.perf_counter()
+            score_one(request)
+            latencies.append(time.perf_counter() - t0)
+            if time.perf_counter() - started >= seconds:
+                break
+    elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    result = {"name": name, "rps": len(latencies) / elapsed, "requests": len(latencies), "non_2xx": 0}
+    result.update({f"p{p}_ms": quantiles[p - 1] * 1e3 for p in (50, 75, 90, 99)})
+    print(f"{name}: {result['rps']:.1f} rows/s, p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms")
+    return result
+
+
+def in_process(bundle: Path, rows: int, seconds: float) -> tuple[list[dict], dict]:
+    """The in-process peers, and the fast path against the Pipeline on the whole bundled data."""
+    import numpy as np
+
+    from serving.bundle import load_bundle
+    from serving.fast_path import choose_scorer
+    from serving.reference_rows import read_reference_request
+    from serving.request_schema import RequestSchema
+
+    loaded = load_bundle(bundle)
+    names, values = telco_rows(bundle)
+    schema = RequestSchema(loaded.meta.features, max_rows=len(values), violations="flag")
+    scorer = choose_scorer(
+        loaded.pipeline, schema, loaded.positive_column, loaded.meta.threshold, read_reference_request(bundle)
+    )
+    if scorer.fast is None:
+        raise SystemExit(f"the fast path does not serve this bundle: {scorer.reason}")
+    whole = schema.parse({"data": {"names": names, "ndarray": values}})
+    expected = loaded.pipeline.predict_proba(whole.frame)[:, loaded.positive_column]
+    got = scorer.fast.positive_probability(whole)
+    threshold = loaded.meta.threshold
+    agreement = {
+        "rows": len(values),
+        "max_difference": float(np.abs(got - expected).max()),
+        "labels_equal": bool(np.array_equal(got >= threshold, expected >= threshold)),
+    }
+    singles = [{"data": {"names": names, "ndarray": [row]}} for row in values[:rows]]
+    pipeline = loaded.pipeline
+    positive = loaded.positive_column
+    peers = [
+        measure_in_process(
+            "in-process Pipeline (parse + predict_proba)",
+            lambda request: pipeline.predict_proba(schema.parse(request).frame)[:, positive],
+            singles,
+            seconds,
+        ),
+        measure_in_process(
+            "in-process fast path (parse + score)",
+            lambda request: scorer.fast.positive_probability(schema.parse(request)),
+            singles,
+            seconds,
+        ),
+    ]
+    return peers, agreement
+
+
+def group_pss(result: dict) -> float:
+    return sum(pss for _, _, pss in result.get("memory", []))
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["name"] for r in results]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.5 * len(names) + 1.5), sharey=True)
+    left.barh(names, [r["rps"] for r in results], color="tab:blue")
+    left.set_xscale("log")
+    left.set_xlabel("requests (rows) per second, log scale")
+    right.barh(names, [r["p99_ms"] for r in results], color="tab:orange")
+    right.set_xscale("log")
+    right.set_xlabel("p99 latency (ms), log scale")
+    left.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def report(results: list[dict], agreement: dict, args, load_before, load_after, note: str) -> str:
+    by_name = {r["name"]: r for r in results}
+    project = by_name["project endpoint, 1 worker"]
+    mlflow = by_name["mlflow models serve, 1 worker"]
+    floor = by_name["no-op Seldon model (floor), 1 worker"]
+    table = [
+        "| | requests/s | p50 (ms) | p75 (ms) | p90 (ms) | p99 (ms) | server CPU/request (ms) | non-2xx "
+        "| PSS (MB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        cpu = f"{r['cpu_ms']:.2f}" if "cpu_ms" in r else "-"
+        pss = f"{group_pss(r):.0f}" if r.get("memory") else "-"
+        table.append(
+            f"| {r['name']} | {r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p75_ms']:.2f} | {r['p90_ms']:.2f} "
+            f"| {r['p99_ms']:.2f} | {cpu} | {r['non_2xx']} | {pss} |"
+        )
+    ratio = project["rps"] / mlflow["rps"]
+    floor_share = project["rps"] / floor["rps"]
+    two = by_name["project endpoint, 2 workers"]
+    labels = "identical" if agreement["labels_equal"] else "DIFFERENT"
+    per_worker = group_pss(two) - group_pss(project)
+    lines = [
+        "# Serving: single-row throughput and latency against named peers",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, one server after the other in one run: "
+        f"{args.warmup} s warm-up then {args.seconds} s of `wrk` per server, {args.connections} connections, "
+        f"{args.threads} wrk thread, one row per request ({args.rows} Telco rows in turn), loopback.",
+        f"Machine: {machine()}, load average {' / '.join(f'{x:.2f}' for x in load_before)} before, "
+        f"{' / '.join(f'{x:.2f}' for x in load_after)} after (the machine is shared: compare rows of one "
+        f"table, not tables); Python {sys.version.split()[0]}, {wrk_version()}.",
+        f"Model: {note}.",
+        f"Run: `{' '.join(['.venv/bin/python', 'bench/serving.py', *sys.argv[1:]])}` (`make bench-serving`).",
+        "",
+        *table,
+        "",
+        f"- The project's endpoint answers **{ratio:.1f}x** the single-row throughput of "
+        f"`mlflow models serve` of the same model (goal >= 30x: {'met' if ratio >= 30 else 'NOT met'}), "
+        f"{floor_share:.0%} of the no-op floor; p99 {project['p99_ms']:.2f} ms at {args.connections} "
+        f"connections (goal < 10 ms: {'met' if project['p99_ms'] < 10 else 'NOT met'}).",
+        f"- 2 workers: {two['rps'] / project['rps']:.2f}x the 1-worker throughput; memory per worker "
+        f"(PSS of the 2-worker server minus the 1-worker one): {per_worker:.0f} MB.",
+        f"- Fast path vs the Pipeline on the whole bundled data ({agreement['rows']:,} rows): largest "
+        f"probability difference {agreement['max_difference']:.2e}, labels {labels}.",
+        "- Servers: the project's is the local deployer's command "
+        f"(`{project['server'].replace(f'{ROOT}/', '')}`); "
+        "MLflow's: `mlflow models serve -m <model> --env-manager local -w 1`.",
+        "",
+        "![throughput and p99 per peer](serving.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="measured seconds per server")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per server")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (the server gets the other core)")
+    parser.add_argument("--rows", type=int, default=500, help="distinct request bodies, sent in turn")
+    parser.add_argument("--output", type=Path, default=RESULTS / "serving.md")
+    args = parser.parse_args(argv)
+    require_wrk("bench-serving")
+
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        folder = Path(tmp)
+        bundle = make_bundle(folder)
+        note = (
+            "the training config's preprocessing and features with a LogisticRegression fitted on the "
+            "bundled Telco data (19 raw columns)"
+        )
+        seldon_script, mlflow_script = folder / "seldon.lua", folder / "mlflow.lua"
+        write_bodies(folder / "seldon.jsonl", bundle, args.rows)
+        write_mlflow_bodies(folder / "mlflow.jsonl", bundle, args.rows)
+        seldon_script.write_text(LUA % {"bodies": folder / "seldon.jsonl"})
+        mlflow_script.write_text(LUA % {"bodies": folder / "mlflow.jsonl"})
+        tracking_uri, model_uri = log_mlflow_model(bundle, folder)
+
+        load_before = os.getloadavg()
+        servers = [
+            ("project endpoint, 1 worker", lambda log: seldon_server(bundle, log, workers=1)),
+            ("project endpoint, 2 workers", lambda log: seldon_server(bundle, log, workers=2)),
+            (
+                "project endpoint, Pipeline (SERVING_FAST_PATH=off), 1 worker",
+                lambda log: seldon_server(bundle, log, env={"SERVING_FAST_PATH": "off"}),
+            ),
+            (
+                "no-op Seldon model (floor), 1 worker",
+                lambda log: seldon_server(bundle, log, model_class="bench.noop_model.NoopModel"),
+            ),
+            (
+                "no-op Seldon model (floor), 2 workers",
+                lambda log: seldon_server(bundle, log, workers=2, model_class="bench.noop_model.NoopModel"),
+            ),
+        ]
+        results = []
+        for index, (name, start) in enumerate(servers):
+            server = start(folder / f"server-{index}.log")
+            results.append(measure_server(name, server, PREDICTIONS, seldon_script, args))
+        mlflow = mlflow_server(tracking_uri, model_uri, folder / "mlflow.log")
+        results.append(
+            measure_server("mlflow models serve, 1 worker", mlflow, "/invocations", mlflow_script, args)
+        )
+        peers, agreement = in_process(bundle, args.rows, args.seconds)
+        results += peers
+        load_after = os.getloadavg()
+
+    text = report(results, agreement, args, load_before, load_after, note)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    plot(results, args.output.with_suffix(".png"))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
