@@ -109,9 +109,7 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         if self.config.max_body_bytes:
             env["SERVING_MAX_BODY_BYTES"] = str(self.config.max_body_bytes)
         env["SERVING_CONTRACT_VIOLATIONS"] = self.config.contract_violations
-        metrics = (
-            listening_socket("127.0.0.1", self.config.metrics_port) if self.config.metrics_port else None
-        )
+        metrics = _metrics_socket(self.config.metrics_port) if self.config.metrics_port else None
         supervisor = Supervisor(
             public,
             self.serving_command,
@@ -171,3 +169,18 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         response = requests.post(self.prediction_url, json=request, timeout=30)
         response.raise_for_status()
         return response.json()
+
+
+def _metrics_socket(port: int) -> Any:
+    """The metrics socket on the configured port or, when another server holds it (two models
+    on one stack), on a free one: a busy metrics port must not keep a model from serving."""
+    try:
+        return listening_socket("127.0.0.1", port)
+    except OSError as exc:
+        sock = listening_socket("127.0.0.1", 0)
+        print(
+            f"metrics port {port} is taken ({exc.strerror}); metrics on 127.0.0.1:{sock.getsockname()[1]}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return sock

@@ -69,6 +69,7 @@ def served(tmp_path_factory):
                     str(PROJECT_ROOT / "configs/deployment.yaml"),
                     f"model.name={spec['model']}",
                     f"parameters.serving.port={port}",
+                    f"parameters.serving.metrics_port={free_port()}",
                     f"parameters.serving.request_log_dir={folder / 'request_log'}",
                 )
             )
