@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,7 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -211,6 +213,7 @@ class Totals:
     chunks: int = 0
     positives: int = 0
     probability_sum: float = 0.0
+    scored_by_worker: int = 0  # chunks the prefetch worker process scored (the rest: the caller)
 
 
 def _predictions(
@@ -234,8 +237,8 @@ def _predictions(
 
 def _prepared(
     model: ProductionModel, chunks: Iterable[pd.DataFrame], key_column: str | None
-) -> Iterator[tuple[int, int, pd.DataFrame, np.ndarray]]:
-    """``(number, first row, features, keys)`` of each chunk, cleaned and checked."""
+) -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame]]:
+    """``(number, first row, keys, features)`` of each chunk, cleaned and checked."""
     validator = ChunkValidator(model.contract)
     cleaning_contract = model.contract.model_copy(update={"duplicates": "keep"})  # a row in, a row out
     number, first_row = 0, 0
@@ -249,8 +252,23 @@ def _prepared(
         keys = raw[key_column].to_numpy() if key_column else np.arange(first_row, first_row + len(raw))
         cleaned, _ = clean_frame(raw, model.cleaning, cleaning_contract)
         validator.check(cleaned, number, first_row)
-        yield number, first_row, cleaned[model.contract.feature_names], keys
+        yield number, first_row, keys, cleaned[model.contract.feature_names]
         first_row += len(raw)
+
+
+class ScoredChunk(NamedTuple):
+    number: int
+    first_row: int
+    keys: np.ndarray
+    proba: np.ndarray  # of the positive class
+    by_worker: bool  # scored in the prefetch worker process rather than the scoring process
+
+
+def _scored(
+    model: ProductionModel, scoring_pid: int, prepared: tuple[int, int, np.ndarray, pd.DataFrame]
+) -> ScoredChunk:
+    number, first_row, keys, features = prepared
+    return ScoredChunk(number, first_row, keys, model.positive_proba(features), os.getpid() != scoring_pid)
 
 
 def score_in_chunks(
@@ -266,7 +284,9 @@ def score_in_chunks(
 
     The next chunks are read, cleaned and checked by a worker process (or thread, see
     :func:`tabular_ml.prefetch.prefetched`) while this one is scored, and the previous one is
-    written by a thread meanwhile; a few chunks at most are in memory at once.
+    written by a thread meanwhile; a few chunks at most are in memory at once. A chunk is
+    scored by the worker when this process is behind (two prepared chunks wait), else here:
+    either way by the same Pipeline on the same rows, so the predictions do not depend on it.
 
     Args:
         model: The fitted Pipeline with its contract, cleaning and threshold.
@@ -278,7 +298,8 @@ def score_in_chunks(
         prefetch: Where the next chunks are prepared: ``process``, ``thread`` or ``auto``.
 
     Returns:
-        Running totals: rows, chunks, positive predictions, sum of probabilities.
+        Running totals: rows, chunks, positive predictions, sum of probabilities, and how many
+        chunks the worker process scored.
 
     Raises:
         ChunkContractError: A chunk broke the contract (nothing of it was written).
@@ -286,15 +307,16 @@ def score_in_chunks(
     """
     totals = Totals()
     started = time.perf_counter()
-    prepared = prefetched(lambda: _prepared(model, chunks, key_column), prefetch)
+    scored = prefetched(
+        lambda: _prepared(model, chunks, key_column), prefetch, finish=partial(_scored, model, os.getpid())
+    )
     with (
-        closing(prepared),  # stops the worker at once if this loop fails
+        closing(scored),  # stops the worker at once if this loop fails
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer") as writer,
         tqdm(unit="rows", unit_scale=True, desc="scoring", disable=None if progress else True) as bar,
     ):
         writing: Future | None = None
-        for number, first_row, features, keys in prepared:
-            proba = model.positive_proba(features)
+        for number, first_row, keys, proba, by_worker in scored:
             frame = _predictions(model, proba, keys, key_column, scored_at)
             if writing is not None:
                 writing.result()  # the previous chunk is written (or its error raised) first
@@ -304,12 +326,14 @@ def score_in_chunks(
             totals.chunks = number
             totals.positives += int((proba >= model.threshold).sum())
             totals.probability_sum += float(proba.sum())
+            totals.scored_by_worker += by_worker
             bar.update(len(frame))
             logger.info(
-                "Chunk %d: input rows %d-%d scored (%d so far, %.0f rows/s)",
+                "Chunk %d: input rows %d-%d scored%s (%d so far, %.0f rows/s)",
                 number,
                 first_row,
                 totals.rows - 1,
+                " by the prefetch worker" if by_worker else "",
                 totals.rows,
                 totals.rows / max(time.perf_counter() - started, 1e-9),
             )

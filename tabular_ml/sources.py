@@ -84,9 +84,12 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
     """
     frame = frame.reset_index(drop=True)
     for column in frame.select_dtypes(include="object").columns:
-        values = frame[column].to_numpy(dtype=object, copy=True)
-        values[pd.isna(values)] = np.nan
-        frame[column] = values
+        values = frame[column].to_numpy(dtype=object)
+        missing = pd.isna(values)
+        if missing.any():  # only then copied: batch scoring normalises millions of rows
+            values = values.copy()
+            values[missing] = np.nan
+            frame[column] = values
     return frame.infer_objects()
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +25,10 @@ from tabular_ml.scoring import (
     ProductionModel,
     describe_config,
     run_batch_scoring,
+    score_in_chunks,
 )
+from tabular_ml.sinks import LocalFiles, ParquetPartsSink
+from tabular_ml.sources import iter_chunks
 from tests.factories import tiny_contract, tiny_frame
 
 SCORED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -207,6 +213,73 @@ def test_stopping_early_stops_the_producer(mode) -> None:
     assert [next(items) for _ in range(3)] == [0, 1, 2]
     items.close()
     assert multiprocessing.active_children() == []
+
+
+def where_finished(item: int) -> tuple[str, int, int, str]:
+    """Wraps the item (finishing twice would nest it) and says where it ran."""
+    return "finished", item, os.getpid(), threading.current_thread().name
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_finish_runs_once_per_item_in_order_on_whichever_side_is_free(mode) -> None:
+    received = []
+    for item in prefetched(lambda: iter(range(40)), mode, ahead=2, finish=where_finished):
+        received.append(item)
+        time.sleep(0.01)  # a slow consumer: the producer finishes items while it waits
+    assert [(tag, number) for tag, number, _, _ in received] == [("finished", n) for n in range(40)]
+    by_producer = [
+        number
+        for _, number, pid, thread in received
+        if (pid != os.getpid() if mode == "process" else thread == "prefetch")
+    ]
+    assert 0 < len(by_producer) < 40  # both sides finished items
+    assert 0 not in by_producer  # the first item arrives before anything waits
+
+
+def test_an_error_of_finish_in_the_worker_process_reaches_the_consumer() -> None:
+    consumer = os.getpid()
+
+    def finish(item: int) -> int:
+        if os.getpid() != consumer:
+            raise ValueError(f"item {item} cannot be finished in the worker")
+        return item
+
+    received = []
+    with pytest.raises(ValueError, match=r"^item \d+ cannot be finished in the worker$"):
+        for item in prefetched(lambda: iter(range(1000)), "process", ahead=1, finish=finish):
+            received.append(item)
+            time.sleep(0.01)
+    assert received == list(range(len(received)))  # what came before the error, in order
+    assert multiprocessing.active_children() == []
+
+
+class SlowParquetParts(ParquetPartsSink):
+    """Real part files, written slowly: the scoring process falls behind its worker."""
+
+    def write(self, frame: pd.DataFrame) -> None:
+        time.sleep(0.05)
+        super().write(frame)
+
+
+@pytest.mark.parametrize("prefetch", ["thread", "process"])
+def test_chunks_scored_by_the_worker_are_the_same_rows_and_predictions(
+    production, tmp_path, prefetch
+) -> None:
+    frame = tiny_frame(300, seed=7)
+    frame.to_csv(tmp_path / "input.csv", index=False)
+    chunks = iter_chunks(FileSource(path=str(tmp_path / "input.csv")), 11)
+    with SlowParquetParts(str(tmp_path / "parts"), "part", LocalFiles()) as sink:
+        totals = score_in_chunks(production, chunks, [sink], SCORED_AT, progress=False, prefetch=prefetch)
+    written = pd.read_parquet(tmp_path / "parts")
+    assert written["input_row"].tolist() == list(range(300))  # none lost, none twice, in order
+    per_chunk = [expected_proba(production, frame.iloc[start : start + 11]) for start in range(0, 300, 11)]
+    # bit for bit what predict_proba gives on the same chunk, whichever process scored it
+    np.testing.assert_array_equal(written["probability"], np.concatenate(per_chunk))
+    assert (totals.rows, totals.chunks) == (300, 28)
+    if prefetch == "process":
+        assert 0 < totals.scored_by_worker < 28
+    else:
+        assert totals.scored_by_worker == 0  # a thread is not a worker process
 
 
 def test_configs_are_described_without_credentials() -> None:
