@@ -4,7 +4,10 @@ Batch scoring reads, cleans and checks the next chunk while the current one is s
 work on both sides is mostly Python holding the GIL (pandas on text columns, pandera,
 scikit-learn's encoders), so a thread overlaps little; a forked worker process runs on the
 second core. Items cross as pickles, which is cheap for DataFrames whose text values repeat
-(pickle stores a repeated string once).
+(pickle stores a repeated string once). Each pickle goes through a file in a spool directory
+and only its name through the queue: a pipe holds 64 KB, so a 10 MB chunk sent through it
+would wake the two processes in turn some 160 times, and on a busy machine each wake-up
+waits for a core.
 
 The worker is forked, not spawned: a spawned interpreter spends seconds importing pandas,
 pandera and SQLAlchemy before its first chunk. A forked child of a process with threads (as
@@ -31,8 +34,10 @@ import multiprocessing
 import os
 import pickle
 import queue
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -148,8 +153,9 @@ def _in_process(
 ) -> Iterator[Any]:
     context = multiprocessing.get_context("fork")
     handoff = context.Queue(maxsize=ahead)
+    spool = tempfile.mkdtemp(prefix="prefetch-")  # the items' pickles: ahead + 1 files at most
     worker = context.Process(
-        target=_produce, args=(make_items, finish, handoff), name="prefetch", daemon=True
+        target=_produce, args=(make_items, finish, handoff, spool), name="prefetch", daemon=True
     )
     gc.freeze()  # the child must not collect (and finalize) objects of the parent
     try:
@@ -160,12 +166,12 @@ def _in_process(
     def next_message() -> tuple[str, Any]:
         while True:
             try:
-                return handoff.get(timeout=_POLL_S)
+                return _unspooled(*handoff.get(timeout=_POLL_S))
             except queue.Empty:
                 if worker.is_alive():
                     continue
             try:  # it may have exited just after its last message
-                return handoff.get(timeout=_POLL_S)
+                return _unspooled(*handoff.get(timeout=_POLL_S))
             except queue.Empty:
                 raise RuntimeError(
                     f"the prefetch worker process {worker.pid} ended without finishing "
@@ -180,9 +186,12 @@ def _in_process(
         worker.join()
         handoff.close()
         handoff.cancel_join_thread()
+        shutil.rmtree(spool, ignore_errors=True)
 
 
-def _produce(make_items: Callable[[], Iterator[Any]], finish: Callable[[Any], Any] | None, handoff) -> None:
+def _produce(
+    make_items: Callable[[], Iterator[Any]], finish: Callable[[Any], Any] | None, handoff, spool: str
+) -> None:
     """The worker process: a message per item (see :func:`_message`), then ``done`` or an error."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which kills this
@@ -190,13 +199,27 @@ def _produce(make_items: Callable[[], Iterator[Any]], finish: Callable[[Any], An
     sys.stdout = sys.__stdout__ or open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     sys.stderr = sys.__stderr__ or open(os.devnull, "w")  # noqa: SIM115
     try:
-        for item in make_items():
-            handoff.put(_message(item, finish, handoff.full()))
+        for number, item in enumerate(make_items()):
+            kind, value = _message(item, finish, handoff.full())
+            path = os.path.join(spool, f"{number}.pickle")
+            with open(path, "wb") as handle:
+                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handoff.put((kind, path))
         handoff.put(("done", None))
     except BaseException as error:
         handoff.put(("error", _picklable(error)))
     handoff.close()
     handoff.join_thread()  # everything is in the pipe before the process ends
+
+
+def _unspooled(kind: str, value: Any) -> tuple[str, Any]:
+    """An item message with the item read back from its spool file (then removed)."""
+    if kind not in ("item", "finished"):
+        return kind, value
+    with open(value, "rb") as handle:
+        item = pickle.load(handle)
+    os.remove(value)
+    return kind, item
 
 
 def _picklable(error: BaseException) -> BaseException:

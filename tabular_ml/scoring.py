@@ -250,7 +250,10 @@ def _prepared(
                 f"it has: {', '.join(map(str, raw.columns))}"
             )
         keys = raw[key_column].to_numpy() if key_column else np.arange(first_row, first_row + len(raw))
-        cleaned, _ = clean_frame(raw, model.cleaning, cleaning_contract)
+        # Only the contract's columns are cleaned and checked: the others (an id, the target)
+        # are never used, and cleaning a text column costs a pass over every value.
+        used = raw[[name for name in raw.columns if name in model.contract.columns]]
+        cleaned, _ = clean_frame(used, model.cleaning, cleaning_contract)
         validator.check(cleaned, number, first_row)
         yield number, first_row, keys, cleaned[model.contract.feature_names]
         first_row += len(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -251,6 +252,32 @@ def test_an_error_of_finish_in_the_worker_process_reaches_the_consumer() -> None
             time.sleep(0.01)
     assert received == list(range(len(received)))  # what came before the error, in order
     assert multiprocessing.active_children() == []
+
+
+def test_items_cross_through_spool_files_that_are_removed_however_it_ends(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the spool directory goes
+    frames = [
+        pd.DataFrame({"text": ["a b"] * 50_000, "number": np.arange(50_000) + start}) for start in (0, 1)
+    ]
+    received = list(prefetched(lambda: iter(frames), "process"))
+    for got, sent in zip(received, frames, strict=True):
+        pd.testing.assert_frame_equal(got, sent)
+    assert list(tmp_path.iterdir()) == []
+
+    items = prefetched(lambda: iter(frames * 100), "process", ahead=2)
+    next(items)
+    time.sleep(0.5)  # the worker has spooled the next items
+    assert len(list(next(tmp_path.iterdir()).iterdir())) >= 2
+    items.close()  # stopped early
+    assert list(tmp_path.iterdir()) == []
+
+    def broken():
+        yield from frames
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(prefetched(broken, "process"))
+    assert list(tmp_path.iterdir()) == []
 
 
 class SlowParquetParts(ParquetPartsSink):
