@@ -126,4 +126,6 @@ def clean_frame(
         summary.duplicates_dropped,
         sum(summary.coerced_to_missing.values()),
     )
-    return out.reset_index(drop=True), summary
+    if not out.index.equals(pd.RangeIndex(len(out))):  # a copy of every column otherwise
+        out = out.reset_index(drop=True)
+    return out, summary

@@ -250,12 +250,12 @@ def _prepared(
                 f"it has: {', '.join(map(str, raw.columns))}"
             )
         keys = raw[key_column].to_numpy() if key_column else np.arange(first_row, first_row + len(raw))
-        # Only the contract's columns are cleaned and checked: the others (an id, the target)
-        # are never used, and cleaning a text column costs a pass over every value.
-        used = raw[[name for name in raw.columns if name in model.contract.columns]]
-        cleaned, _ = clean_frame(used, model.cleaning, cleaning_contract)
-        validator.check(cleaned, number, first_row)
-        yield number, first_row, keys, cleaned[model.contract.feature_names]
+        # Only the features are cleaned and checked: other columns (an id, the target) are never
+        # used, and cleaning a text column costs a pass over every value.
+        features = raw[[name for name in model.contract.feature_names if name in raw.columns]]
+        features, _ = clean_frame(features, model.cleaning, cleaning_contract)
+        validator.check(features, number, first_row)  # so no feature is missing
+        yield number, first_row, keys, features
         first_row += len(raw)
 
 
