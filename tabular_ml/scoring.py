@@ -151,13 +151,18 @@ class ChunkValidator:
         self.missing: Counter[str] = Counter()
         self.rows_seen = 0
 
-    def quick_scan(self, chunk: pd.DataFrame) -> dict[str, int] | None:
+    def quick_scan(
+        self, chunk: pd.DataFrame, text_values: Mapping[str, tuple[set, int]] | None = None
+    ) -> dict[str, int] | None:
         """Missing values per contract column if every per-row rule surely holds, else None.
 
         The rules of :func:`tabular_ml.contract.build_schema` for one chunk: each column present;
         numeric and binary columns of a numeric dtype; binary values 0 or 1; values within
         min/max; categories among the allowed ones (missing values pass: columns are nullable).
+        ``text_values`` (from :func:`tabular_ml.cleaning.clean_frame`) gives text columns'
+        distinct values and missing counts, saving a pass over their values.
         """
+        text_values = text_values or {}
         missing = {}
         for name, spec in self.contract.columns.items():
             if name not in chunk.columns:
@@ -176,18 +181,27 @@ class ChunkValidator:
                 if spec.max is not None and not (present <= spec.max).all():
                     return None
             else:
-                try:
-                    codes, distinct = pd.factorize(column, use_na_sentinel=True)
-                except TypeError:  # unhashable values
-                    return None
-                missing[name] = int((codes < 0).sum())
+                if name in text_values:
+                    distinct, missing[name] = text_values[name]
+                else:
+                    try:
+                        codes, distinct = pd.factorize(column, use_na_sentinel=True)
+                    except TypeError:  # unhashable values
+                        return None
+                    missing[name] = int((codes < 0).sum())
                 if spec.categories is not None and not set(distinct) <= set(spec.categories):
                     return None
         return missing
 
-    def check(self, chunk: pd.DataFrame, number: int, first_row: int) -> None:
+    def check(
+        self,
+        chunk: pd.DataFrame,
+        number: int,
+        first_row: int,
+        text_values: Mapping[str, tuple[set, int]] | None = None,
+    ) -> None:
         """Raise :class:`ChunkContractError` when the chunk (or the rows so far) break a rule."""
-        missing = self.quick_scan(chunk)
+        missing = self.quick_scan(chunk, text_values)
         if missing is None:
             report = validate_frame(chunk, self.contract, with_target=False)
             missing = {name: int(chunk[name].isna().sum()) for name in self.limits if name in chunk.columns}
@@ -253,8 +267,9 @@ def _prepared(
         # Only the features are cleaned and checked: other columns (an id, the target) are never
         # used, and cleaning a text column costs a pass over every value.
         features = raw[[name for name in model.contract.feature_names if name in raw.columns]]
-        features, _ = clean_frame(features, model.cleaning, cleaning_contract)
-        validator.check(features, number, first_row)  # so no feature is missing
+        text_values: dict[str, tuple[set, int]] = {}
+        features, _ = clean_frame(features, model.cleaning, cleaning_contract, text_values)
+        validator.check(features, number, first_row, text_values)  # so no feature is missing
         yield number, first_row, keys, features
         first_row += len(raw)
 

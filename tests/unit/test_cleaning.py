@@ -199,3 +199,38 @@ def test_as_metadata_of_a_real_run():
         "coerced_to_missing": {"charges": 1},
         "duplicates_dropped": 0,
     }
+
+
+def recount(out: pd.DataFrame, name: str) -> tuple[set, int]:
+    return set(out[name].dropna()), int(out[name].isna().sum())
+
+
+@pytest.mark.parametrize(
+    "cleaning",
+    [
+        CleaningConfig(),
+        CleaningConfig(strip_whitespace=False),
+        CleaningConfig(empty_strings_as_missing=False),
+        CleaningConfig(coerce_numeric=False),
+    ],
+    ids=["default", "no strip", "no blanks", "no coercion"],
+)
+def test_text_values_are_the_cleaned_columns_distinct_values_and_missing_counts(cleaning):
+    df = raw().assign(note=[" x", "x", "x ", "   ", np.nan], mixed=[1, " 1", "a", None, 2.5])
+    text_values = {}
+    out, _ = clean_frame(df, cleaning, contract(), text_values)
+    text = [name for name in out.columns if out[name].dtype == object]
+    assert sorted(text_values) == sorted(text)  # coerced columns are left out
+    for name in text:
+        assert text_values[name] == recount(out, name), name
+
+
+def test_text_values_are_left_empty_when_duplicates_were_dropped_or_text_is_not_fixed():
+    df = pd.concat([raw(), raw()], ignore_index=True)
+    text_values = {}
+    clean_frame(df, CleaningConfig(), contract(duplicates="drop"), text_values)
+    assert text_values == {}  # counted before the duplicates went
+    clean_frame(df, OFF, contract(), text_values)
+    assert text_values == {}  # no pass over the text values was made
+    clean_frame(df, CleaningConfig(), contract(), text_values)
+    assert text_values["name"] == ({"a", "b", "c"}, 4)

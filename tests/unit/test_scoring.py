@@ -178,6 +178,25 @@ def test_the_quick_scan_passes_only_what_pandera_passes() -> None:
             assert not passed, name
 
 
+def test_the_quick_scan_reaches_the_same_verdict_with_the_cleanings_text_values() -> None:
+    contract = tiny_contract()
+    validator = ChunkValidator(contract)
+    good = tiny_frame(40, seed=8)
+    good.loc[[1, 2], "backup"] = np.nan
+    good.loc[4, "security"] = "  "  # blank: missing after cleaning
+    good.loc[5, "contract"] = " One year "
+    frames = {"good": good, **broken_frames()}
+    frames["unknown category after cleaning"] = good.assign(
+        contract=good["contract"].replace("Two year", "Weekly")
+    )
+    for name, frame in frames.items():
+        text_values: dict = {}
+        cleaned, _ = clean_frame(frame, CleaningConfig(), contract, text_values)
+        assert "contract" in text_values or "contract" not in cleaned.columns, name
+        assert validator.quick_scan(cleaned, text_values) == validator.quick_scan(cleaned), name
+    assert validator.quick_scan(clean_frame(good, CleaningConfig(), contract)[0], {})["security"] == 1
+
+
 def test_an_empty_input_scores_nothing(production, tmp_path) -> None:
     result = score(production, tmp_path, tiny_frame(4).iloc[:0])
     assert (result.rows, result.chunks, result.positive_share, result.mean_probability) == (0, 0, None, None)
