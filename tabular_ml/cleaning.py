@@ -71,7 +71,7 @@ def _fix_text(
             )
             changed = changed_values[codes]  # code -1 (missing) picks the trailing False
             if changed.any():
-                df.loc[changed, name] = stripped[codes[changed]]
+                _replaced(df, name, changed, stripped[codes[changed]])
                 summary.cells_stripped[name] = int(changed.sum())
         blank_values, blank_rows = np.zeros(len(distinct), dtype=bool), 0
         if cleaning.empty_strings_as_missing:
@@ -79,13 +79,20 @@ def _fix_text(
             blank = np.append(blank_values, False)[codes] & present
             blank_rows = int(blank.sum())
             if blank_rows:
-                df.loc[blank, name] = None
+                _replaced(df, name, blank, None)
                 summary.blanks_to_missing[name] = blank_rows
         if text_values is not None and hashable:
             kept = {
                 value for value, is_blank in zip(cleaned_values, blank_values, strict=True) if not is_blank
             }
             text_values[name] = (kept, int((~present).sum()) + blank_rows)
+
+
+def _replaced(df: pd.DataFrame, name: str, rows: np.ndarray, values) -> None:
+    """Column ``name`` gets new values in ``rows`` as a new array (``df`` shares the input's)."""
+    column = df[name].copy()
+    column[rows] = values
+    df[name] = column
 
 
 def _coerce_numeric(df: pd.DataFrame, contract: DataContract, summary: CleaningSummary) -> None:
@@ -125,7 +132,7 @@ def clean_frame(
     Returns:
         The cleaned copy and a summary of every change.
     """
-    out = df.copy()
+    out = df.copy(deep=False)  # a changed column is replaced, never written into (see _replaced)
     summary = CleaningSummary(rows_in=len(df), rows_out=len(df))
     drop = [name for name in cleaning.drop_columns if name in out.columns]
     if drop:

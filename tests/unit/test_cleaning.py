@@ -146,10 +146,16 @@ def test_drop_columns():
     assert summary.cells_stripped == {}
 
 
-def test_the_input_frame_is_not_modified():
-    df = raw()
+@pytest.mark.parametrize(
+    "cleaning, duplicates",
+    [(CleaningConfig(drop_columns=["name"]), "drop"), (CleaningConfig(), "keep")],
+    ids=["drop", "keep"],
+)
+def test_the_input_frame_is_not_modified(cleaning, duplicates):
+    df = raw().assign(note=[" x", "x", "x ", "   ", np.nan])
     before = df.copy(deep=True)
-    clean_frame(df, CleaningConfig(drop_columns=["name"]), contract(duplicates="drop"))
+    out, summary = clean_frame(df, cleaning, contract(duplicates=duplicates))
+    assert summary.cells_stripped and summary.blanks_to_missing  # there were changes to make
     pd.testing.assert_frame_equal(df, before)
 
 
