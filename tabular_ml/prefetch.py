@@ -1,13 +1,11 @@
 """Produce the items of an iterator ahead of their consumer: in a worker process, or a thread.
 
-Batch scoring reads, cleans and checks the next chunk while the current one is scored. The
-work on both sides is mostly Python holding the GIL (pandas on text columns, pandera,
+Batch scoring reads, cleans, checks and scores the next chunk while the previous one's
+predictions are written. The work is mostly Python holding the GIL (pandas on text columns,
 scikit-learn's encoders), so a thread overlaps little; a forked worker process runs on the
-second core. Items cross as pickles, which is cheap for DataFrames whose text values repeat
-(pickle stores a repeated string once). Each pickle goes through a file in a spool directory
-and only its name through the queue: a pipe holds 64 KB, so a 10 MB chunk sent through it
-would wake the two processes in turn some 160 times, and on a busy machine each wake-up
-waits for a core.
+second core. Items cross as pickles, each through a file in a spool directory with only its
+name in the queue: a pipe holds 64 KB, so a few MB sent through it would wake the two
+processes in turn dozens of times, and on a busy machine each wake-up waits for a core.
 
 The worker is forked, not spawned: a spawned interpreter spends seconds importing pandas,
 pandera and SQLAlchemy before its first chunk. A forked child of a process with threads (as
@@ -17,22 +15,24 @@ and writes to the real stdout/stderr; the parent freezes the garbage collector a
 fork so the child never finalizes the parent's objects (database connections). The child
 only runs the iterator and is killed (SIGKILL) when the consumer stops early.
 
-Where ``fork`` is unavailable (or ``mode="thread"``), a thread produces the items instead.
+The worker keeps the memory it frees for its next item (on glibc, by raising the thresholds
+above which ``malloc`` maps fresh pages and returns freed ones): item after item allocates
+arrays of the same sizes, and mapping them anew costs a page fault per 4 KB touched. This
+applies to the worker only, a process of ours that ends with the iterator.
 
-With ``finish``, the last step of each item (scoring a chunk) is shared: the producer does it
-itself when the consumer is behind (``ahead`` items already wait), else the consumer does it
-on receipt. Neither side idles while the other has work, and a finished item crosses the
-process boundary smaller than an unfinished one (predictions instead of feature rows).
+Where ``fork`` is unavailable (or ``mode="thread"``), a thread produces the items instead.
 """
 
 from __future__ import annotations
 
 import contextvars
+import ctypes
 import gc
 import logging
 import multiprocessing
 import os
 import pickle
+import platform
 import queue
 import shutil
 import signal
@@ -49,12 +49,7 @@ Mode = Literal["auto", "process", "thread"]
 _POLL_S = 0.5
 
 
-def prefetched(
-    make_items: Callable[[], Iterator[Any]],
-    mode: Mode = "auto",
-    ahead: int = 2,
-    finish: Callable[[Any], Any] | None = None,
-) -> Iterator[Any]:
+def prefetched[T](make_items: Callable[[], Iterator[T]], mode: Mode = "auto", ahead: int = 2) -> Iterator[T]:
     """The items of ``make_items()``, produced up to ``ahead`` items before they are consumed.
 
     Args:
@@ -62,39 +57,24 @@ def prefetched(
         mode: ``process`` (a forked worker), ``thread``, or ``auto``: a process where ``fork``
             exists and there is more than one CPU, else a thread.
         ahead: How many produced items may wait (memory: ``ahead`` + 2 items at most).
-        finish: Applied to every item exactly once, by whichever side is free (see the
-            module doc); then ``finish(item)`` is what comes out. It must not depend on where
-            it runs (a forked worker has its own copy of everything).
 
     Yields:
-        The (finished) items in order. An exception of the producer, or of ``finish`` run
-        by it, is raised here (from a process, with its message; one that cannot be pickled
-        becomes a RuntimeError naming its type).
+        The items in order. An exception of the producer is raised here (from a process, with
+        its message; one that cannot be pickled becomes a RuntimeError naming its type).
     """
     if mode == "auto":
         forkable = "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
         mode = "process" if forkable else "thread"
     if mode == "process":
-        return _in_process(make_items, ahead, finish)
-    return _in_thread(make_items, ahead, finish)
+        return _in_process(make_items, ahead)
+    return _in_thread(make_items, ahead)
 
 
-def _message(item: Any, finish: Callable[[Any], Any] | None, consumer_behind: bool) -> tuple[str, Any]:
-    """What the producer hands over: the item, or (when the consumer is behind) it finished."""
-    if finish is not None and consumer_behind:
-        return "finished", finish(item)
-    return "item", item
-
-
-def _consumed(
-    next_message: Callable[[], tuple[str, Any]], finish: Callable[[Any], Any] | None
-) -> Iterator[Any]:
-    """The consumer's side: finished items in order, the producer's error raised."""
+def _consumed[T](next_message: Callable[[], tuple[str, Any]]) -> Iterator[T]:
+    """The consumer's side: the items in order, the producer's error raised."""
     while True:
         kind, value = next_message()
         if kind == "item":
-            yield value if finish is None else finish(value)
-        elif kind == "finished":
             yield value
         elif kind == "error":
             raise value
@@ -105,9 +85,7 @@ def _consumed(
 # --------------------------------------------------------------------------- thread
 
 
-def _in_thread(
-    make_items: Callable[[], Iterator[Any]], ahead: int, finish: Callable[[Any], Any] | None
-) -> Iterator[Any]:
+def _in_thread[T](make_items: Callable[[], Iterator[T]], ahead: int) -> Iterator[T]:
     handoff: queue.Queue = queue.Queue(maxsize=ahead)
     stop = threading.Event()
 
@@ -125,7 +103,7 @@ def _in_thread(
         try:
             items = make_items()
             for item in items:
-                if not offer(_message(item, finish, handoff.full())):
+                if not offer(("item", item)):
                     return
             offer(("done", None))
         except BaseException as error:  # handed to the consumer, raised there
@@ -139,7 +117,7 @@ def _in_thread(
     thread = threading.Thread(target=context.run, args=(produce,), name="prefetch", daemon=True)
     thread.start()
     try:
-        yield from _consumed(handoff.get, finish)
+        yield from _consumed(handoff.get)
     finally:
         stop.set()
         thread.join()
@@ -148,15 +126,11 @@ def _in_thread(
 # --------------------------------------------------------------------------- process
 
 
-def _in_process(
-    make_items: Callable[[], Iterator[Any]], ahead: int, finish: Callable[[Any], Any] | None
-) -> Iterator[Any]:
+def _in_process[T](make_items: Callable[[], Iterator[T]], ahead: int) -> Iterator[T]:
     context = multiprocessing.get_context("fork")
     handoff = context.Queue(maxsize=ahead)
     spool = tempfile.mkdtemp(prefix="prefetch-")  # the items' pickles: ahead + 1 files at most
-    worker = context.Process(
-        target=_produce, args=(make_items, finish, handoff, spool), name="prefetch", daemon=True
-    )
+    worker = context.Process(target=_produce, args=(make_items, handoff, spool), name="prefetch", daemon=True)
     gc.freeze()  # the child must not collect (and finalize) objects of the parent
     try:
         worker.start()
@@ -179,7 +153,7 @@ def _in_process(
                 ) from None
 
     try:
-        yield from _consumed(next_message, finish)
+        yield from _consumed(next_message)
     finally:
         if worker.is_alive():
             worker.kill()
@@ -189,22 +163,20 @@ def _in_process(
         shutil.rmtree(spool, ignore_errors=True)
 
 
-def _produce(
-    make_items: Callable[[], Iterator[Any]], finish: Callable[[Any], Any] | None, handoff, spool: str
-) -> None:
-    """The worker process: a message per item (see :func:`_message`), then ``done`` or an error."""
+def _produce(make_items: Callable[[], Iterator[Any]], handoff, spool: str) -> None:
+    """The worker process: ``("item", spool file)`` per item, then ``("done", None)`` or an error."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which kills this
     logging.disable(logging.CRITICAL)  # the parent's handlers may hold locks of absent threads
     sys.stdout = sys.__stdout__ or open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     sys.stderr = sys.__stderr__ or open(os.devnull, "w")  # noqa: SIM115
+    reuse_freed_memory()
     try:
         for number, item in enumerate(make_items()):
-            kind, value = _message(item, finish, handoff.full())
             path = os.path.join(spool, f"{number}.pickle")
             with open(path, "wb") as handle:
-                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handoff.put((kind, path))
+                pickle.dump(item, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handoff.put(("item", path))
         handoff.put(("done", None))
     except BaseException as error:
         handoff.put(("error", _picklable(error)))
@@ -212,9 +184,22 @@ def _produce(
     handoff.join_thread()  # everything is in the pipe before the process ends
 
 
+def reuse_freed_memory(keep_mb: int = 256) -> bool:
+    """Have glibc's malloc keep freed memory (up to ``keep_mb``) for reuse; False elsewhere.
+
+    Blocks under 64 MB come from the heap instead of fresh mappings, and up to ``keep_mb`` of
+    free heap stays mapped instead of being returned to the system after each item.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    mallopt = ctypes.CDLL(None).mallopt
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, 64 << 20)) and bool(mallopt(m_trim_threshold, keep_mb << 20))
+
+
 def _unspooled(kind: str, value: Any) -> tuple[str, Any]:
     """An item message with the item read back from its spool file (then removed)."""
-    if kind not in ("item", "finished"):
+    if kind != "item":
         return kind, value
     with open(value, "rb") as handle:
         item = pickle.load(handle)

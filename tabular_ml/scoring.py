@@ -2,8 +2,8 @@
 
 Memory is bounded by the chunk size: each chunk is read, cleaned as in training
 (:func:`tabular_ml.cleaning.clean_frame`), checked against the training contract without the
-target, scored with the fitted Pipeline and written to every sink before the next is read;
-only running totals are kept.
+target, scored with the fitted Pipeline and written to every sink; a worker process is at
+most a few chunks ahead of the writing, and only running totals are kept.
 
 Per chunk the contract is the training contract with three changes, so that a result does not
 depend on where chunks happen to end: no minimum row count, duplicates are kept (each input
@@ -14,17 +14,13 @@ rule by itself).
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -227,7 +223,6 @@ class Totals:
     chunks: int = 0
     positives: int = 0
     probability_sum: float = 0.0
-    scored_by_worker: int = 0  # chunks the prefetch worker process scored (the rest: the caller)
 
 
 def _predictions(
@@ -279,14 +274,14 @@ class ScoredChunk(NamedTuple):
     first_row: int
     keys: np.ndarray
     proba: np.ndarray  # of the positive class
-    by_worker: bool  # scored in the prefetch worker process rather than the scoring process
 
 
 def _scored(
-    model: ProductionModel, scoring_pid: int, prepared: tuple[int, int, np.ndarray, pd.DataFrame]
-) -> ScoredChunk:
-    number, first_row, keys, features = prepared
-    return ScoredChunk(number, first_row, keys, model.positive_proba(features), os.getpid() != scoring_pid)
+    model: ProductionModel, chunks: Iterable[pd.DataFrame], key_column: str | None
+) -> Iterator[ScoredChunk]:
+    """Each chunk cleaned, checked and scored."""
+    for number, first_row, keys, features in _prepared(model, chunks, key_column):
+        yield ScoredChunk(number, first_row, keys, model.positive_proba(features))
 
 
 def score_in_chunks(
@@ -300,11 +295,9 @@ def score_in_chunks(
 ) -> Totals:
     """Clean, check, score each chunk and write its predictions to every sink.
 
-    The next chunks are read, cleaned and checked by a worker process (or thread, see
-    :func:`tabular_ml.prefetch.prefetched`) while this one is scored, and the previous one is
-    written by a thread meanwhile; a few chunks at most are in memory at once. A chunk is
-    scored by the worker when this process is behind (two prepared chunks wait), else here:
-    either way by the same Pipeline on the same rows, so the predictions do not depend on it.
+    A worker process (or thread, see :func:`tabular_ml.prefetch.prefetched`) reads, cleans,
+    checks and scores the next chunks while this process writes the current one's predictions;
+    only the predictions cross over. A few chunks at most are in memory at once.
 
     Args:
         model: The fitted Pipeline with its contract, cleaning and threshold.
@@ -313,7 +306,8 @@ def score_in_chunks(
         scored_at: The run's timestamp, written on every row.
         key_column: An input column written as each row's key; default: the 0-based row number.
         progress: Show a progress bar (on a terminal; log lines per chunk are always written).
-        prefetch: Where the next chunks are prepared: ``process``, ``thread`` or ``auto``.
+        prefetch: Where the chunks are read, checked and scored: ``process``, ``thread`` or
+            ``auto``.
 
     Returns:
         Running totals: rows, chunks, positive predictions, sum of probabilities, and how many
@@ -325,44 +319,29 @@ def score_in_chunks(
     """
     totals = Totals()
     started = time.perf_counter()
-    scored = prefetched(
-        lambda: _prepared(model, chunks, key_column), prefetch, finish=partial(_scored, model, os.getpid())
-    )
+    scored = prefetched(lambda: _scored(model, chunks, key_column), prefetch)
     with (
         closing(scored),  # stops the worker at once if this loop fails
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer") as writer,
         tqdm(unit="rows", unit_scale=True, desc="scoring", disable=None if progress else True) as bar,
     ):
-        writing: Future | None = None
-        for number, first_row, keys, proba, by_worker in scored:
+        for number, first_row, keys, proba in scored:
             frame = _predictions(model, proba, keys, key_column, scored_at)
-            if writing is not None:
-                writing.result()  # the previous chunk is written (or its error raised) first
-            # Writing (Parquet encoding releases the GIL) overlaps with scoring the next chunk.
-            writing = writer.submit(contextvars.copy_context().run, _write, sinks, frame)
+            for sink in sinks:
+                sink.write(frame)
             totals.rows += len(frame)
             totals.chunks = number
             totals.positives += int((proba >= model.threshold).sum())
             totals.probability_sum += float(proba.sum())
-            totals.scored_by_worker += by_worker
             bar.update(len(frame))
             logger.info(
-                "Chunk %d: input rows %d-%d scored%s (%d so far, %.0f rows/s)",
+                "Chunk %d: input rows %d-%d scored (%d so far, %.0f rows/s)",
                 number,
                 first_row,
                 totals.rows - 1,
-                " by the prefetch worker" if by_worker else "",
                 totals.rows,
                 totals.rows / max(time.perf_counter() - started, 1e-9),
             )
-        if writing is not None:
-            writing.result()
     return totals
-
-
-def _write(sinks: Sequence[Sink], frame: pd.DataFrame) -> None:
-    for sink in sinks:
-        sink.write(frame)
 
 
 def describe_config(config: SourceConfig | SinkConfig) -> str:
@@ -403,7 +382,8 @@ def run_batch_scoring(
         sink_secrets: Secret values of a SQL sink.
         scored_at: The run's timestamp (default: now, UTC).
         progress: Show a progress bar on a terminal.
-        prefetch: Where the next chunks are prepared: ``process``, ``thread`` or ``auto``.
+        prefetch: Where the chunks are read, checked and scored: ``process``, ``thread`` or
+            ``auto``.
 
     Returns:
         What was written, with totals.

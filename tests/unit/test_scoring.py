@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import platform
+import resource
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 from tabular_ml.cleaning import clean_frame
 from tabular_ml.config import CleaningConfig, FileSink, FileSource, PreprocessingConfig, SqlSource
@@ -235,44 +239,6 @@ def test_stopping_early_stops_the_producer(mode) -> None:
     assert multiprocessing.active_children() == []
 
 
-def where_finished(item: int) -> tuple[str, int, int, str]:
-    """Wraps the item (finishing twice would nest it) and says where it ran."""
-    return "finished", item, os.getpid(), threading.current_thread().name
-
-
-@pytest.mark.parametrize("mode", ["thread", "process"])
-def test_finish_runs_once_per_item_in_order_on_whichever_side_is_free(mode) -> None:
-    received = []
-    for item in prefetched(lambda: iter(range(40)), mode, ahead=2, finish=where_finished):
-        received.append(item)
-        time.sleep(0.01)  # a slow consumer: the producer finishes items while it waits
-    assert [(tag, number) for tag, number, _, _ in received] == [("finished", n) for n in range(40)]
-    by_producer = [
-        number
-        for _, number, pid, thread in received
-        if (pid != os.getpid() if mode == "process" else thread == "prefetch")
-    ]
-    assert 0 < len(by_producer) < 40  # both sides finished items
-    assert 0 not in by_producer  # the first item arrives before anything waits
-
-
-def test_an_error_of_finish_in_the_worker_process_reaches_the_consumer() -> None:
-    consumer = os.getpid()
-
-    def finish(item: int) -> int:
-        if os.getpid() != consumer:
-            raise ValueError(f"item {item} cannot be finished in the worker")
-        return item
-
-    received = []
-    with pytest.raises(ValueError, match=r"^item \d+ cannot be finished in the worker$"):
-        for item in prefetched(lambda: iter(range(1000)), "process", ahead=1, finish=finish):
-            received.append(item)
-            time.sleep(0.01)
-    assert received == list(range(len(received)))  # what came before the error, in order
-    assert multiprocessing.active_children() == []
-
-
 def test_items_cross_through_spool_files_that_are_removed_however_it_ends(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the spool directory goes
     frames = [
@@ -300,15 +266,15 @@ def test_items_cross_through_spool_files_that_are_removed_however_it_ends(tmp_pa
 
 
 class SlowParquetParts(ParquetPartsSink):
-    """Real part files, written slowly: the scoring process falls behind its worker."""
+    """Real part files, written slowly: the worker is ahead of the writing."""
 
     def write(self, frame: pd.DataFrame) -> None:
-        time.sleep(0.05)
+        time.sleep(0.02)
         super().write(frame)
 
 
 @pytest.mark.parametrize("prefetch", ["thread", "process"])
-def test_chunks_scored_by_the_worker_are_the_same_rows_and_predictions(
+def test_chunks_come_back_from_the_worker_once_each_in_order_with_their_predictions(
     production, tmp_path, prefetch
 ) -> None:
     frame = tiny_frame(300, seed=7)
@@ -318,14 +284,50 @@ def test_chunks_scored_by_the_worker_are_the_same_rows_and_predictions(
         totals = score_in_chunks(production, chunks, [sink], SCORED_AT, progress=False, prefetch=prefetch)
     written = pd.read_parquet(tmp_path / "parts")
     assert written["input_row"].tolist() == list(range(300))  # none lost, none twice, in order
+    assert len(list((tmp_path / "parts").iterdir())) == 28  # a part file per chunk
     per_chunk = [expected_proba(production, frame.iloc[start : start + 11]) for start in range(0, 300, 11)]
-    # bit for bit what predict_proba gives on the same chunk, whichever process scored it
+    # bit for bit what predict_proba gives on the same chunk in this process
     np.testing.assert_array_equal(written["probability"], np.concatenate(per_chunk))
     assert (totals.rows, totals.chunks) == (300, 28)
-    if prefetch == "process":
-        assert 0 < totals.scored_by_worker < 28
-    else:
-        assert totals.scored_by_worker == 0  # a thread is not a worker process
+
+
+def test_a_scoring_error_in_the_worker_reaches_the_caller_and_leaves_the_sinks_alone(tmp_path) -> None:
+    contract = tiny_contract()
+    train = tiny_frame(200, seed=1)
+    train = train[train["contract"] != "Two year"]  # allowed by the contract, unseen by the model
+    encoder = ColumnTransformer([("contract", OneHotEncoder(handle_unknown="error"), ["contract"])])
+    pipeline = make_pipeline(encoder, LogisticRegression()).fit(
+        train[contract.feature_names], encode_target(train[contract.target], contract)
+    )
+    strict = ProductionModel(pipeline, contract, CleaningConfig(), 0.5, "churn_tiny", "4")
+    frame = tiny_frame(60, seed=9)
+    frame["contract"] = "One year"
+    frame.loc[45, "contract"] = "Two year"  # in the second chunk
+    with pytest.raises(ValueError, match=r"Found unknown categories \['Two year'\] in column 0"):
+        score(strict, tmp_path, frame, chunk_rows=30, prefetch="process")
+    assert not (tmp_path / "out.csv").exists()  # the first chunk's rows were taken back
+    assert list((tmp_path / "store" / "run").iterdir()) == []
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="tunes glibc's malloc")
+def test_the_worker_keeps_freed_memory_for_the_next_chunk() -> None:
+    def freed_and_allocated_again():
+        for _ in range(3):  # 3 arrays of 8 MB, each freed before the next
+            yield int(np.ones(1 << 20).sum())
+
+    pid = os.getpid()
+    faults = []
+
+    def items():
+        for value in freed_and_allocated_again():
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+            yield value, os.getpid() != pid, faults[-1] - faults[0]
+
+    received = list(prefetched(items, "process"))
+    assert [value for value, _, _ in received] == [1 << 20] * 3
+    assert all(in_worker for _, in_worker, _ in received)
+    assert received[-1][2] < 500  # the third 8 MB array reused the first's pages (2,048 pages each)
 
 
 def test_configs_are_described_without_credentials() -> None:
