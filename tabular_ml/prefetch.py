@@ -13,7 +13,10 @@ a ZenML step has) must not use what those threads may hold, so the child, before
 else, takes the default signal handlers back, stops logging through the parent's handlers
 and writes to the real stdout/stderr; the parent freezes the garbage collector across the
 fork so the child never finalizes the parent's objects (database connections). The child
-only runs the iterator and is killed (SIGKILL) when the consumer stops early.
+only runs the iterator. When the consumer stops early it is stopped with SIGTERM, which
+unwinds it (so a worker of its own, in a nested ``prefetched``, is stopped as well), and
+killed if that takes more than a few seconds; when the consumer's process is gone, the
+child notices at its next hand-over and ends.
 
 The worker keeps the memory it frees for its next item (on glibc, by raising the thresholds
 above which ``malloc`` maps fresh pages and returns freed ones): item after item allocates
@@ -47,6 +50,7 @@ logger = logging.getLogger(__name__)
 Mode = Literal["auto", "process", "thread"]
 
 _POLL_S = 0.5
+_STOP_S = 5.0
 
 
 def prefetched[T](make_items: Callable[[], Iterator[T]], mode: Mode = "auto", ahead: int = 2) -> Iterator[T]:
@@ -134,6 +138,9 @@ def _in_process[T](make_items: Callable[[], Iterator[T]], ahead: int) -> Iterato
     gc.freeze()  # the child must not collect (and finalize) objects of the parent
     try:
         worker.start()
+    except BaseException:
+        shutil.rmtree(spool, ignore_errors=True)
+        raise
     finally:
         gc.unfreeze()
 
@@ -156,7 +163,10 @@ def _in_process[T](make_items: Callable[[], Iterator[T]], ahead: int) -> Iterato
         yield from _consumed(next_message)
     finally:
         if worker.is_alive():
-            worker.kill()
+            worker.terminate()
+            worker.join(timeout=_STOP_S)
+            if worker.is_alive():
+                worker.kill()
         worker.join()
         handoff.close()
         handoff.cancel_join_thread()
@@ -165,23 +175,51 @@ def _in_process[T](make_items: Callable[[], Iterator[T]], ahead: int) -> Iterato
 
 def _produce(make_items: Callable[[], Iterator[Any]], handoff, spool: str) -> None:
     """The worker process: ``("item", spool file)`` per item, then ``("done", None)`` or an error."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers
+    signal.signal(signal.SIGTERM, _unwind)  # not the parent's handlers
+    # The parent still ends it as a daemon; unmarked here, it may start a worker of its own.
+    multiprocessing.current_process().daemon = False
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which kills this
     logging.disable(logging.CRITICAL)  # the parent's handlers may hold locks of absent threads
     sys.stdout = sys.__stdout__ or open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     sys.stderr = sys.__stderr__ or open(os.devnull, "w")  # noqa: SIM115
     reuse_freed_memory()
+    consumer = os.getppid()
+    items = None
     try:
-        for number, item in enumerate(make_items()):
+        items = make_items()
+        for number, item in enumerate(items):
             path = os.path.join(spool, f"{number}.pickle")
             with open(path, "wb") as handle:
                 pickle.dump(item, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handoff.put(("item", path))
-        handoff.put(("done", None))
-    except BaseException as error:
-        handoff.put(("error", _picklable(error)))
+            _hand_over(handoff, ("item", path), consumer, spool)
+        _hand_over(handoff, ("done", None), consumer, spool)
+    except Exception as error:
+        _hand_over(handoff, ("error", _picklable(error)), consumer, spool)
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()  # a nested prefetch stops its own worker
     handoff.close()
     handoff.join_thread()  # everything is in the pipe before the process ends
+
+
+def _unwind(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _hand_over(handoff, message: tuple[str, Any], consumer: int, spool: str) -> None:
+    """Put a message, waiting while the queue is full, unless the consumer's process is gone.
+
+    Then the spool directory, which the consumer would have removed, is removed here.
+    """
+    while True:
+        try:
+            handoff.put(message, timeout=_POLL_S)
+            return
+        except queue.Full:
+            if os.getppid() != consumer:
+                shutil.rmtree(spool, ignore_errors=True)
+                raise SystemExit(1) from None
 
 
 def reuse_freed_memory(keep_mb: int = 256) -> bool:

@@ -6,8 +6,11 @@ import multiprocessing
 import os
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -237,6 +240,84 @@ def test_stopping_early_stops_the_producer(mode) -> None:
     assert [next(items) for _ in range(3)] == [0, 1, 2]
     items.close()
     assert multiprocessing.active_children() == []
+
+
+def ended(pid: int) -> bool:
+    """The process is gone (or a zombie nobody has reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def pids_and_numbers(numbers: Iterator[int]) -> Iterator[tuple[int, int]]:
+    for number in numbers:
+        yield os.getpid(), number
+
+
+def test_a_nested_prefetch_runs_in_a_worker_of_the_worker_and_stops_with_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def outer() -> Iterator[tuple[int, int, int]]:
+        for reader, number in prefetched(lambda: pids_and_numbers(iter(range(10**9))), "process"):
+            yield reader, os.getpid(), number * 10
+
+    items = prefetched(outer, "process")
+    received = [next(items) for _ in range(20)]
+    assert [number for _, _, number in received] == [n * 10 for n in range(20)]  # in order, once each
+    reader, scorer = received[0][:2]
+    assert len({reader, scorer, os.getpid()}) == 3
+    items.close()
+    assert multiprocessing.active_children() == []
+    deadline = time.monotonic() + 10
+    while not ended(reader) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ended(reader)  # the worker's own worker was stopped too
+    assert list(tmp_path.iterdir()) == []  # both spool directories are gone
+
+
+def test_an_error_in_a_nested_worker_reaches_the_first_consumer() -> None:
+    def broken() -> Iterator[int]:
+        yield 1
+        raise OSError("disk gone in the reader")
+
+    def outer() -> Iterator[int]:
+        for number in prefetched(broken, "process"):
+            yield number * 10
+
+    items = prefetched(outer, "process")
+    assert next(items) == 10
+    with pytest.raises(OSError, match="^disk gone in the reader$"):
+        next(items)
+    assert multiprocessing.active_children() == []
+
+
+def test_the_worker_ends_when_the_consumers_process_is_killed(tmp_path) -> None:
+    script = (
+        "import sys, tempfile, time\n"
+        f"tempfile.tempdir = {str(tmp_path)!r}\n"
+        "from tabular_ml.prefetch import prefetched\n"
+        "items = prefetched(lambda: iter(range(10**9)), 'process')\n"
+        "next(items)\n"
+        "import multiprocessing\n"
+        "print(multiprocessing.active_children()[0].pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    consumer = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2]
+    )
+    try:
+        worker = int(consumer.stdout.readline())
+        consumer.kill()  # SIGKILL: no clean-up of its own
+        consumer.wait()
+        deadline = time.monotonic() + 10
+        while not ended(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ended(worker)
+        assert list(tmp_path.iterdir()) == []  # the worker removed the spool directory
+    finally:
+        consumer.kill()
+        consumer.stdout.close()
 
 
 def test_items_cross_through_spool_files_that_are_removed_however_it_ends(tmp_path, monkeypatch) -> None:
