@@ -6,15 +6,17 @@ resampled with fixed seeds into a 1M-row Parquet file, a 1M-row CSV file and a 5
 file. Each measurement then runs in its own process (its peak memory, VmHWM, is its own):
 
 - ``in-memory``: the 1M rows already in a DataFrame (reading is not timed), then
-  ``pipeline.predict_proba`` on all of them: the fastest the model itself goes;
+  ``pipeline.predict_proba`` on all of them, as one would call the model directly;
 - ``chunked``: :func:`tabular_ml.scoring.run_batch_scoring`, what the inference step runs:
-  read the file in chunks of 100,000 rows, clean, check the contract, score, write every
-  prediction to a Parquet sink and again to Parquet parts in an "artifact store" folder.
+  read the file in chunks of 100,000 rows, clean, check the contract (a reader process),
+  score (a scorer process), write every prediction to a Parquet sink and again to Parquet
+  parts in an "artifact store" folder (the scoring process itself).
 
 Throughput measurements alternate over ``--rounds`` rounds (the machine is shared; the
 median is reported). Memory: the chunked path on the 1M-row and the 5M-row CSV, the main
-process and its prefetch worker separately (the worker's peak is ``ru_maxrss`` of the
-children). Run ``make bench-batch``; results go to bench/results/batch_scoring.md.
+process and its workers separately (the workers' peak is ``ru_maxrss`` of the children: the
+larger of the two; their CPU time is the sum). Run ``make bench-batch``; results go to
+bench/results/batch_scoring.md.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def run_measure(kind: str, workdir: Path, path: str) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"measurement {kind} {path} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    worker = f" (+ worker {result['worker_peak_mb']:.0f} MB)" if kind == "chunked" else ""
+    worker = f" (+ workers {result['worker_peak_mb']:.0f} MB)" if kind == "chunked" else ""
     print(
         f"  {kind:9s} {path:15s} {result['seconds']:6.1f} s  "
         f"{result['rows'] / result['seconds']:9.0f} rows/s  peak {result['peak_mb']:.0f} MB{worker}",
@@ -161,7 +163,7 @@ def report(throughput: dict[str, list[dict]], memory: list[dict], command: str, 
         f"Python {platform.python_version()}.",
         f"Command: `{command}`",
         "",
-        "| | seconds | rows/s | vs in-memory | CPU s (main + worker) |",
+        "| | seconds | rows/s | vs in-memory | CPU s (main + workers) |",
         "|---|---|---|---|---|",
     ]
     labels = {
@@ -179,10 +181,10 @@ def report(throughput: dict[str, list[dict]], memory: list[dict], command: str, 
         )
     lines += [
         "",
-        "Peak memory (VmHWM of the scoring process; the forked prefetch worker's peak separately,",
-        "which counts the pages it shares with the scoring process):",
+        "Peak memory (VmHWM of the scoring process; the larger peak of its two forked workers,",
+        "reader and scorer, separately, which counts the pages they share with the scoring process):",
         "",
-        "| input | rows | seconds | main process (MB) | prefetch worker (MB) |",
+        "| input | rows | seconds | main process (MB) | a worker (MB) |",
         "|---|---|---|---|---|",
     ]
     for result in memory:

@@ -45,7 +45,9 @@ def _is_blank(value) -> bool:
     return str(value).strip() == ""
 
 
-def _fix_text(df: pd.DataFrame, cleaning: CleaningConfig, summary: CleaningSummary) -> None:
+def _fix_text(
+    df: pd.DataFrame, cleaning: CleaningConfig, summary: CleaningSummary, text_values: dict | None
+) -> None:
     """Strip whitespace and turn blanks into missing values, column by column.
 
     Each function is applied once per distinct value and broadcast back to the rows (text
@@ -54,28 +56,47 @@ def _fix_text(df: pd.DataFrame, cleaning: CleaningConfig, summary: CleaningSumma
     """
     for name in _text_columns(df):
         column = df[name]
+        hashable = True
         try:
             codes, distinct = pd.factorize(column, use_na_sentinel=True)
         except TypeError:
+            hashable = False
             codes, distinct = np.arange(len(column)), column.to_numpy(dtype=object)
             codes = np.where(column.notna().to_numpy(), codes, -1)
         present = codes >= 0
+        cleaned_values = distinct
         if cleaning.strip_whitespace:
             stripped = np.fromiter(
                 (_stripped(value) for value in distinct), dtype=object, count=len(distinct)
             )
+            cleaned_values = stripped
             changed_values = np.array(
                 [new != old for new, old in zip(stripped, distinct, strict=True)] + [False]
             )
             changed = changed_values[codes]  # code -1 (missing) picks the trailing False
             if changed.any():
-                df.loc[changed, name] = stripped[codes[changed]]
+                _replaced(df, name, changed, stripped[codes[changed]])
                 summary.cells_stripped[name] = int(changed.sum())
+        blank_values, blank_rows = np.zeros(len(distinct), dtype=bool), 0
         if cleaning.empty_strings_as_missing:
-            blank = np.array([_is_blank(value) for value in distinct] + [False])[codes] & present
-            if blank.any():
-                df.loc[blank, name] = None
-                summary.blanks_to_missing[name] = int(blank.sum())
+            blank_values = np.array([_is_blank(value) for value in distinct], dtype=bool)
+            blank = np.append(blank_values, False)[codes] & present
+            blank_rows = int(blank.sum())
+            if blank_rows:
+                _replaced(df, name, blank, None)
+                summary.blanks_to_missing[name] = blank_rows
+        if text_values is not None and hashable:
+            kept = {
+                value for value, is_blank in zip(cleaned_values, blank_values, strict=True) if not is_blank
+            }
+            text_values[name] = (kept, int((~present).sum()) + blank_rows)
+
+
+def _replaced(df: pd.DataFrame, name: str, rows: np.ndarray, values) -> None:
+    """Column ``name`` gets new values in ``rows`` as a new array (``df`` shares the input's)."""
+    column = df[name].copy()
+    column[rows] = values
+    df[name] = column
 
 
 #: The text spellings of a binary value (compared in lower case); booleans count too.
@@ -140,7 +161,10 @@ def _coerce_numeric(df: pd.DataFrame, contract: DataContract, summary: CleaningS
 
 
 def clean_frame(
-    df: pd.DataFrame, cleaning: CleaningConfig, contract: DataContract
+    df: pd.DataFrame,
+    cleaning: CleaningConfig,
+    contract: DataContract,
+    text_values: dict[str, tuple[set, int]] | None = None,
 ) -> tuple[pd.DataFrame, CleaningSummary]:
     """Apply the configured safe fixes and say what changed.
 
@@ -148,18 +172,22 @@ def clean_frame(
         df: Raw data as loaded from a source; it is not modified.
         cleaning: Which fixes to apply.
         contract: Column kinds (for numeric coercion) and the duplicates policy.
+        text_values: If given, receives for each text column that whitespace or blank fixing
+            went through (a pass over its values) its distinct values after cleaning and its
+            number of missing values; batch scoring checks categories with them instead of
+            another pass. Columns that later stop being text are left out.
 
     Returns:
         The cleaned copy and a summary of every change.
     """
-    out = df.copy()
+    out = df.copy(deep=False)  # a changed column is replaced, never written into (see _replaced)
     summary = CleaningSummary(rows_in=len(df), rows_out=len(df))
     drop = [name for name in cleaning.drop_columns if name in out.columns]
     if drop:
         out = out.drop(columns=drop)
         summary.columns_dropped = drop
     if cleaning.strip_whitespace or cleaning.empty_strings_as_missing:
-        _fix_text(out, cleaning, summary)
+        _fix_text(out, cleaning, summary, text_values)
     if cleaning.coerce_numeric:
         _coerce_numeric(out, contract, summary)
     if contract.duplicates == "drop":
@@ -167,6 +195,11 @@ def clean_frame(
         out = out.drop_duplicates(ignore_index=True)
         summary.duplicates_dropped = before - len(out)
     summary.rows_out = len(out)
+    if text_values is not None:
+        still_text = set(_text_columns(out))
+        for name in list(text_values):  # coerced to numbers, or counted before duplicates went
+            if summary.duplicates_dropped or name not in still_text:
+                del text_values[name]
     logger.info(
         "Cleaned %d -> %d rows (%d duplicates dropped, %d cells coerced to missing)",
         summary.rows_in,
@@ -174,7 +207,9 @@ def clean_frame(
         summary.duplicates_dropped,
         sum(summary.coerced_to_missing.values()),
     )
-    return out.reset_index(drop=True), summary
+    if not out.index.equals(pd.RangeIndex(len(out))):  # a copy of every column otherwise
+        out = out.reset_index(drop=True)
+    return out, summary
 
 
 def columns_left_out(

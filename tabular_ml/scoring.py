@@ -2,8 +2,8 @@
 
 Memory is bounded by the chunk size: each chunk is read, cleaned as in training
 (:func:`tabular_ml.cleaning.clean_frame`), checked against the training contract without the
-target, scored with the fitted Pipeline and written to every sink before the next is read;
-only running totals are kept.
+target, scored with the fitted Pipeline and written to every sink; a worker process is at
+most a few chunks ahead of the writing, and only running totals are kept.
 
 Per chunk the contract is the training contract with three changes, so that a result does not
 depend on where chunks happen to end: no minimum row count, duplicates are kept (each input
@@ -14,16 +14,14 @@ rule by itself).
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -149,13 +147,18 @@ class ChunkValidator:
         self.missing: Counter[str] = Counter()
         self.rows_seen = 0
 
-    def quick_scan(self, chunk: pd.DataFrame) -> dict[str, int] | None:
+    def quick_scan(
+        self, chunk: pd.DataFrame, text_values: Mapping[str, tuple[set, int]] | None = None
+    ) -> dict[str, int] | None:
         """Missing values per contract column if every per-row rule surely holds, else None.
 
         The rules of :func:`tabular_ml.contract.build_schema` for one chunk: each column present;
         numeric and binary columns of a numeric dtype; binary values 0 or 1; values within
         min/max; categories among the allowed ones (missing values pass: columns are nullable).
+        ``text_values`` (from :func:`tabular_ml.cleaning.clean_frame`) gives text columns'
+        distinct values and missing counts, saving a pass over their values.
         """
+        text_values = text_values or {}
         missing = {}
         for name, spec in self.contract.columns.items():
             if name not in chunk.columns:
@@ -174,18 +177,27 @@ class ChunkValidator:
                 if spec.max is not None and not (present <= spec.max).all():
                     return None
             else:
-                try:
-                    codes, distinct = pd.factorize(column, use_na_sentinel=True)
-                except TypeError:  # unhashable values
-                    return None
-                missing[name] = int((codes < 0).sum())
+                if name in text_values:
+                    distinct, missing[name] = text_values[name]
+                else:
+                    try:
+                        codes, distinct = pd.factorize(column, use_na_sentinel=True)
+                    except TypeError:  # unhashable values
+                        return None
+                    missing[name] = int((codes < 0).sum())
                 if spec.categories is not None and not set(distinct) <= set(spec.categories):
                     return None
         return missing
 
-    def check(self, chunk: pd.DataFrame, number: int, first_row: int) -> None:
+    def check(
+        self,
+        chunk: pd.DataFrame,
+        number: int,
+        first_row: int,
+        text_values: Mapping[str, tuple[set, int]] | None = None,
+    ) -> None:
         """Raise :class:`ChunkContractError` when the chunk (or the rows so far) break a rule."""
-        missing = self.quick_scan(chunk)
+        missing = self.quick_scan(chunk, text_values)
         if missing is None:
             report = validate_frame(chunk, self.contract, with_target=False)
             missing = {name: int(chunk[name].isna().sum()) for name in self.limits if name in chunk.columns}
@@ -234,8 +246,8 @@ def _predictions(
 
 def _prepared(
     model: ProductionModel, chunks: Iterable[pd.DataFrame], key_column: str | None
-) -> Iterator[tuple[int, int, pd.DataFrame, np.ndarray]]:
-    """``(number, first row, features, keys)`` of each chunk, cleaned and checked."""
+) -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame]]:
+    """``(number, first row, keys, features)`` of each chunk, cleaned and checked."""
     validator = ChunkValidator(model.contract)
     cleaning_contract = model.contract.model_copy(update={"duplicates": "keep"})  # a row in, a row out
     number, first_row = 0, 0
@@ -247,10 +259,29 @@ def _prepared(
                 f"it has: {', '.join(map(str, raw.columns))}"
             )
         keys = raw[key_column].to_numpy() if key_column else np.arange(first_row, first_row + len(raw))
-        cleaned, _ = clean_frame(raw, model.cleaning, cleaning_contract)
-        validator.check(cleaned, number, first_row)
-        yield number, first_row, cleaned[model.contract.feature_names], keys
+        # Only the features are cleaned and checked: other columns (an id, the target) are never
+        # used, and cleaning a text column costs a pass over every value.
+        features = raw[[name for name in model.contract.feature_names if name in raw.columns]]
+        text_values: dict[str, tuple[set, int]] = {}
+        features, _ = clean_frame(features, model.cleaning, cleaning_contract, text_values)
+        validator.check(features, number, first_row, text_values)  # so no feature is missing
+        yield number, first_row, keys, features
         first_row += len(raw)
+
+
+class ScoredChunk(NamedTuple):
+    number: int
+    first_row: int
+    keys: np.ndarray
+    proba: np.ndarray  # of the positive class
+
+
+def _scored(
+    model: ProductionModel, prepared: Iterable[tuple[int, int, np.ndarray, pd.DataFrame]]
+) -> Iterator[ScoredChunk]:
+    """Each prepared chunk scored."""
+    for number, first_row, keys, features in prepared:
+        yield ScoredChunk(number, first_row, keys, model.positive_proba(features))
 
 
 def score_in_chunks(
@@ -264,9 +295,11 @@ def score_in_chunks(
 ) -> Totals:
     """Clean, check, score each chunk and write its predictions to every sink.
 
-    The next chunks are read, cleaned and checked by a worker process (or thread, see
-    :func:`tabular_ml.prefetch.prefetched`) while this one is scored, and the previous one is
-    written by a thread meanwhile; a few chunks at most are in memory at once.
+    Three stages overlap, each a chunk or two ahead of the next: a reader process reads,
+    cleans and checks chunks, a scorer process scores them, and this process writes the
+    predictions (the two workers, or threads, from :func:`tabular_ml.prefetch.prefetched`).
+    On two cores, reading and scoring run side by side; on a busy machine the same work still
+    costs little more CPU time than scoring alone. A few chunks at most are in memory at once.
 
     Args:
         model: The fitted Pipeline with its contract, cleaning and threshold.
@@ -275,10 +308,12 @@ def score_in_chunks(
         scored_at: The run's timestamp, written on every row.
         key_column: An input column written as each row's key; default: the 0-based row number.
         progress: Show a progress bar (on a terminal; log lines per chunk are always written).
-        prefetch: Where the next chunks are prepared: ``process``, ``thread`` or ``auto``.
+        prefetch: Where the chunks are read, checked and scored: ``process``, ``thread`` or
+            ``auto``.
 
     Returns:
-        Running totals: rows, chunks, positive predictions, sum of probabilities.
+        Running totals: rows, chunks, positive predictions, sum of probabilities, and how many
+        chunks the worker process scored.
 
     Raises:
         ChunkContractError: A chunk broke the contract (nothing of it was written).
@@ -286,20 +321,19 @@ def score_in_chunks(
     """
     totals = Totals()
     started = time.perf_counter()
-    prepared = prefetched(lambda: _prepared(model, chunks, key_column), prefetch)
+
+    def read() -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame]]:
+        return prefetched(lambda: _prepared(model, chunks, key_column), prefetch)
+
+    scored = prefetched(lambda: _scored(model, read()), prefetch)  # the reader is the scorer's child
     with (
-        closing(prepared),  # stops the worker at once if this loop fails
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer") as writer,
+        closing(scored),  # stops the worker at once if this loop fails
         tqdm(unit="rows", unit_scale=True, desc="scoring", disable=None if progress else True) as bar,
     ):
-        writing: Future | None = None
-        for number, first_row, features, keys in prepared:
-            proba = model.positive_proba(features)
+        for number, first_row, keys, proba in scored:
             frame = _predictions(model, proba, keys, key_column, scored_at)
-            if writing is not None:
-                writing.result()  # the previous chunk is written (or its error raised) first
-            # Writing (Parquet encoding releases the GIL) overlaps with scoring the next chunk.
-            writing = writer.submit(contextvars.copy_context().run, _write, sinks, frame)
+            for sink in sinks:
+                sink.write(frame)
             totals.rows += len(frame)
             totals.chunks = number
             totals.positives += int((proba >= model.threshold).sum())
@@ -313,14 +347,7 @@ def score_in_chunks(
                 totals.rows,
                 totals.rows / max(time.perf_counter() - started, 1e-9),
             )
-        if writing is not None:
-            writing.result()
     return totals
-
-
-def _write(sinks: Sequence[Sink], frame: pd.DataFrame) -> None:
-    for sink in sinks:
-        sink.write(frame)
 
 
 def describe_config(config: SourceConfig | SinkConfig) -> str:
@@ -361,7 +388,8 @@ def run_batch_scoring(
         sink_secrets: Secret values of a SQL sink.
         scored_at: The run's timestamp (default: now, UTC).
         progress: Show a progress bar on a terminal.
-        prefetch: Where the next chunks are prepared: ``process``, ``thread`` or ``auto``.
+        prefetch: Where the chunks are read, checked and scored: ``process``, ``thread`` or
+            ``auto``.
 
     Returns:
         What was written, with totals.

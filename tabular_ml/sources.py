@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 import sqlalchemy as sa
@@ -74,20 +75,30 @@ def load_data(source: SourceConfig, secrets: Mapping[str, str] | None = None) ->
     return frame
 
 
-def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
+def _normalise(frame: pd.DataFrame, none_possible: bool = True) -> pd.DataFrame:
     """Make frames from different sources identical for identical data.
 
     SQL drivers and JSON give ``None`` for missing values in text columns where
     CSV and Parquet give NaN, and a column that is entirely NULL comes back as
     ``object`` instead of ``float64``. Integer columns holding NULLs stay float,
-    as pandas reads them from every source.
+    as pandas reads them from every source. ``none_possible=False`` (chunks read from files,
+    whose readers give NaN) skips looking for ``None``: a pass over every text value.
     """
     frame = frame.reset_index(drop=True)
-    for column in frame.select_dtypes(include="object").columns:
-        values = frame[column].to_numpy(dtype=object, copy=True)
-        values[pd.isna(values)] = np.nan
-        frame[column] = values
+    if none_possible:
+        _missing_as_nan(frame, frame.select_dtypes(include="object").columns)
     return frame.infer_objects()
+
+
+def _missing_as_nan(frame: pd.DataFrame, columns) -> None:
+    """Missing values of these object columns (None, pd.NA, NaT) become NaN, in place."""
+    for column in columns:
+        values = frame[column].to_numpy(dtype=object)
+        missing = pd.isna(values)
+        if missing.any():  # only then copied: batch scoring normalises millions of rows
+            values = values.copy()
+            values[missing] = np.nan
+            frame[column] = values
 
 
 # --------------------------------------------------------------------------- file
@@ -394,7 +405,7 @@ def iter_chunks(
                 f"{description}: duplicate column names {duplicated}; "
                 "expected unique names (alias them in a query)"
             )
-        yield _normalise(chunk)
+        yield _normalise(chunk, none_possible=not isinstance(source, FileSource))
 
 
 def _file_chunks(source: FileSource, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], str]:
@@ -411,9 +422,7 @@ def _read_file_chunks(path: Path, file_format: str, chunk_rows: int) -> Iterator
     file_format = _file_format(path, file_format)
     try:
         if file_format == "parquet":
-            with pq.ParquetFile(path) as parquet:
-                for batch in parquet.iter_batches(batch_size=chunk_rows):
-                    yield batch.to_pandas()
+            yield from _parquet_chunks(path, chunk_rows)
         else:
             with pd.read_csv(path, sep=_csv_separator(path), chunksize=chunk_rows) as reader:
                 yield from reader
@@ -421,6 +430,28 @@ def _read_file_chunks(path: Path, file_format: str, chunk_rows: int) -> Iterator
         raise DataSourceError(
             f"file source {path}: cannot read it as {file_format}: {_first_line(exc)}"
         ) from exc
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Batches of a Parquet file, missing values NaN in every column.
+
+    Text columns are read as dictionaries (Parquet usually stores them so), then expanded:
+    each distinct value becomes a Python string once per batch instead of once per row.
+    """
+    schema = pq.read_schema(path)
+    text = [
+        field.name
+        for field in schema
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+    ]
+    with pq.ParquetFile(path, read_dictionary=text) as parquet:
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas()
+            for name in text:
+                frame[name] = np.asarray(frame[name], dtype=object)  # a missing value becomes NaN
+            others = frame.select_dtypes(include="object").columns.difference(text)
+            _missing_as_nan(frame, others)  # e.g. decimals or times, where pyarrow gives None
+            yield frame
 
 
 def _sql_chunks(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -49,6 +50,27 @@ def test_parquet_chunks_follow_batches_not_row_groups(expected: pd.DataFrame, tm
     chunks = list(iter_chunks(FileSource(path=str(tmp_path / "t.parquet")), 2000))
     assert max(len(chunk) for chunk in chunks) <= 2000 and sum(len(chunk) for chunk in chunks) == 7043
     pd.testing.assert_frame_equal(joined(chunks), load_data(FileSource(path=str(tmp_path / "t.parquet"))))
+
+
+def test_parquet_nulls_are_nan_in_every_chunk_whatever_the_column_type(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "text": pa.array(["a", None, " b", "a", None, None], pa.string()),
+            "large": pa.array(["x", "y", None, "x", None, None], pa.large_string()),
+            "unique": pa.array([f"id-{i}" for i in range(5)] + [None], pa.string()),
+            "decimal": pa.array([Decimal("1.5"), None, Decimal("2"), None, None, None], pa.decimal128(5, 2)),
+            "number": pa.array([1.0, None, 3.0, 4.0, None, None]),
+        }
+    )
+    pq.write_table(table, tmp_path / "nulls.parquet")
+    chunks = list(iter_chunks(FileSource(path=str(tmp_path / "nulls.parquet")), 4))
+    for chunk in chunks:
+        for name in ("text", "large", "unique", "decimal"):
+            missing = chunk[name][chunk[name].isna()]
+            assert all(isinstance(value, float) for value in missing), name  # NaN, never None
+    assert chunks[1]["text"].dtype == np.float64  # all missing in this chunk, as from SQL
+    assert chunks[0]["text"].tolist()[2] == " b"  # text is not cleaned when read
+    pd.testing.assert_frame_equal(joined(chunks), load_data(FileSource(path=str(tmp_path / "nulls.parquet"))))
 
 
 def test_a_glob_is_read_file_after_file_in_sorted_order(expected: pd.DataFrame, tmp_path: Path) -> None:

@@ -146,10 +146,16 @@ def test_drop_columns():
     assert summary.cells_stripped == {}
 
 
-def test_the_input_frame_is_not_modified():
-    df = raw()
+@pytest.mark.parametrize(
+    "cleaning, duplicates",
+    [(CleaningConfig(drop_columns=["name"]), "drop"), (CleaningConfig(), "keep")],
+    ids=["drop", "keep"],
+)
+def test_the_input_frame_is_not_modified(cleaning, duplicates):
+    df = raw().assign(note=[" x", "x", "x ", "   ", np.nan])
     before = df.copy(deep=True)
-    clean_frame(df, CleaningConfig(drop_columns=["name"]), contract(duplicates="drop"))
+    out, summary = clean_frame(df, cleaning, contract(duplicates=duplicates))
+    assert summary.cells_stripped and summary.blanks_to_missing  # there were changes to make
     pd.testing.assert_frame_equal(df, before)
 
 
@@ -271,3 +277,38 @@ def test_columns_left_out_are_neither_features_nor_the_target():
     assert columns_left_out(columns, binary_contract()) == ["customer_id", "notes"]
     assert columns_left_out(columns, binary_contract(), id_column="customer_id") == ["notes"]
     assert columns_left_out(["partner", "paid", "name", "y"], binary_contract()) == []
+
+
+def recount(out: pd.DataFrame, name: str) -> tuple[set, int]:
+    return set(out[name].dropna()), int(out[name].isna().sum())
+
+
+@pytest.mark.parametrize(
+    "cleaning",
+    [
+        CleaningConfig(),
+        CleaningConfig(strip_whitespace=False),
+        CleaningConfig(empty_strings_as_missing=False),
+        CleaningConfig(coerce_numeric=False),
+    ],
+    ids=["default", "no strip", "no blanks", "no coercion"],
+)
+def test_text_values_are_the_cleaned_columns_distinct_values_and_missing_counts(cleaning):
+    df = raw().assign(note=[" x", "x", "x ", "   ", np.nan], mixed=[1, " 1", "a", None, 2.5])
+    text_values = {}
+    out, _ = clean_frame(df, cleaning, contract(), text_values)
+    text = [name for name in out.columns if out[name].dtype == object]
+    assert sorted(text_values) == sorted(text)  # coerced columns are left out
+    for name in text:
+        assert text_values[name] == recount(out, name), name
+
+
+def test_text_values_are_left_empty_when_duplicates_were_dropped_or_text_is_not_fixed():
+    df = pd.concat([raw(), raw()], ignore_index=True)
+    text_values = {}
+    clean_frame(df, CleaningConfig(), contract(duplicates="drop"), text_values)
+    assert text_values == {}  # counted before the duplicates went
+    clean_frame(df, OFF, contract(), text_values)
+    assert text_values == {}  # no pass over the text values was made
+    clean_frame(df, CleaningConfig(), contract(), text_values)
+    assert text_values["name"] == ({"a", "b", "c"}, 4)

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 from tabular_ml.cleaning import clean_frame
 from tabular_ml.config import CleaningConfig, FileSink, FileSource, PreprocessingConfig, SqlSource
@@ -22,7 +33,10 @@ from tabular_ml.scoring import (
     ProductionModel,
     describe_config,
     run_batch_scoring,
+    score_in_chunks,
 )
+from tabular_ml.sinks import LocalFiles, ParquetPartsSink
+from tabular_ml.sources import iter_chunks
 from tests.factories import tiny_contract, tiny_frame
 
 SCORED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -171,6 +185,25 @@ def test_the_quick_scan_passes_only_what_pandera_passes() -> None:
             assert not passed, name
 
 
+def test_the_quick_scan_reaches_the_same_verdict_with_the_cleanings_text_values() -> None:
+    contract = tiny_contract()
+    validator = ChunkValidator(contract)
+    good = tiny_frame(40, seed=8)
+    good.loc[[1, 2], "backup"] = np.nan
+    good.loc[4, "security"] = "  "  # blank: missing after cleaning
+    good.loc[5, "contract"] = " One year "
+    frames = {"good": good, **broken_frames()}
+    frames["unknown category after cleaning"] = good.assign(
+        contract=good["contract"].replace("Two year", "Weekly")
+    )
+    for name, frame in frames.items():
+        text_values: dict = {}
+        cleaned, _ = clean_frame(frame, CleaningConfig(), contract, text_values)
+        assert "contract" in text_values or "contract" not in cleaned.columns, name
+        assert validator.quick_scan(cleaned, text_values) == validator.quick_scan(cleaned), name
+    assert validator.quick_scan(clean_frame(good, CleaningConfig(), contract)[0], {})["security"] == 1
+
+
 def test_an_empty_input_scores_nothing(production, tmp_path) -> None:
     result = score(production, tmp_path, tiny_frame(4).iloc[:0])
     assert (result.rows, result.chunks, result.positive_share, result.mean_probability) == (0, 0, None, None)
@@ -207,6 +240,175 @@ def test_stopping_early_stops_the_producer(mode) -> None:
     assert [next(items) for _ in range(3)] == [0, 1, 2]
     items.close()
     assert multiprocessing.active_children() == []
+
+
+def ended(pid: int) -> bool:
+    """The process is gone (or a zombie nobody has reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def pids_and_numbers(numbers: Iterator[int]) -> Iterator[tuple[int, int]]:
+    for number in numbers:
+        yield os.getpid(), number
+
+
+def test_a_nested_prefetch_runs_in_a_worker_of_the_worker_and_stops_with_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def outer() -> Iterator[tuple[int, int, int]]:
+        for reader, number in prefetched(lambda: pids_and_numbers(iter(range(10**9))), "process"):
+            yield reader, os.getpid(), number * 10
+
+    items = prefetched(outer, "process")
+    received = [next(items) for _ in range(20)]
+    assert [number for _, _, number in received] == [n * 10 for n in range(20)]  # in order, once each
+    reader, scorer = received[0][:2]
+    assert len({reader, scorer, os.getpid()}) == 3
+    items.close()
+    assert multiprocessing.active_children() == []
+    deadline = time.monotonic() + 10
+    while not ended(reader) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ended(reader)  # the worker's own worker was stopped too
+    assert list(tmp_path.iterdir()) == []  # both spool directories are gone
+
+
+def test_an_error_in_a_nested_worker_reaches_the_first_consumer() -> None:
+    def broken() -> Iterator[int]:
+        yield 1
+        raise OSError("disk gone in the reader")
+
+    def outer() -> Iterator[int]:
+        for number in prefetched(broken, "process"):
+            yield number * 10
+
+    items = prefetched(outer, "process")
+    assert next(items) == 10
+    with pytest.raises(OSError, match="^disk gone in the reader$"):
+        next(items)
+    assert multiprocessing.active_children() == []
+
+
+def test_the_worker_ends_when_the_consumers_process_is_killed(tmp_path) -> None:
+    script = (
+        "import sys, tempfile, time\n"
+        f"tempfile.tempdir = {str(tmp_path)!r}\n"
+        "from tabular_ml.prefetch import prefetched\n"
+        "items = prefetched(lambda: iter(range(10**9)), 'process')\n"
+        "next(items)\n"
+        "import multiprocessing\n"
+        "print(multiprocessing.active_children()[0].pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    consumer = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2]
+    )
+    try:
+        worker = int(consumer.stdout.readline())
+        consumer.kill()  # SIGKILL: no clean-up of its own
+        consumer.wait()
+        deadline = time.monotonic() + 10
+        while not ended(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ended(worker)
+        assert list(tmp_path.iterdir()) == []  # the worker removed the spool directory
+    finally:
+        consumer.kill()
+        consumer.stdout.close()
+
+
+def test_items_cross_through_spool_files_that_are_removed_however_it_ends(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the spool directory goes
+    frames = [
+        pd.DataFrame({"text": ["a b"] * 50_000, "number": np.arange(50_000) + start}) for start in (0, 1)
+    ]
+    received = list(prefetched(lambda: iter(frames), "process"))
+    for got, sent in zip(received, frames, strict=True):
+        pd.testing.assert_frame_equal(got, sent)
+    assert list(tmp_path.iterdir()) == []
+
+    items = prefetched(lambda: iter(frames * 100), "process", ahead=2)
+    next(items)
+    time.sleep(0.5)  # the worker has spooled the next items
+    assert len(list(next(tmp_path.iterdir()).iterdir())) >= 2
+    items.close()  # stopped early
+    assert list(tmp_path.iterdir()) == []
+
+    def broken():
+        yield from frames
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(prefetched(broken, "process"))
+    assert list(tmp_path.iterdir()) == []
+
+
+class SlowParquetParts(ParquetPartsSink):
+    """Real part files, written slowly: the worker is ahead of the writing."""
+
+    def write(self, frame: pd.DataFrame) -> None:
+        time.sleep(0.02)
+        super().write(frame)
+
+
+@pytest.mark.parametrize("prefetch", ["thread", "process"])
+def test_chunks_come_back_from_the_worker_once_each_in_order_with_their_predictions(
+    production, tmp_path, prefetch
+) -> None:
+    frame = tiny_frame(300, seed=7)
+    frame.to_csv(tmp_path / "input.csv", index=False)
+    chunks = iter_chunks(FileSource(path=str(tmp_path / "input.csv")), 11)
+    with SlowParquetParts(str(tmp_path / "parts"), "part", LocalFiles()) as sink:
+        totals = score_in_chunks(production, chunks, [sink], SCORED_AT, progress=False, prefetch=prefetch)
+    written = pd.read_parquet(tmp_path / "parts")
+    assert written["input_row"].tolist() == list(range(300))  # none lost, none twice, in order
+    assert len(list((tmp_path / "parts").iterdir())) == 28  # a part file per chunk
+    per_chunk = [expected_proba(production, frame.iloc[start : start + 11]) for start in range(0, 300, 11)]
+    # bit for bit what predict_proba gives on the same chunk in this process
+    np.testing.assert_array_equal(written["probability"], np.concatenate(per_chunk))
+    assert (totals.rows, totals.chunks) == (300, 28)
+
+
+def test_a_scoring_error_in_the_worker_reaches_the_caller_and_leaves_the_sinks_alone(tmp_path) -> None:
+    contract = tiny_contract()
+    train = tiny_frame(200, seed=1)
+    train = train[train["contract"] != "Two year"]  # allowed by the contract, unseen by the model
+    encoder = ColumnTransformer([("contract", OneHotEncoder(handle_unknown="error"), ["contract"])])
+    pipeline = make_pipeline(encoder, LogisticRegression()).fit(
+        train[contract.feature_names], encode_target(train[contract.target], contract)
+    )
+    strict = ProductionModel(pipeline, contract, CleaningConfig(), 0.5, "churn_tiny", "4")
+    frame = tiny_frame(60, seed=9)
+    frame["contract"] = "One year"
+    frame.loc[45, "contract"] = "Two year"  # in the second chunk
+    with pytest.raises(ValueError, match=r"Found unknown categories \['Two year'\] in column 0"):
+        score(strict, tmp_path, frame, chunk_rows=30, prefetch="process")
+    assert not (tmp_path / "out.csv").exists()  # the first chunk's rows were taken back
+    assert list((tmp_path / "store" / "run").iterdir()) == []
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="tunes glibc's malloc")
+def test_the_worker_keeps_freed_memory_for_the_next_chunk() -> None:
+    def freed_and_allocated_again():
+        for _ in range(3):  # 3 arrays of 8 MB, each freed before the next
+            yield int(np.ones(1 << 20).sum())
+
+    pid = os.getpid()
+    faults = []
+
+    def items():
+        for value in freed_and_allocated_again():
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+            yield value, os.getpid() != pid, faults[-1] - faults[0]
+
+    received = list(prefetched(items, "process"))
+    assert [value for value, _, _ in received] == [1 << 20] * 3
+    assert all(in_worker for _, in_worker, _ in received)
+    assert received[-1][2] < 500  # the third 8 MB array reused the first's pages (2,048 pages each)
 
 
 def test_configs_are_described_without_credentials() -> None:
