@@ -88,7 +88,8 @@ def measure(kind: str, workdir: Path, path: str) -> dict:
     import pandas as pd
 
     from tabular_ml.config import FileSink, FileSource
-    from tabular_ml.scoring import ProductionModel, run_batch_scoring
+    from tabular_ml.scoring import run_batch_scoring
+    from tabular_ml.trained_model import TrainedModel
 
     with open(workdir / "model.pkl", "rb") as handle:
         pipeline, parameters = pickle.load(handle)
@@ -97,7 +98,7 @@ def measure(kind: str, workdir: Path, path: str) -> dict:
         started, cpu = time.perf_counter(), time.process_time()
         rows = len(pipeline.predict_proba(features))
     else:
-        model = ProductionModel.from_parameters(pipeline, parameters, "churn_classifier", "1")
+        model = TrainedModel.from_metadata(pipeline, {"parameters": parameters}, "churn_classifier", "1")
         out = workdir / f"out-{os.getpid()}"
         started, cpu = time.perf_counter(), time.process_time()
         result = run_batch_scoring(

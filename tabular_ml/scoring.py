@@ -29,83 +29,68 @@ from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 from tabular_ml.cleaning import clean_frame
-from tabular_ml.config import CleaningConfig, DataContract, SinkConfig, SourceConfig
+from tabular_ml.config import DataContract, SinkConfig, SourceConfig
 from tabular_ml.contract import ContractReport, DataContractError, Violation, validate_frame
 from tabular_ml.prefetch import Mode, prefetched
 from tabular_ml.redaction import redact
 from tabular_ml.sinks import Files, LocalFiles, ParquetPartsSink, Sink, open_sink
 from tabular_ml.sources import iter_chunks
+from tabular_ml.target import Task
+from tabular_ml.trained_model import TrainedModel
 
 logger = logging.getLogger(__name__)
 
 #: The key column's name when ``key_column`` is not configured: the 0-based row number.
 ROW_NUMBER = "input_row"
-PREDICTION_COLUMNS = ["prediction", "probability", "model_version", "scored_at"]
+PREDICTION_COLUMNS = ["prediction", "probability", "model_version", "scored_at"]  # no probability: regression
+
+
+def prediction_columns(task: Task) -> list[str]:
+    """The columns written per row after the key, for a model of ``task``."""
+    return [name for name in PREDICTION_COLUMNS if task != "regression" or name != "probability"]
 
 
 class BatchPredictions(BaseModel):
-    """What one batch-scoring run wrote (the ``predictions`` artifact; the rows are in files)."""
+    """What one batch-scoring run wrote (the ``predictions`` artifact; the rows are in files).
+
+    Per task: ``class_shares`` (classification: the share of rows predicted as each class),
+    ``positive_share`` (binary), ``mean_probability`` (binary: of the positive class;
+    multiclass: of the predicted class), ``mean_prediction`` (regression).
+    """
 
     model_name: str
     model_version: str
     scored_at: datetime
-    threshold: float
+    task: Task = "binary"
+    threshold: float | None = None
     source: str
     sink: str
     columns: list[str]
     rows: int
     chunks: int
-    positive_share: float | None
-    mean_probability: float | None
+    class_shares: dict[str, float] | None = None
+    positive_share: float | None = None
+    mean_probability: float | None = None
+    mean_prediction: float | None = None
     parts_uri: str
 
     def summary(self) -> str:
-        shares = (
-            f"positive share {self.positive_share:.4f}, mean probability {self.mean_probability:.4f}"
-            if self.rows
-            else "nothing scored"
-        )
+        if not self.rows:
+            shares = "nothing scored"
+        elif self.task == "regression":
+            shares = f"mean prediction {self.mean_prediction:.6g}"
+        elif self.task == "binary":
+            shares = f"positive share {self.positive_share:.4f}, mean probability {self.mean_probability:.4f}"
+        else:
+            shares = "class shares " + ", ".join(f"{k} {v:.4f}" for k, v in (self.class_shares or {}).items())
         return (
             f"Scored {self.rows} rows in {self.chunks} chunk(s) with {self.model_name} version "
             f"{self.model_version}: {shares}; written to {self.sink} and {self.parts_uri}"
         )
 
 
-@dataclass(frozen=True)
-class ProductionModel:
-    """A fitted Pipeline with what its training run decided: contract, cleaning, threshold."""
-
-    pipeline: Any
-    contract: DataContract
-    cleaning: CleaningConfig
-    threshold: float
-    name: str
-    version: str
-
-    @classmethod
-    def from_parameters(
-        cls, pipeline: Any, parameters: Mapping[str, Any], name: str, version: str
-    ) -> ProductionModel:
-        """From a model version's ``parameters`` metadata (the training run's resolved parameters)."""
-        return cls(
-            pipeline=pipeline,
-            contract=DataContract(**parameters["contract"]),
-            cleaning=CleaningConfig(**parameters.get("cleaning", {})),
-            threshold=float(parameters["evaluation"]["threshold"]),
-            name=name,
-            version=version,
-        )
-
-    @property
-    def negative_label(self) -> str:
-        """The label below the threshold (as served: the other class, or ``not <positive>``)."""
-        others = [label for label in self.contract.classes if label != self.contract.positive_class]
-        return others[0] if len(others) == 1 else f"not {self.contract.positive_class}"
-
-    def positive_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """The Pipeline's probability of the positive class (encoded 1) for each row."""
-        column = [int(label) for label in self.pipeline.classes_].index(1)
-        return self.pipeline.predict_proba(features[self.contract.feature_names])[:, column]
+#: The production model as batch scoring uses it (kept under this name for callers).
+ProductionModel = TrainedModel
 
 
 class ChunkContractError(DataContractError):
@@ -221,27 +206,39 @@ class ChunkValidator:
 class Totals:
     rows: int = 0
     chunks: int = 0
-    positives: int = 0
-    probability_sum: float = 0.0
+    class_counts: np.ndarray | None = None  # classification: rows predicted as each class
+    score_sum: float = 0.0  # of the probability column, or of the predicted values (regression)
+
+    def add(self, chunk: ScoredChunk) -> None:
+        self.rows += len(chunk.keys)
+        self.chunks = chunk.number
+        self.score_sum += float((chunk.values if chunk.probability is None else chunk.probability).sum())
+        if chunk.probability is not None:
+            counts = np.bincount(chunk.values)
+            if self.class_counts is None:
+                self.class_counts = counts
+            else:
+                size = max(len(counts), len(self.class_counts))
+                self.class_counts = np.pad(self.class_counts, (0, size - len(self.class_counts))) + np.pad(
+                    counts, (0, size - len(counts))
+                )
 
 
 def _predictions(
-    model: ProductionModel, proba: np.ndarray, keys: np.ndarray, key_column: str | None, scored_at: datetime
+    model: ProductionModel, chunk: ScoredChunk, key_column: str | None, scored_at: datetime
 ) -> pd.DataFrame:
-    """One chunk's output rows: the key, prediction, probability, model_version, scored_at."""
-    return pd.DataFrame(
-        {
-            key_column or ROW_NUMBER: keys,
-            # categoricals from codes: no Python string per row (Parquet stores them as dictionaries)
-            "prediction": pd.Categorical.from_codes(
-                (proba >= model.threshold).astype(np.int8),
-                [model.negative_label, model.contract.positive_class],
-            ),
-            "probability": proba,
-            "model_version": pd.Categorical.from_codes(np.zeros(len(proba), np.int8), [model.version]),
-            "scored_at": pd.Timestamp(scored_at),
-        }
-    )
+    """One chunk's output rows: the key, prediction, probability (classification), model_version,
+    scored_at."""
+    columns: dict[str, Any] = {key_column or ROW_NUMBER: chunk.keys}
+    if chunk.probability is None:
+        columns["prediction"] = chunk.values
+    else:
+        # categoricals from codes: no Python string per row (Parquet stores them as dictionaries)
+        columns["prediction"] = pd.Categorical.from_codes(chunk.values, model.target.classes)
+        columns["probability"] = chunk.probability
+    columns["model_version"] = pd.Categorical.from_codes(np.zeros(len(chunk.keys), np.int8), [model.version])
+    columns["scored_at"] = pd.Timestamp(scored_at)
+    return pd.DataFrame(columns)
 
 
 def _prepared(
@@ -273,7 +270,21 @@ class ScoredChunk(NamedTuple):
     number: int
     first_row: int
     keys: np.ndarray
-    proba: np.ndarray  # of the positive class
+    values: np.ndarray  # class codes (classification) or predicted values (regression)
+    probability: np.ndarray | None  # of the positive class (binary), of the predicted class (multiclass)
+
+
+def scored_chunk(
+    model: ProductionModel, number: int, first_row: int, keys: np.ndarray, features
+) -> ScoredChunk:
+    """A chunk's predictions as the model's task gives them (small arrays: they cross processes)."""
+    scores = model.scores(features)
+    if model.target.task == "regression":
+        return ScoredChunk(number, first_row, keys, scores, None)
+    if model.target.task == "binary":
+        return ScoredChunk(number, first_row, keys, (scores >= model.threshold).astype(np.int8), scores)
+    codes = scores.argmax(axis=1)
+    return ScoredChunk(number, first_row, keys, codes.astype(np.int16), scores[np.arange(len(codes)), codes])
 
 
 def _scored(
@@ -281,7 +292,7 @@ def _scored(
 ) -> Iterator[ScoredChunk]:
     """Each prepared chunk scored."""
     for number, first_row, keys, features in prepared:
-        yield ScoredChunk(number, first_row, keys, model.positive_proba(features))
+        yield scored_chunk(model, number, first_row, keys, features)
 
 
 def score_in_chunks(
@@ -330,19 +341,16 @@ def score_in_chunks(
         closing(scored),  # stops the worker at once if this loop fails
         tqdm(unit="rows", unit_scale=True, desc="scoring", disable=None if progress else True) as bar,
     ):
-        for number, first_row, keys, proba in scored:
-            frame = _predictions(model, proba, keys, key_column, scored_at)
+        for chunk in scored:
+            frame = _predictions(model, chunk, key_column, scored_at)
             for sink in sinks:
                 sink.write(frame)
-            totals.rows += len(frame)
-            totals.chunks = number
-            totals.positives += int((proba >= model.threshold).sum())
-            totals.probability_sum += float(proba.sum())
+            totals.add(chunk)
             bar.update(len(frame))
             logger.info(
                 "Chunk %d: input rows %d-%d scored (%d so far, %.0f rows/s)",
-                number,
-                first_row,
+                chunk.number,
+                chunk.first_row,
                 totals.rows - 1,
                 totals.rows,
                 totals.rows / max(time.perf_counter() - started, 1e-9),
@@ -399,13 +407,15 @@ def run_batch_scoring(
             report adds a line per violation); the sinks are left as they were.
     """
     scored_at = scored_at or datetime.now(UTC)
+    task = model.target.task
     logger.info(
-        "Scoring {%s} in chunks of %d rows with %s version %s (threshold %g)",
+        "Scoring {%s} in chunks of %d rows with %s version %s (%s%s)",
         describe_config(source),
         chunk_rows,
         model.name,
         model.version,
-        model.threshold,
+        task,
+        f", threshold {model.threshold:g}" if task == "binary" else "",
     )
     chunks = iter_chunks(source, chunk_rows, source_secrets)
     with (
@@ -415,17 +425,27 @@ def run_batch_scoring(
         totals = score_in_chunks(model, chunks, [target, store], scored_at, key_column, progress, prefetch)
     if not totals.rows:
         logger.warning("The source held no rows: nothing was scored")
+    shares = None
+    if totals.rows and totals.class_counts is not None:
+        counts = np.pad(totals.class_counts, (0, len(model.target.classes) - len(totals.class_counts)))
+        shares = {
+            label: float(n) / totals.rows for label, n in zip(model.target.classes, counts, strict=True)
+        }
+    mean = totals.score_sum / totals.rows if totals.rows else None
     return BatchPredictions(
         model_name=model.name,
         model_version=model.version,
         scored_at=scored_at,
-        threshold=model.threshold,
+        task=task,
+        threshold=model.threshold if task == "binary" else None,
         source=describe_config(source),
         sink=target.description,
-        columns=[key_column or ROW_NUMBER, *PREDICTION_COLUMNS],
+        columns=[key_column or ROW_NUMBER, *prediction_columns(task)],
         rows=totals.rows,
         chunks=totals.chunks,
-        positive_share=totals.positives / totals.rows if totals.rows else None,
-        mean_probability=totals.probability_sum / totals.rows if totals.rows else None,
+        class_shares=shares,
+        positive_share=shares[model.target.classes[1]] if shares and task == "binary" else None,
+        mean_probability=mean if task != "regression" else None,
+        mean_prediction=mean if task == "regression" else None,
         parts_uri=store_dir,
     )

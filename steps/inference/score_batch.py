@@ -9,7 +9,8 @@ from zenml.io import fileio
 from zenml.logger import get_logger
 
 from tabular_ml.config import SinkConfig, SourceConfig
-from tabular_ml.scoring import BatchPredictions, ProductionModel, run_batch_scoring
+from tabular_ml.scoring import BatchPredictions, run_batch_scoring
+from tabular_ml.trained_model import TrainedModel
 
 logger = get_logger(__name__)
 
@@ -21,15 +22,15 @@ def score_batch(
     """Append a prediction per input row to the sink; the same rows go to the artifact store.
 
     ``model`` is the pipeline's model version's (production's) ``model`` artifact; its contract,
-    cleaning and threshold come from that version's ``parameters`` metadata. The predictions
+    cleaning, target (task, classes) and threshold come from that version's metadata. The predictions
     are also written as Parquet parts under ``<artifact store>/batch_predictions/<run id>/``,
     so the returned ``predictions`` artifact (linked to the version) points at versioned rows.
     """
     context = get_step_context()
     version = context.model_version
     run_id = str(context.pipeline_run.id)
-    production = ProductionModel.from_parameters(
-        model, version.run_metadata["parameters"], version.model.name, str(version.number)
+    production = TrainedModel.from_metadata(
+        model, version.run_metadata, version.model.name, str(version.number)
     )
     predictions = run_batch_scoring(
         production,
@@ -48,8 +49,10 @@ def score_batch(
         "chunks": predictions.chunks,
         "model_version": predictions.model_version,
     }
-    if predictions.positive_share is not None:
-        summary["positive_share"] = round(predictions.positive_share, 6)
+    if predictions.class_shares is not None:
+        summary["class_shares"] = {k: round(v, 6) for k, v in predictions.class_shares.items()}
+    if predictions.mean_prediction is not None:
+        summary["mean_prediction"] = predictions.mean_prediction
     log_metadata(summary, artifact_name="predictions", infer_artifact=True)
     logger.info(predictions.summary())
     return predictions

@@ -37,9 +37,11 @@ from tabular_ml.scoring import (
 )
 from tabular_ml.sinks import LocalFiles, ParquetPartsSink
 from tabular_ml.sources import iter_chunks
+from tabular_ml.target import TargetSpec
 from tests.factories import tiny_contract, tiny_frame
 
 SCORED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+BINARY = TargetSpec(column="churn", task="binary", classes=["No", "Yes"])
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def production() -> ProductionModel:
     train = tiny_frame(200, seed=1)
     pipeline = build_model(contract, PreprocessingConfig(), [], LogisticRegression(max_iter=500))
     pipeline.fit(train[contract.feature_names], encode_target(train[contract.target], contract))
-    return ProductionModel(pipeline, contract, CleaningConfig(), 0.5, "churn_tiny", "3")
+    return ProductionModel(pipeline, contract, CleaningConfig(), BINARY, 0.5, "churn_tiny", "3")
 
 
 def score(production, tmp_path: Path, frame: pd.DataFrame, sink: str = "out.csv", **options):
@@ -380,7 +382,7 @@ def test_a_scoring_error_in_the_worker_reaches_the_caller_and_leaves_the_sinks_a
     pipeline = make_pipeline(encoder, LogisticRegression()).fit(
         train[contract.feature_names], encode_target(train[contract.target], contract)
     )
-    strict = ProductionModel(pipeline, contract, CleaningConfig(), 0.5, "churn_tiny", "4")
+    strict = ProductionModel(pipeline, contract, CleaningConfig(), BINARY, 0.5, "churn_tiny", "4")
     frame = tiny_frame(60, seed=9)
     frame["contract"] = "One year"
     frame.loc[45, "contract"] = "Two year"  # in the second chunk
@@ -416,3 +418,40 @@ def test_configs_are_described_without_credentials() -> None:
         "type: sql, url_env: WAREHOUSE_URL, table: customers"
     )
     assert describe_config(FileSink(path="out/p.parquet")) == "type: file, path: out/p.parquet"
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_multiclass_and_regression_models_write_their_own_predictions(tmp_path, task):
+    from sklearn.linear_model import LinearRegression
+
+    contract = tiny_contract().model_copy(update={"classes": None, "positive_class": None})
+    train = tiny_frame(300, seed=2)
+    if task == "multiclass":
+        target = TargetSpec(column="churn", task="multiclass", classes=["long", "mid", "short"])
+        labels = pd.Series(np.select([train["tenure"] > 48, train["tenure"] > 24], ["long", "mid"], "short"))
+        estimator, y = LogisticRegression(max_iter=2000), target.encode(labels)
+    else:
+        target = TargetSpec(column="churn", task="regression")
+        estimator, y = LinearRegression(), 2.0 * train["tenure"] + 1.0
+    pipeline = build_model(contract, PreprocessingConfig(), [], estimator).fit(
+        train[contract.feature_names], y
+    )
+    model = ProductionModel(pipeline, contract, CleaningConfig(), target, 0.5, "m", "7")
+    rows = tiny_frame(250, seed=3).drop(columns="churn")
+    result = score(model, tmp_path, rows, chunk_rows=100)
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert (result.task, result.rows, result.chunks, len(written)) == (task, 250, 3, 250)
+    if task == "regression":
+        assert result.columns == ["input_row", "prediction", "model_version", "scored_at"]
+        np.testing.assert_allclose(written["prediction"], 2.0 * rows["tenure"] + 1.0, atol=1e-6)
+        assert result.mean_prediction == pytest.approx((2.0 * rows["tenure"] + 1.0).mean())
+        assert result.class_shares is None and result.threshold is None
+    else:
+        proba = pipeline.predict_proba(rows[contract.feature_names])
+        assert written["prediction"].tolist() == [target.classes[i] for i in proba.argmax(axis=1)]
+        np.testing.assert_allclose(written["probability"], proba.max(axis=1), atol=1e-9)
+        shares = written["prediction"].value_counts(normalize=True).to_dict()
+        assert result.class_shares == pytest.approx(
+            {label: shares.get(label, 0.0) for label in target.classes}
+        )
+        assert result.positive_share is None and "class shares long" in result.summary()
