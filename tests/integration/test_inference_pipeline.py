@@ -90,11 +90,14 @@ def test_one_prediction_per_row_from_the_production_version(workdir, csv_runs) -
     production, newer = positive_proba(1, sample), positive_proba(2, sample)
     np.testing.assert_allclose(first["probability"], production, rtol=0, atol=1e-9)
     assert np.abs(newer - production).max() > 1e-4  # the versions do disagree
-    assert first["prediction"].tolist() == np.where(production >= 0.5, "Yes", "No").tolist()
+    threshold = Client().get_model_version(MODEL, 1).run_metadata["decision_threshold"]
+    assert 0.1 < threshold < 0.6  # chosen on the CV folds (evaluation.threshold: auto)
+    assert first["prediction"].tolist() == np.where(production >= threshold, "Yes", "No").tolist()
     predictions = chunked.steps["score_batch"].outputs["predictions"][0]
     summary = predictions.load()
     assert (summary.rows, summary.chunks, summary.model_version) == (ROWS, 4, "1")
-    assert summary.positive_share == pytest.approx((production >= 0.5).mean())
+    assert summary.threshold == pytest.approx(threshold)
+    assert summary.positive_share == pytest.approx((production >= threshold).mean())
     assert predictions.run_metadata["rows"] == ROWS and predictions.run_metadata["model_version"] == "1"
     versioned = pd.read_parquet(summary.parts_uri)
     assert versioned["input_row"].tolist() == list(range(ROWS))
