@@ -56,7 +56,7 @@ def train(folder, algorithm: str) -> None:
                 folder,
                 MODEL,
                 f"parameters.search.algorithms=[{algorithm}]",
-                "parameters.evaluation.gates.min={}",
+                "parameters.evaluation.gates={}",  # a crippled model must reach promotion's gates
             ),
         )
     )
