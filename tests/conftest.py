@@ -21,3 +21,10 @@ for threads_variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THR
     os.environ.setdefault(threads_variable, "1")
 # Tests import the project's packages (run.py, steps, pipelines) from the project root.
 sys.path.insert(0, str(PROJECT_ROOT))
+
+from zenml.utils import source_utils  # noqa: E402 - only once the variables above are set
+
+# ZenML resolves materializer, flavor and service sources against a source root: by default the
+# folder of the __main__ module, which a pytest-xdist worker's has not. The project root is what
+# run.py uses. Set in this process only: the processes the tests start must find it themselves.
+source_utils.set_custom_source_root(str(PROJECT_ROOT))
