@@ -4,6 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 ZENML  := $(VENV)/bin/zenml
 CONFIG ?= configs/training.yaml
+# Tests run on TEST_WORKERS processes (pytest-xdist), each test file whole on one of them: the
+# tests of an integration module share its pipeline runs and servers. Files are handed out in
+# collection order, tests/integration (the long ones) first, so the short unit files even out the
+# end. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 export ZENML_ANALYTICS_OPT_IN := false
 export ZENML_ENABLE_RICH_TRACEBACK := false
@@ -36,14 +42,14 @@ stack: init ## Register (idempotently) and activate the `local` stack
 run: stack ## Train on the bundled data with configs/training.yaml (CONFIG=... to change)
 	$(PY) run.py --config $(CONFIG)
 
-test: install ## Run the whole test suite (unit + integration)
-	$(PY) -m pytest
+test: install ## Run the whole test suite (unit + integration) on TEST_WORKERS=2 processes
+	$(PYTEST)
 
 test-unit: install ## Only the fast unit tests
-	$(PY) -m pytest tests/unit
+	$(PYTEST) tests/unit
 
 test-integration: install ## Only the pipeline tests against a throwaway ZenML store
-	$(PY) -m pytest tests/integration
+	$(PYTEST) tests/integration
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .

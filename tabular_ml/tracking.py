@@ -14,6 +14,11 @@ from tabular_ml.search import Candidate, SearchResult
 
 logger = logging.getLogger(__name__)
 
+# What loading and calling a logged Pipeline needs. Named here because MLflow would otherwise
+# infer them by loading the model in a subprocess (about 8 s per training run), and pick up
+# whatever the training process had imported (pytest, rich) besides.
+MODEL_REQUIREMENTS = ("scikit-learn", "skops", "pandas", "numpy", "scipy", "pydantic")  # + the packaged code
+
 
 def candidates_table(result: SearchResult) -> pd.DataFrame:
     """One row per candidate, best first; ``selected`` marks the chosen one.
@@ -103,6 +108,8 @@ def log_model_to_mlflow(pipeline: Any, input_example: pd.DataFrame) -> str | Non
     know (our feature transformers, numpy dtypes, ...) unless they are trusted when the
     model is logged: we trust exactly the types this model contains, found by skops itself.
     """
+    from importlib.metadata import version
+
     import mlflow
     import skops.io
     from mlflow.models import infer_signature
@@ -124,6 +131,7 @@ def log_model_to_mlflow(pipeline: Any, input_example: pd.DataFrame) -> str | Non
             input_example=input_example,
             pyfunc_predict_fn=predict_fn,
             code_paths=[str(Path(__file__).resolve().parent)],
+            pip_requirements=[f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS],
         )
     logger.info("Logged the model to MLflow: %s", info.model_uri)
     return info.model_uri

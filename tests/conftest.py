@@ -14,5 +14,17 @@ os.environ["ZENML_REPOSITORY_PATH"] = tempfile.mkdtemp(prefix="zenml-test-repo-"
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 os.environ["ZENML_ENABLE_RICH_TRACEBACK"] = "false"
 os.environ["AUTO_OPEN_DASHBOARD"] = "false"
+# The tests run pytest, run.py and model servers side by side on small data, where BLAS and OpenMP
+# thread pools only fight over the cores: a 3-fold search ran 5-10x slower with them on a busy
+# 2-core machine. One thread each, inherited by every process the tests start (unless set).
+for threads_variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(threads_variable, "1")
 # Tests import the project's packages (run.py, steps, pipelines) from the project root.
 sys.path.insert(0, str(PROJECT_ROOT))
+
+from zenml.utils import source_utils  # noqa: E402 - only once the variables above are set
+
+# ZenML resolves materializer, flavor and service sources against a source root: by default the
+# folder of the __main__ module, which a pytest-xdist worker's has not. The project root is what
+# run.py uses. Set in this process only: the processes the tests start must find it themselves.
+source_utils.set_custom_source_root(str(PROJECT_ROOT))

@@ -11,8 +11,11 @@ import json
 import re
 import subprocess
 import sys
+from importlib.metadata import version
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +24,7 @@ from zenml.client import Client
 from zenml.enums import StackComponentType
 from zenml.stack import StackComponent
 
+from tabular_ml.tracking import MODEL_REQUIREMENTS
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import free_port, ok, port_is_free, run_cli, small_training_args, write_sample
 
@@ -104,6 +108,10 @@ def test_the_served_model_is_the_one_logged_at_training(deployment):
     logged = Client().get_model_version(MODEL, 1).get_artifact("model").run_metadata["mlflow_model_uri"]
     assert logged.startswith("models:/") and service.config.model_uri == logged
     assert str(service.uuid) == info.service_id
+    mlflow.set_tracking_uri(Client().active_stack.experiment_tracker.get_tracking_uri())
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(logged)).read_text().split()
+    pinned = [f"{name}=={version(name)}" for name in ("mlflow", *MODEL_REQUIREMENTS)]
+    assert sorted(requirements) == sorted(pinned)  # named at logging, not inferred from the process
 
 
 def test_http_probabilities_equal_the_in_process_pipeline(deployment):
