@@ -115,6 +115,14 @@ def _mlflow(mlflow_model_uri: str, name: str, version: str, serving: ServingConf
     return config, MLFlowDeploymentService.SERVICE_TYPE
 
 
+def serving_env(serving: ServingConfig) -> dict[str, str]:
+    """The serving settings a Kubernetes pod reads from its environment (as the local server does)."""
+    return {
+        "SERVING_MAX_BODY_BYTES": str(serving.max_body_bytes),
+        "SERVING_CONTRACT_VIOLATIONS": serving.contract_violations,
+    }
+
+
 def _seldon_kubernetes(
     deployer: Any, bundle_uri: str, name: str, version: str, serving: ServingConfig
 ) -> tuple[Any, Any]:
@@ -137,6 +145,7 @@ def _seldon_kubernetes(
         workers=serving.workers,
         threads=serving.threads,
         request_log=bool(serving.request_log_dir.strip()),  # an emptyDir in the pod, see serving/k8s.py
+        env=serving_env(serving),
     )
     config = SeldonDeploymentConfig(
         **kwargs,

@@ -153,6 +153,7 @@ def pod_spec_for_zenml(
     image_pull_policy: str = "IfNotPresent",
     request_log: bool = True,
     request_log_claim: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Kubernetes ``PodSpec`` (JSON field names) of one serving pod.
 
@@ -176,6 +177,8 @@ def pod_spec_for_zenml(
         request_log: Log answered rows to :data:`REQUEST_LOG_MOUNT` (``SERVING_REQUEST_LOG_DIR``).
         request_log_claim: A PersistentVolumeClaim to mount there; None: an ``emptyDir``
             (the files go with the pod).
+        env: More environment variables of the model container, e.g. the serving settings
+            ``SERVING_MAX_BODY_BYTES`` and ``SERVING_CONTRACT_VIOLATIONS``.
 
     Raises:
         ValueError: For an empty image or URI, a version that cannot be a label value,
@@ -243,6 +246,11 @@ def pod_spec_for_zenml(
         else:
             source = {"emptyDir": {}}
         spec["volumes"].append({"name": REQUEST_LOG_VOLUME, **source})
+    reserved = {variable["name"] for variable in container["env"]}
+    taken = sorted(reserved & set(env or {}))
+    if taken:
+        raise ValueError(f"env must not set {taken}: the manifest sets them from its own arguments")
+    container["env"] += [{"name": str(key), "value": str(value)} for key, value in (env or {}).items()]
     if image_pull_secret:
         spec["imagePullSecrets"] = [{"name": image_pull_secret}]
     return spec
@@ -265,6 +273,7 @@ def render_seldon_deployment(
     storage_initializer_image: str = DEFAULT_STORAGE_INITIALIZER,
     request_log: bool = True,
     request_log_claim: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A ``SeldonDeployment`` (``machinelearning.seldon.io/v1``) serving one model bundle.
 
@@ -286,6 +295,7 @@ def render_seldon_deployment(
         storage_initializer_image: The init container that downloads the bundle.
         request_log: Log answered rows (see :func:`pod_spec_for_zenml`).
         request_log_claim: PersistentVolumeClaim for the log; None: an ``emptyDir``.
+        env: More environment variables of the model container (see :func:`pod_spec_for_zenml`).
 
     Returns:
         The resource as a JSON-compatible dict.
@@ -311,6 +321,7 @@ def render_seldon_deployment(
         storage_initializer_image=storage_initializer_image,
         request_log=request_log,
         request_log_claim=request_log_claim,
+        env=env,
     )
     version = _label_value("model_version", model_version)
     graph: dict[str, Any] = {
@@ -367,6 +378,7 @@ def zenml_deployment_config(
     storage_initializer_image: str = DEFAULT_STORAGE_INITIALIZER,
     request_log: bool = True,
     request_log_claim: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments of ZenML's ``SeldonDeploymentConfig`` for this image (a custom deployment).
 
@@ -396,6 +408,7 @@ def zenml_deployment_config(
         storage_initializer_image: The init container that downloads the bundle.
         request_log: Log answered rows (see :func:`pod_spec_for_zenml`).
         request_log_claim: PersistentVolumeClaim for the log; None: an ``emptyDir``.
+        env: More environment variables of the model container (see :func:`pod_spec_for_zenml`).
     """
     _check_dns_label("model_name (the Seldon predictor name)", model_name)
     version = _label_value("model_version", model_version)
@@ -421,6 +434,7 @@ def zenml_deployment_config(
             storage_initializer_image=storage_initializer_image,
             request_log=request_log,
             request_log_claim=request_log_claim,
+            env=env,
         ),
         # Becomes the label zenml.model_version on the SeldonDeployment.
         "extra_args": {"model_version": version},

@@ -259,6 +259,23 @@ def test_request_log_volume_a_claim_or_none():
         pod_spec_for_zenml(IMAGE, MODEL_URI, "7", request_log_claim="Bad_Name")
 
 
+def test_the_deployment_configs_serving_settings_reach_the_container():
+    from flavors.deploy import serving_env
+    from tabular_ml.config import ServingConfig
+
+    serving = ServingConfig(max_body_bytes=1_000_000, contract_violations="flag")
+    spec = pod_spec_for_zenml(IMAGE, MODEL_URI, "7", env=serving_env(serving))
+    check_kubernetes_pod_spec(spec)
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    assert (env["SERVING_MAX_BODY_BYTES"], env["SERVING_CONTRACT_VIOLATIONS"]) == ("1000000", "flag")
+    assert env["MODEL_DIR"] == MODEL_MOUNT  # the manifest's own variables stay
+    resource = render_seldon_deployment("churn", IMAGE, MODEL_URI, "7", env=serving_env(serving))
+    pod = resource["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    assert pod["containers"][0]["env"] == spec["containers"][0]["env"]
+    with pytest.raises(ValueError, match=r"env must not set \['MODEL_DIR'\]"):
+        pod_spec_for_zenml(IMAGE, MODEL_URI, "7", env={"MODEL_DIR": "/elsewhere"})
+
+
 def test_image_pull_secret_and_initializer_image():
     pod = pod_spec_for_zenml(
         IMAGE, MODEL_URI, "1", image_pull_secret="regcred", storage_initializer_image="init:2"
