@@ -26,6 +26,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from serving.reference_rows import REFERENCE_FILE, reference_request
 from tabular_ml.config import DataContract
-from tabular_ml.target import TargetSpec, Task, label_text
+from tabular_ml.target import TargetSpec, Task, binary_target
 
 __all__ = [
     "BUNDLE_FORMAT_VERSION",
@@ -121,13 +122,11 @@ class BundleMeta(BaseModel):
         """A binary model's label below the threshold: the class that is not the positive one."""
         return next(label for label in self.classes if label != self.positive_class)
 
-    @property
+    @cached_property  # read on every request's answer
     def target_spec(self) -> TargetSpec:
         """The target as training resolved it (classes in the model's order)."""
         if self.task == "binary":  # older bundles may list the positive class first
-            return TargetSpec(
-                column=self.target, task="binary", classes=[self.negative_label, self.positive_class]
-            )
+            return binary_target(self.target, self.classes, self.positive_class)
         return TargetSpec(column=self.target, task=self.task, classes=list(self.classes))
 
 
@@ -271,9 +270,7 @@ def _contract_target(contract: DataContract) -> TargetSpec:
         raise ValueError(
             "give the resolved target: the contract does not name its classes and positive class"
         )
-    positive = label_text(contract.positive_class)
-    negatives = [label_text(c) for c in contract.classes if label_text(c) != positive]
-    return TargetSpec(column=contract.target, task="binary", classes=[negatives[0], positive])
+    return binary_target(contract.target, contract.classes, contract.positive_class)
 
 
 def _first_error(exc: ValidationError) -> str:

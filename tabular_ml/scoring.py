@@ -89,10 +89,6 @@ class BatchPredictions(BaseModel):
         )
 
 
-#: The production model as batch scoring uses it (kept under this name for callers).
-ProductionModel = TrainedModel
-
-
 class ChunkContractError(DataContractError):
     """A chunk broke the contract; the first line names the chunk and its input rows."""
 
@@ -225,7 +221,7 @@ class Totals:
 
 
 def _predictions(
-    model: ProductionModel, chunk: ScoredChunk, key_column: str | None, scored_at: datetime
+    model: TrainedModel, chunk: ScoredChunk, key_column: str | None, scored_at: datetime
 ) -> pd.DataFrame:
     """One chunk's output rows: the key, prediction, probability (classification), model_version,
     scored_at."""
@@ -242,7 +238,7 @@ def _predictions(
 
 
 def _prepared(
-    model: ProductionModel, chunks: Iterable[pd.DataFrame], key_column: str | None
+    model: TrainedModel, chunks: Iterable[pd.DataFrame], key_column: str | None
 ) -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame]]:
     """``(number, first row, keys, features)`` of each chunk, cleaned and checked."""
     validator = ChunkValidator(model.contract)
@@ -274,9 +270,7 @@ class ScoredChunk(NamedTuple):
     probability: np.ndarray | None  # of the positive class (binary), of the predicted class (multiclass)
 
 
-def scored_chunk(
-    model: ProductionModel, number: int, first_row: int, keys: np.ndarray, features
-) -> ScoredChunk:
+def scored_chunk(model: TrainedModel, number: int, first_row: int, keys: np.ndarray, features) -> ScoredChunk:
     """A chunk's predictions as the model's task gives them (small arrays: they cross processes)."""
     scores = model.scores(features)
     if model.target.task == "regression":
@@ -288,7 +282,7 @@ def scored_chunk(
 
 
 def _scored(
-    model: ProductionModel, prepared: Iterable[tuple[int, int, np.ndarray, pd.DataFrame]]
+    model: TrainedModel, prepared: Iterable[tuple[int, int, np.ndarray, pd.DataFrame]]
 ) -> Iterator[ScoredChunk]:
     """Each prepared chunk scored."""
     for number, first_row, keys, features in prepared:
@@ -296,7 +290,7 @@ def _scored(
 
 
 def score_in_chunks(
-    model: ProductionModel,
+    model: TrainedModel,
     chunks: Iterator[pd.DataFrame],
     sinks: Sequence[Sink],
     scored_at: datetime,
@@ -365,7 +359,7 @@ def describe_config(config: SourceConfig | SinkConfig) -> str:
 
 
 def run_batch_scoring(
-    model: ProductionModel,
+    model: TrainedModel,
     source: SourceConfig,
     sink: SinkConfig,
     *,

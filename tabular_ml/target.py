@@ -24,6 +24,7 @@ __all__ = [
     "Task",
     "TargetError",
     "TargetSpec",
+    "binary_target",
     "is_class",
     "label_text",
     "resolve_target",
@@ -227,3 +228,9 @@ def resolve_target(
     spec = TargetSpec(column=column, task=task, classes=list(ordered), inferred=inferred)
     spec.encode(series)  # labels outside configured classes fail here, with examples
     return spec
+
+
+def binary_target(column: str, classes: Sequence[Any], positive_class: Any) -> TargetSpec:
+    """The binary target a contract names (classes and positive class), without data: for
+    models and bundles from before task types, which were all binary."""
+    return resolve_target(pd.Series([], dtype=object), column, "binary", classes, positive_class)

@@ -23,7 +23,7 @@ from tabular_ml.evaluation import (
     evaluate_multiclass,
     evaluate_regression,
 )
-from tabular_ml.target import TargetSpec, label_text
+from tabular_ml.target import TargetSpec, binary_target
 
 __all__ = ["TrainedModel", "evaluation_report", "predicted_labels", "scores_of", "target_of_version"]
 
@@ -33,9 +33,7 @@ def target_of_version(run_metadata: Mapping[str, Any]) -> TargetSpec:
     if "target" in run_metadata:
         return TargetSpec(**run_metadata["target"])
     contract = run_metadata["parameters"]["contract"]
-    positive = label_text(contract["positive_class"])
-    negatives = [label_text(c) for c in contract["classes"] if label_text(c) != positive]
-    return TargetSpec(column=contract["target"], task="binary", classes=[negatives[0], positive])
+    return binary_target(contract["target"], contract["classes"], contract["positive_class"])
 
 
 def threshold_of_version(run_metadata: Mapping[str, Any]) -> float:

@@ -30,7 +30,6 @@ from tabular_ml.prefetch import prefetched
 from tabular_ml.scoring import (
     ChunkContractError,
     ChunkValidator,
-    ProductionModel,
     describe_config,
     run_batch_scoring,
     score_in_chunks,
@@ -38,6 +37,7 @@ from tabular_ml.scoring import (
 from tabular_ml.sinks import LocalFiles, ParquetPartsSink
 from tabular_ml.sources import iter_chunks
 from tabular_ml.target import TargetSpec
+from tabular_ml.trained_model import TrainedModel
 from tests.factories import tiny_contract, tiny_frame
 
 SCORED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -45,12 +45,12 @@ BINARY = TargetSpec(column="churn", task="binary", classes=["No", "Yes"])
 
 
 @pytest.fixture(scope="module")
-def production() -> ProductionModel:
+def production() -> TrainedModel:
     contract = tiny_contract()
     train = tiny_frame(200, seed=1)
     pipeline = build_model(contract, PreprocessingConfig(), [], LogisticRegression(max_iter=500))
     pipeline.fit(train[contract.feature_names], encode_target(train[contract.target], contract))
-    return ProductionModel(pipeline, contract, CleaningConfig(), BINARY, 0.5, "churn_tiny", "3")
+    return TrainedModel(pipeline, contract, CleaningConfig(), BINARY, 0.5, "churn_tiny", "3")
 
 
 def score(production, tmp_path: Path, frame: pd.DataFrame, sink: str = "out.csv", **options):
@@ -69,7 +69,7 @@ def score(production, tmp_path: Path, frame: pd.DataFrame, sink: str = "out.csv"
     return result
 
 
-def expected_proba(production: ProductionModel, frame: pd.DataFrame) -> np.ndarray:
+def expected_proba(production: TrainedModel, frame: pd.DataFrame) -> np.ndarray:
     cleaned, _ = clean_frame(frame, production.cleaning, production.contract)
     return production.pipeline.predict_proba(cleaned[production.contract.feature_names])[:, 1]
 
@@ -382,7 +382,7 @@ def test_a_scoring_error_in_the_worker_reaches_the_caller_and_leaves_the_sinks_a
     pipeline = make_pipeline(encoder, LogisticRegression()).fit(
         train[contract.feature_names], encode_target(train[contract.target], contract)
     )
-    strict = ProductionModel(pipeline, contract, CleaningConfig(), BINARY, 0.5, "churn_tiny", "4")
+    strict = TrainedModel(pipeline, contract, CleaningConfig(), BINARY, 0.5, "churn_tiny", "4")
     frame = tiny_frame(60, seed=9)
     frame["contract"] = "One year"
     frame.loc[45, "contract"] = "Two year"  # in the second chunk
@@ -436,7 +436,7 @@ def test_multiclass_and_regression_models_write_their_own_predictions(tmp_path, 
     pipeline = build_model(contract, PreprocessingConfig(), [], estimator).fit(
         train[contract.feature_names], y
     )
-    model = ProductionModel(pipeline, contract, CleaningConfig(), target, 0.5, "m", "7")
+    model = TrainedModel(pipeline, contract, CleaningConfig(), target, 0.5, "m", "7")
     rows = tiny_frame(250, seed=3).drop(columns="churn")
     result = score(model, tmp_path, rows, chunk_rows=100)
     written = pd.read_csv(tmp_path / "out.csv")
