@@ -155,10 +155,3 @@ def validate_frame(df: pd.DataFrame, contract: DataContract, with_target: bool =
         report.violations = _violations(errors.failure_cases, df)
     return report
 
-
-def enforce_contract(df: pd.DataFrame, contract: DataContract, with_target: bool = True) -> ContractReport:
-    """Like :func:`validate_frame`, but raise :class:`DataContractError` on any violation."""
-    report = validate_frame(df, contract, with_target=with_target)
-    if not report.passed:
-        raise DataContractError(report)
-    return report

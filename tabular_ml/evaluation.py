@@ -30,7 +30,7 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,7 +56,6 @@ __all__ = [
     "QualityGateError",
     "baseline_metrics",
     "check_gates",
-    "cv_summary",
     "enforce_gates",
     "evaluate_classifier",
     "evaluate_multiclass",
@@ -514,27 +513,3 @@ def baseline_metrics(
     names = [str(code) for code in range(class_count)]
     return multiclass_scores(test, majority, np.tile(prior, (len(test), 1)), names)[0]
 
-
-# --------------------------------------------------------------------------- CV scores
-
-
-def cv_summary(scores: Mapping[str, Iterable[float]]) -> dict[str, dict[str, float]]:
-    """``{metric: per-fold scores}`` -> ``{metric: {"mean", "std"}}`` for ``EvaluationReport.cv_metrics``.
-
-    Accepts the output of ``sklearn.model_selection.cross_validate``: ``test_``
-    prefixes are stripped, ``fit_time``/``score_time``/``train_*`` are skipped,
-    and ``neg_`` scores (e.g. ``neg_log_loss``) are negated back into losses.
-    Folds with a non-finite score are ignored; a metric with none left is omitted.
-    """
-    summary: dict[str, dict[str, float]] = {}
-    for key, folds in scores.items():
-        if key in {"fit_time", "score_time"} or key.startswith("train_"):
-            continue
-        name = key.removeprefix("test_")
-        values = np.asarray(list(folds), dtype=float)
-        if name.startswith("neg_"):
-            name, values = name.removeprefix("neg_"), -values
-        values = values[np.isfinite(values)]
-        if values.size:
-            summary[name] = {"mean": float(values.mean()), "std": float(values.std())}
-    return summary
