@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
-from tabular_ml.config import StrictModel
-from tabular_ml.run_config import ConfigError, read_yaml, validate_section
+from tabular_ml.configuration.loading import ConfigError, read_yaml, validate_section
+from tabular_ml.configuration.schema import StrictModel
 
 
 class ComponentSpec(StrictModel):

@@ -24,7 +24,7 @@ from zenml.client import Client
 from zenml.enums import StackComponentType
 from zenml.stack import StackComponent
 
-from tabular_ml.tracking import MODEL_REQUIREMENTS
+from adapters.mlflow_tracking import MODEL_REQUIREMENTS
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args, write_sample
 from tests.processes import free_port, port_is_free

@@ -14,7 +14,7 @@ import pytest
 import requests
 from zenml.client import Client
 
-from tabular_ml.trained_model import TrainedModel
+from tabular_ml.modelling.trained_model import TrainedModel
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli
 from tests.processes import free_port, port_is_free

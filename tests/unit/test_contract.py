@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tabular_ml.cleaning import clean_frame
-from tabular_ml.config import CleaningConfig, DataContract
-from tabular_ml.contract import (
+from tabular_ml.configuration.schema import CleaningConfig, DataContract
+from tabular_ml.data.cleaning import clean_frame
+from tabular_ml.data.contract import (
     ContractReport,
     DataContractError,
     Violation,

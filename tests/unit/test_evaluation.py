@@ -10,15 +10,15 @@ import warnings
 import numpy as np
 import pytest
 
-from tabular_ml.config import QualityGates
-from tabular_ml.evaluation import (
+from tabular_ml.configuration.schema import QualityGates
+from tabular_ml.modelling.evaluation import (
     CURVE_MAX_POINTS,
     METRIC_NAMES,
     EvaluationReport,
     check_gates,
     evaluate_classifier,
 )
-from tabular_ml.report_html import render_report_html
+from tabular_ml.reporting.html_page import render_report_html
 
 # 3 positives, 5 negatives.
 #   index:   0    1    2    3    4     5    6    7

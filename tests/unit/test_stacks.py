@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stacks.register import ComponentSpec, StackSpec, load_stack_spec
-from tabular_ml.run_config import ConfigError
+from tabular_ml.configuration.loading import ConfigError
 
 STACKS = Path(__file__).parents[2] / "configs" / "stacks"
 

@@ -193,10 +193,10 @@ def test_nothing_listening_is_false_and_the_url_never_logged(secret, logs):
 
 
 def test_a_slow_server_times_out(secret, logs):
-    with webhook_server(delay_s=2) as server:
+    with webhook_server(delay_s=6) as server:
         started = time.monotonic()
         assert alerter(secret(url=server.url), timeout_s=0.3, retries=0).post("m") is False
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 4  # long before the answer, even on a loaded machine
     assert "ReadTimeout" in all_log_text(logs)
     assert TOKEN not in logs.text
 
