@@ -16,7 +16,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run serve drift-data monitor test test-unit test-integration lint lock dashboard clean bench bench-drift bench-request-log score bench-batch bench-draft bench-serving wrk
+.PHONY: help install init stack run serve drift-data monitor notebooks test test-unit test-integration lint lock dashboard clean bench bench-drift bench-request-log score bench-batch bench-draft bench-serving wrk
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ monitor: stack ## Run the monitoring job once (CURRENT=path to compare; exit 3 o
 
 score: stack ## Batch-score with the production model version (configs/inference.yaml; SOURCE=path to score)
 	$(PY) run.py --config configs/inference.yaml $(if $(SOURCE),parameters.source.path=$(SOURCE))
+
+notebooks: install ## Execute notebooks/ headless into notebooks/executed/ (the second needs a training run: make run)
+	$(PY) notebooks/execute.py
 
 dashboard: stack ## Start the local ZenML dashboard on http://127.0.0.1:8237
 	$(ZENML) login --local

@@ -244,6 +244,21 @@ def _update_in_place(deployer: Any, service: Any, config: Any, version: str, ser
     return "updated"
 
 
+def _image_changed(deployer: Any, service: Any, serving: ServingConfig) -> bool:
+    """Kubernetes: whether the model's SeldonDeployment runs another image than ``serving.image``.
+
+    Read from the live resource, not from ZenML's record of the server, which keeps the
+    server's first configuration. Local servers run this checkout's code: never changed.
+    """
+    if deployer.flavor != "seldon":
+        return False
+    from serving.k8s import serving_image
+
+    predictors = deployer.seldon_client.get_deployment(name=service.seldon_deployment_name).spec.predictors
+    components = (predictors[0].componentSpecs if predictors else None) or []
+    return serving_image(components[0].spec if components else None) != serving.image
+
+
 def deploy(
     deployer: Any,
     bundle_uri: str,
@@ -254,10 +269,11 @@ def deploy(
 ) -> DeploymentInfo:
     """Serve ``model_version`` of ``model_name``, replacing its running server without a gap.
 
-    The version already served: nothing happens (same process). Another version: the local
-    Seldon supervisor starts it beside the old one on the same port and stops the old one
-    once the new one is healthy (if it never is, the old one keeps serving and this raises);
-    on Kubernetes the model's one SeldonDeployment is updated in place. ZenML's MLflow
+    The version already served (on Kubernetes: by the same serving image): nothing happens.
+    Another version: the local Seldon supervisor starts it beside the old one on the same port
+    and stops the old one once the new one is healthy (if it never is, the old one keeps
+    serving and this raises); on Kubernetes the model's one SeldonDeployment is updated in
+    place, also when only ``serving.image`` changed. ZenML's MLflow
     deployer has no in-place update: the new server starts first (on a free port), then
     the old one is stopped.
     """
@@ -265,7 +281,11 @@ def deploy(
         deployer, bundle_uri, mlflow_model_uri, model_name, model_version, serving
     )
     service = _running_server(deployer, config.service_name)
-    if service is not None and served_version(service) == model_version:
+    if (
+        service is not None
+        and served_version(service) == model_version
+        and not _image_changed(deployer, service, serving)
+    ):
         outcome = "unchanged"
         logger.info("Version %s of %s is already served; nothing to do", model_version, model_name)
     elif service is not None and deployer.flavor in ("seldon-local", "seldon"):

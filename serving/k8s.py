@@ -58,6 +58,7 @@ __all__ = [
     "SERVING_UID",
     "pod_spec_for_zenml",
     "render_seldon_deployment",
+    "serving_image",
     "to_yaml",
     "zenml_deployment_config",
 ]
@@ -439,6 +440,14 @@ def zenml_deployment_config(
         # Becomes the label zenml.model_version on the SeldonDeployment.
         "extra_args": {"model_version": version},
     }
+
+
+def serving_image(pod_spec: Mapping[str, Any] | None) -> str | None:
+    """The image of the model container (the one named after the graph node) in a pod spec, or None."""
+    for container in (pod_spec or {}).get("containers") or []:
+        if container.get("name") == GRAPH_NODE:
+            return container.get("image")
+    return None
 
 
 def to_yaml(resource: Mapping[str, Any]) -> str:

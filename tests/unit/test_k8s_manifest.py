@@ -452,3 +452,50 @@ def test_a_new_version_updates_the_models_one_seldon_deployment_in_place(monkeyp
     assert outcome == "updated" and cluster.calls == [("create", name), ("update", name)]
     assert list(cluster.deployments) == [name]
     assert cluster.deployments[name].metadata.labels["zenml.model_version"] == "8"
+
+
+def test_serving_image_is_the_model_containers():
+    pod = pod_spec_for_zenml(IMAGE, MODEL_URI, "7", secret_name="zenml-seldon-core-abc")
+    assert [c["name"] for c in pod["initContainers"]] != [GRAPH_NODE]  # the initializer is not it
+    assert k8s.serving_image(pod) == IMAGE
+    assert k8s.serving_image({"containers": [{"name": "sidecar", "image": "envoy:1"}]}) is None
+    assert k8s.serving_image({}) is None and k8s.serving_image(None) is None
+
+
+def test_a_new_serving_image_of_the_served_version_rolls_the_seldon_deployment(monkeypatch):
+    """Same version, new image (a serving fix on main): the resource is updated, not left as it is."""
+    from zenml.integrations.seldon.services.seldon_deployment import (
+        SeldonDeploymentConfig,
+        SeldonDeploymentService,
+    )
+    from zenml.services import ServiceState
+
+    from flavors.deploy import _image_changed, _update_in_place
+    from tabular_ml.config import ServingConfig
+
+    new_image = "registry.example.com/tabular-serving:1.5.0"
+
+    def config_for(image):
+        return SeldonDeploymentConfig(
+            **zenml_deployment_config("churn", 7, image, MODEL_URI, secret_name="zenml-seldon-core-abc")
+        )
+
+    service = SeldonDeploymentService(uuid=uuid.uuid4(), config=config_for(IMAGE))
+    cluster = _ClusterSeldonClient()
+    monkeypatch.setattr(service, "_get_client", lambda: cluster)
+    monkeypatch.setattr(SeldonDeploymentService, "check_status", lambda self: (ServiceState.ACTIVE, ""))
+    service.provision()
+    deployer = type("Deployer", (), {"flavor": "seldon", "seldon_client": cluster})()
+    local = type("Deployer", (), {"flavor": "seldon-local"})()
+
+    assert not _image_changed(deployer, service, ServingConfig(image=IMAGE))
+    assert _image_changed(deployer, service, ServingConfig(image=new_image))
+    assert not _image_changed(local, service, ServingConfig(image=new_image))  # no image runs locally
+
+    outcome = _update_in_place(deployer, service, config_for(new_image), "7", ServingConfig(timeout_s=5))
+
+    name = f"zenml-{service.uuid}"
+    assert outcome == "updated" and cluster.calls == [("create", name), ("update", name)]
+    live_pod = cluster.deployments[name].spec.predictors[0].componentSpecs[0].spec
+    assert k8s.serving_image(live_pod) == new_image
+    assert not _image_changed(deployer, service, ServingConfig(image=new_image))
