@@ -470,8 +470,8 @@ def test_a_new_serving_image_of_the_served_version_rolls_the_seldon_deployment(m
     )
     from zenml.services import ServiceState
 
-    from flavors.deploy import _image_changed, _update_in_place
-    from tabular_ml.config import ServingConfig
+    from adapters.model_deployers import _image_changed, _update_in_place
+    from tabular_ml.configuration.schema import ServingConfig
 
     new_image = "registry.example.com/tabular-serving:1.5.0"
 
