@@ -44,6 +44,10 @@ class HeadlessChromium:
 
     def __init__(self, binary: str, profile_dir: Path, width: int = 1400, height: int = 1000):
         profile_dir.mkdir(parents=True, exist_ok=True)
+        # Chromium writes the port it picked there once DevTools listens; one from an earlier
+        # browser on the same profile would point at a closed port.
+        port_file = profile_dir / "DevToolsActivePort"
+        port_file.unlink(missing_ok=True)
         flags = [*_FLAGS, f"--user-data-dir={profile_dir}", f"--window-size={width},{height}"]
         if os.geteuid() == 0:
             flags.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
@@ -55,8 +59,6 @@ class HeadlessChromium:
         )
         self._next_id = 0
         try:
-            # Chromium writes the port it picked into the profile once DevTools listens.
-            port_file = profile_dir / "DevToolsActivePort"
             if not wait_for(lambda: port_file.exists() and port_file.read_text().strip(), 30):
                 raise BrowserError(f"{binary} did not open its DevTools port within 30 s")
             port = int(port_file.read_text().split()[0])
