@@ -87,24 +87,27 @@ def server(chromium, tmp_path_factory):
     }
     env.pop("AUTO_OPEN_DASHBOARD", None)  # deprecated name: ZenML warns about it
     port = free_port()
-    started = time.monotonic()
-    login = subprocess.run(
-        [str(ZENML_CLI), "login", "--local", "--ip-address", "127.0.0.1", "--port", str(port)],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
     pid_file = folder / "zenml-config" / "zen_server" / "daemon" / "service.pid"
-    daemon_pid = int(pid_file.read_text()) if pid_file.exists() else None
+    daemon_pid = None
+    started = time.monotonic()
     try:
+        login = subprocess.run(
+            [str(ZENML_CLI), "login", "--local", "--ip-address", "127.0.0.1", "--port", str(port)],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        daemon_pid = int(pid_file.read_text()) if pid_file.exists() else None
         assert login.returncode == 0, login.stdout[-2000:] + login.stderr[-4000:]
         assert daemon_pid is not None, f"no {pid_file} after `zenml login --local`"
         local = LocalServer(f"http://127.0.0.1:{port}", env, folder)
         local.timings["zenml login --local"] = time.monotonic() - started
         yield local
     finally:
+        if daemon_pid is None and pid_file.exists():  # the login failed or timed out after starting it
+            daemon_pid = int(pid_file.read_text())
         if daemon_pid is not None and process_alive(daemon_pid):
             os.kill(daemon_pid, signal.SIGTERM)
             if not wait_for(lambda: not process_alive(daemon_pid), 30):
