@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import time
+from pathlib import Path
 
 from flavors.local_seldon.supervisor import free_port
 
-__all__ = ["free_port", "group_alive", "port_is_free", "wait_for"]
+__all__ = ["free_port", "group_alive", "port_is_free", "process_alive", "wait_for"]
 
 
 def port_is_free(port: int) -> bool:
@@ -34,3 +35,13 @@ def group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (Linux). A zombie is not: it has exited, and where
+    PID 1 does not reap orphans (some containers), a daemon's zombie stays in the table."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # the state follows the parenthesized name

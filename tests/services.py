@@ -1,4 +1,4 @@
-"""Helpers for tests that need real services (database servers).
+"""Helpers for tests that need real services (database servers, a browser).
 
 A test that needs a server skips with the reason when the server is unreachable,
 so the suite runs anywhere; CI sets ``REQUIRE_SERVICES=1`` to turn that skip into
@@ -8,6 +8,7 @@ a failure, so a missing service can never pass silently.
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -50,8 +51,12 @@ def database_url_or_skip(env_var: str, default: str) -> str:
         first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         if password:
             first_line = first_line.replace(str(password), "***")
-        reason = f"{server} unreachable at {masked} (from {env_var}): {first_line}"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(f"{server} unreachable at {masked} (from {env_var}): {first_line}")
     return url
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the calling test with ``reason``, or fail it when ``REQUIRE_SERVICES=1`` (CI)."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)

@@ -9,15 +9,16 @@ import sys
 from tests.conftest import PROJECT_ROOT
 
 
-def run_cli(cwd, *args: str) -> subprocess.CompletedProcess:
-    """``python run.py ARGS`` in ``cwd`` (not the project: its .zen must stay untouched)."""
+def run_cli(cwd, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python run.py ARGS`` in ``cwd`` (not the project: its .zen must stay untouched), with
+    this process's environment or ``env``."""
     return subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=600,
-        env=os.environ.copy(),
+        env=os.environ.copy() if env is None else env,
     )
 
 
