@@ -55,7 +55,7 @@ h1 { font-size: 1.5rem; margin: 0 0 4px; }
 h2 { font-size: 1.05rem; margin: 0 0 12px; color: var(--fg); }
 .sub { color: var(--muted); margin: 0 0 20px; }
 .sub b { color: var(--fg); font-weight: 600; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(330px, 1fr)); gap: 16px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 480px), 1fr)); gap: 16px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 16px 18px;
           margin-bottom: 16px; overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 0.92rem; }
@@ -66,7 +66,7 @@ th.num { text-align: right; }
 td.num { text-align: right; font-variant-numeric: tabular-nums;
          font-family: ui-monospace, Menlo, Consolas, monospace; }
 td.base { color: var(--muted); }
-td.desc { color: var(--muted); font-size: 0.85rem; }
+td.desc { color: var(--muted); font-size: 0.85rem; min-width: 12rem; }
 td.name { white-space: nowrap; }
 .arrow { color: var(--muted); font-size: 0.8rem; }
 .caption { color: var(--muted); font-size: 0.85rem; margin: 10px 0 0; }
