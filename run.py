@@ -149,6 +149,7 @@ def run_pipeline(pipeline: str, config: dict):
     bind_experiment_tracker(config)
     module_name, function_name, _ = PIPELINES[pipeline]
     pipeline_object = getattr(importlib.import_module(module_name), function_name)
+    config = with_stack_run_config(config, pipeline_object)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(config, handle, sort_keys=False)
     try:
@@ -257,6 +258,20 @@ def bind_experiment_tracker(config: dict) -> None:
             click.echo(f"note: the active stack has no experiment tracker; {name} runs untracked", err=True)
         else:
             step_config["experiment_tracker"] = tracker.name
+
+
+def with_stack_run_config(config: dict, pipeline_object) -> dict:
+    """The run configuration plus the active stack's `run_config` (pipeline image, pod resources).
+
+    Stacks registered from configs/stacks/ with a `run_config` (prod, aws) have one; the local
+    stacks have none, so local runs are unchanged (and never build an image).
+    """
+    from stacks.run_settings import with_active_stack_run_config
+
+    try:
+        return with_active_stack_run_config(config, pipeline_object)
+    except ConfigError as error:
+        fail(str(error))
 
 
 class OverridesGroup(click.Group):
