@@ -139,17 +139,13 @@ def resolve_config_dict(config: dict, overrides: list[str], pipeline: str) -> di
 
 def run_pipeline(pipeline: str, config: dict):
     """Run a pipeline on the active ZenML stack with the resolved configuration; return the run."""
-    import importlib
 
     from tabular_ml import clean_exit
 
     clean_exit.install()
 
     check_model_version_exists(config)
-    bind_experiment_tracker(config)
-    module_name, function_name, _ = PIPELINES[pipeline]
-    pipeline_object = getattr(importlib.import_module(module_name), function_name)
-    config = with_stack_run_config(config, pipeline_object)
+    pipeline_object, config = prepare_for_active_stack(pipeline, config)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(config, handle, sort_keys=False)
     try:
@@ -258,6 +254,20 @@ def bind_experiment_tracker(config: dict) -> None:
             click.echo(f"note: the active stack has no experiment tracker; {name} runs untracked", err=True)
         else:
             step_config["experiment_tracker"] = tracker.name
+
+
+def prepare_for_active_stack(pipeline: str, config: dict):
+    """The pipeline object and its run configuration as the active stack runs it.
+
+    The steps that track experiments use the stack's tracker, and the stack's `run_config`
+    (pipeline image, pod resources) is merged in.
+    """
+    import importlib
+
+    bind_experiment_tracker(config)
+    module_name, function_name, _ = PIPELINES[pipeline]
+    pipeline_object = getattr(importlib.import_module(module_name), function_name)
+    return pipeline_object, with_stack_run_config(config, pipeline_object)
 
 
 def with_stack_run_config(config: dict, pipeline_object) -> dict:

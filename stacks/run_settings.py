@@ -9,8 +9,12 @@ same `python run.py --config ...` runs, and the local stacks, which have none, a
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from stacks.spec import RunConfig, load_run_config, stack_file
 from tabular_ml.run_config import ConfigError
@@ -109,10 +113,19 @@ def _missing_docker_files(docker: Any) -> list[str]:
     ]
 
 
-def pipeline_step_names(pipeline: Any, parameters: dict[str, Any]) -> set[str]:
-    """The step invocations ``pipeline`` has with these parameters (composing it runs no step)."""
-    probe = pipeline.with_options(parameters=parameters)
-    probe.prepare()
+def pipeline_step_names(pipeline: Any, config: dict[str, Any]) -> set[str]:
+    """The step invocations ``pipeline`` has with this run configuration (composing runs no step).
+
+    Composed from the whole configuration, as the run will be: an entrypoint may read more
+    than its parameters (the inference pipeline reads its model from the pipeline context).
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(config, handle, sort_keys=False)
+    try:
+        probe = pipeline.with_options(config_path=handle.name)
+        probe.prepare()
+    finally:
+        os.unlink(handle.name)
     return set(probe.invocations)
 
 
@@ -128,4 +141,4 @@ def with_active_stack_run_config(config: dict[str, Any], pipeline: Any) -> dict[
     if run_config == RunConfig():
         return config
     check_run_config(run_config, stack, where=str(path))
-    return merge_run_config(config, run_config, pipeline_step_names(pipeline, config.get("parameters") or {}))
+    return merge_run_config(config, run_config, pipeline_step_names(pipeline, config))
