@@ -552,13 +552,22 @@ def mlflow_registry(client, model_name: str):
 @cli.command()
 @click.argument("name", default="local")
 def stack(name: str) -> None:
-    """Register (idempotently) and activate the stack described in configs/stacks/NAME.yaml."""
-    from stacks.register import register_stack
+    """Register (idempotently) and activate the stack described in configs/stacks/NAME.yaml.
 
+    ${VAR}s in the file come from the environment or .env (see .env.example).
+    """
+    from stacks.register import register_stack
+    from stacks.spec import STACKS_DIR, stack_file
+
+    path = stack_file(name)
+    if path is None:
+        known = ", ".join(sorted(p.stem for p in STACKS_DIR.glob("*.yaml")))
+        fail(f"no stack file configs/stacks/{name}.yaml; the stacks are: {known}")
     try:
-        register_stack(PROJECT_ROOT / "configs" / "stacks" / f"{name}.yaml")
+        register_stack(path)
     except ConfigError as error:
         fail(str(error))
+    click.echo(f"Stack '{name}' registered and active.")
 
 
 @cli.command()

@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from stacks.run_settings import check_run_config
-from stacks.spec import ENV_FILE, ComponentSpec, ConnectorSpec, StackSpec, load_stack_spec
+from stacks.spec import ENV_FILE, ComponentSpec, ConnectorSpec, StackSpec, load_stack_spec, shown
 from tabular_ml.run_config import ConfigError
 
 
@@ -190,7 +190,7 @@ def register_stack(path: Path, activate: bool = True, env_file: Path = ENV_FILE)
         except ValueError:
             allowed = ", ".join(t.value for t in StackComponentType)
             raise ConfigError(
-                f"{path}: unknown component type '{type_name}'; expected one of: {allowed}"
+                f"{shown(path)}: unknown component type '{type_name}'; expected one of: {allowed}"
             ) from None
     connectors = {
         connector.name: _ensure_connector(client, connector) for connector in spec.service_connectors
@@ -207,7 +207,7 @@ def register_stack(path: Path, activate: bool = True, env_file: Path = ENV_FILE)
         if current != wanted:
             updates = {t: [wanted[t]] if t in wanted else [] for t in {*current, *wanted}}
             client.update_stack(spec.name, component_updates=updates)
-    check_run_config(spec.run_config, client.get_stack(spec.name), where=str(path))
+    check_run_config(spec.run_config, client.get_stack(spec.name), where=shown(path))
     if activate and client.active_stack_model.name != spec.name:
         client.activate_stack(spec.name)
     return spec

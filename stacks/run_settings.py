@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from stacks.spec import RunConfig, load_run_config, stack_file
+from stacks.spec import RunConfig, load_run_config, shown, stack_file
 from tabular_ml.run_config import ConfigError
 
 
@@ -140,5 +140,5 @@ def with_active_stack_run_config(config: dict[str, Any], pipeline: Any) -> dict[
     run_config = load_run_config(path)
     if run_config == RunConfig():
         return config
-    check_run_config(run_config, stack, where=str(path))
+    check_run_config(run_config, stack, where=shown(path))
     return merge_run_config(config, run_config, pipeline_step_names(pipeline, config))
