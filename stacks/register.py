@@ -9,6 +9,7 @@ checks one by hand).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -32,24 +33,31 @@ def _ensure_flavor(client: Any, component_type: Any, spec: ComponentSpec) -> Non
 
 def _as_stored(value: Any) -> Any:
     """A configuration value as the store keeps it (JSON), to compare with what it holds."""
-    import json
-
     return json.loads(json.dumps(value))
+
+
+def _type_of(connector: Any) -> Any:
+    """A registered connector's type model (the store answers with the model or its name)."""
+    from zenml.client import Client
+
+    connector_type = connector.connector_type
+    return (
+        Client().get_service_connector_type(connector_type)
+        if isinstance(connector_type, str)
+        else connector_type
+    )
 
 
 def _ensure_connector(client: Any, spec: ConnectorSpec) -> Any:
     """Create the connector, or update it when it differs from the file; return its model."""
-    from zenml.models import ServiceConnectorTypeModel
-
     try:
-        connector_type = client.get_service_connector_type(spec.type)
+        client.get_service_connector_type(spec.type)
     except KeyError:
         available = ", ".join(sorted(t.connector_type for t in client.list_service_connector_types()))
         raise ConfigError(
             f"service connector {spec.name!r}: type {spec.type!r} is not available here "
             f"(available: {available}); its ZenML integration's packages are missing"
         ) from None
-    assert isinstance(connector_type, ServiceConnectorTypeModel)
     existing = client.list_service_connectors(name=spec.name).items
     try:
         if not existing:
@@ -66,7 +74,7 @@ def _ensure_connector(client: Any, spec: ConnectorSpec) -> Any:
             )
             return connector
         current = client.get_service_connector(spec.name, expand_secrets=True)
-        current_type = getattr(current.connector_type, "connector_type", current.connector_type)
+        current_type = _type_of(current).connector_type
         if current_type != spec.type:
             raise ConfigError(
                 f"service connector {spec.name!r} exists with type {current_type!r}, not {spec.type!r}: "
@@ -84,6 +92,8 @@ def _ensure_connector(client: Any, spec: ConnectorSpec) -> Any:
             verify=False,
         )
         return connector
+    except ConfigError:
+        raise
     except ValueError as error:  # ZenML's validation of the type, method and configuration
         raise ConfigError(f"service connector {spec.name!r}: {str(error).strip().splitlines()[0]}") from None
 
@@ -108,11 +118,11 @@ def _connector_link(
     requirements = flavor.service_connector_requirements
     if requirements is None:
         raise ConfigError(f"{where}: flavor {component.flavor!r} cannot use a service connector")
-    connector_type = getattr(connector.connector_type, "connector_type", connector.connector_type)
-    if requirements.connector_type not in (None, connector_type):
+    connector_type = _type_of(connector)
+    if requirements.connector_type not in (None, connector_type.connector_type):
         raise ConfigError(
             f"{where}: flavor {component.flavor!r} needs a {requirements.connector_type!r} connector, "
-            f"{connector.name!r} is {connector_type!r}"
+            f"{connector.name!r} is {connector_type.connector_type!r}"
         )
     if requirements.resource_type not in connector.resource_types:
         raise ConfigError(
@@ -123,21 +133,15 @@ def _connector_link(
     if requirements.resource_id_attr is not None:
         resource_id = component.configuration.get(requirements.resource_id_attr, resource_id)
     resource_id = resource_id or connector.resource_id
-    if resource_id is None and _supports_instances(connector, requirements.resource_type):
+    if (
+        resource_id is None
+        and connector_type.resource_type_dict[requirements.resource_type].supports_instances
+    ):
         raise ConfigError(
             f"{where}: set connector_resource_id to the {requirements.resource_type} it uses "
             f"(connector {connector.name!r} can reach several)"
         )
     return connector.id, resource_id
-
-
-def _supports_instances(connector: Any, resource_type: str) -> bool:
-    from zenml.client import Client
-
-    connector_type = connector.connector_type
-    if isinstance(connector_type, str):
-        connector_type = Client().get_service_connector_type(connector_type)
-    return connector_type.resource_type_dict[resource_type].supports_instances
 
 
 def _ensure_component(
@@ -153,26 +157,24 @@ def _ensure_component(
             f"{component_type.value} '{spec.name}' exists with flavor '{existing[0].flavor_name}', "
             f"not '{spec.flavor}': rename it in the stack file or delete the old component"
         )
+    link = (None, None)  # checked before anything is written, so a bad link changes nothing
+    if spec.connector is not None:
+        flavor = Flavor.from_model(client.get_flavor_by_name_and_type(spec.flavor, component_type))
+        link = _connector_link(component_type, spec, flavor, connectors[spec.connector])
     if not existing:
         client.create_stack_component(spec.name, spec.flavor, component_type, spec.configuration)
-        current = client.get_stack_component(component_type, spec.name)
-    else:
-        current = client.get_stack_component(component_type, spec.name)
-        stored = {key: current.configuration.get(key) for key in spec.configuration}
-        if spec.configuration and stored != _as_stored(spec.configuration):
-            current = client.update_stack_component(
-                spec.name, component_type, configuration=spec.configuration
-            )
-    if spec.connector is None:
-        if current.connector is not None:
-            client.update_stack_component(spec.name, component_type, disconnect=True)
+    current = client.get_stack_component(component_type, spec.name)
+    stored = {key: current.configuration.get(key) for key in spec.configuration}
+    if stored != _as_stored(spec.configuration):
+        current = client.update_stack_component(spec.name, component_type, configuration=spec.configuration)
+    linked = (current.connector.id if current.connector else None, current.connector_resource_id)
+    if linked == link:
         return
-    flavor = Flavor.from_model(client.get_flavor_by_name_and_type(spec.flavor, component_type))
-    connector_id, resource_id = _connector_link(component_type, spec, flavor, connectors[spec.connector])
-    linked = current.connector.id if current.connector is not None else None
-    if (linked, current.connector_resource_id) != (connector_id, resource_id):
+    if spec.connector is None:
+        client.update_stack_component(spec.name, component_type, disconnect=True)
+    else:
         client.update_stack_component(
-            spec.name, component_type, connector_id=connector_id, connector_resource_id=resource_id
+            spec.name, component_type, connector_id=link[0], connector_resource_id=link[1]
         )
 
 

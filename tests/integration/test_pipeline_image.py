@@ -88,8 +88,8 @@ def describe(snapshot, stack):
             archive.flush()
             with tarfile.open(archive.name) as tar:
                 # (ZenML adds the .zen repository folder where `make init` made one)
-                files = [m.name for m in tar.getmembers() if m.isfile()]
-                parent_context = sorted(name for name in files if not name.startswith(".zen/"))
+                members = [m.name for m in tar.getmembers() if m.isfile()]
+                parent_context = sorted(name for name in members if not name.startswith(".zen/"))
                 parent_dockerfile = tar.extractfile("Dockerfile").read().decode()
         builds.append({{
             "key": build.key,
