@@ -39,7 +39,7 @@ def placeholders(data: Any) -> list[str]:
     return list(dict.fromkeys(name for text in _strings(data) for name in PLACEHOLDER.findall(text)))
 
 
-def substitute(data: Any, values: Mapping[str, str], where: str, env_file: Path) -> Any:
+def substitute(data: Any, values: Mapping[str, str], where: str, env_file: str) -> Any:
     """``data`` with every ``${VAR}`` replaced; one error line per variable unset or empty."""
     missing = [name for name in placeholders(data) if not values.get(name)]
     if missing:

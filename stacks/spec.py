@@ -73,7 +73,7 @@ def load_stack_spec(
     path: Path, env_file: Path = ENV_FILE, environ: Mapping[str, str] | None = None
 ) -> StackSpec:
     """Read a stack file, fill in its ``${VAR}``s and validate it."""
-    data = substitute(read_yaml(path), variables(env_file, environ), shown(path), env_file)
+    data = substitute(read_yaml(path), variables(env_file, environ), shown(path), shown(env_file))
     spec = validate_section({"stack": data}, "stack", StackSpec)
     _check_connector_references(spec)
     return spec
@@ -84,7 +84,7 @@ def load_run_config(
 ) -> RunConfig:
     """Only the ``run_config`` of a stack file: a run needs none of registration's variables."""
     section = read_yaml(path).get("run_config") or {}
-    data = substitute(section, variables(env_file, environ), f"{shown(path)}: run_config", env_file)
+    data = substitute(section, variables(env_file, environ), f"{shown(path)}: run_config", shown(env_file))
     return validate_section({"run_config": data}, "run_config", RunConfig)
 
 
