@@ -21,7 +21,9 @@ from pathlib import Path
 import click
 import yaml
 
-from tabular_ml.config import (
+from tabular_ml.configuration.loading import ConfigError, apply_overrides, read_yaml, validate_section
+from tabular_ml.configuration.redaction import redact
+from tabular_ml.configuration.schema import (
     DeploymentParameters,
     InferenceParameters,
     MonitoringParameters,
@@ -29,8 +31,6 @@ from tabular_ml.config import (
     ServeParameters,
     TrainingParameters,
 )
-from tabular_ml.redaction import redact
-from tabular_ml.run_config import ConfigError, apply_overrides, read_yaml, validate_section
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -140,9 +140,9 @@ def resolve_config_dict(config: dict, overrides: list[str], pipeline: str) -> di
 def run_pipeline(pipeline: str, config: dict):
     """Run a pipeline on the active ZenML stack with the resolved configuration; return the run."""
 
-    from tabular_ml import clean_exit
+    from adapters import otel_clean_exit
 
-    clean_exit.install()
+    otel_clean_exit.install()
 
     check_model_version_exists(config)
     pipeline_object, config = prepare_for_active_stack(pipeline, config)
@@ -346,7 +346,7 @@ def cli(
 
 def load_source(source):
     """The data behind a source config (with its ZenML secret, if it names one); exit 2 on failure."""
-    from tabular_ml.sources import DataSourceError, load_data
+    from tabular_ml.data.sources import DataSourceError, load_data
 
     secrets = None
     if getattr(source, "secret", None):
@@ -364,7 +364,7 @@ def load_source(source):
 
 def check_training_data(config: dict, pipeline: str, config_path: str) -> None:
     """``--check-data``: the data checked against a training config; exit 2 listing every problem."""
-    from tabular_ml.check_data import check_training_data as check
+    from tabular_ml.drafting.check_data import check_training_data as check
 
     if pipeline != "training":
         fail(f"--check-data checks a training config; {config_path} is for the {pipeline} pipeline")
@@ -447,8 +447,8 @@ def predict(input_path: str, endpoint: str | None, output_path: str | None, mode
     """Score rows through the deployed endpoint and print or write the predictions."""
     from serving.client import PredictionError, model_inputs
     from serving.client import predict as predict_remote
-    from tabular_ml.config import FileSource
-    from tabular_ml.sources import DataSourceError, load_data
+    from tabular_ml.configuration.schema import FileSource
+    from tabular_ml.data.sources import DataSourceError, load_data
 
     try:
         frame = load_data(FileSource(path=input_path))
@@ -501,7 +501,7 @@ def models(model_name: str, metric: str) -> None:
     from zenml.client import Client
     from zenml.utils.pagination_utils import depaginate
 
-    from tabular_ml.registry_view import ZenmlVersion, build_rows, disagreement, render_table
+    from tabular_ml.model_management.registry_view import ZenmlVersion, build_rows, disagreement, render_table
 
     client = Client()
     try:
@@ -526,8 +526,8 @@ def models(model_name: str, metric: str) -> None:
 
 def mlflow_registry(client, model_name: str):
     """(the MLflow registered model's aliases and versions, None) or (None, why there are none)."""
-    from tabular_ml.redaction import mask_text
-    from tabular_ml.registry_view import MlflowRegistry
+    from tabular_ml.configuration.redaction import mask_text
+    from tabular_ml.model_management.registry_view import MlflowRegistry
 
     tracker = client.active_stack.experiment_tracker
     if tracker is None or tracker.flavor != "mlflow":
@@ -620,8 +620,8 @@ def draft_config(
     The data is cleaned the way training cleans it; lines marked REVIEW in the file need a
     human decision. Check the result with --check-data before training.
     """
-    from tabular_ml.draft_config import DraftError, draft_training_config
-    from tabular_ml.target import TargetError
+    from tabular_ml.drafting.draft_config import DraftError, draft_training_config
+    from tabular_ml.tasks.target import TargetError
 
     output = Path(output_path)
     if output.exists() and not force:
@@ -673,7 +673,7 @@ def draft_source(input_path: str | None, source_config: str | None) -> tuple[dic
 
 def validated_source(section: dict):
     """The source config model of a `source:` mapping; exit 2 naming the bad key."""
-    from tabular_ml.draft_config import SourceSection
+    from tabular_ml.drafting.draft_config import SourceSection
 
     try:
         return validate_section({"parameters": {"source": section}}, "parameters", SourceSection).source

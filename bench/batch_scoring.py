@@ -7,7 +7,7 @@ file. Each measurement then runs in its own process (its peak memory, VmHWM, is 
 
 - ``in-memory``: the 1M rows already in a DataFrame (reading is not timed), then
   ``pipeline.predict_proba`` on all of them, as one would call the model directly;
-- ``chunked``: :func:`tabular_ml.scoring.run_batch_scoring`, what the inference step runs:
+- ``chunked``: :func:`tabular_ml.inference.batch_scoring.run_batch_scoring`, what the inference step runs:
   read the file in chunks of 100,000 rows, clean, check the contract (a reader process),
   score (a scorer process), write every prediction to a Parquet sink and again to Parquet
   parts in an "artifact store" folder (the scoring process itself).
@@ -55,9 +55,9 @@ def prepare(workdir: Path, rows: int, big_rows: int) -> None:
     import pandas as pd
     import yaml
 
-    from tabular_ml.cleaning import clean_frame
-    from tabular_ml.config import TrainingParameters
-    from tabular_ml.model import build_model, encode_target, make_estimator
+    from tabular_ml.configuration.schema import TrainingParameters
+    from tabular_ml.data.cleaning import clean_frame
+    from tabular_ml.modelling.model import build_model, encode_target, make_estimator
 
     config = yaml.safe_load((ROOT / "configs/training.yaml").read_text())["parameters"]
     parameters = TrainingParameters(**config)
@@ -87,9 +87,9 @@ def measure(kind: str, workdir: Path, path: str) -> dict:
     """One measurement in this process: seconds, rows, CPU seconds and peak memory."""
     import pandas as pd
 
-    from tabular_ml.config import FileSink, FileSource
-    from tabular_ml.scoring import run_batch_scoring
-    from tabular_ml.trained_model import TrainedModel
+    from tabular_ml.configuration.schema import FileSink, FileSource
+    from tabular_ml.inference.batch_scoring import run_batch_scoring
+    from tabular_ml.modelling.trained_model import TrainedModel
 
     with open(workdir / "model.pkl", "rb") as handle:
         pipeline, parameters = pickle.load(handle)

@@ -33,7 +33,7 @@ def frames(rows: int):
     import pandas as pd
     import yaml
 
-    from tabular_ml.config import DataContract
+    from tabular_ml.configuration.schema import DataContract
 
     contract = DataContract(
         **yaml.safe_load((ROOT / "configs/training.yaml").read_text())["parameters"]["contract"]

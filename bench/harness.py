@@ -38,7 +38,7 @@ end
 def training_parameters():
     import yaml
 
-    from tabular_ml.config import TrainingParameters
+    from tabular_ml.configuration.schema import TrainingParameters
 
     return TrainingParameters.model_validate(
         yaml.safe_load((ROOT / "configs/training.yaml").read_text())["parameters"]
@@ -52,7 +52,7 @@ def make_bundle(folder: Path, version: str = "bench") -> Path:
     from sklearn.linear_model import LogisticRegression
 
     from serving.bundle import save_bundle
-    from tabular_ml.model import build_model, encode_target
+    from tabular_ml.modelling.model import build_model, encode_target
 
     params = training_parameters()
     data = pd.read_csv(TELCO)

@@ -61,8 +61,8 @@ def log_mlflow_model(bundle: Path, folder: Path) -> tuple[str, str]:
     import mlflow
     import pandas as pd
 
+    from adapters.mlflow_tracking import log_model_to_mlflow
     from serving.bundle import MODEL_FILE, read_bundle_meta
-    from tabular_ml.tracking import log_model_to_mlflow
 
     tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
     mlflow.set_tracking_uri(tracking_uri)

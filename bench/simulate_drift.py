@@ -10,7 +10,7 @@ Writes to --out-dir:
   They are disjoint by position from the rest of the input, so a drift check of this file
   against a reference drawn from the rest should not alarm.
 - ``drifted.csv``: the same rows, in the same order, with the requested drift applied: only
-  the named columns change, cell by cell (tabular_ml/drift_simulation.py has the rules).
+  the named columns change, cell by cell (tabular_ml/monitoring/drift_simulation.py has the rules).
 - ``drift_manifest.json``: the seed, the input, the holdout's row positions in the input,
   ``changed_columns`` (read from the data: the columns with a differing cell) and one
   entry per change with its before/after figures.
@@ -42,7 +42,7 @@ DEFAULT_SCENARIO = {
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
-    from tabular_ml.drift_simulation import (
+    from tabular_ml.monitoring.drift_simulation import (
         DriftSpecError,
         parse_category_mix,
         parse_missing,

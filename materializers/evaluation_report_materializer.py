@@ -22,8 +22,8 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
-from tabular_ml.evaluation import EvaluationReport
-from tabular_ml.report_html import render_report_html
+from tabular_ml.modelling.evaluation import EvaluationReport
+from tabular_ml.reporting.html_page import render_report_html
 
 REPORT_FILENAME = "report.json"
 HTML_FILENAME = "report.html"

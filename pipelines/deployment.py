@@ -3,7 +3,7 @@
 from zenml import pipeline
 
 from steps.deployment import deploy_model, promote_model, restore_production
-from tabular_ml.config import PromotionConfig, ServingConfig
+from tabular_ml.configuration.schema import PromotionConfig, ServingConfig
 
 
 @pipeline(enable_cache=False)

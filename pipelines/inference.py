@@ -3,7 +3,7 @@
 from zenml import get_pipeline_context, pipeline
 
 from steps.inference import score_batch
-from tabular_ml.config import SinkConfig, SourceConfig
+from tabular_ml.configuration.schema import SinkConfig, SourceConfig
 
 
 @pipeline(enable_cache=False)

@@ -3,7 +3,7 @@
 from zenml import pipeline
 
 from steps.monitoring import check_drift, decide_alert, prepare_monitoring_data
-from tabular_ml.config import CurrentDataConfig, MonitoringThresholds, SourceConfig
+from tabular_ml.configuration.schema import CurrentDataConfig, MonitoringThresholds, SourceConfig
 
 
 @pipeline(enable_cache=False)

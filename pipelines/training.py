@@ -3,10 +3,11 @@
 from zenml import pipeline
 from zenml.config import CachePolicy
 
+from adapters.git_revision import library_fingerprint
 from steps.data import clean_data, ingest_data, split_data, validate_data
-from steps.training import evaluate_model, register_model, train_model
-from steps.training.register_model import discard_model_version
-from tabular_ml.config import (
+from steps.training import evaluate_model, record_model_version, train_model
+from steps.training.record_model_version import discard_model_version
+from tabular_ml.configuration.schema import (
     CleaningConfig,
     DataContract,
     EvaluationConfig,
@@ -16,8 +17,7 @@ from tabular_ml.config import (
     SourceConfig,
     SplitConfig,
 )
-from tabular_ml.provenance import library_fingerprint
-from tabular_ml.target import Task
+from tabular_ml.tasks.target import Task
 
 
 # Cache keys: a step's inputs count by their content hash where the materializer gives one
@@ -58,4 +58,4 @@ def training(
     report = evaluate_model(
         model, test, train, search_results, target, threshold, contract=contract, evaluation=evaluation
     )
-    register_model(report, target, threshold, train, test, cleaned)
+    record_model_version(report, target, threshold, train, test, cleaned)

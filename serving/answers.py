@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from serving.bundle import BundleMeta
-from tabular_ml.trained_model import predicted_labels
+from tabular_ml.modelling.trained_model import predicted_labels
 
 __all__ = ["Answer", "answer", "output_names"]
 
@@ -44,7 +44,7 @@ class Answer:
 
 def answer(meta: BundleMeta, scores: np.ndarray) -> Answer:
     """The answer for the model's ``scores`` of a request's rows
-    (:func:`tabular_ml.trained_model.scores_of`)."""
+    (:func:`tabular_ml.modelling.trained_model.scores_of`)."""
     target = meta.target_spec
     if target.task == "regression":
         values = scores.tolist()

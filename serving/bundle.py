@@ -35,8 +35,8 @@ import sklearn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from serving.reference_rows import REFERENCE_FILE, reference_request
-from tabular_ml.config import DataContract
-from tabular_ml.target import TargetSpec, Task, binary_target
+from tabular_ml.configuration.schema import DataContract
+from tabular_ml.tasks.target import TargetSpec, Task, binary_target
 
 __all__ = [
     "BUNDLE_FORMAT_VERSION",
@@ -158,7 +158,7 @@ def _check_encoded_classes(pipeline: Any, target: TargetSpec, where: Path | str)
         raise BundleError(
             f"{where} was not trained on the encoded target: its classes are {classes}, expected "
             f"{list(range(len(target.classes)))} for {target.classes} "
-            "(see tabular_ml.target.TargetSpec.encode)"
+            "(see tabular_ml.tasks.target.TargetSpec.encode)"
         )
 
 

@@ -2,7 +2,7 @@
 
 A compiled step takes a dict ``column name -> 1-D array`` (float64 for numbers, object for
 text, one value per request row) and either adds a column (the derived features of
-:mod:`tabular_ml.features`) or, for the ``ColumnTransformer``, returns the estimator's input
+:mod:`tabular_ml.modelling.features`) or, for the ``ColumnTransformer``, returns the estimator's input
 matrix. Steps run under ``np.errstate(all="ignore")`` (see ``FastPipeline``), as pandas
 does. Each step repeats exactly the arithmetic scikit-learn and pandas do, in the same
 order, so results agree to rounding; :mod:`serving.fast_path` still checks that on
@@ -22,7 +22,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
 
-from tabular_ml.features import (
+from tabular_ml.modelling.features import (
     BinTransformer,
     CountTransformer,
     DifferenceTransformer,
@@ -56,7 +56,7 @@ def _numbers(columns: Columns, name: str, numeric: set[str]) -> np.ndarray:
 
 
 def compile_derived_feature(step: Any, numeric: set[str]) -> ColumnStep:
-    """One of :mod:`tabular_ml.features`' transformers as a step adding its column.
+    """One of :mod:`tabular_ml.modelling.features`' transformers as a step adding its column.
 
     ``numeric`` names the float64 columns so far (raw numeric/binary and earlier derived ones);
     the new column is added to it.

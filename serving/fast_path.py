@@ -33,8 +33,8 @@ from serving.fast_features import (
     compile_derived_feature,
 )
 from serving.request_schema import ParsedRequest, RequestError, RequestSchema
-from tabular_ml.target import TargetSpec
-from tabular_ml.trained_model import scores_of
+from tabular_ml.modelling.trained_model import scores_of
+from tabular_ml.tasks.target import TargetSpec
 
 __all__ = [
     "FAST_PATH_ENV",

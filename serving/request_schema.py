@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from serving.env_settings import positive_int_env
-from tabular_ml.cleaning import numbers_from_text
+from tabular_ml.data.cleaning import numbers_from_text
 
 __all__ = [
     "CONTRACT_VIOLATIONS_ENV",

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from stacks.run_settings import check_run_config
 from stacks.spec import ENV_FILE, ComponentSpec, ConnectorSpec, StackSpec, load_stack_spec, shown
-from tabular_ml.run_config import ConfigError
+from tabular_ml.configuration.loading import ConfigError
 
 
 def _ensure_flavor(client: Any, component_type: Any, spec: ComponentSpec) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from stacks.spec import RunConfig, load_run_config, shown, stack_file
-from tabular_ml.run_config import ConfigError
+from tabular_ml.configuration.loading import ConfigError
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import Field
 
 from stacks.environment import substitute, variables
-from tabular_ml.config import StrictModel
-from tabular_ml.run_config import ConfigError, read_yaml, validate_section
+from tabular_ml.configuration.loading import ConfigError, read_yaml, validate_section
+from tabular_ml.configuration.schema import StrictModel
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STACKS_DIR = PROJECT_ROOT / "configs" / "stacks"

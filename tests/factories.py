@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tabular_ml.config import ColumnSpec, DataContract
+from tabular_ml.configuration.schema import ColumnSpec, DataContract
 
 CONTRACTS = ["Month-to-month", "One year", "Two year"]
 SECURITY = ["Yes", "No", "No internet service"]

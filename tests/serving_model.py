@@ -10,8 +10,8 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
 from serving.bundle import save_bundle
-from tabular_ml.config import TrainingParameters
-from tabular_ml.model import build_model, encode_target
+from tabular_ml.configuration.schema import TrainingParameters
+from tabular_ml.modelling.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
 
 TELCO_CSV = PROJECT_ROOT / "data/raw/telco_churn.csv"

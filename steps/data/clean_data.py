@@ -7,8 +7,8 @@ from zenml import log_metadata, step
 from zenml.logger import get_logger
 
 from materializers.dataframe_materializer import HashedPandasMaterializer
-from tabular_ml.cleaning import clean_frame, columns_left_out
-from tabular_ml.config import CleaningConfig, DataContract
+from tabular_ml.configuration.schema import CleaningConfig, DataContract
+from tabular_ml.data.cleaning import clean_frame, columns_left_out
 
 logger = get_logger(__name__)
 

@@ -8,9 +8,9 @@ from zenml.logger import get_logger
 
 from materializers.dataframe_materializer import HashedPandasMaterializer
 from steps.data.source_secrets import source_secrets
-from tabular_ml.config import SourceConfig
-from tabular_ml.sources import load_data
-from tabular_ml.splitting import fingerprint
+from tabular_ml.configuration.schema import SourceConfig
+from tabular_ml.data.sources import load_data
+from tabular_ml.data.splitting import fingerprint
 
 logger = get_logger(__name__)
 

@@ -7,9 +7,9 @@ from zenml import log_metadata, step
 from zenml.logger import get_logger
 
 from materializers.dataframe_materializer import HashedPandasMaterializer
-from tabular_ml.config import DataContract, SplitConfig
-from tabular_ml.splitting import fingerprint, holdout_shares, split_frame, split_key, unbalanced_classes
-from tabular_ml.target import TargetSpec
+from tabular_ml.configuration.schema import DataContract, SplitConfig
+from tabular_ml.data.splitting import fingerprint, holdout_shares, split_frame, split_key, unbalanced_classes
+from tabular_ml.tasks.target import TargetSpec
 
 logger = get_logger(__name__)
 

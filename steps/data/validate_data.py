@@ -6,9 +6,9 @@ import pandas as pd
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-from tabular_ml.config import DataContract
-from tabular_ml.contract import ContractReport, DataContractError, validate_frame
-from tabular_ml.target import TargetSpec, Task, resolve_target
+from tabular_ml.configuration.schema import DataContract
+from tabular_ml.data.contract import ContractReport, DataContractError, validate_frame
+from tabular_ml.tasks.target import TargetSpec, Task, resolve_target
 
 logger = get_logger(__name__)
 

@@ -7,9 +7,9 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 from zenml.logger import get_logger
 
-from flavors.deploy import DeploymentInfo, deploy, export_bundle
-from tabular_ml.config import ServingConfig
-from tabular_ml.trained_model import TrainedModel
+from adapters.model_deployers import DeploymentInfo, deploy, export_bundle
+from tabular_ml.configuration.schema import ServingConfig
+from tabular_ml.modelling.trained_model import TrainedModel
 
 logger = get_logger(__name__)
 

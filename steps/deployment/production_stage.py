@@ -14,8 +14,8 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 from zenml.logger import get_logger
 
-from tabular_ml.lifecycle import DECISION_KEY
-from tabular_ml.tracking import set_mlflow_alias
+from adapters.mlflow_tracking import set_mlflow_alias
+from tabular_ml.model_management.decisions import DECISION_KEY
 
 logger = get_logger(__name__)
 
@@ -73,5 +73,5 @@ def set_production(model_name: str, target, previous) -> None:
 
 
 def record_decision(model_name: str, version_number: int, record: dict[str, Any], **extra: Any) -> None:
-    """Store a decision (see tabular_ml.lifecycle) on a model version."""
+    """Store a decision (see tabular_ml.model_management.decisions) on a model version."""
     log_metadata({DECISION_KEY: record, **extra}, model_name=model_name, model_version=str(version_number))

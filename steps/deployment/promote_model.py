@@ -12,16 +12,16 @@ from steps.deployment.production_stage import (
     set_production,
     trained_versions,
 )
-from tabular_ml.config import PromotionConfig
-from tabular_ml.lifecycle import choose_challenger, decision_record
-from tabular_ml.promotion import (
+from tabular_ml.configuration.schema import PromotionConfig
+from tabular_ml.model_management.decisions import choose_challenger, decision_record
+from tabular_ml.model_management.promotion import (
     PromotionDecision,
     compare_on_unseen_rows,
     decide_promotion,
     holdout_metrics,
     promotion_metric,
 )
-from tabular_ml.trained_model import TrainedModel
+from tabular_ml.modelling.trained_model import TrainedModel
 
 logger = get_logger(__name__)
 

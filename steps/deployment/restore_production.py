@@ -12,7 +12,7 @@ from steps.deployment.production_stage import (
     set_production,
     trained_versions,
 )
-from tabular_ml.lifecycle import decision_record, is_trained, previous_production
+from tabular_ml.model_management.decisions import decision_record, is_trained, previous_production
 
 logger = get_logger(__name__)
 

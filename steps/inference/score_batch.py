@@ -8,9 +8,9 @@ from zenml.client import Client
 from zenml.io import fileio
 from zenml.logger import get_logger
 
-from tabular_ml.config import SinkConfig, SourceConfig
-from tabular_ml.scoring import BatchPredictions, run_batch_scoring
-from tabular_ml.trained_model import TrainedModel
+from tabular_ml.configuration.schema import SinkConfig, SourceConfig
+from tabular_ml.inference.batch_scoring import BatchPredictions, run_batch_scoring
+from tabular_ml.modelling.trained_model import TrainedModel
 
 logger = get_logger(__name__)
 

@@ -7,7 +7,7 @@ from zenml.client import Client
 from zenml.logger import get_logger
 
 from steps.deployment.production_stage import production_version
-from tabular_ml.config import MonitoringThresholds
+from tabular_ml.configuration.schema import MonitoringThresholds
 from tabular_ml.monitoring.drift import DriftSummary
 from tabular_ml.monitoring.quality import DataQualityReport
 from tabular_ml.monitoring.verdict import MonitoringVerdict, decide

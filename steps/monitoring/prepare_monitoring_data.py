@@ -8,7 +8,9 @@ from zenml.logger import get_logger
 
 from steps.data.source_secrets import source_secrets
 from steps.deployment.production_stage import production_version
-from tabular_ml.config import CurrentDataConfig, ServingConfig, SourceConfig
+from tabular_ml.configuration.schema import CurrentDataConfig, ServingConfig, SourceConfig
+from tabular_ml.data.sources import load_data
+from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.prepare import (
     clean_current,
     comparison_samples,
@@ -17,8 +19,6 @@ from tabular_ml.monitoring.prepare import (
     parse_window,
 )
 from tabular_ml.monitoring.quality import DataQualityReport, data_quality
-from tabular_ml.sources import load_data
-from tabular_ml.trained_model import TrainedModel
 
 logger = get_logger(__name__)
 

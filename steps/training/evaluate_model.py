@@ -7,13 +7,13 @@ from sklearn.pipeline import Pipeline
 from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 
+from adapters.mlflow_tracking import log_metrics_to_mlflow, selected_candidate
 from materializers import EvaluationReportMaterializer
-from tabular_ml.config import DataContract, EvaluationConfig
-from tabular_ml.evaluation import EvaluationReport, QualityGateError, baseline_metrics, check_gates
-from tabular_ml.model import feature_importances
-from tabular_ml.target import TargetSpec
-from tabular_ml.tracking import log_metrics_to_mlflow, selected_candidate
-from tabular_ml.trained_model import evaluation_report
+from tabular_ml.configuration.schema import DataContract, EvaluationConfig
+from tabular_ml.modelling.evaluation import EvaluationReport, QualityGateError, baseline_metrics, check_gates
+from tabular_ml.modelling.model import feature_importances
+from tabular_ml.modelling.trained_model import evaluation_report
+from tabular_ml.tasks.target import TargetSpec
 
 logger = get_logger(__name__)
 

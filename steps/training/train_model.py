@@ -8,11 +8,17 @@ from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
 from zenml.logger import get_logger
 
-from tabular_ml.config import DataContract, EvaluationConfig, FeatureSpec, PreprocessingConfig, SearchConfig
-from tabular_ml.search import cv_folds, run_search, scoring_of
-from tabular_ml.target import TargetSpec
-from tabular_ml.threshold import choose_threshold, out_of_fold_proba
-from tabular_ml.tracking import candidates_table, log_model_to_mlflow, log_search_to_mlflow
+from adapters.mlflow_tracking import candidates_table, log_model_to_mlflow, log_search_to_mlflow
+from tabular_ml.configuration.schema import (
+    DataContract,
+    EvaluationConfig,
+    FeatureSpec,
+    PreprocessingConfig,
+    SearchConfig,
+)
+from tabular_ml.modelling.search import cv_folds, run_search, scoring_of
+from tabular_ml.modelling.threshold import choose_threshold, out_of_fold_proba
+from tabular_ml.tasks.target import TargetSpec
 
 logger = get_logger(__name__)
 

@@ -1,1 +1,1 @@
-"""Watching a production model: data quality, drift and the alert verdict (ZenML-free)."""
+"""Watching a production model: data quality, drift, the alert verdict, simulated drift."""

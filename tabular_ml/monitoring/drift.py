@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from tabular_ml.config import DataContract
-from tabular_ml.target import Task
+from tabular_ml.configuration.schema import DataContract
+from tabular_ml.tasks.target import Task
 
 #: The model's output compared like a feature: the positive class's probability (binary), the
 #: predicted class (multiclass, a category) or the predicted value (regression).

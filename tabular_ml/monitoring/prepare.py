@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pandas as pd
 
-from tabular_ml.cleaning import clean_frame
-from tabular_ml.config import CleaningConfig, DataContract
+from tabular_ml.configuration.schema import CleaningConfig, DataContract
+from tabular_ml.data.cleaning import clean_frame
+from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.drift import PREDICTION_COLUMNS, sample
-from tabular_ml.trained_model import TrainedModel
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from pydantic import BaseModel
 
-from tabular_ml.config import DataContract
+from tabular_ml.configuration.schema import DataContract
 
 BINARY_VALUES = (0, 1)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from tabular_ml.config import MonitoringThresholds
-from tabular_ml.evaluation import HIGHER_IS_BETTER
+from tabular_ml.configuration.schema import MonitoringThresholds
+from tabular_ml.modelling.evaluation import HIGHER_IS_BETTER
 from tabular_ml.monitoring.drift import DriftSummary
 from tabular_ml.monitoring.quality import DataQualityReport
 

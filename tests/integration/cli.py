@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 from tests.conftest import PROJECT_ROOT
-from tests.processes import free_port, port_is_free  # noqa: F401 - the tests import them from here
 
 
 def run_cli(cwd, *args: str) -> subprocess.CompletedProcess:

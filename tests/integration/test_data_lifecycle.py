@@ -14,8 +14,8 @@ import pytest
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
-from tabular_ml.config import DataContract, SplitConfig
-from tabular_ml.splitting import fingerprint, in_holdout, row_keys
+from tabular_ml.configuration.schema import DataContract, SplitConfig
+from tabular_ml.data.splitting import fingerprint, in_holdout, row_keys
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args, write_sample
 
@@ -112,7 +112,7 @@ def test_unchanged_data_reuses_every_step_after_ingest(workdir, first):
     for name in AFTER_INGEST:
         assert rerun.steps[name].status == ExecutionStatus.CACHED, name
     assert rerun.steps["train_model"].original_step_run_id == first_run.steps["train_model"].id
-    assert rerun.steps["register_model"].status == ExecutionStatus.COMPLETED
+    assert rerun.steps["record_model_version"].status == ExecutionStatus.COMPLETED
     assert version.number == first_version.number + 1
     assert version.run_metadata["data_fingerprint"] == first_version.run_metadata["data_fingerprint"]
     assert version.run_metadata["data_rows"] == FIRST_ROWS
@@ -121,7 +121,7 @@ def test_unchanged_data_reuses_every_step_after_ingest(workdir, first):
 def test_overwritten_file_reuses_nothing(first, overwritten):
     _, first_version = first
     run, version = overwritten
-    for name in ["ingest_data", *AFTER_INGEST, "register_model"]:
+    for name in ["ingest_data", *AFTER_INGEST, "record_model_version"]:
         assert run.steps[name].status == ExecutionStatus.COMPLETED, name
     assert version.number > first_version.number
     metadata = version.run_metadata

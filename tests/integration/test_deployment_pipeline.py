@@ -27,8 +27,8 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import free_port, ok, port_is_free, run_cli, small_training_args, write_sample
-from tests.processes import group_alive
+from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.processes import free_port, group_alive, port_is_free
 
 pytestmark = pytest.mark.integration
 

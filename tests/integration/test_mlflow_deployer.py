@@ -24,9 +24,10 @@ from zenml.client import Client
 from zenml.enums import StackComponentType
 from zenml.stack import StackComponent
 
-from tabular_ml.tracking import MODEL_REQUIREMENTS
+from adapters.mlflow_tracking import MODEL_REQUIREMENTS
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import free_port, ok, port_is_free, run_cli, small_training_args, write_sample
+from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.processes import free_port, port_is_free
 
 pytestmark = pytest.mark.integration
 

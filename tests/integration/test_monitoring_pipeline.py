@@ -14,9 +14,10 @@ import pytest
 from zenml.client import Client
 from zenml.enums import ModelStages
 
-from tabular_ml.drift_simulation import simulate_drift
+from tabular_ml.monitoring.drift_simulation import simulate_drift
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import free_port, ok, run_cli, small_training_args
+from tests.integration.cli import ok, run_cli, small_training_args
+from tests.processes import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -46,7 +46,7 @@ import run
 from stacks.register import register_stack
 from stacks.run_settings import check_run_config
 from stacks.spec import RunConfig
-from tabular_ml.run_config import ConfigError
+from tabular_ml.configuration.loading import ConfigError
 
 ROOT = Path({root!r})
 PIPELINES = {{
@@ -253,7 +253,7 @@ def test_pods_get_more_for_the_search_than_for_ingestion(rendered):
         "split_data",
         "train_model",
         "evaluate_model",
-        "register_model",
+        "record_model_version",
     }
     assert pods["train_model"] == {
         "requests": {"cpu": "4", "memory": "4Gi"},
@@ -261,7 +261,7 @@ def test_pods_get_more_for_the_search_than_for_ingestion(rendered):
     }
     assert pods["ingest_data"] == {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
     default = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
-    for step in ("clean_data", "validate_data", "split_data", "evaluate_model", "register_model"):
+    for step in ("clean_data", "validate_data", "split_data", "evaluate_model", "record_model_version"):
         assert pods[step] == default, step
 
 

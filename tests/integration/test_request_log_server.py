@@ -29,8 +29,8 @@ from flavors.local_seldon.supervisor import ACTIVE_FILE, STOP_GRACE_S, TARGET_FI
 from serving.bundle import save_bundle
 from serving.model_server import TabularModel
 from serving.request_log import LOG_COLUMNS, read_request_log
-from tabular_ml.config import TrainingParameters
-from tabular_ml.model import build_model, encode_target
+from tabular_ml.configuration.schema import TrainingParameters
+from tabular_ml.modelling.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
 from tests.microservice import Microservice
 from tests.processes import free_port, port_is_free, wait_for

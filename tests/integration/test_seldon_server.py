@@ -28,7 +28,7 @@ from seldon_core.utils import json_to_seldon_message, seldon_message_to_json
 from serving.bundle import BundleError
 from serving.client import PredictionError, predict, wait_until_ready
 from serving.model_server import DEFAULT_MODEL_DIR, MODEL_DIR_ENV, TabularModel
-from tabular_ml.config import TrainingParameters
+from tabular_ml.configuration.schema import TrainingParameters
 from tests.microservice import Microservice
 from tests.processes import free_port, port_is_free
 from tests.serving_model import (

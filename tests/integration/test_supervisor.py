@@ -24,8 +24,8 @@ from sklearn.linear_model import LogisticRegression
 
 from flavors.local_seldon.supervisor import ACTIVE_FILE, TARGET_FILE
 from serving.bundle import save_bundle
-from tabular_ml.config import TrainingParameters
-from tabular_ml.model import build_model, encode_target
+from tabular_ml.configuration.schema import TrainingParameters
+from tabular_ml.modelling.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
 from tests.processes import free_port, group_alive, port_is_free, wait_for
 

@@ -14,9 +14,10 @@ import pytest
 import requests
 from zenml.client import Client
 
-from tabular_ml.trained_model import TrainedModel
+from tabular_ml.modelling.trained_model import TrainedModel
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import free_port, ok, port_is_free, run_cli
+from tests.integration.cli import ok, run_cli
+from tests.processes import free_port, port_is_free
 
 pytestmark = pytest.mark.integration
 

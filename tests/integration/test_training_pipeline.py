@@ -16,7 +16,7 @@ import pytest
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
-from tabular_ml.splitting import fingerprint
+from tabular_ml.data.splitting import fingerprint
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import run_cli, small_training_args, write_sample
 
@@ -150,7 +150,7 @@ def test_changed_search_reruns_from_search_and_gate_stops_it(workdir, first_run)
         assert failed.steps[name].status == ExecutionStatus.CACHED, name
     assert failed.steps["train_model"].status == ExecutionStatus.COMPLETED
     assert failed.steps["evaluate_model"].status == ExecutionStatus.FAILED
-    assert "register_model" not in failed.steps
+    assert "record_model_version" not in failed.steps
 
 
 def test_contract_violation_stops_before_training(workdir, first_run):

@@ -21,9 +21,15 @@ from serving.bundle import (
     save_bundle,
 )
 from serving.reference_rows import MAX_REFERENCE_ROWS, read_reference_request
-from tabular_ml.config import ColumnSpec, CountFeature, DataContract, PreprocessingConfig, RatioFeature
-from tabular_ml.model import build_model, encode_target
-from tabular_ml.target import TargetSpec
+from tabular_ml.configuration.schema import (
+    ColumnSpec,
+    CountFeature,
+    DataContract,
+    PreprocessingConfig,
+    RatioFeature,
+)
+from tabular_ml.modelling.model import build_model, encode_target
+from tabular_ml.tasks.target import TargetSpec
 from tests.factories import tiny_contract, tiny_frame
 
 FEATURES = [

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from tabular_ml.cleaning import clean_frame
-from tabular_ml.config import TrainingParameters
-from tabular_ml.model import build_model, make_estimator
-from tabular_ml.splitting import split_frame
-from tabular_ml.target import resolve_target
+from tabular_ml.configuration.schema import TrainingParameters
+from tabular_ml.data.cleaning import clean_frame
+from tabular_ml.data.splitting import split_frame
+from tabular_ml.modelling.model import build_model, make_estimator
+from tabular_ml.tasks.target import resolve_target
 from tests.conftest import PROJECT_ROOT
 
 CONFIG = yaml.safe_load((PROJECT_ROOT / "configs/training.yaml").read_text())

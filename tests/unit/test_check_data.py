@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tabular_ml.check_data import check_training_data
-from tabular_ml.config import TrainingParameters
-from tabular_ml.run_config import read_yaml
+from tabular_ml.configuration.loading import read_yaml
+from tabular_ml.configuration.schema import TrainingParameters
+from tabular_ml.drafting.check_data import check_training_data
 
 PROJECT_ROOT = Path(__file__).parents[2]
 RAW = read_yaml(PROJECT_ROOT / "configs" / "training.yaml")["parameters"]

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from tabular_ml.config import ApiSource, FileSource, Pagination, SqlSource
-from tabular_ml.sources import DataSourceError, iter_chunks, load_data
+from tabular_ml.configuration.schema import ApiSource, FileSource, Pagination, SqlSource
+from tabular_ml.data.sources import DataSourceError, iter_chunks, load_data
 
 CSV_PATH = Path(__file__).parents[2] / "data/raw/telco_churn.csv"
 

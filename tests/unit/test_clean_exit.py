@@ -21,9 +21,9 @@ SCRIPT = textwrap.dedent(
     from opentelemetry.sdk._logs import LoggerProvider
 
     if sys.argv[1] == "install":
-        from tabular_ml import clean_exit
+        from adapters import otel_clean_exit
 
-        clean_exit.install()
+        otel_clean_exit.install()
 
     provider = LoggerProvider()
     handler = LoggingHandler(logger_provider=provider)
@@ -64,7 +64,7 @@ def test_end_cleanly_flushes_and_disables_flush_on_close():
 
     from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
-    from tabular_ml import clean_exit
+    from adapters import otel_clean_exit
 
     class Provider:
         flushed = 0
@@ -76,9 +76,9 @@ def test_end_cleanly_flushes_and_disables_flush_on_close():
     handler = LoggingHandler(logger_provider=Provider())
     plain = logging.StreamHandler()
     try:
-        assert handler in clean_exit._otel_handlers()
-        assert plain not in clean_exit._otel_handlers()
-        clean_exit.end_cleanly()
+        assert handler in otel_clean_exit._otel_handlers()
+        assert plain not in otel_clean_exit._otel_handlers()
+        otel_clean_exit.end_cleanly()
         assert Provider.flushed == 1
         assert handler.flushOnClose is False
         assert getattr(plain, "flushOnClose", True) is True
@@ -89,6 +89,9 @@ def test_end_cleanly_flushes_and_disables_flush_on_close():
 
 def test_installing_twice_is_harmless():
     result = run_script(
-        "install", SCRIPT.replace("clean_exit.install()", "clean_exit.install()\n    clean_exit.install()")
+        "install",
+        SCRIPT.replace(
+            "otel_clean_exit.install()", "otel_clean_exit.install()\n    otel_clean_exit.install()"
+        ),
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "done\n", "")

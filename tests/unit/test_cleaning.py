@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabular_ml.cleaning import CleaningSummary, clean_frame, columns_left_out
-from tabular_ml.config import CleaningConfig, DataContract
+from tabular_ml.configuration.schema import CleaningConfig, DataContract
+from tabular_ml.data.cleaning import CleaningSummary, clean_frame, columns_left_out
 
 OFF = CleaningConfig(strip_whitespace=False, empty_strings_as_missing=False, coerce_numeric=False)
 

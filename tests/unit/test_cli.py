@@ -14,7 +14,7 @@ import yaml
 
 import run
 from run import OVERRIDE, RUN_CONFIG_KEYS, OverridesGroup, cli, resolve_config
-from tabular_ml.run_config import ConfigError
+from tabular_ml.configuration.loading import ConfigError
 
 PROJECT_ROOT = Path(__file__).parents[2]
 TRAINING_YAML = PROJECT_ROOT / "configs" / "training.yaml"
@@ -365,7 +365,7 @@ def test_models_table_and_registry_disagreement(capsys, monkeypatch, default_sta
     from zenml.client import Client
     from zenml.enums import ModelStages
 
-    from tabular_ml.registry_view import MlflowRegistry
+    from tabular_ml.model_management.registry_view import MlflowRegistry
 
     name = f"models_view_{uuid.uuid4().hex[:8]}"
     client = Client()

@@ -9,13 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from tabular_ml.cleaning import clean_frame
-from tabular_ml.config import CleaningConfig, DataContract
-from tabular_ml.contract import (
+from tabular_ml.configuration.schema import CleaningConfig, DataContract
+from tabular_ml.data.cleaning import clean_frame
+from tabular_ml.data.contract import (
     ContractReport,
     DataContractError,
     Violation,
-    enforce_contract,
     validate_frame,
 )
 
@@ -56,7 +55,7 @@ def only_violation(df: pd.DataFrame, data_contract: DataContract | None = None, 
 
 
 def test_a_clean_frame_passes():
-    report = enforce_contract(frame(), contract())
+    report = validate_frame(frame(), contract())
     assert report == ContractReport(rows=4, columns_checked=4, violations=[])
     assert report.passed
     assert report.summary() == "data contract passed: 4 rows, 4 columns"
@@ -196,7 +195,7 @@ def test_several_violations_in_one_report():
 def test_data_contract_error_lists_each_violation():
     df = frame(color=["red", "green", "red", "blue"], y=["No", None, "Yes", "Yes"]).drop(columns="flag")
     with pytest.raises(DataContractError) as caught:
-        enforce_contract(df, contract())
+        raise DataContractError(validate_frame(df, contract()))
     lines = str(caught.value).splitlines()
     assert lines[0] == "data contract failed: 3 violation(s) in 4 rows"
     assert lines[1] == "  - flag: required column present broken by 4 row(s)"
@@ -219,7 +218,7 @@ def test_bundled_telco_data_meets_the_shipped_contract():
     data_contract = DataContract(**config["contract"])
     raw = pd.read_csv(PROJECT_ROOT / "data" / "raw" / "telco_churn.csv")
     cleaned, _ = clean_frame(raw, CleaningConfig(**config.get("cleaning", {})), data_contract)
-    report = enforce_contract(cleaned, data_contract)
+    report = validate_frame(cleaned, data_contract)
     assert report.passed
     assert report.rows == len(raw) > 7000
     assert report.columns_checked == len(data_contract.columns) + 1

@@ -281,8 +281,8 @@ def _serving_environment(root: Path) -> tuple[Path, Path]:
 
 
 def _tiny_model():
-    from tabular_ml.config import PreprocessingConfig, RatioFeature
-    from tabular_ml.model import build_model, encode_target
+    from tabular_ml.configuration.schema import PreprocessingConfig, RatioFeature
+    from tabular_ml.modelling.model import build_model, encode_target
     from tests.factories import tiny_contract
 
     contract = tiny_contract(columns=("tenure", "total", "senior", "contract"))
@@ -297,7 +297,7 @@ def _tiny_model():
         }
     )
     labels = np.where(frame["contract"] == "Month-to-month", "Yes", "No")
-    # A derived feature, so the pickle refers to tabular_ml.features (the image must have it).
+    # A derived feature, so the pickle refers to tabular_ml.modelling.features (the image must have it).
     features = [RatioFeature(name="avg_monthly", numerator="total", denominator="tenure")]
     pipeline = build_model(contract, PreprocessingConfig(), features, LogisticRegression(max_iter=500))
     pipeline.fit(frame, encode_target(labels, contract))
@@ -472,7 +472,11 @@ def test_the_serving_environment_has_no_zenml_and_no_other_project_code(server):
         )
         assert result.returncode != 0 and b"ModuleNotFoundError" in result.stderr, module
     loaded = subprocess.run(
-        [python, "-c", "import serving.model_server, tabular_ml.features, seldon_core.microservice"],
+        [
+            python,
+            "-c",
+            "import serving.model_server, tabular_ml.modelling.features, seldon_core.microservice",
+        ],
         cwd=server.app,
         env=server.env,
         capture_output=True,

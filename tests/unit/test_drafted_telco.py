@@ -9,11 +9,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from bench.drafted_config import drafted_parameters, handwritten_parameters
-from tabular_ml.cleaning import clean_frame
-from tabular_ml.model import encode_target
-from tabular_ml.search import run_search
-from tabular_ml.sources import load_data
-from tabular_ml.splitting import split_frame
+from tabular_ml.data.cleaning import clean_frame
+from tabular_ml.data.sources import load_data
+from tabular_ml.data.splitting import split_frame
+from tabular_ml.modelling.model import encode_target
+from tabular_ml.modelling.search import run_search
 
 
 def holdout_roc_auc(parameters) -> float:

@@ -1,4 +1,4 @@
-"""The drift simulator (tabular_ml/drift_simulation.py and bench/simulate_drift.py).
+"""The drift simulator (tabular_ml/monitoring/drift_simulation.py and bench/simulate_drift.py).
 
 On the bundled Telco data: a 2,000-row holdout, drifted as requested, checked value by value;
 Evidently (as the monitoring uses it) sees no drift in the clean slice against the rest and
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabular_ml.drift_simulation import (
+from tabular_ml.monitoring.drift_simulation import (
     RANGE_MARGIN,
     DriftSpecError,
     changed_columns,

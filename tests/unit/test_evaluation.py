@@ -10,16 +10,15 @@ import warnings
 import numpy as np
 import pytest
 
-from tabular_ml.config import QualityGates
-from tabular_ml.evaluation import (
+from tabular_ml.configuration.schema import QualityGates
+from tabular_ml.modelling.evaluation import (
     CURVE_MAX_POINTS,
     METRIC_NAMES,
     EvaluationReport,
     check_gates,
-    cv_summary,
     evaluate_classifier,
 )
-from tabular_ml.report_html import render_report_html
+from tabular_ml.reporting.html_page import render_report_html
 
 # 3 positives, 5 negatives.
 #   index:   0    1    2    3    4     5    6    7
@@ -172,22 +171,6 @@ def test_bad_inputs_are_rejected():
         evaluate_classifier([], [])
     with pytest.raises(ValueError, match="extra"):
         evaluate_classifier(Y, P, not_a_field=1)
-
-
-def test_cv_summary_reads_cross_validate_output():
-    summary = cv_summary(
-        {
-            "fit_time": [1.0, 2.0],
-            "train_roc_auc": [1.0, 1.0],
-            "test_roc_auc": [0.8, 0.9],
-            "test_neg_log_loss": [-0.4, -0.6],
-            "test_f1": [float("nan"), float("nan")],
-        }
-    )
-    assert summary == {
-        "roc_auc": {"mean": pytest.approx(0.85), "std": pytest.approx(0.05)},
-        "log_loss": {"mean": pytest.approx(0.5), "std": pytest.approx(0.1)},
-    }
 
 
 # --------------------------------------------------------------------------- HTML

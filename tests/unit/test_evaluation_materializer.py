@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel
 
-from tabular_ml.evaluation import (
+from tabular_ml.modelling.evaluation import (
     EvaluationReport,
     baseline_metrics,
     evaluate_classifier,

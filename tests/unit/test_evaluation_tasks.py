@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tabular_ml.evaluation import (
+from tabular_ml.modelling.evaluation import (
     CURVE_MAX_POINTS,
     EvaluationReport,
     baseline_metrics,

@@ -18,8 +18,8 @@ from serving.fast_features import Unsupported
 from serving.fast_path import TOLERANCE, choose_scorer, compile_pipeline, edge_rows
 from serving.reference_rows import reference_request
 from serving.request_schema import RequestSchema
-from tabular_ml.config import PreprocessingConfig
-from tabular_ml.model import build_model, encode_target
+from tabular_ml.configuration.schema import PreprocessingConfig
+from tabular_ml.modelling.model import build_model, encode_target
 from tests.serving_model import TELCO_CSV, fit_pipeline, training_params
 
 ESTIMATORS = {

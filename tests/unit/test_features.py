@@ -10,8 +10,14 @@ import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from tabular_ml.config import BinFeature, CountFeature, DifferenceFeature, LogFeature, RatioFeature
-from tabular_ml.features import (
+from tabular_ml.configuration.schema import (
+    BinFeature,
+    CountFeature,
+    DifferenceFeature,
+    LogFeature,
+    RatioFeature,
+)
+from tabular_ml.modelling.features import (
     BinTransformer,
     CountTransformer,
     DifferenceTransformer,

@@ -260,8 +260,8 @@ def test_request_log_volume_a_claim_or_none():
 
 
 def test_the_deployment_configs_serving_settings_reach_the_container():
-    from flavors.deploy import serving_env
-    from tabular_ml.config import ServingConfig
+    from adapters.model_deployers import serving_env
+    from tabular_ml.configuration.schema import ServingConfig
 
     serving = ServingConfig(max_body_bytes=1_000_000, contract_violations="flag")
     spec = pod_spec_for_zenml(IMAGE, MODEL_URI, "7", env=serving_env(serving))
@@ -430,8 +430,8 @@ def test_a_new_version_updates_the_models_one_seldon_deployment_in_place(monkeyp
     )
     from zenml.services import ServiceState
 
-    from flavors.deploy import _update_in_place
-    from tabular_ml.config import ServingConfig
+    from adapters.model_deployers import _update_in_place
+    from tabular_ml.configuration.schema import ServingConfig
 
     def config_for(version):
         kwargs = zenml_deployment_config(

@@ -1,6 +1,11 @@
 """Which version is the challenger, and which one a rollback restores."""
 
-from tabular_ml.lifecycle import choose_challenger, decision_record, is_decided, previous_production
+from tabular_ml.model_management.decisions import (
+    choose_challenger,
+    decision_record,
+    is_decided,
+    previous_production,
+)
 
 TRAINED = {"metrics": {"roc_auc": 0.84}}
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabular_ml.tracking import log_model_to_mlflow
+from adapters.mlflow_tracking import log_model_to_mlflow
 from tests.serving_model import TELCO_CSV, fit_pipeline, training_params
 
 LOAD_AND_PREDICT = """

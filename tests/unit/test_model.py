@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-from tabular_ml.config import (
+from tabular_ml.configuration.schema import (
     AlgorithmSpec,
     ColumnSpec,
     CountFeature,
@@ -19,7 +19,7 @@ from tabular_ml.config import (
     PreprocessingConfig,
     RatioFeature,
 )
-from tabular_ml.model import build_model, encode_target, feature_importances, make_estimator
+from tabular_ml.modelling.model import build_model, encode_target, feature_importances, make_estimator
 from tests.factories import tiny_contract, tiny_frame
 
 FEATURES = [

@@ -11,7 +11,13 @@ from evidently.legacy.report import Report
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from tabular_ml.config import CleaningConfig, DataContract, MonitoringParameters, MonitoringThresholds
+from tabular_ml.configuration.schema import (
+    CleaningConfig,
+    DataContract,
+    MonitoringParameters,
+    MonitoringThresholds,
+)
+from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.drift import PREDICTION_COLUMN, column_roles, sample, summarise_drift
 from tabular_ml.monitoring.prepare import (
     comparison_samples,
@@ -21,8 +27,7 @@ from tabular_ml.monitoring.prepare import (
 )
 from tabular_ml.monitoring.quality import data_quality
 from tabular_ml.monitoring.verdict import decide
-from tabular_ml.target import TargetSpec
-from tabular_ml.trained_model import TrainedModel
+from tabular_ml.tasks.target import TargetSpec
 
 CONTRACT = DataContract(
     target="y",

@@ -5,10 +5,14 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from tabular_ml.config import CleaningConfig, DataContract, PromotionConfig, QualityGates
-from tabular_ml.promotion import compare_on_unseen_rows, decide_promotion, improvement_interval
-from tabular_ml.target import TargetSpec
-from tabular_ml.trained_model import TrainedModel
+from tabular_ml.configuration.schema import CleaningConfig, DataContract, PromotionConfig, QualityGates
+from tabular_ml.model_management.promotion import (
+    compare_on_unseen_rows,
+    decide_promotion,
+    improvement_interval,
+)
+from tabular_ml.modelling.trained_model import TrainedModel
+from tabular_ml.tasks.target import TargetSpec
 
 METRICS = {"roc_auc": 0.85, "f1": 0.62, "log_loss": 0.45}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tabular_ml.config import EvaluationConfig, QualityGates, TrainingParameters
-from tabular_ml.evaluation import (
+from tabular_ml.configuration.loading import ConfigError, validate_section
+from tabular_ml.configuration.schema import EvaluationConfig, QualityGates, TrainingParameters
+from tabular_ml.modelling.evaluation import (
     HIGHER_IS_BETTER,
     QualityGateError,
     check_gates,
@@ -14,7 +15,6 @@ from tabular_ml.evaluation import (
     metric_names,
     unknown_gate_metrics,
 )
-from tabular_ml.run_config import ConfigError, validate_section
 
 METRICS = {"roc_auc": 0.812, "log_loss": 0.71, "accuracy": 0.9, "recall": 0.5}
 

@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tabular_ml.config import ApiSource, FileSource, SqlSource, TrainingParameters
-from tabular_ml.redaction import find_credentials, is_credential_name, mask_text, redact, url_problems
-from tabular_ml.run_config import ConfigError, validate_section
+from tabular_ml.configuration.loading import ConfigError, validate_section
+from tabular_ml.configuration.redaction import (
+    find_credentials,
+    is_credential_name,
+    mask_text,
+    redact,
+    url_problems,
+)
+from tabular_ml.configuration.schema import ApiSource, FileSource, SqlSource, TrainingParameters
 
 PROJECT_ROOT = Path(__file__).parents[2]
 TRAINING = yaml.safe_load((PROJECT_ROOT / "configs" / "training.yaml").read_text())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stacks.register import register_stack
-from tabular_ml.run_config import ConfigError
+from tabular_ml.configuration.loading import ConfigError
 
 NO_ENV_FILE = Path(__file__).parents[2] / "tests" / "no-such.env"
 CONNECTOR = (

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tabular_ml.registry_view import MlflowRegistry, ZenmlVersion, build_rows, disagreement, render_table
+from tabular_ml.model_management.registry_view import (
+    MlflowRegistry,
+    ZenmlVersion,
+    build_rows,
+    disagreement,
+    render_table,
+)
 
 CREATED = datetime(2026, 1, 2, 3, 4, 5)
 

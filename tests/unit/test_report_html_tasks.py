@@ -6,13 +6,13 @@ import re
 
 import numpy as np
 
-from tabular_ml.evaluation import (
+from tabular_ml.modelling.evaluation import (
     baseline_metrics,
     evaluate_classifier,
     evaluate_multiclass,
     evaluate_regression,
 )
-from tabular_ml.report_html import render_report_html
+from tabular_ml.reporting.html_page import render_report_html
 
 from .evaluation_examples import CLASSES, P3, Y3
 

@@ -379,8 +379,8 @@ def test_settings_from_the_environment():
 
 
 def test_local_deployments_log_per_model_under_the_configured_folder(tmp_path, monkeypatch):
-    from flavors.deploy import _local_seldon, _seldon_kubernetes
-    from tabular_ml.config import ServingConfig
+    from adapters.model_deployers import _local_seldon, _seldon_kubernetes
+    from tabular_ml.configuration.schema import ServingConfig
 
     monkeypatch.chdir(tmp_path)
     assert ServingConfig().request_log_path("churn") == str(tmp_path / "data" / "request_log" / "churn")

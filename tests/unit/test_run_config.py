@@ -9,14 +9,14 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from tabular_ml.config import FileSource, SplitConfig, TrainingParameters
-from tabular_ml.run_config import (
+from tabular_ml.configuration.loading import (
     ConfigError,
     apply_overrides,
     describe_validation_error,
     read_yaml,
     validate_section,
 )
+from tabular_ml.configuration.schema import FileSource, SplitConfig, TrainingParameters
 
 PROJECT_ROOT = Path(__file__).parents[2]
 TRAINING_YAML = PROJECT_ROOT / "configs" / "training.yaml"

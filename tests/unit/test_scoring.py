@@ -22,22 +22,28 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from tabular_ml.cleaning import clean_frame
-from tabular_ml.config import CleaningConfig, FileSink, FileSource, PreprocessingConfig, SqlSource
-from tabular_ml.contract import validate_frame
-from tabular_ml.model import build_model, encode_target
-from tabular_ml.prefetch import prefetched
-from tabular_ml.scoring import (
+from tabular_ml.configuration.schema import (
+    CleaningConfig,
+    FileSink,
+    FileSource,
+    PreprocessingConfig,
+    SqlSource,
+)
+from tabular_ml.data.cleaning import clean_frame
+from tabular_ml.data.contract import validate_frame
+from tabular_ml.data.prefetch import prefetched
+from tabular_ml.data.sinks import LocalFiles, ParquetPartsSink
+from tabular_ml.data.sources import iter_chunks
+from tabular_ml.inference.batch_scoring import (
     ChunkContractError,
     ChunkValidator,
     describe_config,
     run_batch_scoring,
     score_in_chunks,
 )
-from tabular_ml.sinks import LocalFiles, ParquetPartsSink
-from tabular_ml.sources import iter_chunks
-from tabular_ml.target import TargetSpec
-from tabular_ml.trained_model import TrainedModel
+from tabular_ml.modelling.model import build_model, encode_target
+from tabular_ml.modelling.trained_model import TrainedModel
+from tabular_ml.tasks.target import TargetSpec
 from tests.factories import tiny_contract, tiny_frame
 
 SCORED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -298,7 +304,7 @@ def test_the_worker_ends_when_the_consumers_process_is_killed(tmp_path) -> None:
     script = (
         "import sys, tempfile, time\n"
         f"tempfile.tempdir = {str(tmp_path)!r}\n"
-        "from tabular_ml.prefetch import prefetched\n"
+        "from tabular_ml.data.prefetch import prefetched\n"
         "items = prefetched(lambda: iter(range(10**9)), 'process')\n"
         "next(items)\n"
         "import multiprocessing\n"

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 from sklearn.pipeline import Pipeline
 
-from tabular_ml.config import (
+from tabular_ml.configuration.schema import (
     AlgorithmSpec,
     ColumnSpec,
     CountFeature,
@@ -23,8 +23,8 @@ from tabular_ml.config import (
     RatioFeature,
     SearchConfig,
 )
-from tabular_ml.model import encode_target
-from tabular_ml.search import Candidate, SearchResult, param_space, run_search, select_best
+from tabular_ml.modelling.model import encode_target
+from tabular_ml.modelling.search import Candidate, SearchResult, param_space, run_search, select_best
 
 DATA = Path(__file__).parents[2] / "data/raw/telco_churn.csv"
 
@@ -202,7 +202,7 @@ def test_random_search_with_distribution_gives_n_iter_candidates(contract, sampl
     )
     tree = TREE.model_copy(update={"search_space": {"max_depth": [2, 3]}})  # only 2 settings: capped
     config = SearchConfig(strategy="random", n_iter=4, cv=3, n_jobs=1, algorithms=[lr, tree])
-    with caplog.at_level(logging.INFO, logger="tabular_ml.search"):
+    with caplog.at_level(logging.INFO, logger="tabular_ml.modelling.search"):
         result = run_search(X, y, contract, PreprocessingConfig(), FEATURES, config)
     assert [c.algorithm for c in result.candidates] == ["logreg"] * 4 + ["tree"] * 2
     cs = [c.params["C"] for c in result.candidates[:4]]
@@ -213,7 +213,7 @@ def test_random_search_with_distribution_gives_n_iter_candidates(contract, sampl
 
 
 def test_refit_follows_our_choice_when_it_differs_from_sklearn(contract, sample, monkeypatch):
-    import tabular_ml.search as search_module
+    import tabular_ml.modelling.search as search_module
 
     worst = {}
 

@@ -16,7 +16,7 @@ from serving.request_schema import (
     RequestSchema,
     configured_max_rows,
 )
-from tabular_ml.config import DataContract
+from tabular_ml.configuration.schema import DataContract
 from tests.conftest import PROJECT_ROOT
 
 COLUMNS = [

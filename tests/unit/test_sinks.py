@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from tabular_ml.config import FileSink, InferenceParameters, SqlSink
-from tabular_ml.sinks import SinkError, open_sink
+from tabular_ml.configuration.schema import FileSink, InferenceParameters, SqlSink
+from tabular_ml.data.sinks import SinkError, open_sink
 
 SCORED_AT = pd.Timestamp("2026-05-01 12:00:00.123456", tz="UTC")
 

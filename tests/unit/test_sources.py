@@ -26,8 +26,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tabular_ml.config import ApiSource, FileSource, Pagination, SqlSource
-from tabular_ml.sources import DataSourceError, load_data
+from tabular_ml.configuration.schema import ApiSource, FileSource, Pagination, SqlSource
+from tabular_ml.data.sources import DataSourceError, load_data
 
 CSV_PATH = Path(__file__).parents[2] / "data/raw/telco_churn.csv"
 
@@ -63,7 +63,7 @@ def test_bundled_data_is_what_the_tests_assume(expected: pd.DataFrame) -> None:
 
 
 def test_csv(expected: pd.DataFrame, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="tabular_ml.sources")
+    caplog.set_level("INFO", logger="tabular_ml.data.sources")
     pd.testing.assert_frame_equal(load_data(FileSource(path=str(CSV_PATH))), expected)
     assert f"Loaded 7043 rows x 20 columns from {CSV_PATH}" in caplog.messages
 
@@ -400,7 +400,7 @@ def test_api_pagination_stops_at_a_short_page(
     expected: pd.DataFrame, api: tuple[str, Counter[str]], caplog: pytest.LogCaptureFixture
 ) -> None:
     base, hits = api
-    caplog.set_level("INFO", logger="tabular_ml.sources")
+    caplog.set_level("INFO", logger="tabular_ml.data.sources")
     loaded = load_data(_api(f"{base}/paged", pagination=Pagination(page_size=1000)))
     pd.testing.assert_frame_equal(loaded, expected)
     assert hits["/paged"] == 8  # 7 full pages and one of 43 rows

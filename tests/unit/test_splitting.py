@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabular_ml.config import DataContract, SplitConfig
-from tabular_ml.splitting import (
+from tabular_ml.configuration.schema import DataContract, SplitConfig
+from tabular_ml.data.splitting import (
     fingerprint,
     holdout_shares,
     in_holdout,

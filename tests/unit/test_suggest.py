@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tabular_ml.config import DataContract
-from tabular_ml.contract import validate_frame
-from tabular_ml.suggest import did_you_mean, nearest_name
+from tabular_ml.configuration.schema import DataContract
+from tabular_ml.configuration.suggest import did_you_mean, nearest_name
+from tabular_ml.data.contract import validate_frame
 
 COLUMNS = ["tenure", "monthly_charges", "total_charges", "contract", "churn"]
 

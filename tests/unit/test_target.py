@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabular_ml.config import DataContract
-from tabular_ml.target import TargetError, label_text, resolve_target
+from tabular_ml.configuration.schema import DataContract
+from tabular_ml.tasks.target import TargetError, label_text, resolve_target
 
 
 def test_label_text_makes_numbers_and_text_one_label():

@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from tabular_ml.threshold import choose_threshold, out_of_fold_proba
+from tabular_ml.modelling.threshold import choose_threshold, out_of_fold_proba
 
 
 def test_the_f1_best_threshold_is_found_among_the_probabilities():

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from tabular_ml.search import Candidate, SearchResult
-from tabular_ml.tracking import candidates_table, selected_candidate
+from adapters.mlflow_tracking import candidates_table, selected_candidate
+from tabular_ml.modelling.search import Candidate, SearchResult
 
 
 def candidate(algorithm: str, mean: float, std: float, **params) -> Candidate:

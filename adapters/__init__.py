@@ -1,0 +1,1 @@
+"""Where the domain code meets outside systems: MLflow tracking, ZenML model deployers, git, OpenTelemetry."""

@@ -1,0 +1,1 @@
+"""Typed configuration of the pipelines: the schema, loading YAML with overrides, redaction."""

@@ -1,0 +1,566 @@
+"""Typed configuration of the project's pipelines.
+
+Every model forbids unknown keys, so a typo in YAML or in a command-line
+override stops the run before any step, naming the key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from tabular_ml.configuration.redaction import find_credentials
+from tabular_ml.tasks.metric_names import HIGHER_IS_BETTER, describe_unknown_metric, metric_names
+from tabular_ml.tasks.target import Task, label_text
+
+
+class StrictModel(BaseModel):
+    """Base for every config model: unknown keys are errors, models are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class SourceModel(StrictModel):
+    """Base of every data source config: credentials are refused, never kept in a config.
+
+    Each field is checked with the rule of :mod:`tabular_ml.configuration.redaction`: a URL with a password
+    or a credential-like query parameter, or a mapping (``params``) with a credential-like key.
+    The error names the key, says what to use instead (``credential_advice``) and shows the
+    value masked.
+    """
+
+    credential_advice: ClassVar[str] = "keep credentials out of configs/ (use the environment)"
+
+    @model_validator(mode="after")
+    def _no_credentials(self) -> SourceModel:
+        errors: list[InitErrorDetails] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, BaseModel):  # nested models (pagination) have their own rules
+                continue
+            for location, problem, masked in find_credentials(value, (name,)):
+                details = {"problem": problem, "advice": self.credential_advice}
+                error = PydanticCustomError("credential_in_config", "{problem}; {advice}", details)
+                errors.append(InitErrorDetails(type=error, loc=location, input=masked))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+
+class FileSource(SourceModel):
+    """CSV or Parquet file(s): one path or a glob of paths."""
+
+    credential_advice: ClassVar[str] = (
+        "use a path without credentials (a storage's credentials come from the environment)"
+    )
+
+    type: Literal["file"] = "file"
+    path: str = Field(description="A path or a glob such as data/raw/*.parquet")
+    format: Literal["auto", "csv", "parquet"] = "auto"
+
+
+class SqlSource(SourceModel):
+    """A table or a query behind any SQLAlchemy URL.
+
+    The URL in a config must not carry a password: give ``password_env`` (an
+    environment variable) or ``secret`` (a ZenML secret with a ``password`` or
+    ``url`` key), or put the whole URL in the environment variable ``url_env``.
+    """
+
+    credential_advice: ClassVar[str] = "use password_env, url_env or a ZenML secret (secret: NAME) instead"
+
+    type: Literal["sql"] = "sql"
+    url: str | None = None
+    url_env: str | None = None
+    password_env: str | None = None
+    secret: str | None = None
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_location_and_one_selection(self) -> SqlSource:
+        if (self.url is None) == (self.url_env is None) and self.secret is None:
+            raise ValueError("give exactly one of 'url' or 'url_env' (or a 'secret' holding the url)")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+
+class Pagination(StrictModel):
+    """Page-by-page fetching: ``?page=1&page_size=500``, until a short or empty page."""
+
+    page_param: str = "page"
+    size_param: str = "page_size"
+    page_size: int = Field(500, gt=0)
+    first_page: int = 1
+    max_pages: int = Field(10_000, gt=0)
+
+
+class ApiSource(SourceModel):
+    """HTTP GET returning JSON records (a list, or a list under ``records_key``)."""
+
+    credential_advice: ClassVar[str] = (
+        "use token_env (an environment variable holding a bearer token) instead"
+    )
+
+    type: Literal["api"] = "api"
+    url: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    records_key: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
+    retries: int = Field(3, ge=0)
+    backoff_s: float = Field(0.5, ge=0)
+    token_env: str | None = Field(None, description="env variable holding a bearer token")
+    pagination: Pagination | None = None
+
+
+SourceConfig = Annotated[FileSource | SqlSource | ApiSource, Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- batch scoring
+
+SINK_CSV_SUFFIXES = (".csv", ".csv.gz")
+SINK_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class FileSink(SourceModel):
+    """Predictions appended to a CSV file, or as new part files in a Parquet directory."""
+
+    credential_advice: ClassVar[str] = FileSource.credential_advice
+
+    type: Literal["file"] = "file"
+    path: str = Field(
+        description="predictions.csv (appended to) or predictions.parquet (a directory of part files)"
+    )
+    format: Literal["auto", "csv", "parquet"] = "auto"
+
+    @model_validator(mode="after")
+    def _format_known(self) -> FileSink:
+        if self.format == "auto" and not self.path.lower().endswith(
+            SINK_CSV_SUFFIXES + SINK_PARQUET_SUFFIXES
+        ):
+            raise ValueError(
+                f"cannot tell the format of {self.path!r} from its suffix; expected one of "
+                f"{', '.join(SINK_CSV_SUFFIXES + SINK_PARQUET_SUFFIXES)} or format: csv|parquet"
+            )
+        return self
+
+    @property
+    def file_format(self) -> str:
+        if self.format != "auto":
+            return self.format
+        return "csv" if self.path.lower().endswith(SINK_CSV_SUFFIXES) else "parquet"
+
+
+class SqlSink(SourceModel):
+    """A table behind any SQLAlchemy URL, created when missing; rows are appended.
+
+    Credentials as for :class:`SqlSource`: ``password_env``, ``url_env`` or a ZenML ``secret``.
+    """
+
+    credential_advice: ClassVar[str] = SqlSource.credential_advice
+
+    type: Literal["sql"] = "sql"
+    url: str | None = None
+    url_env: str | None = None
+    password_env: str | None = None
+    secret: str | None = None
+    table: str = Field(description="table or schema.table")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SqlSink:
+        if (self.url is None) == (self.url_env is None) and self.secret is None:
+            raise ValueError("give exactly one of 'url' or 'url_env' (or a 'secret' holding the url)")
+        return self
+
+
+SinkConfig = Annotated[FileSink | SqlSink, Field(discriminator="type")]
+
+
+class InferenceParameters(StrictModel):
+    """The ``parameters:`` section of configs/inference.yaml (batch scoring).
+
+    The model, its contract, cleaning and threshold come from the production model version.
+    """
+
+    source: SourceConfig
+    sink: SinkConfig
+    chunk_rows: int = Field(100_000, ge=1, description="rows read, validated and scored at a time")
+    key_column: str | None = Field(None, description="written with each prediction; default: the row number")
+
+
+# --------------------------------------------------------------------------- data contract
+
+
+class ColumnSpec(StrictModel):
+    """What one feature column may hold."""
+
+    kind: Literal["numeric", "categorical", "binary"]
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    max_missing_share: float | None = Field(None, ge=0, le=1)
+
+
+Label = str | bool | int | float  # a class label as YAML writes it; compared by its text (label_text)
+
+
+class DataContract(StrictModel):
+    """What the data must look like before anything is trained on it.
+
+    ``classes`` and ``positive_class`` are for classification and may be left out: the
+    classes are then the target's observed labels, and a binary task's positive class is
+    the last of them (``1`` after ``0``, ``Yes`` after ``No``).
+    """
+
+    target: str
+    classes: list[Label] | None = Field(None, min_length=2)
+    positive_class: Label | None = None
+    columns: dict[str, ColumnSpec] = Field(min_length=1)
+    max_missing_share: float = Field(0.05, ge=0, le=1)
+    duplicates: Literal["keep", "drop", "fail"] = "keep"
+    min_rows: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _positive_class_is_a_class(self) -> DataContract:
+        texts = [label_text(label) for label in self.classes or []]
+        if len(set(texts)) != len(texts):
+            raise ValueError(f"classes {self.classes} name the same label twice")
+        if self.positive_class is not None and self.classes is not None:
+            if label_text(self.positive_class) not in texts:
+                raise ValueError(
+                    f"positive_class {self.positive_class!r} is not one of classes {self.classes}"
+                )
+        if self.target in self.columns:
+            raise ValueError(f"the target {self.target!r} must not be listed among the feature columns")
+        return self
+
+    def columns_of_kind(self, kind: str) -> list[str]:
+        """Names of the feature columns of one kind, in contract order."""
+        return [name for name, spec in self.columns.items() if spec.kind == kind]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.columns)
+
+
+class CleaningConfig(StrictModel):
+    """Safe, recorded fixes applied before validation."""
+
+    strip_whitespace: bool = True
+    empty_strings_as_missing: bool = True
+    coerce_numeric: bool = True
+    drop_columns: list[str] = Field(default_factory=list)
+
+
+class SplitConfig(StrictModel):
+    """Train/holdout split."""
+
+    test_size: float = Field(0.2, gt=0, lt=1)
+    random_state: int = 42
+    stratify: bool = True
+    id_column: str | None = Field(
+        None, description="a row's split side follows this column; default: a hash of the feature columns"
+    )
+
+
+# --------------------------------------------------------------------------- model
+
+
+class PreprocessingConfig(StrictModel):
+    """Imputation, scaling and encoding inside the served Pipeline."""
+
+    numeric_imputer: Literal["mean", "median", "most_frequent"] = "median"
+    categorical_imputer: Literal["most_frequent", "constant"] = "constant"
+    scaler: Literal["standard", "minmax", "robust", "none"] = "standard"
+    ordinal: dict[str, list[str]] = Field(
+        default_factory=dict, description="categorical column -> its categories in order"
+    )
+
+
+class RatioFeature(StrictModel):
+    kind: Literal["ratio"] = "ratio"
+    name: str
+    numerator: str
+    denominator: str
+
+
+class DifferenceFeature(StrictModel):
+    kind: Literal["difference"] = "difference"
+    name: str
+    left: str
+    right: str
+
+
+class LogFeature(StrictModel):
+    kind: Literal["log"] = "log"
+    name: str
+    column: str
+
+
+class BinFeature(StrictModel):
+    kind: Literal["bin"] = "bin"
+    name: str
+    column: str
+    edges: list[float] = Field(min_length=2)
+
+
+class CountFeature(StrictModel):
+    kind: Literal["count"] = "count"
+    name: str
+    columns: list[str] = Field(min_length=1)
+    values: list[Any] = Field(default_factory=lambda: ["Yes", 1])
+
+
+FeatureSpec = Annotated[
+    RatioFeature | DifferenceFeature | LogFeature | BinFeature | CountFeature,
+    Field(discriminator="kind"),
+]
+
+
+class Distribution(StrictModel):
+    """A random-search distribution: ``{distribution: loguniform, low: 1e-3, high: 10}``."""
+
+    distribution: Literal["uniform", "loguniform", "randint"]
+    low: float
+    high: float
+
+
+class AlgorithmSpec(StrictModel):
+    """One candidate algorithm: any scikit-learn-compatible classifier class."""
+
+    name: str
+    estimator: str = Field(description="dotted class path, e.g. sklearn.linear_model.LogisticRegression")
+    params: dict[str, Any] = Field(default_factory=dict, description="fixed constructor arguments")
+    search_space: dict[str, list[Any] | Distribution] = Field(default_factory=dict)
+
+
+class SearchConfig(StrictModel):
+    """Hyperparameter search over several algorithms with k-fold CV."""
+
+    strategy: Literal["grid", "random"] = "grid"
+    n_iter: int = Field(10, ge=1, description="random search: candidates per algorithm")
+    cv: int = Field(5, ge=2)
+    scoring: str | None = Field(
+        None, description="a scikit-learn scorer; None: the task's (roc_auc, f1_macro, neg_rmse)"
+    )
+    n_jobs: int = -1
+    random_state: int = 42
+    algorithms: list[AlgorithmSpec] = Field(min_length=1)
+
+
+class QualityGates(StrictModel):
+    """What a model must meet to be registered: floors, ceilings, and a margin over a baseline.
+
+    ``beat_baseline`` maps a metric to a margin: the model's holdout value must beat the
+    trivial baseline's (training class prior / majority class, or the training mean for a
+    regression) on the same holdout, strictly and by at least the margin, in the metric's
+    better direction (lower for losses such as ``rmse`` or ``log_loss``). Every name must
+    be a metric of some task; whether it fits the configured task is checked with the task.
+    """
+
+    min: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float] = Field(default_factory=dict)
+    beat_baseline: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+    @field_validator("min", "max", "beat_baseline")
+    @classmethod
+    def _known_metrics(cls, gates: dict[str, float]) -> dict[str, float]:
+        unknown = [describe_unknown_metric(name) for name in gates if name not in HIGHER_IS_BETTER]
+        if unknown:
+            raise PydanticCustomError("unknown_metric", "{detail}", {"detail": "; ".join(unknown)})
+        return gates
+
+
+class EvaluationConfig(StrictModel):
+    """Holdout evaluation; for a binary task also the decision threshold the model is served with."""
+
+    threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["auto"] = Field(
+        "auto", description="binary: a probability, or auto (chosen on the CV folds for threshold_objective)"
+    )
+    threshold_objective: Literal["f1", "balanced_accuracy", "accuracy"] = "f1"
+    gates: QualityGates = Field(default_factory=QualityGates)
+
+
+class TrainingParameters(StrictModel):
+    """The ``parameters:`` section of configs/training.yaml."""
+
+    task: Task | None = Field(
+        None, description="binary | multiclass | regression; None: inferred from the target"
+    )
+    source: SourceConfig
+    cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    contract: DataContract
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
+    features: list[FeatureSpec] = Field(default_factory=list)
+    search: SearchConfig
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @model_validator(mode="after")
+    def _fits_the_task(self) -> TrainingParameters:
+        """A configured task's gates name its metrics; regression has no classes."""
+        if self.task is None:
+            return self
+        gates = self.evaluation.gates
+        for kind in ("min", "max", "beat_baseline"):
+            wrong = [name for name in getattr(gates, kind) if name not in metric_names(self.task)]
+            if wrong:
+                where = f" in evaluation.gates.{kind}"
+                raise ValueError("; ".join(describe_unknown_metric(name, self.task, where) for name in wrong))
+        if self.task == "regression" and (self.contract.classes or self.contract.positive_class is not None):
+            raise ValueError(
+                "a regression has no classes: remove contract.classes and contract.positive_class"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- deployment
+
+
+class PromotionConfig(StrictModel):
+    """How a challenger must compare with the production model to replace it."""
+
+    metric: str | None = Field(None, description="None: roc_auc, f1_macro or rmse by the model's task")
+    min_improvement: float = Field(
+        0.0, ge=0, description="the low end of the improvement's interval must exceed this"
+    )
+    confidence: float = Field(0.9, ge=0.5, lt=1, description="two-sided paired-bootstrap interval")
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000)
+    min_compared_rows: int = Field(100, ge=1, description="rows neither model trained on, at least")
+    gates: QualityGates = Field(default_factory=QualityGates)
+
+
+class ServingConfig(StrictModel):
+    """How the production model is served (each model deployer uses what applies to it)."""
+
+    workers: int = Field(1, ge=1, description="server processes")
+    threads: int = Field(4, ge=1, description="threads per process (local Seldon / Kubernetes)")
+    port: int | None = Field(None, ge=1, le=65535, description="local port; None picks a free one")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="local Prometheus metrics port (127.0.0.1); None picks a free one"
+    )
+    replicas: int = Field(1, ge=1, description="Kubernetes replicas")
+    image: str = Field("tabular-ml-serving:latest", description="the serving image (Kubernetes)")
+    cpu: str = "500m"
+    memory: str = "1Gi"
+    timeout_s: int = Field(120, ge=1, description="how long to wait for the server to be ready")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, description="largest request body the server reads; larger: 413"
+    )
+    contract_violations: Literal["reject", "flag"] = Field(
+        "reject",
+        description="a value breaking the data contract: reject (400 naming column and rule) or flag "
+        "(200, listed in meta.tags.contract_violations and counted in contract_violation_total)",
+    )
+    request_log_dir: str = Field(
+        "data/request_log",
+        description="local stacks: answered rows are logged under <dir>/<model name>/ (relative: to the "
+        "working directory); '' turns the request log off (on Kubernetes too)",
+    )
+
+    def request_log_path(self, model_name: str) -> str | None:
+        """The absolute folder a local server logs ``model_name``'s requests to; None when off."""
+        import os
+
+        if not self.request_log_dir.strip():
+            return None
+        return os.path.join(os.path.abspath(self.request_log_dir.strip()), model_name)
+
+
+class DeploymentParameters(StrictModel):
+    """The ``parameters:`` section of configs/deployment.yaml."""
+
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+
+
+class RollbackParameters(StrictModel):
+    """The ``parameters:`` section of a rollback run (set by ``run.py rollback``)."""
+
+    to_version: int | None = Field(None, ge=1, description="None: the previous production version")
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+
+
+class ServeParameters(StrictModel):
+    """The parameters of ``run.py serve``: the deployment config's ``serving`` section alone."""
+
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+class RequestLogSource(StrictModel):
+    """The serving request log as current data: ``{type: request_log, since: 24h}``."""
+
+    type: Literal["request_log"] = "request_log"
+    since: str | None = Field(
+        "24h", pattern=r"^\d+(\.\d+)?[smhd]$", description="a window such as 30m, 24h, 7d"
+    )
+    path: str | None = Field(
+        None, description="the model's log folder; default: <serving.request_log_dir>/<model name>"
+    )
+
+
+CurrentDataConfig = Annotated[
+    FileSource | SqlSource | ApiSource | RequestLogSource, Field(discriminator="type")
+]
+
+
+class MonitoringThresholds(StrictModel):
+    """What raises an alert (exit code 3). Every threshold is checked; any crossing alerts."""
+
+    drifted_columns: int = Field(1, ge=1, description="alert when at least this many feature columns drift")
+    drift_share: float = Field(0.5, gt=0, le=1, description="...or when this share of them drifts")
+    prediction_drift: bool = Field(True, description="alert when the predicted probability drifts")
+    missing_share_increase: float = Field(0.05, ge=0, le=1, description="per column, over the reference's")
+    unseen_category_share: float = Field(
+        0.01, ge=0, le=1, description="per column: values not in the contract"
+    )
+    out_of_range_share: float = Field(
+        0.01, ge=0, le=1, description="per column: outside the contract's range"
+    )
+    metric_drop: dict[str, float] = Field(
+        default_factory=lambda: {"roc_auc": 0.05, "f1_macro": 0.05, "r2": 0.1},
+        description="with labels: largest allowed drop below the version's holdout metric (metrics "
+        "the model's task does not have are skipped)",
+    )
+
+
+class RetrainConfig(StrictModel):
+    """What ``on_drift: retrain`` runs: training, then deployment (gated promotion)."""
+
+    training_config: str = "configs/training.yaml"
+    deployment_config: str = "configs/deployment.yaml"
+    overrides: list[str] = Field(default_factory=list, description="key=value overrides for the training run")
+    deployment_overrides: list[str] = Field(default_factory=list, description="...and for the deployment run")
+
+
+class MonitoringParameters(StrictModel):
+    """The ``parameters:`` section of configs/monitoring.yaml."""
+
+    current: CurrentDataConfig
+    labels: SourceConfig | None = Field(
+        None, description="ground truth for the current rows, joined on key_column"
+    )
+    key_column: str | None = None
+    sample_rows: int = Field(
+        100_000, ge=100, description="drift is computed on at most this many rows per side"
+    )
+    sample_seed: int = 0
+    min_current_rows: int = Field(200, ge=1, description="fewer current rows: no drift verdict")
+    thresholds: MonitoringThresholds = Field(default_factory=MonitoringThresholds)
+    on_drift: Literal["alert", "retrain"] = "alert"
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+
+    @model_validator(mode="after")
+    def _labels_need_a_key(self) -> MonitoringParameters:
+        if self.labels is not None and not self.key_column:
+            raise ValueError("labels are joined to the current rows on key_column: set key_column")
+        return self

@@ -1,0 +1,526 @@
+"""Load a tabular data set from a file, a SQL database or an HTTP API.
+
+``load_data`` is the single entry point. Whatever the source, the result goes
+through one normalisation (:func:`_normalise`), so the same data gives the same
+DataFrame from a CSV file, a Parquet file, a SQL table or a JSON API.
+
+Every failure raises :class:`DataSourceError` with one line naming the source,
+what went wrong and what was expected; passwords and tokens never appear in it.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import requests
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from tabular_ml.configuration.schema import ApiSource, FileSource, SourceConfig, SqlSink, SqlSource
+
+logger = logging.getLogger(__name__)
+
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class DataSourceError(ValueError):
+    """A data source could not be read; the message says which, why and what was expected."""
+
+
+def load_data(source: SourceConfig, secrets: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Load one data set described by a source config.
+
+    Args:
+        source: A ``FileSource``, ``SqlSource`` or ``ApiSource``.
+        secrets: Resolved secret values for a SQL source (keys ``url`` and/or
+            ``password``); they take precedence over the config and the environment.
+
+    Returns:
+        The data with a fresh RangeIndex, missing values as NaN and dtypes inferred
+        the same way for every source type.
+
+    Raises:
+        DataSourceError: The source cannot be read or does not hold a table of records.
+    """
+    if isinstance(source, FileSource):
+        frame, description = _load_file(source)
+    elif isinstance(source, SqlSource):
+        frame, description = _load_sql(source, secrets or {})
+    elif isinstance(source, ApiSource):
+        frame, description = _load_api(source)
+    else:
+        raise DataSourceError(f"unknown source {type(source).__name__}: expected a file, sql or api source")
+    duplicated = sorted(set(frame.columns[frame.columns.duplicated()].map(str)))
+    if duplicated:
+        raise DataSourceError(
+            f"{description}: duplicate column names {duplicated}; "
+            "expected unique names (alias them in a query)"
+        )
+    frame = _normalise(frame)
+    logger.info("Loaded %d rows x %d columns from %s", len(frame), frame.shape[1], description)
+    return frame
+
+
+def _normalise(frame: pd.DataFrame, none_possible: bool = True) -> pd.DataFrame:
+    """Make frames from different sources identical for identical data.
+
+    SQL drivers and JSON give ``None`` for missing values in text columns where
+    CSV and Parquet give NaN, and a column that is entirely NULL comes back as
+    ``object`` instead of ``float64``. Integer columns holding NULLs stay float,
+    as pandas reads them from every source. ``none_possible=False`` (chunks read from files,
+    whose readers give NaN) skips looking for ``None``: a pass over every text value.
+    """
+    frame = frame.reset_index(drop=True)
+    if none_possible:
+        _missing_as_nan(frame, frame.select_dtypes(include="object").columns)
+    return frame.infer_objects()
+
+
+def _missing_as_nan(frame: pd.DataFrame, columns) -> None:
+    """Missing values of these object columns (None, pd.NA, NaT) become NaN, in place."""
+    for column in columns:
+        values = frame[column].to_numpy(dtype=object)
+        missing = pd.isna(values)
+        if missing.any():  # only then copied: batch scoring normalises millions of rows
+            values = values.copy()
+            values[missing] = np.nan
+            frame[column] = values
+
+
+# --------------------------------------------------------------------------- file
+
+
+def _load_file(source: FileSource) -> tuple[pd.DataFrame, str]:
+    """Read one file or every file matching a glob, concatenated in sorted order."""
+    paths, description = _matching_files(source)
+    frames = [_read_file(Path(path), source.format) for path in paths]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return frame, description
+
+
+def _matching_files(source: FileSource) -> tuple[list[str], str]:
+    """The files a path or glob names, sorted, and how to name them in messages."""
+    paths = sorted(glob.glob(source.path))
+    if not paths:
+        where = "" if os.path.isabs(source.path) else f" (relative to {os.getcwd()})"
+        raise DataSourceError(
+            f"file source: no file matches {source.path!r}{where}; "
+            "expected an existing path or a glob matching at least one file"
+        )
+    return paths, paths[0] if len(paths) == 1 else f"{len(paths)} files matching {source.path}"
+
+
+def _file_format(path: Path, file_format: str) -> str:
+    if file_format != "auto":
+        return file_format
+    name = path.name.lower()
+    if name.endswith(_CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(_PARQUET_SUFFIXES):
+        return "parquet"
+    raise DataSourceError(
+        f"file source {path}: cannot tell the format from the suffix; expected one of "
+        f"{', '.join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)} or an explicit format: csv|parquet"
+    )
+
+
+def _csv_separator(path: Path) -> str:
+    return "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else ","
+
+
+def _read_file(path: Path, file_format: str) -> pd.DataFrame:
+    file_format = _file_format(path, file_format)
+    try:
+        if file_format == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep=_csv_separator(path))
+    except Exception as exc:  # any reader failure becomes one clear line
+        raise DataSourceError(
+            f"file source {path}: cannot read it as {file_format}: {_first_line(exc)}"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- sql
+
+
+def _load_sql(source: SqlSource, secrets: Mapping[str, str]) -> tuple[pd.DataFrame, str]:
+    """Run the query, or select the whole table, behind a SQLAlchemy URL.
+
+    A table has no row order: give a ``query`` with ``ORDER BY`` when the order matters.
+    """
+    url, masked, secret_values = resolve_sql_url(source, secrets)
+    what = f"query {source.query!r}" if source.query is not None else f"table {source.table!r}"
+    description = f"{what} at {masked}"
+    engine = None
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            frame = pd.read_sql(_sql_statement(connection, source, masked), connection)
+    except DataSourceError:
+        raise
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise _sql_error(exc, description, secret_values) from exc
+    finally:
+        if engine is not None:
+            engine.dispose()
+    return frame, description
+
+
+def resolve_sql_url(
+    config: SqlSource | SqlSink, secrets: Mapping[str, str], label: str = "sql source"
+) -> tuple[URL, str, list[str]]:
+    """The SQLAlchemy URL of a SQL source or sink with its password, the URL masked, the secrets.
+
+    The URL and password come from the secret, else the environment, else the config; the
+    returned secret values are what an error message must never show.
+    """
+    raw_url, password = _sql_url_and_password(config, secrets, label)
+    try:
+        url = make_url(raw_url)
+    except ArgumentError as exc:
+        raise DataSourceError(
+            f"{label} {_mask_url_text(raw_url)!r}: not a valid SQLAlchemy URL "
+            f"(expected dialect+driver://user@host:port/database): {_first_line(exc)}"
+        ) from exc
+    if password is not None:
+        url = url.set(password=password)
+    secret_values = [value for value in (password, url.password) if value]
+    return url, url.render_as_string(hide_password=True), secret_values
+
+
+def _sql_statement(connection: sa.Connection, source: SqlSource, masked_url: str):
+    """The configured query, or a SELECT of the configured table (checked to exist)."""
+    if source.query is not None:
+        return sa.text(source.query)
+    return _select_table(connection, source.table, masked_url)
+
+
+def _sql_error(exc: Exception, description: str, secret_values) -> DataSourceError:
+    """One line naming the source and the database's own first line, with secrets masked."""
+    cause = _first_line(exc.orig if isinstance(exc, DBAPIError) else exc)
+    for secret in secret_values:
+        cause = cause.replace(secret, "***")
+    return DataSourceError(f"sql source {description}: {type(exc).__name__}: {cause}")
+
+
+def _sql_url_and_password(
+    source: SqlSource | SqlSink, secrets: Mapping[str, str], label: str = "sql source"
+) -> tuple[str, str | None]:
+    """The URL and password, each from the secret, else the environment, else the config."""
+    if secrets.get("url"):
+        url = secrets["url"]
+    elif source.url_env:
+        url = _env(source.url_env, label, "the database URL")
+    elif source.url:
+        url = source.url
+    else:
+        raise DataSourceError(
+            f"{label}: secret {source.secret!r} holds no 'url' and the config has no url or url_env; "
+            "expected one of them"
+        )
+    if secrets.get("password"):
+        return url, secrets["password"]
+    if source.password_env:
+        return url, _env(source.password_env, label, "the database password")
+    return url, None
+
+
+def _select_table(connection: sa.Connection, table: str, masked_url: str) -> sa.Select:
+    """``SELECT *`` from ``table`` or ``schema.table``, quoted by the dialect."""
+    schema, _, name = table.rpartition(".")
+    if not sa.inspect(connection).has_table(name, schema=schema or None):
+        raise DataSourceError(
+            f"sql source at {masked_url}: table {table!r} not found; expected an existing table "
+            "(or schema.table) the user can read"
+        )
+    return sa.select(sa.literal_column("*")).select_from(sa.table(name, schema=schema or None))
+
+
+def _mask_url_text(text: str) -> str:
+    """Hide the password of a URL-like string that SQLAlchemy could not parse."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", text)
+
+
+# --------------------------------------------------------------------------- api
+
+
+def _load_api(source: ApiSource) -> tuple[pd.DataFrame, str]:
+    """GET JSON records, page by page when the source is paginated."""
+    safe_url, headers = _api_request(source)
+    if source.pagination is None:
+        records = _get_records(source, dict(source.params), headers, safe_url)
+        return pd.DataFrame.from_records(records), safe_url
+
+    records: list[dict[str, Any]] = []
+    pages = 0
+    for page_records in _api_pages(source, headers, safe_url):
+        records.extend(page_records)
+        pages += 1
+    # One frame from all records: concatenating per-page frames would turn a column
+    # that is null on one page into object dtype.
+    return pd.DataFrame.from_records(records), f"{safe_url} ({pages} pages)"
+
+
+def _api_pages(source: ApiSource, headers: dict[str, str], safe_url: str) -> Iterator[list[dict[str, Any]]]:
+    """The records of each page of a paginated source, until a short or empty page."""
+    paging = source.pagination
+    fetched = 0
+    for page in range(paging.first_page, paging.first_page + paging.max_pages):
+        params = {**source.params, paging.page_param: page, paging.size_param: paging.page_size}
+        page_records = _get_records(source, params, headers, f"{safe_url} (page {page})")
+        fetched += len(page_records)
+        logger.info("Fetched page %d of %s: %d rows (%d so far)", page, safe_url, len(page_records), fetched)
+        yield page_records
+        if len(page_records) < paging.page_size:
+            return
+    logger.warning("Stopped %s at max_pages=%d; the data may be incomplete", safe_url, paging.max_pages)
+
+
+def _api_request(source: ApiSource) -> tuple[str, dict[str, str]]:
+    """The URL safe to show in messages and the request headers (with the token, if any)."""
+    safe_url = _safe_http_url(source.url)
+    headers = {"Accept": "application/json"}
+    if source.token_env:
+        headers["Authorization"] = f"Bearer {_env(source.token_env, f'api source {safe_url}', 'a token')}"
+    return safe_url, headers
+
+
+def _get_records(
+    source: ApiSource, params: dict[str, Any], headers: dict[str, str], where: str
+) -> list[dict[str, Any]]:
+    """One GET with retries on connection errors, timeouts, 429 and 5xx; returns its records."""
+    label = f"api source {where}"
+    for attempt in range(source.retries + 1):
+        try:
+            response = requests.get(source.url, params=params, headers=headers, timeout=source.timeout_s)
+        except requests.Timeout as exc:
+            problem, cause = f"no response within timeout_s={source.timeout_s}s", exc
+        except requests.ConnectionError as exc:
+            problem, cause = f"cannot connect: {_without_urls(_first_line(exc))}", exc
+        except requests.RequestException as exc:
+            raise DataSourceError(f"{label}: invalid request: {_without_urls(_first_line(exc))}") from exc
+        else:
+            status = response.status_code
+            if status < 400:
+                return _records_from(response, source.records_key, label)
+            if status != 429 and status < 500:
+                raise DataSourceError(f"{label}: HTTP {status} {response.reason}; expected 200 (not retried)")
+            problem, cause = f"HTTP {status} {response.reason}", None
+        if attempt < source.retries:
+            delay = source.backoff_s * 2**attempt
+            logger.warning("%s: %s; retry %d/%d in %.2fs", label, problem, attempt + 1, source.retries, delay)
+            time.sleep(delay)
+    raise DataSourceError(f"{label}: {problem} after {source.retries + 1} attempts") from cause
+
+
+def _records_from(response: requests.Response, records_key: str | None, label: str) -> list[dict[str, Any]]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise DataSourceError(f"{label}: the response is not valid JSON: {_first_line(exc)}") from exc
+    if records_key is not None:
+        if not isinstance(body, dict) or records_key not in body:
+            found = f"keys {sorted(body)}" if isinstance(body, dict) else type(body).__name__
+            raise DataSourceError(f"{label}: expected a JSON object with key {records_key!r}, got {found}")
+        body = body[records_key]
+    if not isinstance(body, list):
+        hint = " (set records_key)" if isinstance(body, dict) and records_key is None else ""
+        raise DataSourceError(f"{label}: expected a JSON list of records{hint}, got {type(body).__name__}")
+    not_records = [type(record).__name__ for record in body if not isinstance(record, dict)]
+    if not_records:
+        raise DataSourceError(
+            f"{label}: expected a list of JSON objects, got a list holding {not_records[0]}"
+        )
+    return body
+
+
+def _safe_http_url(url: str) -> str:
+    """The URL without user info or query string, which may carry credentials."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def _without_urls(text: str) -> str:
+    """Drop URLs (and any credentials in their query strings) from a requests error message."""
+    return re.sub(r"\s*with url: \S+", "", re.sub(r"\b[a-zA-Z][\w+.-]*://[^\s'\"]+", "<url>", text))
+
+
+# --------------------------------------------------------------------------- chunks
+
+
+def iter_chunks(
+    source: SourceConfig, chunk_rows: int, secrets: Mapping[str, str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """Read a source ``chunk_rows`` rows at a time, each chunk normalised as by :func:`load_data`.
+
+    Memory stays bounded by the chunk size: CSV is read with pandas' ``chunksize``, Parquet
+    batch by batch (pyarrow ``iter_batches``), SQL through a server-side cursor
+    (``stream_results``) ``chunk_rows`` rows at a time, and API records (a page or a whole
+    unpaginated answer) are cut into chunks. Chunks come in the source's order with at most
+    ``chunk_rows`` rows each (one may end early at a file boundary), each with a fresh
+    RangeIndex; empty chunks are skipped.
+
+    Args:
+        source: A ``FileSource``, ``SqlSource`` or ``ApiSource``.
+        chunk_rows: The most rows of one chunk (>= 1).
+        secrets: As for :func:`load_data`.
+
+    Yields:
+        One DataFrame per chunk.
+
+    Raises:
+        DataSourceError: The source cannot be read (raised when the chunk is reached).
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    if isinstance(source, FileSource):
+        chunks, description = _file_chunks(source, chunk_rows)
+    elif isinstance(source, SqlSource):
+        chunks, description = _sql_chunks(source, secrets or {}, chunk_rows)
+    elif isinstance(source, ApiSource):
+        chunks, description = _api_chunks(source, chunk_rows)
+    else:
+        raise DataSourceError(f"unknown source {type(source).__name__}: expected a file, sql or api source")
+    logger.info("Reading %s in chunks of at most %d rows", description, chunk_rows)
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        duplicated = sorted(set(chunk.columns[chunk.columns.duplicated()].map(str)))
+        if duplicated:
+            raise DataSourceError(
+                f"{description}: duplicate column names {duplicated}; "
+                "expected unique names (alias them in a query)"
+            )
+        yield _normalise(chunk, none_possible=not isinstance(source, FileSource))
+
+
+def _file_chunks(source: FileSource, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], str]:
+    paths, description = _matching_files(source)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for path in paths:
+            yield from _read_file_chunks(Path(path), source.format, chunk_rows)
+
+    return chunks(), description
+
+
+def _read_file_chunks(path: Path, file_format: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    file_format = _file_format(path, file_format)
+    try:
+        if file_format == "parquet":
+            yield from _parquet_chunks(path, chunk_rows)
+        else:
+            with pd.read_csv(path, sep=_csv_separator(path), chunksize=chunk_rows) as reader:
+                yield from reader
+    except Exception as exc:  # any reader failure becomes one clear line
+        raise DataSourceError(
+            f"file source {path}: cannot read it as {file_format}: {_first_line(exc)}"
+        ) from exc
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Batches of a Parquet file, missing values NaN in every column.
+
+    Text columns are read as dictionaries (Parquet usually stores them so), then expanded:
+    each distinct value becomes a Python string once per batch instead of once per row.
+    """
+    schema = pq.read_schema(path)
+    text = [
+        field.name
+        for field in schema
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+    ]
+    with pq.ParquetFile(path, read_dictionary=text) as parquet:
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas()
+            for name in text:
+                frame[name] = np.asarray(frame[name], dtype=object)  # a missing value becomes NaN
+            others = frame.select_dtypes(include="object").columns.difference(text)
+            _missing_as_nan(frame, others)  # e.g. decimals or times, where pyarrow gives None
+            yield frame
+
+
+def _sql_chunks(
+    source: SqlSource, secrets: Mapping[str, str], chunk_rows: int
+) -> tuple[Iterator[pd.DataFrame], str]:
+    url, masked, secret_values = resolve_sql_url(source, secrets)
+    what = f"query {source.query!r}" if source.query is not None else f"table {source.table!r}"
+    description = f"{what} at {masked}"
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        engine = None
+        try:
+            engine = sa.create_engine(url)
+            with engine.connect() as connection:
+                connection.execution_options(stream_results=True)  # a server-side cursor
+                yield from pd.read_sql(
+                    _sql_statement(connection, source, masked), connection, chunksize=chunk_rows
+                )
+        except DataSourceError:
+            raise
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise _sql_error(exc, description, secret_values) from exc
+        finally:
+            if engine is not None:
+                engine.dispose()
+
+    return chunks(), description
+
+
+def _api_chunks(source: ApiSource, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], str]:
+    safe_url, headers = _api_request(source)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        if source.pagination is None:
+            pages: Iterator[list[dict[str, Any]]] = iter(
+                [_get_records(source, dict(source.params), headers, safe_url)]
+            )
+        else:
+            pages = _api_pages(source, headers, safe_url)
+        columns: dict[str, None] = {}
+        buffer: list[dict[str, Any]] = []
+        for page in pages:
+            buffer.extend(page)
+            while len(buffer) >= chunk_rows:
+                yield _records_frame(buffer[:chunk_rows], columns)
+                del buffer[:chunk_rows]
+        if buffer:
+            yield _records_frame(buffer, columns)
+
+    return chunks(), safe_url
+
+
+def _records_frame(records: list[dict[str, Any]], columns: dict[str, None]) -> pd.DataFrame:
+    """A chunk of JSON records with every column seen so far (a key absent from a chunk is NaN)."""
+    frame = pd.DataFrame.from_records(records)
+    columns.update(dict.fromkeys(frame.columns))
+    return frame.reindex(columns=list(columns)) if len(columns) > frame.shape[1] else frame
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _env(name: str, label: str, what: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise DataSourceError(f"{label}: environment variable {name} is not set; expected it to hold {what}")
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

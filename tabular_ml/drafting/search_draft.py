@@ -1,0 +1,126 @@
+"""A search and quality gates suited to a task and a data size, for drafted configs.
+
+Classifiers carry no class weights: weighting distorts the predicted probabilities (the
+served number should be a probability), so a binary task's decision threshold is chosen on
+the cross-validation folds instead (``evaluation.threshold: auto``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabular_ml.tasks.target import Task
+
+#: The search's scoring, and the metric a model must beat the trivial baseline on, per task.
+SCORING: dict[Task, str] = {
+    "binary": "roc_auc",
+    "multiclass": "f1_macro",
+    "regression": "neg_root_mean_squared_error",
+}
+BASELINE_METRIC: dict[Task, str] = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "r2"}
+#: How much better than the baseline (majority class or mean prediction) a model must be.
+BASELINE_MARGIN = 0.05
+
+#: Row counts from which the grids shrink: (upper bound, size name).
+SIZES = ((5_000, "small"), (100_000, "medium"), (float("inf"), "large"))
+
+_GRIDS: dict[str, dict[str, Any]] = {
+    # size -> the searched values and the size-dependent fixed parameters
+    "small": {
+        "cv": 5,
+        "C": [0.01, 0.1, 1.0, 10.0],
+        "alpha": [0.1, 1.0, 10.0, 100.0],
+        "trees": 300,
+        "forest_space": {"max_depth": [None, 10], "min_samples_leaf": [1, 5]},
+        "boosting_leaf": 10,
+        "boosting_space": {"learning_rate": [0.05, 0.1], "max_depth": [3, None]},
+    },
+    "medium": {
+        "cv": 5,
+        "C": [0.03, 0.1, 0.3, 1.0],
+        "alpha": [0.1, 1.0, 10.0, 100.0],
+        "trees": 300,
+        "forest_space": {"max_depth": [10, None], "min_samples_leaf": [10, 20]},
+        "boosting_leaf": 50,
+        "boosting_space": {"learning_rate": [0.03, 0.05, 0.1], "max_depth": [3, 4]},
+    },
+    "large": {
+        "cv": 3,
+        "C": [0.1, 1.0],
+        "alpha": [1.0, 10.0],
+        "trees": 150,
+        "forest_space": {"min_samples_leaf": [50]},
+        "boosting_leaf": 100,
+        "boosting_space": {"learning_rate": [0.05, 0.1]},
+    },
+}
+
+
+def size_of(rows: int) -> str:
+    """``small``, ``medium`` or ``large``: how hard the search may look."""
+    return next(name for bound, name in SIZES if rows < bound)
+
+
+def _algorithms(task: Task, grid: dict[str, Any]) -> list[dict[str, Any]]:
+    forest = {"n_estimators": grid["trees"]}
+    boosting = {"max_iter": 200, "min_samples_leaf": grid["boosting_leaf"]}
+    if task == "regression":
+        return [
+            {
+                "name": "ridge",
+                "estimator": "sklearn.linear_model.Ridge",
+                "search_space": {"alpha": grid["alpha"]},
+            },
+            {
+                "name": "random_forest",
+                "estimator": "sklearn.ensemble.RandomForestRegressor",
+                "params": {**forest, "max_features": 0.5, "n_jobs": 1},
+                "search_space": grid["forest_space"],
+            },
+            {
+                "name": "hist_gradient_boosting",
+                "estimator": "sklearn.ensemble.HistGradientBoostingRegressor",
+                "params": boosting,
+                "search_space": grid["boosting_space"],
+            },
+        ]
+    return [
+        {
+            "name": "logistic_regression",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "params": {"max_iter": 2000},
+            "search_space": {"C": grid["C"]},
+        },
+        {
+            "name": "random_forest",
+            "estimator": "sklearn.ensemble.RandomForestClassifier",
+            "params": {**forest, "max_features": "sqrt", "n_jobs": 1},
+            "search_space": grid["forest_space"],
+        },
+        {
+            "name": "hist_gradient_boosting",
+            "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+            "params": boosting,
+            "search_space": grid["boosting_space"],
+        },
+    ]
+
+
+def draft_search(task: Task, rows: int) -> dict[str, Any]:
+    """The ``search:`` section: a linear model, a random forest and gradient boosting."""
+    grid = _GRIDS[size_of(rows)]
+    return {
+        "strategy": "grid",
+        "cv": grid["cv"],
+        "scoring": SCORING[task],
+        "n_jobs": -1,
+        "random_state": 42,
+        "algorithms": _algorithms(task, grid),
+    }
+
+
+def draft_evaluation(task: Task) -> dict[str, Any]:
+    """The ``evaluation:`` section: beat the trivial baseline, no absolute floor."""
+    evaluation: dict[str, Any] = {"threshold": "auto"} if task == "binary" else {}
+    evaluation["gates"] = {"beat_baseline": {BASELINE_METRIC[task]: BASELINE_MARGIN}}
+    return evaluation

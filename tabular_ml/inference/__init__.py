@@ -1,0 +1,1 @@
+"""Batch scoring with a trained model version."""

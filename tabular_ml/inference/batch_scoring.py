@@ -1,0 +1,445 @@
+"""Batch scoring: a source read chunk by chunk, cleaned, checked, scored, written to sinks.
+
+Memory is bounded by the chunk size: each chunk is read, cleaned as in training
+(:func:`tabular_ml.data.cleaning.clean_frame`), checked against the training contract without the
+target, scored with the fitted Pipeline and written to every sink; a worker process is at
+most a few chunks ahead of the writing, and only running totals are kept.
+
+Per chunk the contract is the training contract with three changes, so that a result does not
+depend on where chunks happen to end: no minimum row count, duplicates are kept (each input
+row gets its prediction) and the missing-share rules are checked on all rows read so far
+instead of on the chunk alone (a short last chunk with one missing value would break a 1 %
+rule by itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+from tqdm.auto import tqdm
+
+from tabular_ml.configuration.redaction import redact
+from tabular_ml.configuration.schema import DataContract, SinkConfig, SourceConfig
+from tabular_ml.data.cleaning import clean_frame
+from tabular_ml.data.contract import ContractReport, DataContractError, Violation, validate_frame
+from tabular_ml.data.prefetch import Mode, prefetched
+from tabular_ml.data.sinks import Files, LocalFiles, ParquetPartsSink, Sink, open_sink
+from tabular_ml.data.sources import iter_chunks
+from tabular_ml.modelling.trained_model import TrainedModel
+from tabular_ml.tasks.target import Task
+
+logger = logging.getLogger(__name__)
+
+#: The key column's name when ``key_column`` is not configured: the 0-based row number.
+ROW_NUMBER = "input_row"
+PREDICTION_COLUMNS = ["prediction", "probability", "model_version", "scored_at"]  # no probability: regression
+
+
+def prediction_columns(task: Task) -> list[str]:
+    """The columns written per row after the key, for a model of ``task``."""
+    return [name for name in PREDICTION_COLUMNS if task != "regression" or name != "probability"]
+
+
+class BatchPredictions(BaseModel):
+    """What one batch-scoring run wrote (the ``predictions`` artifact; the rows are in files).
+
+    Per task: ``class_shares`` (classification: the share of rows predicted as each class),
+    ``positive_share`` (binary), ``mean_probability`` (binary: of the positive class;
+    multiclass: of the predicted class), ``mean_prediction`` (regression).
+    """
+
+    model_name: str
+    model_version: str
+    scored_at: datetime
+    task: Task = "binary"
+    threshold: float | None = None
+    source: str
+    sink: str
+    columns: list[str]
+    rows: int
+    chunks: int
+    class_shares: dict[str, float] | None = None
+    positive_share: float | None = None
+    mean_probability: float | None = None
+    mean_prediction: float | None = None
+    parts_uri: str
+
+    def summary(self) -> str:
+        if not self.rows:
+            shares = "nothing scored"
+        elif self.task == "regression":
+            shares = f"mean prediction {self.mean_prediction:.6g}"
+        elif self.task == "binary":
+            shares = f"positive share {self.positive_share:.4f}, mean probability {self.mean_probability:.4f}"
+        else:
+            shares = "class shares " + ", ".join(f"{k} {v:.4f}" for k, v in (self.class_shares or {}).items())
+        return (
+            f"Scored {self.rows} rows in {self.chunks} chunk(s) with {self.model_name} version "
+            f"{self.model_version}: {shares}; written to {self.sink} and {self.parts_uri}"
+        )
+
+
+class ChunkContractError(DataContractError):
+    """A chunk broke the contract; the first line names the chunk and its input rows."""
+
+    def __init__(self, report: ContractReport, chunk: int, first_row: int):
+        super().__init__(report)
+        self.chunk, self.first_row = chunk, first_row
+        lines = report.summary().splitlines()
+        where = f"in chunk {chunk} (input rows {first_row}-{first_row + report.rows - 1})"
+        lines[0] = lines[0].replace("data contract failed:", f"data contract failed {where}:", 1)
+        self.args = ("\n".join(lines),)
+
+    def __reduce__(self):  # raised in the prefetch worker process, re-raised in the parent
+        return type(self), (self.report, self.chunk, self.first_row)
+
+
+class ChunkValidator:
+    """The training contract without the target, checked chunk by chunk (see the module doc).
+
+    pandera (:func:`tabular_ml.data.contract.validate_frame`) remains the judge and writes the report;
+    a vectorised scan of the same rules (:meth:`quick_scan`) lets a chunk that surely passes
+    skip it, which matters at millions of rows. Any doubt (an unusual dtype, a rule the scan
+    does not know) sends the chunk to pandera.
+    """
+
+    def __init__(self, contract: DataContract):
+        unlimited = {
+            name: spec.model_copy(update={"max_missing_share": 1.0})
+            for name, spec in contract.columns.items()
+        }
+        self.contract = contract.model_copy(
+            update={"columns": unlimited, "max_missing_share": 1.0, "min_rows": 1, "duplicates": "keep"}
+        )
+        self.limits = {
+            name: spec.max_missing_share if spec.max_missing_share is not None else contract.max_missing_share
+            for name, spec in contract.columns.items()
+        }
+        self.missing: Counter[str] = Counter()
+        self.rows_seen = 0
+
+    def quick_scan(
+        self, chunk: pd.DataFrame, text_values: Mapping[str, tuple[set, int]] | None = None
+    ) -> dict[str, int] | None:
+        """Missing values per contract column if every per-row rule surely holds, else None.
+
+        The rules of :func:`tabular_ml.data.contract.build_schema` for one chunk: each column present;
+        numeric and binary columns of a numeric dtype; binary values 0 or 1; values within
+        min/max; categories among the allowed ones (missing values pass: columns are nullable).
+        ``text_values`` (from :func:`tabular_ml.data.cleaning.clean_frame`) gives text columns'
+        distinct values and missing counts, saving a pass over their values.
+        """
+        text_values = text_values or {}
+        missing = {}
+        for name, spec in self.contract.columns.items():
+            if name not in chunk.columns:
+                return None
+            column = chunk[name]
+            if spec.kind in ("numeric", "binary") or spec.min is not None or spec.max is not None:
+                if column.dtype.kind not in "iuf" or spec.categories is not None:
+                    return None
+                values = column.to_numpy()
+                present = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+                missing[name] = len(values) - len(present)
+                if spec.kind == "binary" and not np.isin(present, (0, 1)).all():
+                    return None
+                if spec.min is not None and not (present >= spec.min).all():
+                    return None
+                if spec.max is not None and not (present <= spec.max).all():
+                    return None
+            else:
+                if name in text_values:
+                    distinct, missing[name] = text_values[name]
+                else:
+                    try:
+                        codes, distinct = pd.factorize(column, use_na_sentinel=True)
+                    except TypeError:  # unhashable values
+                        return None
+                    missing[name] = int((codes < 0).sum())
+                if spec.categories is not None and not set(distinct) <= set(spec.categories):
+                    return None
+        return missing
+
+    def check(
+        self,
+        chunk: pd.DataFrame,
+        number: int,
+        first_row: int,
+        text_values: Mapping[str, tuple[set, int]] | None = None,
+    ) -> None:
+        """Raise :class:`ChunkContractError` when the chunk (or the rows so far) break a rule."""
+        missing = self.quick_scan(chunk, text_values)
+        if missing is None:
+            report = validate_frame(chunk, self.contract, with_target=False)
+            missing = {name: int(chunk[name].isna().sum()) for name in self.limits if name in chunk.columns}
+        else:
+            report = ContractReport(rows=len(chunk), columns_checked=len(self.contract.columns))
+        self.rows_seen += len(chunk)
+        last_row = first_row + len(chunk) - 1
+        violations = list(report.violations)
+        for name, count in missing.items():
+            self.missing[name] += count
+            limit = self.limits[name]
+            if self.missing[name] / self.rows_seen > limit:
+                rule = f"missing share <= {limit:g} (over input rows 0-{last_row})"
+                violations.append(Violation(column=name, rule=rule, failing_rows=self.missing[name]))
+        if violations:
+            report.violations = violations
+            raise ChunkContractError(report, number, first_row)
+
+
+@dataclass
+class Totals:
+    rows: int = 0
+    chunks: int = 0
+    class_counts: np.ndarray | None = None  # classification: rows predicted as each class
+    score_sum: float = 0.0  # of the probability column, or of the predicted values (regression)
+
+    def add(self, chunk: ScoredChunk) -> None:
+        self.rows += len(chunk.keys)
+        self.chunks = chunk.number
+        self.score_sum += float((chunk.values if chunk.probability is None else chunk.probability).sum())
+        if chunk.probability is not None:
+            counts = np.bincount(chunk.values)
+            if self.class_counts is None:
+                self.class_counts = counts
+            else:
+                size = max(len(counts), len(self.class_counts))
+                self.class_counts = np.pad(self.class_counts, (0, size - len(self.class_counts))) + np.pad(
+                    counts, (0, size - len(counts))
+                )
+
+
+def _predictions(
+    model: TrainedModel, chunk: ScoredChunk, key_column: str | None, scored_at: datetime
+) -> pd.DataFrame:
+    """One chunk's output rows: the key, prediction, probability (classification), model_version,
+    scored_at."""
+    columns: dict[str, Any] = {key_column or ROW_NUMBER: chunk.keys}
+    if chunk.probability is None:
+        columns["prediction"] = chunk.values
+    else:
+        # categoricals from codes: no Python string per row (Parquet stores them as dictionaries)
+        columns["prediction"] = pd.Categorical.from_codes(chunk.values, model.target.classes)
+        columns["probability"] = chunk.probability
+    columns["model_version"] = pd.Categorical.from_codes(np.zeros(len(chunk.keys), np.int8), [model.version])
+    columns["scored_at"] = pd.Timestamp(scored_at)
+    return pd.DataFrame(columns)
+
+
+def _prepared(
+    model: TrainedModel, chunks: Iterable[pd.DataFrame], key_column: str | None
+) -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame]]:
+    """``(number, first row, keys, features)`` of each chunk, cleaned and checked."""
+    validator = ChunkValidator(model.contract)
+    cleaning_contract = model.contract.model_copy(update={"duplicates": "keep"})  # a row in, a row out
+    number, first_row = 0, 0
+    for raw in chunks:
+        number += 1
+        if key_column and key_column not in raw.columns:
+            raise ValueError(
+                f"key_column {key_column!r} is not a column of the input; "
+                f"it has: {', '.join(map(str, raw.columns))}"
+            )
+        keys = raw[key_column].to_numpy() if key_column else np.arange(first_row, first_row + len(raw))
+        # Only the features are cleaned and checked: other columns (an id, the target) are never
+        # used, and cleaning a text column costs a pass over every value.
+        features = raw[[name for name in model.contract.feature_names if name in raw.columns]]
+        text_values: dict[str, tuple[set, int]] = {}
+        features, _ = clean_frame(features, model.cleaning, cleaning_contract, text_values)
+        validator.check(features, number, first_row, text_values)  # so no feature is missing
+        yield number, first_row, keys, features
+        first_row += len(raw)
+
+
+class ScoredChunk(NamedTuple):
+    number: int
+    first_row: int
+    keys: np.ndarray
+    values: np.ndarray  # class codes (classification) or predicted values (regression)
+    probability: np.ndarray | None  # of the positive class (binary), of the predicted class (multiclass)
+
+
+def scored_chunk(model: TrainedModel, number: int, first_row: int, keys: np.ndarray, features) -> ScoredChunk:
+    """A chunk's predictions as the model's task gives them (small arrays: they cross processes)."""
+    scores = model.scores(features)
+    if model.target.task == "regression":
+        return ScoredChunk(number, first_row, keys, scores, None)
+    if model.target.task == "binary":
+        return ScoredChunk(number, first_row, keys, (scores >= model.threshold).astype(np.int8), scores)
+    codes = scores.argmax(axis=1)
+    return ScoredChunk(number, first_row, keys, codes.astype(np.int16), scores[np.arange(len(codes)), codes])
+
+
+def _scored(
+    model: TrainedModel, prepared: Iterable[tuple[int, int, np.ndarray, pd.DataFrame]]
+) -> Iterator[ScoredChunk]:
+    """Each prepared chunk scored."""
+    for number, first_row, keys, features in prepared:
+        yield scored_chunk(model, number, first_row, keys, features)
+
+
+def score_in_chunks(
+    model: TrainedModel,
+    chunks: Iterator[pd.DataFrame],
+    sinks: Sequence[Sink],
+    scored_at: datetime,
+    key_column: str | None = None,
+    progress: bool = True,
+    prefetch: Mode = "auto",
+) -> Totals:
+    """Clean, check, score each chunk and write its predictions to every sink.
+
+    Three stages overlap, each a chunk or two ahead of the next: a reader process reads,
+    cleans and checks chunks, a scorer process scores them, and this process writes the
+    predictions (the two workers, or threads, from :func:`tabular_ml.data.prefetch.prefetched`).
+    On two cores, reading and scoring run side by side; on a busy machine the same work still
+    costs little more CPU time than scoring alone. A few chunks at most are in memory at once.
+
+    Args:
+        model: The fitted Pipeline with its contract, cleaning and threshold.
+        chunks: Raw chunks in input order (e.g. from :func:`tabular_ml.data.sources.iter_chunks`).
+        sinks: Where each chunk's predictions are written, in order.
+        scored_at: The run's timestamp, written on every row.
+        key_column: An input column written as each row's key; default: the 0-based row number.
+        progress: Show a progress bar (on a terminal; log lines per chunk are always written).
+        prefetch: Where the chunks are read, checked and scored: ``process``, ``thread`` or
+            ``auto``.
+
+    Returns:
+        Running totals: rows, chunks, positive predictions, sum of probabilities, and how many
+        chunks the worker process scored.
+
+    Raises:
+        ChunkContractError: A chunk broke the contract (nothing of it was written).
+        ValueError: ``key_column`` is not a column of the input.
+    """
+    totals = Totals()
+    started = time.perf_counter()
+
+    def read() -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame]]:
+        return prefetched(lambda: _prepared(model, chunks, key_column), prefetch)
+
+    scored = prefetched(lambda: _scored(model, read()), prefetch)  # the reader is the scorer's child
+    with (
+        closing(scored),  # stops the worker at once if this loop fails
+        tqdm(unit="rows", unit_scale=True, desc="scoring", disable=None if progress else True) as bar,
+    ):
+        for chunk in scored:
+            frame = _predictions(model, chunk, key_column, scored_at)
+            for sink in sinks:
+                sink.write(frame)
+            totals.add(chunk)
+            bar.update(len(frame))
+            logger.info(
+                "Chunk %d: input rows %d-%d scored (%d so far, %.0f rows/s)",
+                chunk.number,
+                chunk.first_row,
+                totals.rows - 1,
+                totals.rows,
+                totals.rows / max(time.perf_counter() - started, 1e-9),
+            )
+    return totals
+
+
+def describe_config(config: SourceConfig | SinkConfig) -> str:
+    """A source or sink config as one line, anything credential-like masked."""
+    values = redact(config.model_dump(mode="json", exclude_defaults=True))
+    return ", ".join(f"{key}: {value}" for key, value in {"type": config.type, **values}.items())
+
+
+def run_batch_scoring(
+    model: TrainedModel,
+    source: SourceConfig,
+    sink: SinkConfig,
+    *,
+    chunk_rows: int,
+    key_column: str | None,
+    run_tag: str,
+    store_dir: str,
+    store_files: Files | None = None,
+    source_secrets: Mapping[str, str] | None = None,
+    sink_secrets: Mapping[str, str] | None = None,
+    scored_at: datetime | None = None,
+    progress: bool = True,
+    prefetch: Mode = "auto",
+) -> BatchPredictions:
+    """Score ``source`` chunk by chunk into ``sink`` and into Parquet parts under ``store_dir``.
+
+    Args:
+        model: The production model.
+        source: Where the rows to score are.
+        sink: Where the predictions are appended.
+        chunk_rows: Rows read, checked and scored at a time.
+        key_column: An input column written as each row's key; default: the row number.
+        run_tag: Names this run's part files in a Parquet sink.
+        store_dir: A directory (e.g. in the artifact store) that receives ``part-<n>.parquet``
+            files with the same predictions, so they are versioned with the run.
+        store_files: File operations for ``store_dir`` (default: the local disk).
+        source_secrets: Secret values of a SQL source (``url``/``password``).
+        sink_secrets: Secret values of a SQL sink.
+        scored_at: The run's timestamp (default: now, UTC).
+        progress: Show a progress bar on a terminal.
+        prefetch: Where the chunks are read, checked and scored: ``process``, ``thread`` or
+            ``auto``.
+
+    Returns:
+        What was written, with totals.
+
+    Raises:
+        DataSourceError, SinkError, ChunkContractError, ValueError: one line each (the contract
+            report adds a line per violation); the sinks are left as they were.
+    """
+    scored_at = scored_at or datetime.now(UTC)
+    task = model.target.task
+    logger.info(
+        "Scoring {%s} in chunks of %d rows with %s version %s (%s%s)",
+        describe_config(source),
+        chunk_rows,
+        model.name,
+        model.version,
+        task,
+        f", threshold {model.threshold:g}" if task == "binary" else "",
+    )
+    chunks = iter_chunks(source, chunk_rows, source_secrets)
+    with (
+        open_sink(sink, run_tag, sink_secrets) as target,
+        ParquetPartsSink(store_dir, "part", store_files or LocalFiles(), label="artifact store") as store,
+    ):
+        totals = score_in_chunks(model, chunks, [target, store], scored_at, key_column, progress, prefetch)
+    if not totals.rows:
+        logger.warning("The source held no rows: nothing was scored")
+    shares = None
+    if totals.rows and totals.class_counts is not None:
+        counts = np.pad(totals.class_counts, (0, len(model.target.classes) - len(totals.class_counts)))
+        shares = {
+            label: float(n) / totals.rows for label, n in zip(model.target.classes, counts, strict=True)
+        }
+    mean = totals.score_sum / totals.rows if totals.rows else None
+    return BatchPredictions(
+        model_name=model.name,
+        model_version=model.version,
+        scored_at=scored_at,
+        task=task,
+        threshold=model.threshold if task == "binary" else None,
+        source=describe_config(source),
+        sink=target.description,
+        columns=[key_column or ROW_NUMBER, *prediction_columns(task)],
+        rows=totals.rows,
+        chunks=totals.chunks,
+        class_shares=shares,
+        positive_share=shares[model.target.classes[1]] if shares and task == "binary" else None,
+        mean_probability=mean if task != "regression" else None,
+        mean_prediction=mean if task == "regression" else None,
+        parts_uri=store_dir,
+    )

@@ -1,0 +1,1 @@
+"""Model versions over time: the champion/challenger rule, decisions, the registries side by side."""
