@@ -57,6 +57,11 @@ lint: install ## ruff
 lock: install ## Re-resolve requirements.txt into requirements.lock
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip freeze --exclude-editable > requirements.lock
+	@# pip freeze never lists argparse (it takes it for the stdlib module), but aws-profile-manager
+	@# needs the PyPI distribution and `pip check` checks it: add its pin back, in order.
+	$(PY) -c "from importlib.metadata import version; from pathlib import Path; p = Path('requirements.lock'); \
+		pins = set(p.read_text().split()) | {'argparse==' + version('argparse')}; \
+		p.write_text(''.join(pin + chr(10) for pin in sorted(pins, key=lambda pin: pin.split('==')[0].lower())))"
 
 serve: stack ## Serve the production version again after a crash or a reboot (no promotion)
 	$(PY) run.py serve

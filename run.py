@@ -139,16 +139,13 @@ def resolve_config_dict(config: dict, overrides: list[str], pipeline: str) -> di
 
 def run_pipeline(pipeline: str, config: dict):
     """Run a pipeline on the active ZenML stack with the resolved configuration; return the run."""
-    import importlib
 
     from adapters import otel_clean_exit
 
     otel_clean_exit.install()
 
     check_model_version_exists(config)
-    bind_experiment_tracker(config)
-    module_name, function_name, _ = PIPELINES[pipeline]
-    pipeline_object = getattr(importlib.import_module(module_name), function_name)
+    pipeline_object, config = prepare_for_active_stack(pipeline, config)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(config, handle, sort_keys=False)
     try:
@@ -257,6 +254,34 @@ def bind_experiment_tracker(config: dict) -> None:
             click.echo(f"note: the active stack has no experiment tracker; {name} runs untracked", err=True)
         else:
             step_config["experiment_tracker"] = tracker.name
+
+
+def prepare_for_active_stack(pipeline: str, config: dict):
+    """The pipeline object and its run configuration as the active stack runs it.
+
+    The steps that track experiments use the stack's tracker, and the stack's `run_config`
+    (pipeline image, pod resources) is merged in.
+    """
+    import importlib
+
+    bind_experiment_tracker(config)
+    module_name, function_name, _ = PIPELINES[pipeline]
+    pipeline_object = getattr(importlib.import_module(module_name), function_name)
+    return pipeline_object, with_stack_run_config(config, pipeline_object)
+
+
+def with_stack_run_config(config: dict, pipeline_object) -> dict:
+    """The run configuration plus the active stack's `run_config` (pipeline image, pod resources).
+
+    Stacks registered from configs/stacks/ with a `run_config` (prod, aws) have one; the local
+    stacks have none, so local runs are unchanged (and never build an image).
+    """
+    from stacks.run_settings import with_active_stack_run_config
+
+    try:
+        return with_active_stack_run_config(config, pipeline_object)
+    except ConfigError as error:
+        fail(str(error))
 
 
 class OverridesGroup(click.Group):
@@ -527,13 +552,22 @@ def mlflow_registry(client, model_name: str):
 @cli.command()
 @click.argument("name", default="local")
 def stack(name: str) -> None:
-    """Register (idempotently) and activate the stack described in configs/stacks/NAME.yaml."""
-    from stacks.register import register_stack
+    """Register (idempotently) and activate the stack described in configs/stacks/NAME.yaml.
 
+    ${VAR}s in the file come from the environment or .env (see .env.example).
+    """
+    from stacks.register import register_stack
+    from stacks.spec import STACKS_DIR, stack_file
+
+    path = stack_file(name)
+    if path is None:
+        known = ", ".join(sorted(p.stem for p in STACKS_DIR.glob("*.yaml")))
+        fail(f"no stack file configs/stacks/{name}.yaml; the stacks are: {known}")
     try:
-        register_stack(PROJECT_ROOT / "configs" / "stacks" / f"{name}.yaml")
+        register_stack(path)
     except ConfigError as error:
         fail(str(error))
+    click.echo(f"Stack '{name}' registered and active.")
 
 
 @cli.command()

@@ -44,6 +44,15 @@ def run_cli(tmp_path):
 # --------------------------------------------------------------------------- subprocess
 
 
+def test_stack_refuses_a_name_without_a_file(run_cli):
+    result = run_cli("stack", "nope")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: no stack file configs/stacks/nope.yaml; "
+        "the stacks are: aws, local, local-alerts, local-mlflow, prod"
+    ]
+
+
 def test_dry_run_prints_the_resolved_config(run_cli):
     result = run_cli("--config", "configs/training.yaml", "parameters.split.test_size=0.3", "--dry-run")
     assert result.returncode == 0, result.stderr

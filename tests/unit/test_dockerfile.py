@@ -32,6 +32,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from sklearn.linear_model import LogisticRegression
 
+from tests import dockerfile_parsing
 from tests.processes import free_port, wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -51,26 +52,11 @@ PORT_VARIABLES = (
 
 
 def parse_dockerfile(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
-    """``(INSTRUCTION, arguments)`` in order: comments dropped, ``\\`` continuations joined."""
-    instructions: list[tuple[str, str]] = []
-    current = ""
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue  # Docker also skips comment and empty lines inside a continuation
-        if line.endswith("\\"):
-            current += line[:-1].rstrip() + " "
-            continue
-        current += line
-        keyword, _, arguments = current.partition(" ")
-        instructions.append((keyword.upper(), arguments.strip()))
-        current = ""
-    assert not current, f"{path} ends inside a continuation line"
-    return instructions
+    return dockerfile_parsing.parse_dockerfile(path)
 
 
 def arguments_of(keyword: str, instructions: list[tuple[str, str]] | None = None) -> list[str]:
-    return [args for kw, args in (instructions or parse_dockerfile()) if kw == keyword]
+    return dockerfile_parsing.arguments_of(keyword, instructions or parse_dockerfile())
 
 
 def exec_form(arguments: str) -> list[str]:

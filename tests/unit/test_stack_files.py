@@ -1,26 +1,25 @@
 """Every configs/stacks/*.yaml against what ZenML knows: component types, flavors, configurations.
 
 Flavors and their configuration classes come from the throwaway ZenML store that
-tests/conftest.py points ZENML_CONFIG_PATH at. The prod stack is also registered for real,
-in a subprocess with a store of its own (registration resolves secret references, so the
-two ZenML secrets the file names are created there first, with dummy values).
+tests/conftest.py points ZENML_CONFIG_PATH at. The ${VAR}s of the remote stacks get the
+placeholder values of tests/stack_env.py. Registering every file for real, twice, and
+switching between them: tests/integration/test_stack_registration.py.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
-import subprocess
-import sys
-import textwrap
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
-from stacks.register import StackSpec, load_stack_spec
+from stacks.environment import placeholders
+from stacks.spec import StackSpec, load_stack_spec
+from tests.stack_env import PLACEHOLDER_VALUES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STACKS = PROJECT_ROOT / "configs" / "stacks"
@@ -69,12 +68,16 @@ def _without_secret_references(configuration: dict[str, Any]) -> dict[str, Any]:
     return {k: "dummy" if secret_utils.is_secret_reference(v) else v for k, v in configuration.items()}
 
 
+def _load(path: Path) -> StackSpec:
+    return load_stack_spec(path, env_file=PROJECT_ROOT / "tests" / "no-such.env", environ=PLACEHOLDER_VALUES)
+
+
 def _specs() -> dict[str, StackSpec]:
-    return {path.name: load_stack_spec(path) for path in STACK_FILES}
+    return {path.name: _load(path) for path in STACK_FILES}
 
 
 def test_the_expected_stack_files_exist():
-    assert {"local.yaml", "local-mlflow.yaml", "local-alerts.yaml", "prod.yaml"} <= {
+    assert {"local.yaml", "local-mlflow.yaml", "local-alerts.yaml", "prod.yaml", "aws.yaml"} <= {
         path.name for path in STACK_FILES
     }
 
@@ -83,7 +86,7 @@ def test_the_expected_stack_files_exist():
 def test_stack_file_components_are_known_to_zenml(path):
     from zenml.enums import StackComponentType
 
-    spec = load_stack_spec(path)
+    spec = _load(path)
     assert spec.name == path.stem
     valid_types = {t.value for t in StackComponentType}
     for component_type, component in spec.components.items():
@@ -139,7 +142,7 @@ def _plaintext_secrets(
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
 def test_no_plaintext_secrets(path):
-    spec = load_stack_spec(path)
+    spec = _load(path)
     found = [
         item
         for component_type, component in spec.components.items()
@@ -165,7 +168,7 @@ def test_the_secret_check_catches_a_password():
 def test_prod_stack_is_kubernetes_and_seldon():
     from zenml.integrations.seldon.flavors.seldon_model_deployer_flavor import SeldonModelDeployerConfig
 
-    spec = load_stack_spec(STACKS / "prod.yaml")
+    spec = _load(STACKS / "prod.yaml")
     flavors = {component_type: c.flavor for component_type, c in spec.components.items()}
     assert flavors["orchestrator"] == "kubernetes"
     assert flavors["model_deployer"] == "seldon"
@@ -188,14 +191,85 @@ def test_prod_stack_is_kubernetes_and_seldon():
     assert not artifact_store.is_local, "pods in the cluster cannot read a local artifact store"
 
 
-def test_prod_placeholders_are_marked():
-    text = (STACKS / "prod.yaml").read_text(encoding="utf-8")
-    spec = load_stack_spec(STACKS / "prod.yaml")
-    assert "REPLACE-ME" in text
-    for component in spec.components.values():
-        for key, value in component.configuration.items():
-            if isinstance(value, str) and "example.com" in value:
-                assert "REPLACE-ME" in value, f"{component.name}.{key}: a placeholder must say REPLACE-ME"
+def test_remote_stacks_take_their_infrastructure_from_variables():
+    """No account's bucket, cluster or URL in a committed file: each is a ${VAR}."""
+    for name, keys in {
+        "prod": {
+            "orchestrator": ["kubernetes_context"],
+            "artifact_store": ["path"],
+            "container_registry": ["uri"],
+            "image_builder": ["kubernetes_context"],
+            "model_deployer": ["kubernetes_context", "base_url"],
+            "experiment_tracker": ["tracking_uri"],
+        },
+        "aws": {
+            "artifact_store": ["path"],
+            "container_registry": ["uri"],
+            "image_builder": ["code_build_project"],
+            "model_deployer": ["base_url"],
+            "experiment_tracker": ["tracking_uri"],
+        },
+    }.items():
+        raw = yaml.safe_load((STACKS / f"{name}.yaml").read_text(encoding="utf-8"))
+        for component_type, names in keys.items():
+            configuration = raw["components"][component_type]["configuration"]
+            for key in names:
+                assert placeholders(configuration[key]), f"{name}.{component_type}.{key} is not a ${{VAR}}"
+        assert "REPLACE-ME" not in (STACKS / f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def test_aws_stack_is_eks_s3_ecr_codebuild_through_one_connector():
+    spec = _load(STACKS / "aws.yaml")
+    flavors = {component_type: c.flavor for component_type, c in spec.components.items()}
+    assert flavors == {
+        "orchestrator": "kubernetes",
+        "artifact_store": "s3",
+        "container_registry": "aws",
+        "image_builder": "aws",
+        "model_deployer": "seldon",
+        "experiment_tracker": "mlflow",
+        "model_registry": "mlflow",
+        "data_validator": "evidently",
+    }
+    (connector,) = spec.service_connectors
+    assert (connector.name, connector.type, connector.auth_method) == ("aws_connector", "aws", "iam-role")
+    assert connector.configuration == {
+        "region": PLACEHOLDER_VALUES["AWS_REGION"],
+        "role_arn": PLACEHOLDER_VALUES["AWS_STACK_ROLE_ARN"],
+        "aws_access_key_id": PLACEHOLDER_VALUES["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": PLACEHOLDER_VALUES["AWS_SECRET_ACCESS_KEY"],
+    }
+    connected = {t: (c.connector, c.connector_resource_id) for t, c in spec.components.items() if c.connector}
+    cluster = PLACEHOLDER_VALUES["AWS_EKS_CLUSTER"]
+    assert connected == {
+        "orchestrator": ("aws_connector", cluster),
+        "artifact_store": ("aws_connector", None),  # the bucket comes from `path`
+        "container_registry": ("aws_connector", None),  # the registry from `uri`
+        "image_builder": ("aws_connector", None),
+        "model_deployer": ("aws_connector", cluster),
+    }
+    registry = spec.components["container_registry"].configuration["uri"]
+    assert registry == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    assert "kubernetes_context" not in spec.components["orchestrator"].configuration, "the connector gives it"
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_connector_credentials_come_from_variables(path):
+    """A connector's secret fields (per ZenML's schema of its auth method) are ${VAR}s, never values."""
+    from zenml.client import Client
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for connector in raw.get("service_connectors") or []:
+        connector_type = Client().get_service_connector_type(connector["type"])
+        schema = connector_type.auth_method_dict[connector["auth_method"]].config_schema["properties"]
+        secret_fields = {key for key, field in schema.items() if field.get("format") == "password"}
+        assert secret_fields, f"{connector['type']} {connector['auth_method']} has no secret field?"
+        for key, value in connector["configuration"].items():
+            assert key in schema, f"{path.name}: {connector['name']}.{key} is not a field of the auth method"
+            if key in secret_fields:
+                assert placeholders(value) and value.strip() == f"${{{placeholders(value)[0]}}}", (
+                    f"{path.name}: {connector['name']}.{key} must be a ${{VAR}}"
+                )
 
 
 def test_local_mlflow_is_local_plus_the_mlflow_deployer():
@@ -217,43 +291,3 @@ def test_local_alerts_is_local_plus_the_webhook_alerter():
     assert alerter.flavor_source == "flavors.webhook_alerter.flavor.WebhookAlerterFlavor"
     assert alerter.configuration == {"secret_name": "alert_webhook", "payload_format": "slack"}
     assert {k: v for k, v in local_alerts.items() if k != "alerter"} == local
-
-
-def test_prod_stack_registers_in_a_fresh_store(tmp_path):
-    """register_stack (what `run.py stack prod` calls) against an empty store of its own."""
-    script = tmp_path / "register_prod.py"
-    script.write_text(
-        textwrap.dedent(
-            f"""
-        import sys
-        sys.path.insert(0, {str(PROJECT_ROOT)!r})
-        from pathlib import Path
-        from zenml.client import Client
-        from stacks.register import register_stack
-
-        client = Client()
-        client.create_secret("mlflow_credentials", values=dict(username="u", password="p"))
-        client.create_secret("s3_credentials", values=dict(aws_access_key_id="a", aws_secret_access_key="b"))
-        spec = register_stack(Path("configs/stacks/prod.yaml"), activate=False)
-        stack = client.get_stack(spec.name)
-        print(sorted((t.value, c[0].name, c[0].flavor_name) for t, c in stack.components.items()))
-        """
-        ),
-        encoding="utf-8",
-    )
-    env = {
-        **os.environ,
-        "ZENML_CONFIG_PATH": str(tmp_path / "config"),
-        "ZENML_REPOSITORY_PATH": str(tmp_path / "repo"),
-        "ZENML_ANALYTICS_OPT_IN": "false",
-        "ZENML_ENABLE_RICH_TRACEBACK": "false",
-        "ZENML_LOGGING_COLORS_DISABLED": "true",
-    }
-    (tmp_path / "repo").mkdir()
-    result = subprocess.run(
-        [sys.executable, str(script)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    spec = load_stack_spec(STACKS / "prod.yaml")
-    expected = sorted((t, c.name, c.flavor) for t, c in spec.components.items())
-    assert result.stdout.strip().splitlines()[-1] == str(expected)

@@ -1,0 +1,29 @@
+"""Reading a Dockerfile's instructions without Docker (the serving and the pipeline image's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def parse_dockerfile(path: Path) -> list[tuple[str, str]]:
+    """``(INSTRUCTION, arguments)`` in order: comments dropped, ``\\`` continuations joined."""
+    instructions: list[tuple[str, str]] = []
+    current = ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue  # Docker also skips comment and empty lines inside a continuation
+        if line.endswith("\\"):
+            current += line[:-1].rstrip() + " "
+            continue
+        current += line
+        keyword, _, arguments = current.partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        current = ""
+    assert not current, f"{path} ends inside a continuation line"
+    return instructions
+
+
+def arguments_of(keyword: str, instructions: list[tuple[str, str]]) -> list[str]:
+    """The arguments of every ``keyword`` instruction, in order."""
+    return [args for kw, args in instructions if kw == keyword]
