@@ -4,16 +4,21 @@ Each server is started on loopback, warmed up, then ``wrk`` posts single-row req
 the bundled Telco data in turn) over ``--connections`` connections for ``--seconds`` seconds:
 
 - the project's endpoint: ``seldon-core-microservice`` with ``TabularModel`` as the local
-  deployer runs it (4 threads, no keep-alive), fast path on, at 1 and 2 workers;
+  deployer runs it (4 threads, no keep-alive: one connection per request), fast path on, on the
+  project's gunicorn worker (``serving/fast_worker.py``) at 1 and 2 workers, and at 1 worker
+  with keep-alive (``--keepalive 2``, as the image runs on Kubernetes);
+- the same server on gunicorn's own worker (``SERVING_FAST_WORKER=off``), 1 worker;
 - the same server with ``SERVING_FAST_PATH=off`` (the scikit-learn Pipeline scores);
 - the same Seldon server with a model class that does no work (``bench/noop_model.py``):
-  the floor of seldon-core's HTTP layer, at 1 and 2 workers;
+  the floor of the HTTP layer, on the project's worker and on gunicorn's;
 - ``mlflow models serve`` of the same fitted Pipeline, logged as training logs it, 1 worker;
 
 and, in this process (no HTTP), parse + score one row at a time for ``--seconds`` seconds with
 the Pipeline and with the fast path. Also checked: the fast path's probabilities against the
 Pipeline's on the whole bundled data (max difference, labels). Memory: PSS of each server's
-processes after its run; per worker = the 2-worker total minus the 1-worker total.
+processes after its run; per worker = the 2-worker total minus the 1-worker total. Server CPU
+per request: user + system time of the server's processes during the measured run, divided
+by the requests answered.
 
 Results: bench/results/serving.md (table) and bench/results/serving.png (plot), and stdout.
 Needs ``wrk`` (``make bench-serving`` installs it).
@@ -31,6 +36,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from harness import (  # bench/, the script's folder, is on sys.path
     LUA,
@@ -202,11 +208,36 @@ def plot(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+FAST_1 = "project endpoint, 1 worker"
+FAST_2 = "project endpoint, 2 workers"
+FAST_KEEPALIVE = "project endpoint, keep-alive (--keepalive 2), 1 worker"
+STOCK_1 = "project endpoint on gunicorn's worker (SERVING_FAST_WORKER=off), 1 worker"
+PIPELINE_1 = "project endpoint, Pipeline (SERVING_FAST_PATH=off), 1 worker"
+NOOP_FAST = "no-op model (floor), 1 worker"
+NOOP_STOCK = "no-op model (floor) on gunicorn's worker, 1 worker"
+MLFLOW = "mlflow models serve, 1 worker"
+NOOP = "bench.noop_model.NoopModel"
+STOCK = {"SERVING_FAST_WORKER": "off"}
+
+
+def servers(bundle: Path) -> list[tuple[str, Any]]:
+    """The Seldon servers measured: (name, a function of the log path that starts it)."""
+    return [
+        (FAST_1, lambda log: seldon_server(bundle, log, workers=1)),
+        (FAST_2, lambda log: seldon_server(bundle, log, workers=2)),
+        (FAST_KEEPALIVE, lambda log: seldon_server(bundle, log, keepalive=2)),
+        (STOCK_1, lambda log: seldon_server(bundle, log, env=STOCK)),
+        (PIPELINE_1, lambda log: seldon_server(bundle, log, env={"SERVING_FAST_PATH": "off"})),
+        (NOOP_FAST, lambda log: seldon_server(bundle, log, model_class=NOOP)),
+        (NOOP_STOCK, lambda log: seldon_server(bundle, log, model_class=NOOP, env=STOCK)),
+    ]
+
+
 def report(results: list[dict], agreement: dict, args, load_before, load_after, note: str) -> str:
     by_name = {r["name"]: r for r in results}
-    project = by_name["project endpoint, 1 worker"]
-    mlflow = by_name["mlflow models serve, 1 worker"]
-    floor = by_name["no-op Seldon model (floor), 1 worker"]
+    project, mlflow, stock = by_name[FAST_1], by_name[MLFLOW], by_name[STOCK_1]
+    floor, stock_floor = by_name[NOOP_FAST], by_name[NOOP_STOCK]
+    keepalive, two = by_name[FAST_KEEPALIVE], by_name[FAST_2]
     table = [
         "| | requests/s | p50 (ms) | p75 (ms) | p90 (ms) | p99 (ms) | server CPU/request (ms) | non-2xx "
         "| PSS (MB) |",
@@ -219,11 +250,14 @@ def report(results: list[dict], agreement: dict, args, load_before, load_after, 
             f"| {r['name']} | {r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p75_ms']:.2f} | {r['p90_ms']:.2f} "
             f"| {r['p99_ms']:.2f} | {cpu} | {r['non_2xx']} | {pss} |"
         )
+
+    def times_mlflow(name: str) -> str:
+        return f"{by_name[name]['rps'] / mlflow['rps']:.1f}x"
+
     ratio = project["rps"] / mlflow["rps"]
-    floor_share = project["rps"] / floor["rps"]
-    two = by_name["project endpoint, 2 workers"]
     labels = "identical" if agreement["labels_equal"] else "DIFFERENT"
     per_worker = group_pss(two) - group_pss(project)
+    socket_errors = sorted({r["socket_errors"] for r in results if r.get("socket_errors", "none") != "none"})
     lines = [
         "# Serving: single-row throughput and latency against named peers",
         "",
@@ -239,13 +273,23 @@ def report(results: list[dict], agreement: dict, args, load_before, load_after, 
         *table,
         "",
         f"- The project's endpoint answers **{ratio:.1f}x** the single-row throughput of "
-        f"`mlflow models serve` of the same model (goal >= 30x: {'met' if ratio >= 30 else 'NOT met'}), "
-        f"{floor_share:.0%} of the no-op floor; p99 {project['p99_ms']:.2f} ms at {args.connections} "
-        f"connections (goal < 10 ms: {'met' if project['p99_ms'] < 10 else 'NOT met'}).",
+        f"`mlflow models serve` of the same model (goal >= 30x: {'met' if ratio >= 30 else 'NOT met'}); "
+        f"p99 {project['p99_ms']:.2f} ms at {args.connections} connections "
+        f"(goal < 10 ms: {'met' if project['p99_ms'] < 10 else 'NOT met'}).",
+        f"- Times `mlflow models serve`: the project's worker {times_mlflow(FAST_1)} (keep-alive "
+        f"{times_mlflow(FAST_KEEPALIVE)}, 2 workers {times_mlflow(FAST_2)}), gunicorn's worker "
+        f"{times_mlflow(STOCK_1)}; the no-op floor {times_mlflow(NOOP_FAST)} on the project's worker, "
+        f"{times_mlflow(NOOP_STOCK)} on gunicorn's.",
+        f"- The project's worker: {project['rps'] / stock['rps']:.1f}x gunicorn's worker on the same server "
+        f"({project['cpu_ms']:.2f} vs {stock['cpu_ms']:.2f} ms of server CPU per request), "
+        f"{project['rps'] / floor['rps']:.0%} of its no-op floor (gunicorn's worker: "
+        f"{stock['rps'] / stock_floor['rps']:.0%} of its own); keep-alive "
+        f"{keepalive['rps'] / project['rps']:.2f}x one connection per request.",
         f"- 2 workers: {two['rps'] / project['rps']:.2f}x the 1-worker throughput; memory per worker "
         f"(PSS of the 2-worker server minus the 1-worker one): {per_worker:.0f} MB.",
         f"- Fast path vs the Pipeline on the whole bundled data ({agreement['rows']:,} rows): largest "
         f"probability difference {agreement['max_difference']:.2e}, labels {labels}.",
+        f"- wrk socket errors: {'; '.join(socket_errors) if socket_errors else 'none'}.",
         "- Servers: the project's is the local deployer's command "
         f"(`{project['server'].replace(f'{ROOT}/', '')}`); "
         "MLflow's: `mlflow models serve -m <model> --env-manager local -w 1`.",
@@ -282,30 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         tracking_uri, model_uri = log_mlflow_model(bundle, folder)
 
         load_before = os.getloadavg()
-        servers = [
-            ("project endpoint, 1 worker", lambda log: seldon_server(bundle, log, workers=1)),
-            ("project endpoint, 2 workers", lambda log: seldon_server(bundle, log, workers=2)),
-            (
-                "project endpoint, Pipeline (SERVING_FAST_PATH=off), 1 worker",
-                lambda log: seldon_server(bundle, log, env={"SERVING_FAST_PATH": "off"}),
-            ),
-            (
-                "no-op Seldon model (floor), 1 worker",
-                lambda log: seldon_server(bundle, log, model_class="bench.noop_model.NoopModel"),
-            ),
-            (
-                "no-op Seldon model (floor), 2 workers",
-                lambda log: seldon_server(bundle, log, workers=2, model_class="bench.noop_model.NoopModel"),
-            ),
-        ]
         results = []
-        for index, (name, start) in enumerate(servers):
+        for index, (name, start) in enumerate(servers(bundle)):
             server = start(folder / f"server-{index}.log")
             results.append(measure_server(name, server, PREDICTIONS, seldon_script, args))
         mlflow = mlflow_server(tracking_uri, model_uri, folder / "mlflow.log")
-        results.append(
-            measure_server("mlflow models serve, 1 worker", mlflow, "/invocations", mlflow_script, args)
-        )
+        results.append(measure_server(MLFLOW, mlflow, "/invocations", mlflow_script, args))
         peers, agreement = in_process(bundle, args.rows, args.seconds)
         results += peers
         load_after = os.getloadavg()
