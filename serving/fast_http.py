@@ -239,6 +239,7 @@ class HttpConnection(asyncio.Protocol):
         self.closing = True
         self.transport = None
         self.queue.clear()
+        self.parser = None  # it refers back to this protocol: no cycle left for the collector
         self.state._removed(self)
 
     def data_received(self, data: bytes) -> None:
@@ -456,13 +457,11 @@ class HttpConnection(asyncio.Protocol):
         self._write(response, version, keep, linger=not request.body_complete)
         if self.state.on_response is not None:
             self.state.on_response(request, response, self.loop.time() - request.received)
-        if keep and not self.queue:
-            now = self.loop.time()
-            self.deadline = (
-                self.started + self.limits.read_timeout_s
-                if self.in_message
-                else now + (self.limits.keepalive_s)
-            )
+        if keep and not self.queue:  # waiting: for the rest of a request begun, or idle
+            if self.in_message:
+                self.deadline = self.started + self.limits.read_timeout_s
+            else:
+                self.deadline = self.loop.time() + self.limits.keepalive_s
 
     def _write(self, response: HttpResponse, version: str, keep: bool, linger: bool) -> None:
         if self.transport is None or self.closing:

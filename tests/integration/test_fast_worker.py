@@ -4,7 +4,8 @@ Three ``seldon-core-microservice`` processes serve one bundle for the module (st
 each with a 1 s read timeout and a 100 kB body limit:
 
 - ``close``: the project's worker as the local deployer runs it (``--keepalive 0``);
-- ``keepalive``: the same with ``--keepalive 2`` (as the image runs on Kubernetes);
+- ``keepalive``: the same with ``--keepalive 2`` (as the image runs on Kubernetes) and
+  gunicorn's access log;
 - ``stock``: ``close`` on gunicorn's own worker (``SERVING_FAST_WORKER=off``): the reference
   the project's worker must answer exactly like.
 
@@ -78,7 +79,9 @@ def servers(bundle_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("servers")
     started = {
         "close": Microservice(bundle_dir, folder / "close.log", env=SETTINGS, args=CLOSE),
-        "keepalive": Microservice(bundle_dir, folder / "keepalive.log", env=SETTINGS, args=KEEPALIVE),
+        "keepalive": Microservice(
+            bundle_dir, folder / "keepalive.log", env=SETTINGS, args=[*KEEPALIVE, "--access-log"]
+        ),
         "stock": Microservice(bundle_dir, folder / "stock.log", env=STOCK, args=CLOSE),
     }
     try:
@@ -406,6 +409,19 @@ def test_fast_route_predictions_reach_the_metrics_port(keepalive, rows):
     lines = keepalive.metrics(until=lambda lines: counted(lines) >= before + 12)
     assert counted(lines) == before + 12
     assert any(line.startswith("scoring_path{") and 'path="fast"' in line for line in lines)
+
+
+def test_answers_go_to_gunicorns_access_log_when_it_is_on(keepalive, rows):
+    headers = {"Content-Type": "application/json", "User-Agent": "access-log-test/1"}
+    assert requests.post(keepalive.predictions, data=row_body(rows, 0), headers=headers).status_code == 200
+    assert requests.get(f"{keepalive.base_url}/health/ping", headers=headers).status_code == 200
+    expected = [
+        '"POST /api/v1.0/predictions HTTP/1.1" 200 ',
+        '"GET /health/ping HTTP/1.1" 200 4 "-" "access-log-test/1"',
+    ]
+    assert wait_for(lambda: all(line in keepalive.log.read_text() for line in expected), 5), (
+        keepalive.log_tail()
+    )
 
 
 # ---------------------------------------------------------------------- gunicorn's duties
