@@ -1,7 +1,10 @@
 """Benchmark: single-row serving against named peers, one after the other in one run.
 
-Each server is started on loopback, warmed up, then ``wrk`` posts single-row requests (rows of
-the bundled Telco data in turn) over ``--connections`` connections for ``--seconds`` seconds:
+The servers are started on loopback, all at once; then, ``--rounds`` times, each in turn is warmed
+up and ``wrk`` posts single-row requests (rows of the bundled Telco data in turn) over
+``--connections`` connections for ``--seconds`` seconds (rounds, rather than one long run per
+server, so that every server meets a shared machine's other load alike; the round with the median
+throughput is reported, with the range):
 
 - the project's endpoint: ``seldon-core-microservice`` with ``TabularModel`` as the local
   deployer runs it (4 threads, no keep-alive: one connection per request), fast path on, on the
@@ -98,23 +101,41 @@ def write_mlflow_bodies(path: Path, bundle: Path, rows: int) -> None:
     path.write_text("\n".join(bodies) + "\n")
 
 
-def measure_server(name: str, server: ServerProcess, path: str, script: Path, args) -> dict:
-    try:
+def measure_servers(peers: list[tuple[str, ServerProcess, str, Path]], args) -> list[dict]:
+    """``wrk`` on each server in turn, ``--rounds`` times round-robin (all servers up meanwhile),
+    so that every server meets the machine's other load alike; per server, the round with the
+    median throughput, with the lowest and highest throughput of its rounds.
+
+    Args:
+        peers: (name, server, request path, wrk script) per server, started.
+    """
+    runs: dict[str, list[dict]] = {name: [] for name, *_ in peers}
+    for _, server, *_ in peers:
         server.wait_ready()
-        run_wrk(f"{server.url}{path}", script, args.warmup, args.connections, args.threads)
-        cpu_before = server.cpu_seconds()
-        result, command = run_wrk(f"{server.url}{path}", script, args.seconds, args.connections, args.threads)
-        result["cpu_ms"] = (server.cpu_seconds() - cpu_before) / max(result["requests"], 1) * 1e3
-        result["memory"] = server.memory_mb()
-    finally:
-        server.stop()
-    result.update(name=name, command=command, server=shlex.join(server.command))
-    print(
-        f"{name}: {result['rps']:.1f} req/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
-        f"non-2xx {result['non_2xx']}, server CPU {result['cpu_ms']:.2f} ms/request",
-        flush=True,
-    )
-    return result
+    for round_ in range(1, args.rounds + 1):
+        for name, server, path, script in peers:
+            url = f"{server.url}{path}"
+            run_wrk(url, script, args.warmup, args.connections, args.threads)
+            cpu_before = server.cpu_seconds()
+            result, command = run_wrk(url, script, args.seconds, args.connections, args.threads)
+            result["cpu_ms"] = (server.cpu_seconds() - cpu_before) / max(result["requests"], 1) * 1e3
+            result.update(name=name, command=command, server=shlex.join(server.command))
+            runs[name].append(result)
+            print(
+                f"round {round_}, {name}: {result['rps']:.1f} req/s, p50 {result['p50_ms']:.2f} ms, "
+                f"p99 {result['p99_ms']:.2f} ms, non-2xx {result['non_2xx']}, "
+                f"server CPU {result['cpu_ms']:.2f} ms/request, load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+    results = []
+    for name, server, *_ in peers:
+        ordered = sorted(runs[name], key=lambda run: run["rps"])
+        chosen = dict(ordered[len(ordered) // 2])
+        chosen["rps_range"] = (ordered[0]["rps"], ordered[-1]["rps"])
+        chosen["non_2xx"] = sum(run["non_2xx"] for run in ordered)
+        chosen["memory"] = server.memory_mb()
+        results.append(chosen)
+    return results
 
 
 def measure_in_process(name: str, score_one, requests: list[dict], seconds: float) -> dict:
@@ -239,16 +260,18 @@ def report(results: list[dict], agreement: dict, args, load_before, load_after, 
     floor, stock_floor = by_name[NOOP_FAST], by_name[NOOP_STOCK]
     keepalive, two = by_name[FAST_KEEPALIVE], by_name[FAST_2]
     table = [
-        "| | requests/s | p50 (ms) | p75 (ms) | p90 (ms) | p99 (ms) | server CPU/request (ms) | non-2xx "
-        "| PSS (MB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| | requests/s | rounds' range | p50 (ms) | p75 (ms) | p90 (ms) | p99 (ms) "
+        "| server CPU/request (ms) | non-2xx | PSS (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         cpu = f"{r['cpu_ms']:.2f}" if "cpu_ms" in r else "-"
         pss = f"{group_pss(r):.0f}" if r.get("memory") else "-"
+        low, high = r.get("rps_range", (None, None))
+        spread = f"{low:,.0f}-{high:,.0f}" if low is not None else "-"
         table.append(
-            f"| {r['name']} | {r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p75_ms']:.2f} | {r['p90_ms']:.2f} "
-            f"| {r['p99_ms']:.2f} | {cpu} | {r['non_2xx']} | {pss} |"
+            f"| {r['name']} | {r['rps']:,.1f} | {spread} | {r['p50_ms']:.2f} | {r['p75_ms']:.2f} "
+            f"| {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {cpu} | {r['non_2xx']} | {pss} |"
         )
 
     def times_mlflow(name: str) -> str:
@@ -261,9 +284,12 @@ def report(results: list[dict], agreement: dict, args, load_before, load_after, 
     lines = [
         "# Serving: single-row throughput and latency against named peers",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, one server after the other in one run: "
-        f"{args.warmup} s warm-up then {args.seconds} s of `wrk` per server, {args.connections} connections, "
-        f"{args.threads} wrk thread, one row per request ({args.rows} Telco rows in turn), loopback.",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in one run: all servers up, {args.rounds} rounds "
+        f"over them, each server in turn getting {args.warmup} s of warm-up then {args.seconds} s of `wrk`; "
+        f"{args.connections} connections, {args.threads} wrk thread, one row per request ({args.rows} Telco "
+        "rows in turn), loopback. Each row is the server's round with the median throughput (p50-p99 and "
+        "CPU of that round), with the lowest and highest throughput of its rounds; PSS after the last "
+        "round, with all servers up (shared library pages are split among them).",
         f"Machine: {machine()}, load average {' / '.join(f'{x:.2f}' for x in load_before)} before, "
         f"{' / '.join(f'{x:.2f}' for x in load_after)} after (the machine is shared: compare rows of one "
         f"table, not tables); Python {sys.version.split()[0]}, {wrk_version()}.",
@@ -302,13 +328,17 @@ def report(results: list[dict], agreement: dict, args, load_before, load_after, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10, help="measured seconds per server")
-    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per server")
+    parser.add_argument("--seconds", type=int, default=5, help="measured seconds per server and round")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds per server and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all servers (median reported)")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (the server gets the other core)")
     parser.add_argument("--rows", type=int, default=500, help="distinct request bodies, sent in turn")
     parser.add_argument("--output", type=Path, default=RESULTS / "serving.md")
     args = parser.parse_args(argv)
+    for option in ("seconds", "warmup", "rounds", "connections", "threads", "rows"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option} must be at least 1, not {getattr(args, option)}")
     require_wrk("bench-serving")
 
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
@@ -326,14 +356,18 @@ def main(argv: list[str] | None = None) -> int:
         tracking_uri, model_uri = log_mlflow_model(bundle, folder)
 
         load_before = os.getloadavg()
-        results = []
-        for index, (name, start) in enumerate(servers(bundle)):
-            server = start(folder / f"server-{index}.log")
-            results.append(measure_server(name, server, PREDICTIONS, seldon_script, args))
-        mlflow = mlflow_server(tracking_uri, model_uri, folder / "mlflow.log")
-        results.append(measure_server(MLFLOW, mlflow, "/invocations", mlflow_script, args))
-        peers, agreement = in_process(bundle, args.rows, args.seconds)
-        results += peers
+        peers = []
+        try:
+            for index, (name, start) in enumerate(servers(bundle)):
+                peers.append((name, start(folder / f"server-{index}.log"), PREDICTIONS, seldon_script))
+            mlflow = mlflow_server(tracking_uri, model_uri, folder / "mlflow.log")
+            peers.append((MLFLOW, mlflow, "/invocations", mlflow_script))
+            results = measure_servers(peers, args)
+        finally:
+            for _, server, *_ in peers:
+                server.stop()
+        in_process_peers, agreement = in_process(bundle, args.rows, args.seconds)
+        results += in_process_peers
         load_after = os.getloadavg()
 
     text = report(results, agreement, args, load_before, load_after, note)

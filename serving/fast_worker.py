@@ -52,6 +52,7 @@ __all__ = [
     "WORKER_CLASS",
     "FastWorker",
     "fast_worker_enabled",
+    "freeze_before_fork",
 ]
 
 FAST_WORKER_ENV = "SERVING_FAST_WORKER"
@@ -76,6 +77,13 @@ def fast_worker_enabled() -> bool:
     if raw in ("off", "0", "false", "no"):
         return False
     raise ValueError(f"{FAST_WORKER_ENV}={raw!r} must be on or off")
+
+
+def freeze_before_fork(server: Any, worker: Any) -> None:
+    """gunicorn's ``pre_fork`` hook (in the master): what the master has made is moved out of the
+    collector's reach before the fork, so that no collection in a worker writes to (and so
+    copies) the memory pages it shares with the master."""
+    gc.freeze()
 
 
 class FastWorker(Worker):
@@ -130,6 +138,7 @@ class FastWorker(Worker):
         )
         # The loaded model lives as long as the worker: out of the collector's way, so that full
         # collections neither pause requests to scan it nor make the exit slow (seconds here).
+        # What the master made is frozen already (freeze_before_fork): not touched here.
         gc.collect()
         gc.freeze()
         self.http.start()

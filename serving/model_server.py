@@ -472,7 +472,7 @@ def configure_gunicorn(host: str | None, fast_worker: bool = True) -> None:
     """
     from seldon_core.gunicorn_utils import StandaloneApplication, UserModelApplication
 
-    from serving.fast_worker import WORKER_CLASS
+    from serving.fast_worker import WORKER_CLASS, freeze_before_fork
     from serving.lifetime import die_with_parent
 
     original = getattr(StandaloneApplication.load_config, "__wrapped_load_config__", None)
@@ -483,6 +483,13 @@ def configure_gunicorn(host: str | None, fast_worker: bool = True) -> None:
         original(self)
         if fast_worker and isinstance(self, UserModelApplication):
             self.cfg.set("worker_class", WORKER_CLASS)
+            previous = self.cfg.pre_fork
+
+            def pre_fork(server: Any, worker: Any) -> None:
+                freeze_before_fork(server, worker)
+                previous(server, worker)
+
+            self.cfg.set("pre_fork", pre_fork)
             logger.info("Gunicorn runs the REST server with %s", WORKER_CLASS)
         if host is None:
             return
