@@ -18,9 +18,11 @@ arrive:
 - ``keepalive_s`` 0 (gunicorn's ``--keepalive 0``): one request per connection, answered with
   ``Connection: close`` (anything pipelined behind it is dropped); otherwise HTTP/1.1
   keep-alive with pipelining, an idle connection closed after ``keepalive_s``;
-- :meth:`HttpServerState.drain` (graceful stop): idle keep-alive connections close, requests in
-  progress are answered (with ``Connection: close``), a connection accepted but still silent gets
-  ``drain_idle_s`` to send its request.
+- :meth:`HttpServerState.drain` (graceful stop): requests in progress are answered with
+  ``Connection: close``, a connection accepted but still silent gets ``drain_idle_s`` to send its
+  request, an idle keep-alive connection is left until its idle timeout (a request on it
+  meanwhile is answered, with ``Connection: close``) rather than closed under a client that may
+  be sending on it that very moment.
 """
 
 from __future__ import annotations
@@ -222,7 +224,7 @@ class HttpConnection(asyncio.Protocol):
         self.reading_paused = self.writing_paused = False
         self.eof = False
         self.deadline = float("inf")
-        self._new_message()
+        self.in_message = self.dispatched = False  # the rest is set when a message begins
 
     # ------------------------------------------------------------------ asyncio callbacks
 
@@ -515,10 +517,11 @@ class HttpConnection(asyncio.Protocol):
             return
         if self.busy or self.queue or self.in_message:
             return  # answered, then closed (the server is stopping, so no keep-alive)
-        if self.served:
-            self._close()  # idle between keep-alive requests
-        else:
+        if not self.served:  # accepted, silent so far: its request is surely on its way
             self.deadline = min(self.deadline, self.loop.time() + self.limits.drain_idle_s)
+        # Idle between keep-alive requests: left open until its idle timeout, a request sent
+        # meanwhile answered with Connection: close. Closing it now would lose a request the
+        # client is sending at that moment; at the idle timeout that risk is the usual one.
 
     def abort(self) -> None:
         if self.transport is not None:

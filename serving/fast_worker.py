@@ -15,12 +15,14 @@ answers are Flask's.
 
 Gunicorn's duties: the worker notifies the master every second (and exits when its parent
 changes), honours ``max_requests`` (then stops gracefully), and on SIGTERM stops accepting,
-answers the requests in progress and exits (``graceful_timeout`` at most); SIGQUIT or SIGINT stop
-it at once. ``--keepalive 0`` means one request per connection (``Connection: close``); a positive
-value, HTTP/1.1 keep-alive with that idle timeout. Limits: gunicorn's ``limit_request_line``,
-``limit_request_fields``, ``limit_request_field_size``, a 64 KiB request head, the app's body
-limit (``SERVING_MAX_BODY_BYTES``), ``SERVING_READ_TIMEOUT_S`` (default 30 s) to send a request,
-``worker_connections`` connections at once (then it stops accepting until one ends).
+answers the requests in progress, lets idle keep-alive connections reach their idle timeout (see
+:meth:`serving.fast_http.HttpConnection.drain`) and exits (``graceful_timeout`` at most);
+SIGQUIT or SIGINT stop it at once. ``--keepalive 0`` means one request per connection
+(``Connection: close``); a positive value, HTTP/1.1 keep-alive with that idle timeout. Limits:
+gunicorn's ``limit_request_line``, ``limit_request_fields``, ``limit_request_field_size``, a 64
+KiB request head, the app's body limit (``SERVING_MAX_BODY_BYTES``), ``SERVING_READ_TIMEOUT_S``
+(default 30 s) to send a request, ``worker_connections`` connections at once (then it stops
+accepting until one ends).
 
 ``SERVING_FAST_WORKER=off`` leaves seldon-core's own gunicorn worker in place
 (:func:`serving.model_server.configure_gunicorn` decides).
@@ -191,8 +193,8 @@ class FastWorker(Worker):
         elif not self.accepting and self.alive and count < self.cfg.worker_connections and not self.servers:
             self.accepting = True  # set now: _listen runs later
             self.loop.create_task(self._listen())
-        if count == 0:
-            self.wake.set()
+        if count == 0 and not self.alive:
+            self.wake.set()  # the graceful stop waits for the last connection
 
     async def _stop(self) -> None:
         self._stop_listening()
