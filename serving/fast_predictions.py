@@ -21,10 +21,12 @@ nothing else around requests, no tracing; else :func:`fast_route_refusal` says w
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from flask.signals import request_finished, request_started
 from seldon_core.flask_utils import SeldonMicroserviceException
 from werkzeug.exceptions import HTTPException
@@ -82,10 +84,19 @@ class FastPredictions:
         self.provider = app.json
         compact = getattr(self.provider, "compact", None)
         pretty = (compact is None and app.debug) or compact is False  # as DefaultJSONProvider.response
-        self.dump_args: dict[str, Any] = {"indent": 2} if pretty else {"separators": (",", ":")}
+        dump_args: dict[str, Any] = {"indent": 2} if pretty else {"separators": (",", ":")}
+        if type(self.provider).dumps is DefaultJSONProvider.dumps:
+            # what its dumps() builds on every call (json.dumps with these arguments), built once
+            self.encode = json.JSONEncoder(
+                default=self.provider.default,
+                ensure_ascii=self.provider.ensure_ascii,
+                sort_keys=self.provider.sort_keys,
+                **dump_args,
+            ).encode
+        else:
+            self.encode = lambda body: self.provider.dumps(body, **dump_args)
         self.mimetype = self.provider.mimetype
         self.common_headers = common_headers
-        self.max_body = app.config.get("MAX_CONTENT_LENGTH")
 
     @classmethod
     def for_app(cls, app: Any, tracing: bool) -> tuple[FastPredictions | None, str | None]:
@@ -143,7 +154,7 @@ class FastPredictions:
             )
 
     def _json(self, body: Any, status: int) -> HttpResponse:
-        data = f"{self.provider.dumps(body, **self.dump_args)}\n".encode()
+        data = f"{self.encode(body)}\n".encode()
         headers = [("Content-Type", self.mimetype), ("Content-Length", str(len(data))), *self.common_headers]
         return HttpResponse(status_line(status), headers, data)
 
