@@ -458,7 +458,10 @@ class HttpConnection(asyncio.Protocol):
         version = "HTTP/1.0" if request.version == "1.0" else "HTTP/1.1"
         self._write(response, version, keep, linger=not request.body_complete)
         if self.state.on_response is not None:
-            self.state.on_response(request, response, self.loop.time() - request.received)
+            try:
+                self.state.on_response(request, response, self.loop.time() - request.received)
+            except Exception:  # an access log must not stop the connection
+                logger.exception("Could not record an answer")
         if keep and not self.queue:  # waiting: for the rest of a request begun, or idle
             if self.in_message:
                 self.deadline = self.started + self.limits.read_timeout_s

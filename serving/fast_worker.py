@@ -177,6 +177,9 @@ class FastWorker(Worker):
             server = await self.loop.create_server(
                 lambda: HttpConnection(self.http), sock=listener.sock.dup(), backlog=self.cfg.backlog
             )
+            if not self.accepting:  # stopped meanwhile (the connection cap again, or the worker)
+                server.close()
+                return
             self.servers.append(server)
 
     def _stop_listening(self) -> None:

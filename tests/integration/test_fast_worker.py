@@ -9,26 +9,33 @@ each with a 1 s read timeout and a 100 kB body limit:
 - ``stock``: ``close`` on gunicorn's own worker (``SERVING_FAST_WORKER=off``): the reference
   the project's worker must answer exactly like.
 
-Two tests start a server of their own: SIGTERM with requests in flight, and ``--max-requests``.
+Two tests start a server of their own: SIGTERM with requests in flight, and ``--max-requests``;
+one runs the worker under plain gunicorn with a WSGI app of its own (the connection cap).
 Raw requests go through sockets (tests/http_wire.py); answers are parsed with httptools.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import requests
 
+from serving.fast_worker import WORKER_CLASS
+from tests.conftest import PROJECT_ROOT
 from tests.http_wire import connect, post_request, read_answers, send_and_read
 from tests.microservice import Microservice
-from tests.processes import wait_for
+from tests.processes import free_port, wait_for
 from tests.serving_model import (
     TELCO_CSV,
     fit_pipeline,
@@ -498,3 +505,46 @@ def test_max_requests_restarts_the_worker_and_loses_no_request(bundle_dir, tmp_p
         assert log.count("Booting worker with pid") >= 3 + 1  # REST workers, plus the metrics server's
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------- the worker on its own
+
+
+def test_at_worker_connections_it_stops_accepting_until_one_ends(tmp_path):
+    """Plain gunicorn with the worker and a WSGI app of its own (every request goes to the app):
+    with ``--worker-connections 2`` held by two silent clients, a third connection waits in the
+    kernel's queue until the read timeout (1 s) has closed them, then is answered."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVING_")}
+    env.update(PYTHONPATH=str(PROJECT_ROOT), SERVING_READ_TIMEOUT_S="1")
+    command = [str(Path(sys.executable).with_name("gunicorn")), "-k", WORKER_CLASS, "-w", "1"]
+    command += ["--worker-connections", "2", "-b", f"127.0.0.1:{port}", "tests.wsgi_echo:app"]
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        assert wait_for(lambda: _answers(port), 60), log.read_text()[-3000:]
+        time.sleep(0.5)  # the readiness check's connection is gone
+        silent = [connect(port), connect(port)]
+        time.sleep(0.2)
+        started = time.monotonic()
+        (answer,), _ = send_and_read(port, b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", count=1)
+        waited = time.monotonic() - started
+        assert (answer.status, answer.body) == (200, b"POST /echo 3")
+        assert 0.4 < waited < 5, f"answered after {waited:.2f} s"
+        for sock in silent:
+            assert read_answers(sock, count=None, timeout=5) == ([], True)
+            sock.close()
+        assert "accepting no more until one ends" in log.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def _answers(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/ready", timeout=2).text == "GET /ready 0"
+    except requests.RequestException:
+        return False
