@@ -104,6 +104,9 @@ class FastWorker(Worker):
     def init_process(self) -> None:
         import uvloop
 
+        # Read before the worker counts as booted: a bad value stops the server (gunicorn's
+        # "Worker failed to boot") instead of a worker crashing again after every restart.
+        self.read_timeout_s = positive_float_env(READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT_S, unit="seconds")
         self.loop = uvloop.new_event_loop()
         asyncio.set_event_loop(self.loop)
         super().init_process()  # gunicorn's signal handlers while the app (the model) loads, then run()
@@ -166,7 +169,7 @@ class FastWorker(Worker):
             max_field=cfg.limit_request_field_size or MAX_HEAD_BYTES,
             max_head=MAX_HEAD_BYTES,
             max_body=app_limit or configured_max_body_bytes(),
-            read_timeout_s=positive_float_env(READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT_S, unit="seconds"),
+            read_timeout_s=self.read_timeout_s,
             keepalive_s=max(0.0, float(cfg.keepalive)),
         )
 

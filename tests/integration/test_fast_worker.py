@@ -507,6 +507,16 @@ def test_max_requests_restarts_the_worker_and_loses_no_request(bundle_dir, tmp_p
         server.stop()
 
 
+def test_a_bad_read_timeout_stops_the_server_with_its_name(bundle_dir, tmp_path):
+    server = Microservice(bundle_dir, tmp_path / "server.log", env={"SERVING_READ_TIMEOUT_S": "soon"})
+    try:
+        assert server.process.wait(timeout=120) != 0
+        assert "SERVING_READ_TIMEOUT_S='soon' must be a positive number (seconds)" in server.log.read_text()
+        assert "Worker failed to boot" in server.log.read_text()
+    finally:
+        server.kill()
+
+
 # ---------------------------------------------------------------------- the worker on its own
 
 
