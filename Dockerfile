@@ -38,13 +38,16 @@ COPY tabular_ml/ ./tabular_ml/
 COPY serving/ ./serving/
 
 # Ports come from the environment, not from flags, so the values the Seldon operator
-# injects into the container (PREDICTIVE_UNIT_*_SERVICE_PORT) always win.
+# injects into the container (PREDICTIVE_UNIT_*_SERVICE_PORT) always win. The REST server runs
+# the project's gunicorn worker (serving/fast_worker.py: predictions without Flask, keep-alive
+# of GUNICORN_KEEPALIVE seconds); SERVING_FAST_WORKER=off in the pod's env: gunicorn's own.
 ENV MODEL_DIR=/mnt/models \
     PREDICTIVE_UNIT_HTTP_SERVICE_PORT=9000 \
     PREDICTIVE_UNIT_GRPC_SERVICE_PORT=9500 \
     PREDICTIVE_UNIT_METRICS_SERVICE_PORT=6000 \
     GUNICORN_WORKERS=1 \
-    GUNICORN_THREADS=4
+    GUNICORN_THREADS=4 \
+    SERVING_FAST_WORKER=on
 
 # 9000 REST (Seldon protocol), 9500 gRPC, 6000 Prometheus metrics (/metrics; the Seldon
 # operator sets PREDICTIVE_UNIT_METRICS_ENDPOINT=/prometheus).

@@ -116,11 +116,23 @@ def _mlflow(mlflow_model_uri: str, name: str, version: str, serving: ServingConf
 
 
 def serving_env(serving: ServingConfig) -> dict[str, str]:
-    """The serving settings a Kubernetes pod reads from its environment (as the local server does)."""
-    return {
+    """The serving settings a Kubernetes pod reads from its environment (as the local server does).
+
+    ``SERVING_FAST_WORKER``, when set where the deployment runs, goes along too (the local
+    server inherits it): ``off`` keeps gunicorn's own worker (see serving.fast_worker).
+
+    Raises:
+        ValueError: When ``SERVING_FAST_WORKER`` is set to something other than on or off.
+    """
+    from serving.fast_worker import FAST_WORKER_ENV, fast_worker_enabled
+
+    env = {
         "SERVING_MAX_BODY_BYTES": str(serving.max_body_bytes),
         "SERVING_CONTRACT_VIOLATIONS": serving.contract_violations,
     }
+    if os.environ.get(FAST_WORKER_ENV, "").strip():
+        env[FAST_WORKER_ENV] = "on" if fast_worker_enabled() else "off"
+    return env
 
 
 def _seldon_kubernetes(

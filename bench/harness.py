@@ -196,15 +196,19 @@ def seldon_server(
     workers: int = 1,
     env: dict[str, str] | None = None,
     model_class: str | None = None,
+    keepalive: int | None = None,
 ) -> ServerProcess:
     """``seldon-core-microservice`` started as the local deployer starts it (4 threads, no
-    keep-alive, loopback only); ``model_class`` replaces the project's class."""
+    keep-alive, loopback only); ``model_class`` replaces the project's class, ``keepalive``
+    (seconds) the deployer's ``--keepalive 0``."""
     from flavors.local_seldon.supervisor import free_port, microservice_command
 
     port = free_port()
     command = microservice_command(port, workers=workers, threads=4)
     if model_class:
         command[1] = model_class
+    if keepalive is not None:
+        command[command.index("--keepalive") + 1] = str(keepalive)
     full_env = {**os.environ, "MODEL_DIR": str(bundle), "SERVING_BIND_HOST": "127.0.0.1"}
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
     for name in [name for name in full_env if name.startswith("SERVING_") and name != "SERVING_BIND_HOST"]:

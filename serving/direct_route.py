@@ -32,7 +32,15 @@ from seldon_core.user_model import INCLUDE_METRICS_IN_CLIENT_RESPONSE
 from seldon_core.wrapper import PAYLOAD_PASSTHROUGH
 from werkzeug.exceptions import BadRequest
 
-__all__ = ["DIRECT_ROUTE_ENV", "METRICS_FLUSH_ENV", "MetricsBatcher", "answer_directly"]
+__all__ = [
+    "DIRECT_ROUTE_ENV",
+    "METRICS_FLUSH_ENV",
+    "PREDICTION_PATHS",
+    "DirectRoute",
+    "MetricsBatcher",
+    "answer_directly",
+    "find_direct_route",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +122,38 @@ def _seldon_view_parts(app: Flask) -> tuple[Any, SeldonMetrics] | None:
     return model, metrics
 
 
-def _route(app: Flask) -> tuple[Any, MetricsBatcher] | None:
+class DirectRoute:
+    """A prediction answered as seldon-core's view answers it, its metrics handed to a batcher.
+
+    Used by the Flask hook below and by the project's gunicorn worker (serving.fast_worker),
+    which answers predictions without Flask.
+    """
+
+    def __init__(self, model: Any, batcher: MetricsBatcher):
+        self.model, self.batcher = model, batcher
+
+    def answer(self, payload: Any) -> tuple[Any, int]:
+        """The response body and its status for a decoded JSON request.
+
+        Raises:
+            SeldonMicroserviceException: As the model's ``predict_raw`` raises it (a 4xx or 503).
+        """
+        answer = self.model.predict_raw(payload)
+        status = 200
+        if isinstance(answer, dict):
+            meta = answer.get("meta")
+            metrics = meta.get("metrics") if isinstance(meta, dict) else None
+            if metrics:
+                self.batcher.add(metrics)
+                if not INCLUDE_METRICS_IN_CLIENT_RESPONSE:
+                    del meta["metrics"]
+            if isinstance(answer.get("status"), dict) and "code" in answer["status"]:
+                status = answer["status"]["code"]
+        return answer, status
+
+
+def find_direct_route(app: Flask) -> DirectRoute | None:
+    """The app's direct route (made on the first call), or None when seldon-core's view must answer."""
     if _EXTENSION not in app.extensions:
         parts = None
         if PAYLOAD_PASSTHROUGH or os.environ.get(DIRECT_ROUTE_ENV, "").strip().lower() == "off":
@@ -122,7 +161,9 @@ def _route(app: Flask) -> tuple[Any, MetricsBatcher] | None:
         elif (parts := _seldon_view_parts(app)) is None:
             logger.warning("seldon-core's predictions view was not recognised: it answers predictions itself")
         flush_s = float(os.environ.get(METRICS_FLUSH_ENV, "").strip() or 1.0)
-        app.extensions[_EXTENSION] = None if parts is None else (parts[0], MetricsBatcher(parts[1], flush_s))
+        app.extensions[_EXTENSION] = (
+            None if parts is None else DirectRoute(parts[0], MetricsBatcher(parts[1], flush_s))
+        )
     return app.extensions[_EXTENSION]
 
 
@@ -130,25 +171,16 @@ def answer_directly(app: Flask) -> Response | None:
     """The response to a JSON prediction request, or None to let seldon-core's view answer."""
     if request.method != "POST" or request.path not in PREDICTION_PATHS:
         return None
-    route = _route(app)
+    route = find_direct_route(app)
     if route is None or not request.is_json or "json" in request.args:
         return None  # seldon-core also reads a "json" form field or query parameter
-    model, batcher = route
     try:
         payload = request.get_json()
     except BadRequest:
         payload = None
     if payload is None:  # seldon_core.flask_utils.get_request's message and status
         raise SeldonMicroserviceException("Can't find JSON in data")
-    answer = model.predict_raw(payload)
-    if isinstance(answer, dict):
-        meta = answer.get("meta")
-        metrics = meta.get("metrics") if isinstance(meta, dict) else None
-        if metrics:
-            batcher.add(metrics)
-            if not INCLUDE_METRICS_IN_CLIENT_RESPONSE:
-                del meta["metrics"]
+    answer, status = route.answer(payload)
     response = jsonify(answer)
-    if isinstance(answer, dict) and isinstance(answer.get("status"), dict) and "code" in answer["status"]:
-        response.status_code = answer["status"]["code"]
+    response.status_code = status
     return response

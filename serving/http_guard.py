@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "HTTP_GUARD",
     "MAX_BODY_BYTES_ENV",
+    "REQUEST_HOOKS",
     "JSONTooDeep",
     "configured_max_body_bytes",
     "decode_json",
@@ -106,6 +107,11 @@ def _predict_directly() -> Any:
     """Predictions answered without seldon-core's per-request metrics round trips (see
     :mod:`serving.direct_route`); None lets seldon-core's own view answer."""
     return answer_directly(current_app)
+
+
+#: The hooks this blueprint runs before every request, in order (serving.fast_predictions checks
+#: that the app runs these and no others before it answers predictions without Flask).
+REQUEST_HOOKS = (_limit_streamed_body, _predict_directly)
 
 
 def _seldon_error(code: int, info: str) -> Any:

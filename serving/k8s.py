@@ -179,7 +179,9 @@ def pod_spec_for_zenml(
         request_log_claim: A PersistentVolumeClaim to mount there; None: an ``emptyDir``
             (the files go with the pod).
         env: More environment variables of the model container, e.g. the serving settings
-            ``SERVING_MAX_BODY_BYTES`` and ``SERVING_CONTRACT_VIOLATIONS``.
+            ``SERVING_MAX_BODY_BYTES`` and ``SERVING_CONTRACT_VIOLATIONS``, or
+            ``SERVING_FAST_WORKER=off`` (the image runs the project's gunicorn worker,
+            :mod:`serving.fast_worker`, unless told so).
 
     Raises:
         ValueError: For an empty image or URI, a version that cannot be a label value,

@@ -30,6 +30,9 @@ How seldon-core 1.19 drives it (checked in its source):
   rebind the two gunicorn servers and turn off gunicorn's shared control socket
   (see :func:`configure_gunicorn`); run the gRPC server only where all
   interfaces are intended (``--grpc-workers 0`` otherwise).
+- The REST server runs the project's gunicorn worker (:mod:`serving.fast_worker`), which
+  answers JSON predictions without Flask and hands every other request to seldon-core's
+  Flask app; ``SERVING_FAST_WORKER=off`` keeps gunicorn's own worker.
 - With ``SERVING_REQUEST_LOG_DIR`` set, each worker's ``load()`` starts a
   :class:`~serving.request_log.RequestLogWriter`: every answered row goes to a queue
   and a background thread writes Parquet files there; the worker writes what is
@@ -450,29 +453,46 @@ def _metadata(meta: BundleMeta) -> dict[str, Any]:
 # ---------------------------------------------------------------------- gunicorn settings
 
 
-def configure_gunicorn(host: str) -> None:
-    """Make seldon-core's gunicorn servers (REST and metrics) listen on ``host`` only.
+def configure_gunicorn(host: str | None, fast_worker: bool = True) -> None:
+    """Set up seldon-core's gunicorn servers: the project's worker, and the host they listen on.
 
-    seldon-core 1.19 hard-codes ``0.0.0.0`` in the gunicorn ``bind`` option and
-    offers no flag or variable for it. Its servers are built by
-    ``seldon_core.gunicorn_utils.StandaloneApplication``, whose ``load_config`` is
-    wrapped here to replace the host (keeping the port) and to turn off the
-    control socket gunicorn >= 25 opens by default at one fixed path
-    (``~/.gunicorn/gunicorn.ctl``), which the REST and the metrics server of a
-    microservice, and every other microservice of the user, would otherwise
-    share. The gRPC server (a raw ``grpc`` server) and ``--debug`` mode (Flask's
-    own server) are not affected.
+    seldon-core 1.19 builds its REST and metrics servers with
+    ``seldon_core.gunicorn_utils.StandaloneApplication`` and offers no flag for either
+    setting; its ``load_config`` is wrapped here:
+
+    - ``fast_worker``: the REST server (not the metrics server) runs
+      :class:`serving.fast_worker.FastWorker` instead of gunicorn's sync/gthread worker
+      (``SERVING_FAST_WORKER=off``: not);
+    - ``host``: seldon-core hard-codes ``0.0.0.0`` in the ``bind`` option; the host is replaced
+      (keeping the port), and the control socket gunicorn >= 25 opens by default at one fixed
+      path (``~/.gunicorn/gunicorn.ctl``), which the REST and the metrics server of a
+      microservice, and every other microservice of the user, would otherwise share, is turned
+      off. The gRPC server (a raw ``grpc`` server) and ``--debug`` mode (Flask's own server)
+      are not affected. None: the bind is left as it is.
     """
     from seldon_core.gunicorn_utils import StandaloneApplication, UserModelApplication
 
+    from serving.fast_worker import WORKER_CLASS, freeze_before_fork
     from serving.lifetime import die_with_parent
 
     original = getattr(StandaloneApplication.load_config, "__wrapped_load_config__", None)
     original = original or StandaloneApplication.load_config
-    name = f"[{host}]" if ":" in host and not host.startswith("[") else host  # IPv6
+    name = f"[{host}]" if host and ":" in host and not host.startswith("[") else host  # IPv6
 
     def load_config(self: Any) -> None:
         original(self)
+        if fast_worker and isinstance(self, UserModelApplication):
+            self.cfg.set("worker_class", WORKER_CLASS)
+            previous = self.cfg.pre_fork
+
+            def pre_fork(server: Any, worker: Any) -> None:
+                freeze_before_fork(server, worker)
+                previous(server, worker)
+
+            self.cfg.set("pre_fork", pre_fork)
+            logger.info("Gunicorn runs the REST server with %s", WORKER_CLASS)
+        if host is None:
+            return
         addresses = [f"{name}:{address.rsplit(':', 1)[-1]}" for address in self.cfg.bind]
         inherited = os.environ.get(LISTEN_FDS_ENV, "").strip()
         metrics_fd = os.environ.get(METRICS_FD_ENV, "").strip()
@@ -495,5 +515,13 @@ def configure_gunicorn(host: str) -> None:
     StandaloneApplication.load_config = load_config  # type: ignore[method-assign]
 
 
-if os.environ.get(BIND_HOST_ENV, "").strip():
-    configure_gunicorn(os.environ[BIND_HOST_ENV].strip())
+def _configure_from_env() -> None:
+    from serving.fast_worker import fast_worker_enabled
+
+    host = os.environ.get(BIND_HOST_ENV, "").strip() or None
+    fast = fast_worker_enabled()
+    if host is not None or fast:
+        configure_gunicorn(host, fast_worker=fast)
+
+
+_configure_from_env()

@@ -403,6 +403,13 @@ def server(tmp_path_factory) -> Server:
                 continue
 
 
+def test_entrypoint_runs_the_projects_gunicorn_worker(server):
+    assert dockerfile_env()["SERVING_FAST_WORKER"] == "on"
+    log = server.log.read_text()
+    assert "Using worker: serving.fast_worker.FastWorker" in log
+    assert "Fast worker: predictions answered without Flask, keep-alive 2 s" in log  # GUNICORN_KEEPALIVE
+
+
 def test_entrypoint_answers_health_ping(server):
     status, body = _get(f"{server.url}/health/ping")
     assert status == 200 and body.strip() == b"pong"

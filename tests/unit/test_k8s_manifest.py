@@ -276,6 +276,20 @@ def test_the_deployment_configs_serving_settings_reach_the_container():
         pod_spec_for_zenml(IMAGE, MODEL_URI, "7", env={"MODEL_DIR": "/elsewhere"})
 
 
+def test_the_fast_worker_switch_of_the_deploying_shell_reaches_the_container(monkeypatch):
+    from adapters.model_deployers import serving_env
+    from tabular_ml.configuration.schema import ServingConfig
+
+    monkeypatch.delenv("SERVING_FAST_WORKER", raising=False)
+    assert "SERVING_FAST_WORKER" not in serving_env(ServingConfig())  # the image's default: on
+    monkeypatch.setenv("SERVING_FAST_WORKER", " OFF ")
+    spec = pod_spec_for_zenml(IMAGE, MODEL_URI, "7", env=serving_env(ServingConfig()))
+    assert {e["name"]: e["value"] for e in spec["containers"][0]["env"]}["SERVING_FAST_WORKER"] == "off"
+    monkeypatch.setenv("SERVING_FAST_WORKER", "maybe")
+    with pytest.raises(ValueError, match="SERVING_FAST_WORKER='maybe' must be on or off"):
+        serving_env(ServingConfig())
+
+
 def test_image_pull_secret_and_initializer_image():
     pod = pod_spec_for_zenml(
         IMAGE, MODEL_URI, "1", image_pull_secret="regcred", storage_initializer_image="init:2"
