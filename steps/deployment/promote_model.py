@@ -87,8 +87,8 @@ def _score_and_decide(challenger, champion, promotion: PromotionConfig) -> Promo
 def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "promotion_decision"]:
     """Score challenger and champion on rows neither trained on; promote a significantly better one.
 
-    The challenger is the newest trained version without a decision, so a version that was
-    rejected, or rolled back from, is never promoted again by a later deployment run.
+    The challenger is the newest trained version, if it has no decision yet, so a version that
+    was rejected, rolled back from or superseded is never promoted by a later deployment run.
     """
     model_name = get_step_context().model.name
     challenger_number = choose_challenger(trained_versions(model_name))

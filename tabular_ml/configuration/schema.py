@@ -354,6 +354,14 @@ class SearchConfig(StrictModel):
     algorithms: list[AlgorithmSpec] = Field(min_length=1)
 
 
+def known_metrics(by_metric: dict[str, float]) -> dict[str, float]:
+    """``by_metric`` as it is, when every key is a metric of some task; else a one-line error."""
+    unknown = [describe_unknown_metric(name) for name in by_metric if name not in HIGHER_IS_BETTER]
+    if unknown:
+        raise PydanticCustomError("unknown_metric", "{detail}", {"detail": "; ".join(unknown)})
+    return by_metric
+
+
 class QualityGates(StrictModel):
     """What a model must meet to be registered: floors, ceilings, and a margin over a baseline.
 
@@ -371,10 +379,7 @@ class QualityGates(StrictModel):
     @field_validator("min", "max", "beat_baseline")
     @classmethod
     def _known_metrics(cls, gates: dict[str, float]) -> dict[str, float]:
-        unknown = [describe_unknown_metric(name) for name in gates if name not in HIGHER_IS_BETTER]
-        if unknown:
-            raise PydanticCustomError("unknown_metric", "{detail}", {"detail": "; ".join(unknown)})
-        return gates
+        return known_metrics(gates)
 
 
 class EvaluationConfig(StrictModel):
@@ -518,7 +523,9 @@ class MonitoringThresholds(StrictModel):
 
     drifted_columns: int = Field(1, ge=1, description="alert when at least this many feature columns drift")
     drift_share: float = Field(0.5, gt=0, le=1, description="...or when this share of them drifts")
-    prediction_drift: bool = Field(True, description="alert when the predicted probability drifts")
+    prediction_drift: bool = Field(
+        True, description="alert when the model's output (probability, class or value) drifts"
+    )
     missing_share_increase: float = Field(0.05, ge=0, le=1, description="per column, over the reference's")
     unseen_category_share: float = Field(
         0.01, ge=0, le=1, description="per column: values not in the contract"
@@ -526,11 +533,16 @@ class MonitoringThresholds(StrictModel):
     out_of_range_share: float = Field(
         0.01, ge=0, le=1, description="per column: outside the contract's range"
     )
-    metric_drop: dict[str, float] = Field(
+    metric_drop: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"roc_auc": 0.05, "f1_macro": 0.05, "r2": 0.1},
         description="with labels: largest allowed drop below the version's holdout metric (metrics "
         "the model's task does not have are skipped)",
     )
+
+    @field_validator("metric_drop")
+    @classmethod
+    def _known_metrics(cls, drops: dict[str, float]) -> dict[str, float]:
+        return known_metrics(drops)
 
 
 class RetrainConfig(StrictModel):

@@ -2,8 +2,8 @@
 
 A model version is decided once - promoted, rejected by promotion, rolled back from, or
 restored by a rollback - and never silently reconsidered: the challenger is the newest
-version that finished training and has no decision yet. ZenML-free: versions are passed
-in as ``(number, run_metadata)`` pairs.
+version that finished training, if it has no decision yet (older undecided versions are
+superseded by it). ZenML-free: versions are passed in as ``(number, run_metadata)`` pairs.
 """
 
 from __future__ import annotations
@@ -27,11 +27,17 @@ def is_decided(metadata: Mapping[str, Any]) -> bool:
 
 
 def choose_challenger(versions: Iterable[tuple[int, Mapping[str, Any]]]) -> int | None:
-    """The newest trained version without a decision, or None when every version is decided."""
-    open_versions = [
-        number for number, metadata in versions if is_trained(metadata) and not is_decided(metadata)
-    ]
-    return max(open_versions, default=None)
+    """The newest trained version when it has no decision yet, else None.
+
+    An undecided version older than the newest trained one is superseded, never a challenger:
+    once a newer version was decided, promoting the older one later (say after a rollback)
+    would put a model trained before the last decision into production.
+    """
+    trained = [(number, metadata) for number, metadata in versions if is_trained(metadata)]
+    if not trained:
+        return None
+    number, metadata = max(trained, key=lambda version: version[0])
+    return None if is_decided(metadata) else number
 
 
 def decision_record(status: DecisionStatus, reason: str, **details: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ point-estimate rule would promote (and flip back) on that noise.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -152,6 +153,21 @@ def improvement_interval(
     return float(point), float(low), float(high)
 
 
+def _no_comparison_reason(comparison: dict[str, Any], config: PromotionConfig) -> str:
+    """Why the rows neither model trained on could not be compared: too few, or a class missing."""
+    rows = comparison["compared_rows"]
+    if rows < config.min_compared_rows:
+        return (
+            f"only {rows} holdout rows that the champion did not train on; at least "
+            f"{config.min_compared_rows} are needed to compare fairly (promotion.min_compared_rows)"
+        )
+    missing = ", ".join(map(repr, comparison.get("missing_classes", [])))
+    return (
+        f"the {rows} holdout rows that the champion did not train on hold no row of class(es) {missing}; "
+        "every class is needed to compare fairly"
+    )
+
+
 def decide_promotion(
     challenger_version: str,
     challenger_metrics: dict[str, float],
@@ -198,10 +214,7 @@ def decide_promotion(
     if "low" not in comparison:
         return PromotionDecision(
             promote=False,
-            reason=(
-                f"only {comparison['compared_rows']} holdout rows (of both classes) that the champion did "
-                f"not train on; at least {config.min_compared_rows} are needed to compare fairly"
-            ),
+            reason=_no_comparison_reason(comparison, config),
             compared_rows=int(comparison["compared_rows"]),
             **decision,
         )
@@ -243,7 +256,7 @@ def compare_on_unseen_rows(
     holdout: pd.DataFrame,
     champion_train: pd.DataFrame,
     config: PromotionConfig,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Score both models on the challenger's holdout rows that the champion did not train on.
 
     Rows are matched by their feature values (the same key the split uses), so a champion
@@ -264,10 +277,18 @@ def compare_on_unseen_rows(
     seen = np.isin(row_keys(holdout, columns), row_keys(champion_train, columns))
     unseen = holdout.loc[~seen]
     overlap = int(np.isin(row_keys(unseen, columns), row_keys(champion_train, columns)).sum())
-    result = {"compared_rows": len(unseen), "excluded_rows": int(seen.sum()), "overlap": overlap}
+    result: dict[str, Any] = {
+        "compared_rows": len(unseen),
+        "excluded_rows": int(seen.sum()),
+        "overlap": overlap,
+    }
     y = challenger.target.encode(unseen[contract.target])
-    every_class = task == "regression" or len(np.unique(y)) == len(challenger.target.classes)
-    if len(unseen) < config.min_compared_rows or not every_class:
+    if task != "regression":
+        present = set(np.unique(y).tolist())
+        missing = [label for code, label in enumerate(challenger.target.classes) if code not in present]
+        if missing:
+            result["missing_classes"] = missing
+    if len(unseen) < config.min_compared_rows or "missing_classes" in result:
         return result
     challenger_scores = challenger.scores(unseen)
     champion_scores = champion.scores(unseen)

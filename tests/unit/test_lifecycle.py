@@ -19,6 +19,14 @@ def test_the_challenger_is_the_newest_trained_undecided_version():
     assert choose_challenger(versions) == 3
 
 
+def test_a_version_older_than_a_decided_one_is_never_the_challenger():
+    # 3 was decided while 2 waited: 2 is stale, and picking it later (say after a rollback to 1)
+    # would compare a model older than the last decision with production
+    versions = [(1, decided("restored")), (2, TRAINED), (3, decided("rejected")), (4, {})]
+    assert choose_challenger(versions) is None
+    assert choose_challenger([*versions, (5, TRAINED)]) == 5
+
+
 def test_rejected_and_rolled_back_versions_are_never_challengers_again():
     versions = [(1, decided("restored")), (2, decided("rolled_back")), (3, decided("rejected"))]
     assert choose_challenger(versions) is None

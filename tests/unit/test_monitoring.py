@@ -257,3 +257,21 @@ def test_a_multiclass_models_prediction_drifts_as_a_category_and_a_regressions_a
         set(cur["predicted_class"]) <= {"high", "low", "mid"}
         and (cur["predicted_class"] == "high").mean() > 0.8
     )
+
+
+def test_the_shipped_monitoring_config_checks_a_labelled_metric_of_every_task():
+    from tabular_ml.configuration.loading import read_yaml
+    from tabular_ml.tasks.metric_names import METRICS_BY_TASK
+    from tests.conftest import PROJECT_ROOT
+
+    parameters = read_yaml(PROJECT_ROOT / "configs/monitoring.yaml")["parameters"]
+    drops = MonitoringParameters(**parameters).thresholds.metric_drop
+    for task, metrics in METRICS_BY_TASK.items():
+        assert set(drops) & set(metrics), f"no metric_drop for a {task} model: {sorted(drops)}"
+
+
+def test_an_unknown_metric_drop_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"unknown metric 'f1macro' \(did you mean 'f1_macro'\?\)"):
+        MonitoringThresholds(metric_drop={"f1macro": 0.05})
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        MonitoringThresholds(metric_drop={"r2": -0.1})

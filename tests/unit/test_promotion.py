@@ -74,8 +74,19 @@ def test_too_few_unseen_rows_is_no_promotion():
         "3", METRICS, "2", {"compared_rows": 40, "excluded_rows": 900, "overlap": 0}, PromotionConfig()
     )
     assert not decision.promote
-    assert decision.reason.startswith(
-        "only 40 holdout rows (of both classes) that the champion did not train on"
+    assert decision.reason == (
+        "only 40 holdout rows that the champion did not train on; at least 100 are needed to "
+        "compare fairly (promotion.min_compared_rows)"
+    )
+
+
+def test_unseen_rows_missing_a_class_is_no_promotion_naming_the_class():
+    unseen = {"compared_rows": 150, "excluded_rows": 0, "overlap": 0, "missing_classes": ["2"]}
+    decision = decide_promotion("3", {"f1_macro": 0.9}, "2", unseen, PromotionConfig(), "f1_macro")
+    assert not decision.promote and decision.compared_rows == 150
+    assert decision.reason == (
+        "the 150 holdout rows that the champion did not train on hold no row of class(es) '2'; "
+        "every class is needed to compare fairly"
     )
 
 
@@ -169,6 +180,19 @@ def test_no_comparison_when_too_few_rows_are_unseen():
     model = fitted(holdout, ["a", "b"])
     result = compare_on_unseen_rows(model, model, holdout, holdout.iloc[:250], PromotionConfig())
     assert result == {"compared_rows": 50, "excluded_rows": 250, "overlap": 0}
+
+
+def test_no_comparison_when_a_class_is_missing_from_the_unseen_rows():
+    holdout = frame(300, 0)
+    model = fitted(holdout, ["a", "b"])
+    only_no = holdout[holdout["y"] == "No"]
+    result = compare_on_unseen_rows(model, model, only_no, holdout.iloc[:0], PromotionConfig())
+    assert result == {
+        "compared_rows": len(only_no),
+        "excluded_rows": 0,
+        "overlap": 0,
+        "missing_classes": ["Yes"],
+    }
 
 
 def test_multiclass_and_regression_models_are_compared_on_their_tasks_metrics():
