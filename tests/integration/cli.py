@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -26,6 +27,11 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     """Fail with the command's output tail unless it exited 0."""
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
+
+
+def output(result: subprocess.CompletedProcess) -> str:
+    """stdout and stderr together, without the colour codes of ZenML's log lines."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
 
 
 def write_sample(folder, seed: int, rows: int = 1200) -> None:

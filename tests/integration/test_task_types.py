@@ -17,28 +17,13 @@ from zenml.client import Client
 from tabular_ml.modelling.trained_model import TrainedModel
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli
+from tests.integration.example_tables import EXAMPLES, example_table, example_training_args
 from tests.processes import free_port, port_is_free
 
 pytestmark = pytest.mark.integration
 
-TASKS = {
-    "multiclass": {
-        "model": "wine_types",
-        "config": "configs/training_wine.yaml",
-        "data": "data/examples/wine.csv",
-        "target": "cultivar",
-        "algorithm": "{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
-        "params: {max_iter: 2000}, search_space: {C: [0.1, 1.0]}}",
-    },
-    "regression": {
-        "model": "diabetes_types",
-        "config": "configs/training_diabetes.yaml",
-        "data": "data/examples/diabetes.csv",
-        "target": "progression",
-        "algorithm": "{name: ridge, estimator: sklearn.linear_model.Ridge, params: {}, "
-        "search_space: {alpha: [0.1, 1.0]}}",
-    },
-}
+MODELS = {"multiclass": "wine_types", "regression": "diabetes_types"}
+TASKS = {task: {**EXAMPLES[task], "model": model} for task, model in MODELS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +34,7 @@ def served(tmp_path_factory):
     urls, ports = {}, []
     try:
         for task, spec in TASKS.items():
-            ok(
-                run_cli(
-                    folder,
-                    "--config",
-                    str(PROJECT_ROOT / spec["config"]),
-                    f"model.name={spec['model']}",
-                    f"parameters.source.path={PROJECT_ROOT / spec['data']}",
-                    f"parameters.search.algorithms=[{spec['algorithm']}]",
-                    "parameters.search.cv=3",
-                    "parameters.search.n_jobs=1",
-                )
-            )
+            ok(run_cli(folder, *example_training_args(task, spec["model"], PROJECT_ROOT / spec["data"])))
             port = free_port()
             ports.append(port)
             deployed = ok(
@@ -89,10 +63,6 @@ def production(task: str) -> TrainedModel:
     return TrainedModel.of_version(Client().get_model_version(TASKS[task]["model"], "production"))
 
 
-def table(task: str) -> pd.DataFrame:
-    return pd.read_csv(PROJECT_ROOT / TASKS[task]["data"])
-
-
 def test_the_task_is_recorded_with_its_metrics(served):
     multiclass = Client().get_model_version(TASKS["multiclass"]["model"], "production").run_metadata
     regression = Client().get_model_version(TASKS["regression"]["model"], "production").run_metadata
@@ -107,7 +77,7 @@ def test_the_task_is_recorded_with_its_metrics(served):
 
 def test_multiclass_serving_answers_every_class_probability(served):
     _, urls = served
-    rows = table("multiclass").head(30)
+    rows = example_table("multiclass").head(30)
     features = rows.drop(columns="cultivar")
     body = {"data": {"names": list(features.columns), "ndarray": features.to_numpy().tolist()}}
     response = requests.post(urls["multiclass"], json=body, timeout=30)
@@ -124,7 +94,7 @@ def test_multiclass_serving_answers_every_class_probability(served):
 
 def test_regression_serving_answers_the_value(served):
     _, urls = served
-    features = table("regression").drop(columns="progression").head(20)
+    features = example_table("regression").drop(columns="progression").head(20)
     records = features.to_dict(orient="records")
     response = requests.post(urls["regression"], json={"jsonData": records}, timeout=30)
     assert response.status_code == 200, response.text
@@ -149,7 +119,7 @@ def test_batch_scoring_follows_the_task(served, task):
         )
     )
     written = pd.read_csv(sink)
-    data = table(task)
+    data = example_table(task)
     model = production(task)
     assert len(written) == len(data)
     scores = model.scores(data)
