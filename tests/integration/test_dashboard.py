@@ -27,7 +27,8 @@ import pytest
 
 from tests.browser import HeadlessChromium, chromium_binary
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import free_port, port_is_free, run_cli, small_training_args, write_sample
+from tests.integration.cli import run_cli, small_training_args, write_sample
+from tests.processes import free_port, port_is_free
 from tests.processes import process_alive, wait_for
 from tests.services import skip_or_fail
 
