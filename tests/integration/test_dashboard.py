@@ -28,8 +28,7 @@ import pytest
 from tests.browser import HeadlessChromium, chromium_binary
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import run_cli, small_training_args, write_sample
-from tests.processes import free_port, port_is_free
-from tests.processes import process_alive, wait_for
+from tests.processes import free_port, port_is_free, process_alive, wait_for
 from tests.services import skip_or_fail
 
 pytestmark = pytest.mark.integration

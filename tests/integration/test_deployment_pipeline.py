@@ -28,7 +28,7 @@ from zenml.enums import ModelStages
 
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args, write_sample
-from tests.processes import free_port, group_alive, port_is_free
+from tests.processes import free_port, group_alive, listeners, port_is_free
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def env(tmp_path_factory):
     deployer = Client().active_stack.model_deployer
     for service in deployer.find_model_server():
         deployer.delete_model_server(service.uuid, timeout=60)
-    assert port_is_free(port), "stopping the model server must free its port"
+    assert port_is_free(port), f"stopping the model server must free its port; listening: {listeners(port)}"
 
 
 def train(folder, algorithm: str) -> None:

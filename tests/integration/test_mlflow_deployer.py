@@ -27,7 +27,7 @@ from zenml.stack import StackComponent
 from adapters.mlflow_tracking import MODEL_REQUIREMENTS
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args, write_sample
-from tests.processes import free_port, port_is_free
+from tests.processes import free_port, listeners, port_is_free
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,9 @@ def deployment(tmp_path_factory):
             deployer.delete_model_server(service.uuid, timeout=60)
         zenml_python(f"from zenml.client import Client; Client().activate_stack({previous_stack!r})")
     for port in filter(None, ports):
-        assert port_is_free(port), f"stopping the MLflow model server must free port {port}"
+        assert port_is_free(port), (
+            f"stopping the MLflow model server must free port {port}; listening: {listeners(port)}"
+        )
 
 
 def test_mlflow_server_answers_on_loopback(deployment):

@@ -18,7 +18,7 @@ from tabular_ml.modelling.trained_model import TrainedModel
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli
 from tests.integration.example_tables import EXAMPLES, example_table, example_training_args
-from tests.processes import free_port, port_is_free
+from tests.processes import free_port, listeners, port_is_free
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def served(tmp_path_factory):
         for service in deployer.find_model_server():
             deployer.delete_model_server(service.uuid, timeout=60)
     for port in ports:
-        assert port_is_free(port), f"stopping the server must free port {port}"
+        assert port_is_free(port), f"stopping the server must free port {port}; listening: {listeners(port)}"
 
 
 def production(task: str) -> TrainedModel:

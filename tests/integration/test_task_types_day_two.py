@@ -36,7 +36,7 @@ from tabular_ml.monitoring.drift_simulation import simulate_drift
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cli import ok, output, run_cli
 from tests.integration.example_tables import EXAMPLES, example_table, example_training_args
-from tests.processes import free_port, port_is_free
+from tests.processes import free_port, listeners, port_is_free
 
 pytestmark = pytest.mark.integration
 
@@ -158,7 +158,9 @@ def story(request, stack, tmp_path_factory):
         for service in deployer.find_model_server():
             if service.config.model_name == story.model:
                 deployer.delete_model_server(service.uuid, timeout=60)
-    assert port_is_free(story.port), f"stopping the server must free port {story.port}"
+    assert port_is_free(story.port), (
+        f"stopping the server must free port {story.port}; listening: {listeners(story.port)}"
+    )
 
 
 @pytest.fixture(scope="module")
