@@ -290,7 +290,19 @@ class Supervisor:
     # ------------------------------------------------------------------ main loop
 
     def run(self, bundle_dir: str, model_version: str) -> int:
-        """Serve until SIGTERM/SIGINT; returns the exit code."""
+        """Serve until SIGTERM/SIGINT; returns the exit code.
+
+        The sockets are closed before returning: ZenML's exit handler removes the daemon's PID
+        file, which is when ZenML takes the service for stopped, and the port must be free by then.
+        """
+        try:
+            return self._serve(bundle_dir, model_version)
+        finally:
+            self.public.close()
+            if self.metrics is not None:
+                self.metrics.close()
+
+    def _serve(self, bundle_dir: str, model_version: str) -> int:
         signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_swap_requested", True))
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: setattr(self, "_stop_requested", True))

@@ -22,7 +22,7 @@ import requests
 import yaml
 from sklearn.linear_model import LogisticRegression
 
-from flavors.local_seldon.supervisor import ACTIVE_FILE, TARGET_FILE
+from flavors.local_seldon.supervisor import ACTIVE_FILE, TARGET_FILE, Supervisor, listening_socket
 from serving.bundle import save_bundle
 from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.modelling.model import build_model, encode_target
@@ -221,3 +221,20 @@ def test_a_fixed_metrics_port_survives_a_swap(bundles, tmp_path):
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert port_is_free(port) and port_is_free(metrics_port)
+
+
+def test_the_ports_are_closed_before_the_supervisor_returns(tmp_path):
+    """ZenML takes a daemon for stopped once its exit handler removed the PID file, which runs
+    after ``run`` returns: the ports must be closed by then, not when the process ends."""
+    public, metrics = listening_socket("127.0.0.1", 0), listening_socket("127.0.0.1", 0)
+    ports = public.getsockname()[1], metrics.getsockname()[1]
+    fails_to_start = Supervisor(
+        public,
+        lambda _: [sys.executable, "-c", "raise SystemExit(1)"],
+        tmp_path,
+        dict(os.environ),
+        metrics=metrics,
+    )
+    assert fails_to_start.run(str(tmp_path), "1") == 3
+    assert all(port_is_free(port) for port in ports)
+    assert json.loads((tmp_path / ACTIVE_FILE).read_text())["outcome"] == "failed"
