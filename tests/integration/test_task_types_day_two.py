@@ -15,6 +15,10 @@ against the throwaway store:
    shifted columns, and the model's output is compared as a category or a number;
 6. `run.py rollback` brings the first version back on the same port, and the next deployment
    run keeps it.
+
+Along the way, the real model's version records its task and metrics, the server answers in
+the task's shape (every class probability, or the value) to both Seldon payload forms, and
+the inference pipeline scores the whole table with the production version.
 """
 
 from __future__ import annotations
@@ -237,6 +241,65 @@ def test_a_better_challenger_is_promoted_on_the_tasks_metric_and_served(story, p
     story.assert_serves(2, holdout)
     _, answers = story.served(holdout)
     assert not np.allclose(answers, story.scores(1, holdout))  # the swap changed the answers
+
+
+def test_the_real_model_records_its_task_and_metrics(story, retrained):
+    recorded = story.version(2).run_metadata
+    assert recorded["task"] == story.task and "decision_threshold" not in recorded
+    if story.task == "multiclass":
+        assert recorded["target"]["classes"] == ["0", "1", "2"]
+        assert {"accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr"} <= set(recorded["metrics"])
+        assert recorded["metrics"]["f1_macro"] > 0.85  # wine is easy: the baseline's f1_macro is ~0.17
+    else:
+        assert recorded["target"]["classes"] == []
+        assert {"rmse", "mae", "r2"} <= set(recorded["metrics"])
+        assert 0.3 < recorded["metrics"]["r2"] < 0.7  # diabetes: a linear model explains about half
+
+
+def test_the_server_answers_in_the_tasks_shape_to_an_ndarray_payload(story, promoted):
+    rows = example_table(story.task).head(30)
+    features = rows.drop(columns=EXAMPLES[story.task]["target"])
+    body = {"data": {"names": list(features.columns), "ndarray": features.to_numpy().tolist()}}
+    url = f"http://127.0.0.1:{story.port}/api/v1.0/predictions"
+    response = requests.post(url, json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    scores = story.scores(2, features)
+    if story.task == "multiclass":
+        assert data["names"] == ["prediction", "probability_0", "probability_1", "probability_2"]
+        probabilities = np.array([row[1:] for row in data["ndarray"]], dtype=float)
+        np.testing.assert_allclose(probabilities, scores, atol=1e-9)
+        labels = [row[0] for row in data["ndarray"]]
+        assert labels == [str(code) for code in probabilities.argmax(axis=1)]
+        assert np.mean(np.array(labels) == rows["cultivar"].astype(str).to_numpy()) > 0.9
+    else:
+        assert data["names"] == ["prediction"]
+        np.testing.assert_allclose([row[0] for row in data["ndarray"]], scores, rtol=1e-9)
+
+
+def test_batch_scoring_follows_the_task(story, promoted):
+    sink = story.folder / "predictions.csv"
+    config = str(PROJECT_ROOT / "configs/inference.yaml")
+    data = PROJECT_ROOT / EXAMPLES[story.task]["data"]
+    ok(
+        run_cli(
+            story.folder,
+            "--config",
+            config,
+            f"model.name={story.model}",
+            f"parameters.source.path={data}",
+            f"parameters.sink.path={sink}",
+        )
+    )
+    written, table = pd.read_csv(sink), example_table(story.task)
+    model = TrainedModel.of_version(story.version(2))
+    assert len(written) == len(table)
+    scores = model.scores(table)
+    if story.task == "regression":
+        np.testing.assert_allclose(written["prediction"], scores, rtol=1e-9)
+    else:
+        assert written["prediction"].astype(str).tolist() == model.labels(scores).tolist()
+        np.testing.assert_allclose(written["probability"], scores.max(axis=1), atol=1e-9)
 
 
 def test_a_challenger_trained_on_shuffled_targets_is_refused_and_production_stays(story, refused):
