@@ -9,7 +9,7 @@ CONFIG ?= configs/training.yaml
 # collection order, tests/integration (the long ones) first, so the short unit files even out the
 # end. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
-PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 --junitxml=test-artifacts/junit.xml
 
 export ZENML_ANALYTICS_OPT_IN := false
 export ZENML_ENABLE_RICH_TRACEBACK := false

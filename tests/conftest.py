@@ -28,3 +28,19 @@ from zenml.utils import source_utils  # noqa: E402 - only once the variables abo
 # folder of the __main__ module, which a pytest-xdist worker's has not. The project root is what
 # run.py uses. Set in this process only: the processes the tests start must find it themselves.
 source_utils.set_custom_source_root(str(PROJECT_ROOT))
+
+
+# The integration modules that take longest, longest first (measured: tests/integration's
+# durations in `make test`'s junit report). pytest-xdist hands out test files in collection
+# order, so these start first and no process is left running a long one alone at the end.
+SLOWEST_FIRST = (
+    "test_task_types_day_two.py",
+    "test_deployment_pipeline.py",
+    "test_dashboard.py",
+    "test_training_notebook.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: position for position, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
