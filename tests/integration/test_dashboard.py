@@ -41,7 +41,7 @@ STEPS = [
     "split_data",
     "train_model",
     "evaluate_model",
-    "register_model",
+    "record_model_version",
 ]
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
 ZENML_CLI = Path(sys.executable).with_name("zenml")
