@@ -37,7 +37,9 @@ SLOWEST_FIRST = (
     "test_task_types_day_two.py",
     "test_deployment_pipeline.py",
     "test_dashboard.py",
-    "test_training_notebook.py",
+    "test_monitoring_pipeline.py",
+    "test_data_lifecycle.py",
+    "test_inference_pipeline.py",
 )
 
 
