@@ -11,9 +11,11 @@ from typing import Any
 import pandas as pd
 
 import tabular_ml
+from adapters.autolog_warning import quiet_uninstalled_autolog_warning
 from tabular_ml.modelling.search import Candidate, SearchResult
 
 logger = logging.getLogger(__name__)
+quiet_uninstalled_autolog_warning()  # the steps that import this module are the tracked ones
 
 # What loading and calling a logged Pipeline needs. Named here because MLflow would otherwise
 # infer them by loading the model in a subprocess (about 8 s per training run), and pick up
