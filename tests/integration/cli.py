@@ -53,3 +53,15 @@ def small_training_args(folder, model: str, *overrides: str) -> list[str]:
         "parameters.search.n_jobs=1",
         *overrides,
     ]
+
+
+# The steps of a training run, in order, as the dashboard draws them and the stacks' pod settings name them.
+TRAINING_STEPS = (
+    "ingest_data",
+    "clean_data",
+    "validate_data",
+    "split_data",
+    "train_model",
+    "evaluate_model",
+    "record_model_version",
+)

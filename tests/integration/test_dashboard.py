@@ -27,22 +27,13 @@ import pytest
 
 from tests.browser import HeadlessChromium, chromium_binary
 from tests.conftest import PROJECT_ROOT
-from tests.integration.cli import run_cli, small_training_args, write_sample
+from tests.integration.cli import TRAINING_STEPS, run_cli, small_training_args, write_sample
 from tests.processes import free_port, port_is_free, process_alive, wait_for
 from tests.services import skip_or_fail
 
 pytestmark = pytest.mark.integration
 
 MODEL = "churn_dashboard"
-STEPS = [
-    "ingest_data",
-    "clean_data",
-    "validate_data",
-    "split_data",
-    "train_model",
-    "evaluate_model",
-    "record_model_version",
-]
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
 ZENML_CLI = Path(sys.executable).with_name("zenml")
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
@@ -206,7 +197,7 @@ def open_run_page(chrome: HeadlessChromium, run: TrainingRun) -> str:
     its text once the DAG is drawn."""
     if not chrome.url().startswith(run.dashboard_url):
         chrome.open(run.dashboard_url)
-    return chrome.wait_for_text(run.name, *STEPS, "evaluation_report", seconds=90)
+    return chrome.wait_for_text(run.name, *TRAINING_STEPS, "evaluation_report", seconds=90)
 
 
 def test_runs_list_shows_the_run_and_leads_to_it(browser, server, training_run):
@@ -225,7 +216,8 @@ def test_run_page_shows_every_step_completed(browser, training_run):
         text = open_run_page(browser, training_run)
         browser.screenshot(SCREENSHOTS / "run-dag.png", full_page=False)
         # the DAG draws each step as its name over its duration (an artifact: over its type)
-        assert [name for name in STEPS if not re.search(rf"\b{name}\s+\d+s\b", text)] == [], text[:3000]
+        undrawn = [name for name in TRAINING_STEPS if not re.search(rf"\b{name}\s+\d+s\b", text)]
+        assert undrawn == [], text[:3000]
         assert re.search(r"Total Steps\s+7\s+Completed\s+7\s+Not started\s+0", text), text[-1500:]
         assert re.search(r"Status\s+completed\s+Pipeline\s+training", text), text[-1500:]
 

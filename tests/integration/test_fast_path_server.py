@@ -15,19 +15,9 @@ import requests
 from sklearn.naive_bayes import GaussianNB
 
 from tests.microservice import Microservice
-from tests.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle, training_params
+from tests.serving_model import fit_pipeline, ndarray_request, save_test_bundle
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def params():
-    return training_params()
-
-
-@pytest.fixture(scope="module")
-def telco() -> pd.DataFrame:
-    return pd.read_csv(TELCO_CSV)
 
 
 @pytest.fixture(scope="module")

@@ -37,12 +37,10 @@ from tests.http_wire import connect, post_request, read_answers, send_and_read
 from tests.microservice import Microservice
 from tests.processes import free_port, wait_for
 from tests.serving_model import (
-    TELCO_CSV,
     fit_pipeline,
     ndarray_request,
     records_request,
     save_test_bundle,
-    training_params,
 )
 
 pytestmark = pytest.mark.integration
@@ -53,16 +51,6 @@ SETTINGS = {"SERVING_READ_TIMEOUT_S": "1", "SERVING_MAX_BODY_BYTES": str(BODY_LI
 STOCK = {**SETTINGS, "SERVING_FAST_WORKER": "off"}
 CLOSE = ["--keepalive", "0", "--threads", "4"]
 KEEPALIVE = ["--keepalive", "2", "--threads", "4"]
-
-
-@pytest.fixture(scope="module")
-def params():
-    return training_params()
-
-
-@pytest.fixture(scope="module")
-def telco() -> pd.DataFrame:
-    return pd.read_csv(TELCO_CSV)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.dockerfile_parsing import arguments_of, parse_dockerfile
+from tests.integration.cli import TRAINING_STEPS
 from tests.stack_env import STACK_SECRETS, isolated_zenml_env
 
 pytestmark = pytest.mark.integration
@@ -246,15 +247,7 @@ def test_a_changed_lock_means_a_new_image_and_only_then(rendered):
 
 def test_pods_get_more_for_the_search_than_for_ingestion(rendered):
     pods = rendered["prod"]["training"]["pods"]
-    assert set(pods) == {
-        "ingest_data",
-        "clean_data",
-        "validate_data",
-        "split_data",
-        "train_model",
-        "evaluate_model",
-        "record_model_version",
-    }
+    assert set(pods) == set(TRAINING_STEPS)
     assert pods["train_model"] == {
         "requests": {"cpu": "4", "memory": "4Gi"},
         "limits": {"cpu": "4", "memory": "8Gi"},

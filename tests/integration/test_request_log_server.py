@@ -22,14 +22,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-import yaml
 from sklearn.linear_model import LogisticRegression
 
 from flavors.local_seldon.supervisor import ACTIVE_FILE, STOP_GRACE_S, TARGET_FILE
 from serving.bundle import save_bundle
 from serving.model_server import TabularModel
 from serving.request_log import LOG_COLUMNS, read_request_log
-from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.modelling.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
 from tests.microservice import Microservice
@@ -37,23 +35,11 @@ from tests.processes import free_port, port_is_free, wait_for
 
 pytestmark = pytest.mark.integration
 
-TELCO = PROJECT_ROOT / "data/raw/telco_churn.csv"
+
 FILE_PID = re.compile(r"^requests-\d{8}T\d{12}Z-(\d+)-")
 
 
 # ---------------------------------------------------------------------- models and requests
-
-
-@pytest.fixture(scope="module")
-def params() -> TrainingParameters:
-    return TrainingParameters.model_validate(
-        yaml.safe_load((PROJECT_ROOT / "configs/training.yaml").read_text())["parameters"]
-    )
-
-
-@pytest.fixture(scope="module")
-def telco() -> pd.DataFrame:
-    return pd.read_csv(TELCO)
 
 
 @pytest.fixture(scope="module")

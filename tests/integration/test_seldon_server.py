@@ -28,16 +28,13 @@ from seldon_core.utils import json_to_seldon_message, seldon_message_to_json
 from serving.bundle import BundleError
 from serving.client import PredictionError, predict, wait_until_ready
 from serving.model_server import DEFAULT_MODEL_DIR, MODEL_DIR_ENV, TabularModel
-from tabular_ml.configuration.schema import TrainingParameters
 from tests.microservice import Microservice
 from tests.processes import free_port, port_is_free
 from tests.serving_model import (
-    TELCO_CSV,
     fit_pipeline,
     ndarray_request,
     records_request,
     save_test_bundle,
-    training_params,
 )
 
 pytestmark = pytest.mark.integration
@@ -48,16 +45,6 @@ THRESHOLD = 0.5
 
 
 # ---------------------------------------------------------------------- the model
-
-
-@pytest.fixture(scope="module")
-def params() -> TrainingParameters:
-    return training_params()
-
-
-@pytest.fixture(scope="module")
-def telco(params) -> pd.DataFrame:
-    return pd.read_csv(TELCO_CSV)
 
 
 @pytest.fixture(scope="module")

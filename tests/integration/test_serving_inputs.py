@@ -16,17 +16,12 @@ import pytest
 import requests
 
 from tests.microservice import Microservice
-from tests.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle, training_params
+from tests.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle
 
 pytestmark = pytest.mark.integration
 
 BODY_LIMIT = 1_000_000
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def params():
-    return training_params()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,20 @@
+"""Fixtures the serving tests share: the training config's parameters and the bundled table,
+loaded once per test module."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tabular_ml.configuration.schema import TrainingParameters
+from tests.serving_model import TELCO_CSV, training_params
+
+
+@pytest.fixture(scope="module")
+def params() -> TrainingParameters:
+    return training_params()
+
+
+@pytest.fixture(scope="module")
+def telco() -> pd.DataFrame:
+    return pd.read_csv(TELCO_CSV)
