@@ -117,11 +117,15 @@ def status_line(code: int) -> str:
     return f"{code} {HTTP_STATUS_CODES.get(code, 'unknown').upper()}"
 
 
-def error_response(code: int, info: str, close: bool = True) -> HttpResponse:
+def seldon_error_body(code: int, info: str) -> dict:
     """An error in Seldon's JSON format (what the model server answers for its own errors)."""
     reason = "BAD_REQUEST" if 400 <= code < 500 else "MICROSERVICE_INTERNAL_ERROR"
-    body = {"status": {"status": 1, "info": info, "code": -1, "reason": reason}}
-    data = (json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    return {"status": {"status": 1, "info": info, "code": -1, "reason": reason}}
+
+
+def error_response(code: int, info: str, close: bool = True) -> HttpResponse:
+    """:func:`seldon_error_body` as a complete HTTP answer."""
+    data = (json.dumps(seldon_error_body(code, info), sort_keys=True, separators=(",", ":")) + "\n").encode()
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
     return HttpResponse(status_line(code), headers, data, close)
 

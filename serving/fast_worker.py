@@ -153,12 +153,16 @@ class FastWorker(Worker):
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
                 break
-            self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), HEARTBEAT_S)
-            except TimeoutError:
-                pass
+            await self._wait_for_wake()
         await self._stop()
+
+    async def _wait_for_wake(self) -> None:
+        """Until something sets ``wake`` or a heartbeat has passed (gunicorn's master must hear from us)."""
+        self.wake.clear()
+        try:
+            await asyncio.wait_for(self.wake.wait(), HEARTBEAT_S)
+        except TimeoutError:
+            pass
 
     def _limits(self) -> HttpLimits:
         cfg = self.cfg
@@ -209,11 +213,7 @@ class FastWorker(Worker):
             deadline = self.loop.time() + self.cfg.graceful_timeout
             while self.http.connections and not self.quick and self.loop.time() < deadline:
                 self.notify()
-                self.wake.clear()
-                try:
-                    await asyncio.wait_for(self.wake.wait(), HEARTBEAT_S)
-                except TimeoutError:
-                    pass
+                await self._wait_for_wake()
         self.http.abort_all()
         self.http.stop()
         self.executor.shutdown(wait=not self.quick, cancel_futures=True)

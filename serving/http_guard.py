@@ -27,6 +27,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from serving.direct_route import answer_directly
 from serving.env_settings import positive_int_env
+from serving.fast_http import seldon_error_body
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -115,8 +116,7 @@ REQUEST_HOOKS = (_limit_streamed_body, _predict_directly)
 
 
 def _seldon_error(code: int, info: str) -> Any:
-    reason = "BAD_REQUEST" if 400 <= code < 500 else "MICROSERVICE_INTERNAL_ERROR"
-    return jsonify({"status": {"status": 1, "info": info, "code": -1, "reason": reason}}), code
+    return jsonify(seldon_error_body(code, info)), code
 
 
 def _methods_elsewhere() -> list[str]:
