@@ -315,8 +315,17 @@ def test_prometheus_metrics(server, rows):
     request = ndarray_request(rows.head(4))
     request["data"]["ndarray"][0][request["data"]["names"].index("contract")] = "Three year"
     assert requests.post(server.predictions, json=request, timeout=10).status_code == 200
+
+    # the worker hands its counts over once a second, not all in one scrape's window
+    def counted(lines, metric, label=""):
+        return any(line.startswith(f"{metric}{{") and label in line for line in lines)
+
     lines = server.metrics(
-        until=lambda lines: any(line.startswith("unknown_category_total{") for line in lines)
+        until=lambda lines: (
+            counted(lines, "unknown_category_total")
+            and counted(lines, "predicted_class_total", 'class="Yes"')
+            and counted(lines, "predicted_class_total", 'class="No"')
+        )
     )
     predicted = [line for line in lines if line.startswith("predicted_class_total{")]
     assert any('class="Yes"' in line for line in predicted)
