@@ -79,7 +79,6 @@ def _local_seldon(bundle_uri: str, name: str, version: str, serving: ServingConf
         model_name=name,
         model_version=version,
         workers=serving.workers,
-        threads=serving.threads,
         port=serving.port,
         metrics_port=serving.metrics_port,
         request_log_dir=serving.request_log_path(name) or "",
@@ -116,23 +115,11 @@ def _mlflow(mlflow_model_uri: str, name: str, version: str, serving: ServingConf
 
 
 def serving_env(serving: ServingConfig) -> dict[str, str]:
-    """The serving settings a Kubernetes pod reads from its environment (as the local server does).
-
-    ``SERVING_FAST_WORKER``, when set where the deployment runs, goes along too (the local
-    server inherits it): ``off`` keeps gunicorn's own worker (see serving.fast_worker).
-
-    Raises:
-        ValueError: When ``SERVING_FAST_WORKER`` is set to something other than on or off.
-    """
-    from serving.fast_worker import FAST_WORKER_ENV, fast_worker_enabled
-
-    env = {
+    """The serving settings a Kubernetes pod reads from its environment (as the local server does)."""
+    return {
         "SERVING_MAX_BODY_BYTES": str(serving.max_body_bytes),
         "SERVING_CONTRACT_VIOLATIONS": serving.contract_violations,
     }
-    if os.environ.get(FAST_WORKER_ENV, "").strip():
-        env[FAST_WORKER_ENV] = "on" if fast_worker_enabled() else "off"
-    return env
 
 
 def _seldon_kubernetes(
@@ -155,7 +142,6 @@ def _seldon_kubernetes(
         replicas=serving.replicas,
         resources=resources,
         workers=serving.workers,
-        threads=serving.threads,
         request_log=bool(serving.request_log_dir.strip()),  # an emptyDir in the pod, see serving/k8s.py
         env=serving_env(serving),
     )

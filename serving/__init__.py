@@ -1,7 +1,7 @@
-"""Serving the fitted Pipeline behind Seldon Core: model bundle, request schema, model class, client.
+"""Serving the fitted Pipeline: model bundle, request schema, scorer, the ASGI app, client.
 
-``serving.bundle`` and ``serving.request_schema`` need neither ZenML nor Seldon;
-``serving.model_server`` is the Seldon Core user model (the same class runs as a
-local ``seldon-core-microservice`` process and in the Kubernetes image);
-``serving.client`` talks to it over HTTP.
+``serving.bundle``, ``serving.request_schema`` and ``serving.scoring`` need neither ZenML nor an
+HTTP server; ``serving.app`` is the ASGI app speaking the Seldon Core v1 protocol and the Open
+Inference Protocol v2, ``serving.server`` runs it on uvicorn (``python -m serving``, the same in
+the image and as a local process); ``serving.client`` talks to it over HTTP.
 """

@@ -29,10 +29,24 @@ enough to try it and for a sidecar or job that ships them, not for keeping them;
 PersistentVolumeClaim (``request_log_claim``, ReadWriteMany when replicas share it: file
 names are unique per process) or turn the log off (``request_log=False``).
 
-Ports: the container declares ``http`` 9000, ``grpc`` 9500 and ``metrics`` 6000 (the
-operator's defaults for the first container); the operator passes them to the
-server as ``PREDICTIVE_UNIT_*_SERVICE_PORT`` variables, which the image's entrypoint
-reads (it has no port flags on purpose).
+The container runs the image's own entry point (``python -m serving``: the ASGI server of
+:mod:`serving.server` on uvicorn), so the pod spec sets no ``command`` or ``args``. Its
+settings come from the environment (:class:`serving.settings.ServingSettings`): the manifest
+sets ``MODEL_DIR`` and ``SERVING_WORKERS`` (server processes on the same port; each loads the
+model) and passes ``env`` through for the other ``SERVING_*`` variables.
+
+Ports: the container declares ``http`` 9000 and ``metrics`` 6000 (the operator's defaults
+for the first container), and no gRPC port: the server speaks HTTP only. The operator passes
+them to the server as ``PREDICTIVE_UNIT_HTTP_SERVICE_PORT`` and
+``PREDICTIVE_UNIT_METRICS_SERVICE_PORT``, which the server reads (it has no port flags on
+purpose). The resource's protocol stays ``seldon``: Seldon's executor in front of the
+container speaks Seldon v1 REST to it (``/api/v1.0/predictions``); the server also answers
+the Open Inference Protocol v2 (``/v2/...``) on the same port, and Prometheus scrapes
+``/prometheus`` on the metrics port.
+
+Probes: readiness on ``/health/status`` (the server answers only once the bundle is loaded:
+no traffic before that), liveness on ``/v2/health/live`` (a server that stops answering is
+restarted).
 """
 
 from __future__ import annotations
@@ -48,7 +62,6 @@ __all__ = [
     "DEFAULT_RESOURCES",
     "DEFAULT_STORAGE_INITIALIZER",
     "GRAPH_NODE",
-    "GRPC_PORT",
     "HTTP_PORT",
     "METRICS_PORT",
     "MODEL_MOUNT",
@@ -72,7 +85,6 @@ MODEL_MOUNT = "/mnt/models"
 REQUEST_LOG_MOUNT = "/mnt/request-log"
 REQUEST_LOG_VOLUME = "request-log"
 HTTP_PORT = 9000
-GRPC_PORT = 9500
 METRICS_PORT = 6000
 SERVING_UID = 1000  # the image's non-root user (Dockerfile: USER 1000:1000)
 PROVISION_VOLUME = f"{GRAPH_NODE}-provision-location"
@@ -147,7 +159,6 @@ def pod_spec_for_zenml(
     *,
     resources: Mapping[str, Mapping[str, Any]] | None = None,
     workers: int = 1,
-    threads: int = 4,
     secret_name: str | None = None,
     image_pull_secret: str | None = None,
     storage_initializer_image: str = DEFAULT_STORAGE_INITIALIZER,
@@ -168,8 +179,7 @@ def pod_spec_for_zenml(
             resource, a label).
         resources: ``{"requests": {...}, "limits": {...}}`` of the model container;
             :data:`DEFAULT_RESOURCES` when None.
-        workers: gunicorn worker processes (``GUNICORN_WORKERS``); each loads the model.
-        threads: threads per worker (``GUNICORN_THREADS``).
+        workers: Server processes on the pod's port (``SERVING_WORKERS``); each loads the model.
         secret_name: Kubernetes secret with the rclone credentials of the artifact
             store, given to the storage initializer as environment.
         image_pull_secret: Secret to pull a private image with.
@@ -178,14 +188,13 @@ def pod_spec_for_zenml(
         request_log: Log answered rows to :data:`REQUEST_LOG_MOUNT` (``SERVING_REQUEST_LOG_DIR``).
         request_log_claim: A PersistentVolumeClaim to mount there; None: an ``emptyDir``
             (the files go with the pod).
-        env: More environment variables of the model container, e.g. the serving settings
-            ``SERVING_MAX_BODY_BYTES`` and ``SERVING_CONTRACT_VIOLATIONS``, or
-            ``SERVING_FAST_WORKER=off`` (the image runs the project's gunicorn worker,
-            :mod:`serving.fast_worker`, unless told so).
+        env: More environment variables of the model container: the serving settings
+            (:class:`serving.settings.ServingSettings`), e.g. ``SERVING_MAX_BODY_BYTES`` and
+            ``SERVING_CONTRACT_VIOLATIONS``.
 
     Raises:
         ValueError: For an empty image or URI, a version that cannot be a label value,
-            or non-positive workers/threads.
+            or a non-positive worker count.
     """
     if not image or not isinstance(image, str):
         raise ValueError("image must be a non-empty image reference such as registry/tabular-serving:1.0")
@@ -193,7 +202,6 @@ def pod_spec_for_zenml(
         raise ValueError("model_uri must be the non-empty URI of the model bundle directory")
     version = _label_value("model_version", model_version)
     workers = _positive_int("workers", workers)
-    threads = _positive_int("threads", threads)
 
     initializer: dict[str, Any] = {
         "name": f"{GRAPH_NODE}-model-initializer",
@@ -213,18 +221,16 @@ def pod_spec_for_zenml(
         "env": [
             {"name": "MODEL_DIR", "value": MODEL_MOUNT},
             {"name": "MODEL_VERSION", "value": version},
-            {"name": "GUNICORN_WORKERS", "value": str(workers)},
-            {"name": "GUNICORN_THREADS", "value": str(threads)},
+            {"name": "SERVING_WORKERS", "value": str(workers)},
         ],
         "ports": [
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
-            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
             {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
         ],
         "resources": _resources(resources),
-        # /health/status answers 503 until the bundle is loaded: no traffic before that.
+        # The server answers only once the bundle is loaded: no traffic before that.
         "readinessProbe": _http_probe("/health/status", initial_delay=5, period=5),
-        "livenessProbe": _http_probe("/health/ping", initial_delay=30, period=10),
+        "livenessProbe": _http_probe("/v2/health/live", initial_delay=30, period=10),
         "volumeMounts": [{"name": PROVISION_VOLUME, "mountPath": MODEL_MOUNT, "readOnly": True}],
         # Container level: the operator replaces the pod-level securityContext with its own.
         "securityContext": {
@@ -268,7 +274,6 @@ def render_seldon_deployment(
     resources: Mapping[str, Mapping[str, Any]] | None = None,
     namespace: str | None = None,
     workers: int = 1,
-    threads: int = 4,
     *,
     predictor: str = "default",
     secret_name: str | None = None,
@@ -290,8 +295,7 @@ def render_seldon_deployment(
         replicas: Pods of the predictor (0 scales it down).
         resources: Requests/limits of the model container (see :func:`pod_spec_for_zenml`).
         namespace: ``metadata.namespace``; omitted when None (kubectl's namespace applies).
-        workers: gunicorn workers per pod.
-        threads: gunicorn threads per worker.
+        workers: Server processes per pod (``SERVING_WORKERS``).
         predictor: The predictor name.
         secret_name: Kubernetes secret with the artifact store's rclone credentials.
         image_pull_secret: Secret to pull a private image with.
@@ -304,8 +308,8 @@ def render_seldon_deployment(
         The resource as a JSON-compatible dict.
 
     Raises:
-        ValueError: For an invalid name, namespace, predictor, version, replica,
-            worker or thread count, or resources.
+        ValueError: For an invalid name, namespace, predictor, version, replica or
+            worker count, or resources.
     """
     _check_dns_label("name", name)
     _check_dns_label("predictor", predictor)
@@ -318,7 +322,6 @@ def render_seldon_deployment(
         model_version,
         resources=resources,
         workers=workers,
-        threads=threads,
         secret_name=secret_name,
         image_pull_secret=image_pull_secret,
         storage_initializer_image=storage_initializer_image,
@@ -376,7 +379,6 @@ def zenml_deployment_config(
     replicas: int = 1,
     resources: Mapping[str, Mapping[str, Any]] | None = None,
     workers: int = 1,
-    threads: int = 4,
     image_pull_secret: str | None = None,
     storage_initializer_image: str = DEFAULT_STORAGE_INITIALIZER,
     request_log: bool = True,
@@ -405,8 +407,7 @@ def zenml_deployment_config(
         secret_name: Kubernetes secret with the rclone credentials (None: none).
         replicas: Pods of the predictor.
         resources: Requests/limits of the model container.
-        workers: gunicorn workers per pod.
-        threads: gunicorn threads per worker.
+        workers: Server processes per pod (``SERVING_WORKERS``).
         image_pull_secret: Secret to pull a private image with.
         storage_initializer_image: The init container that downloads the bundle.
         request_log: Log answered rows (see :func:`pod_spec_for_zenml`).
@@ -431,7 +432,6 @@ def zenml_deployment_config(
             version,
             resources=resources,
             workers=workers,
-            threads=threads,
             secret_name=secret_name,
             image_pull_secret=image_pull_secret,
             storage_initializer_image=storage_initializer_image,
@@ -468,8 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_version")
     parser.add_argument("--namespace")
     parser.add_argument("--replicas", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="server processes per pod (SERVING_WORKERS)")
     parser.add_argument(
         "--secret-name", help="Kubernetes secret with the artifact store's rclone credentials"
     )
@@ -489,7 +488,6 @@ def main(argv: list[str] | None = None) -> int:
             replicas=args.replicas,
             namespace=args.namespace,
             workers=args.workers,
-            threads=args.threads,
             secret_name=args.secret_name,
             image_pull_secret=args.image_pull_secret,
             storage_initializer_image=args.storage_initializer_image,

@@ -29,7 +29,6 @@ request's size, and error messages quote values shortened.
 from __future__ import annotations
 
 import math
-import os
 import reprlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -42,25 +41,17 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from serving.env_settings import positive_int_env
 from tabular_ml.data.cleaning import numbers_from_text
 
 __all__ = [
-    "CONTRACT_VIOLATIONS_ENV",
     "DEFAULT_MAX_ROWS",
-    "MAX_ROWS",
-    "MAX_ROWS_ENV",
     "ParsedRequest",
     "RequestError",
     "RequestSchema",
     "Violation",
-    "configured_max_rows",
-    "configured_violation_policy",
 ]
 
-MAX_ROWS_ENV = "SERVING_MAX_ROWS"
 DEFAULT_MAX_ROWS = 10_000
-CONTRACT_VIOLATIONS_ENV = "SERVING_CONTRACT_VIOLATIONS"
 VIOLATION_POLICIES = ("reject", "flag")
 
 _NUMERIC_KINDS = ("numeric", "binary")
@@ -69,30 +60,6 @@ _JSON_NUMBER_TYPES = frozenset({int, float, bool, type(None)})
 _JSON_TEXT_TYPES = frozenset({str, type(None)})
 _SHOWN = 8  # names listed in an error message before "..."
 _SHORT = reprlib.Repr(maxstring=60, maxother=60, maxlist=4, maxdict=4, maxlevel=2)
-
-
-def configured_max_rows() -> int:
-    """The row limit per request: ``$SERVING_MAX_ROWS`` or 10,000.
-
-    Raises:
-        ValueError: When the variable is set but is not a positive integer.
-    """
-    return positive_int_env(MAX_ROWS_ENV, DEFAULT_MAX_ROWS)
-
-
-MAX_ROWS = configured_max_rows()
-
-
-def configured_violation_policy() -> str:
-    """What a value breaking the contract gets: ``$SERVING_CONTRACT_VIOLATIONS``, reject (400) or flag.
-
-    Raises:
-        ValueError: For any other value.
-    """
-    raw = os.environ.get(CONTRACT_VIOLATIONS_ENV, "").strip() or "reject"
-    if raw not in VIOLATION_POLICIES:
-        raise ValueError(f"{CONTRACT_VIOLATIONS_ENV}={raw!r} must be one of {list(VIOLATION_POLICIES)}")
-    return raw
 
 
 class RequestError(ValueError):
@@ -172,7 +139,7 @@ class ParsedRequest:
 
 def _listing(names: Iterable[str]) -> str:
     names = list(names)
-    shown = ", ".join(repr(name) for name in names[:_SHOWN])
+    shown = ", ".join(_SHORT.repr(name) for name in names[:_SHOWN])  # a client-sent name may be megabytes
     return f"[{shown}{', ...' if len(names) > _SHOWN else ''}]"
 
 
@@ -183,14 +150,13 @@ class RequestSchema:
         columns: The feature columns in model order: objects with ``name``,
             ``kind`` (numeric | categorical | binary) and ``categories``, and
             optionally ``min`` and ``max`` (``bundle.FeatureColumn``, or see :meth:`from_contract`).
-        max_rows: Most rows per request; ``None`` reads ``$SERVING_MAX_ROWS`` (default 10,000).
+        max_rows: Most rows per request (the server's ``SERVING_MAX_ROWS``).
         violations: ``"reject"`` a request with a value breaking the contract, or
-            ``"flag"`` it (listed in ``ParsedRequest.violations``); ``None`` reads
-            ``$SERVING_CONTRACT_VIOLATIONS`` (default reject).
+            ``"flag"`` it (listed in ``ParsedRequest.violations``).
     """
 
     def __init__(
-        self, columns: Sequence[ColumnLike], max_rows: int | None = None, violations: str | None = None
+        self, columns: Sequence[ColumnLike], max_rows: int = DEFAULT_MAX_ROWS, violations: str = "reject"
     ):
         if not columns:
             raise ValueError("a request schema needs at least one column")
@@ -214,10 +180,10 @@ class RequestSchema:
         self._name_set = frozenset(self.names)
         self.numeric_names = [self.names[i] for i in self._numeric]
         self.text_names = [self.names[i] for i in self._text]
-        self.max_rows = configured_max_rows() if max_rows is None else int(max_rows)
+        self.max_rows = int(max_rows)
         if self.max_rows < 1:
             raise ValueError(f"max_rows must be positive, got {self.max_rows}")
-        self.violations = configured_violation_policy() if violations is None else violations
+        self.violations = violations
         if self.violations not in VIOLATION_POLICIES:
             raise ValueError(f"violations must be one of {list(VIOLATION_POLICIES)}, got {self.violations!r}")
         numeric_columns = [self.columns[i] for i in self._numeric]
@@ -231,7 +197,7 @@ class RequestSchema:
 
     @classmethod
     def from_contract(
-        cls, contract: Any, max_rows: int | None = None, violations: str | None = None
+        cls, contract: Any, max_rows: int = DEFAULT_MAX_ROWS, violations: str = "reject"
     ) -> RequestSchema:
         """A schema from a ``DataContract`` (its feature columns, in contract order)."""
         columns = [

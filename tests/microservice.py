@@ -1,4 +1,9 @@
-"""A real ``seldon-core-microservice`` process on a model bundle, for tests that talk HTTP to it."""
+"""Real server processes on a model bundle, for tests that talk HTTP to them.
+
+- :class:`ModelServer`: the project's server (``python -m serving``), as the image runs it;
+- :class:`SeldonMicroservice`: ``seldon-core-microservice`` running a thin Seldon class
+  (tests/seldon_reference_model.py), the conformance oracle for the Seldon protocol.
+"""
 
 from __future__ import annotations
 
@@ -17,65 +22,42 @@ from tests.processes import free_port
 MICROSERVICE = Path(sys.executable).parent / "seldon-core-microservice"
 STARTUP_TIMEOUT_S = 60
 
-__all__ = ["MICROSERVICE", "Microservice"]
+__all__ = ["MICROSERVICE", "ModelServer", "SeldonMicroservice", "ServerProcess"]
 
 
-class Microservice:
-    """``TabularModel`` served on free loopback ports (REST and metrics, no gRPC), own process group.
+def _clean_env(bundle_dir: Path, env: dict[str, str] | None) -> dict[str, str]:
+    full_env = {**os.environ, "MODEL_DIR": str(bundle_dir), "PYTHONPATH": str(PROJECT_ROOT)}
+    for name in list(full_env):
+        if name.startswith("SERVING_") or name == "PROMETHEUS_MULTIPROC_DIR":
+            full_env.pop(name)  # the caller's shell does not configure the server under test
+    full_env.update(env or {})
+    return full_env
+
+
+class ServerProcess:
+    """A server on free loopback ports (HTTP and metrics), in its own process group.
 
     Args:
-        bundle_dir: The model bundle (``MODEL_DIR``).
-        log: Where the process's output goes.
-        env: Extra environment variables (``SERVING_*`` settings).
-        args: Extra ``seldon-core-microservice`` arguments (``--workers 2``...).
+        command: What to run.
+        env: Its whole environment.
+        log: Where its output goes.
+        http_port, metrics_port: The ports it was told to use.
     """
 
-    def __init__(
-        self, bundle_dir: Path, log: Path, env: dict[str, str] | None = None, args: list[str] | None = None
-    ):
-        self.http_port, self.metrics_port = free_port(), free_port()
-        self.log = log
-        self.base_url = f"http://127.0.0.1:{self.http_port}"
+    def __init__(self, command: list[str], env: dict[str, str], log: Path, http_port: int, metrics_port: int):
+        self.http_port, self.metrics_port, self.log = http_port, metrics_port, log
+        self.base_url = f"http://127.0.0.1:{http_port}"
         self.predictions = f"{self.base_url}/api/v1.0/predictions"
-        full_env = {
-            **os.environ,
-            "MODEL_DIR": str(bundle_dir),
-            "SERVING_BIND_HOST": "127.0.0.1",
-            "PYTHONPATH": str(PROJECT_ROOT),
-        }
-        for name in list(full_env):
-            if name.startswith("SERVING_") and name != "SERVING_BIND_HOST":
-                full_env.pop(name)  # the caller's shell does not configure the server under test
-        full_env.update(env or {})
-        command = [
-            str(MICROSERVICE),
-            "serving.model_server.TabularModel",
-            "--service-type",
-            "MODEL",
-            "--http-port",
-            str(self.http_port),
-            "--metrics-port",
-            str(self.metrics_port),
-            "--grpc-workers",
-            "0",
-            *(args or []),
-        ]
         with log.open("wb") as out:
             self.process = subprocess.Popen(
-                command,
-                cwd=PROJECT_ROOT,
-                env=full_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
     def metrics(self, until, timeout_s: float = 10) -> list[str]:
-        """The metrics port's sample lines once ``until(lines)`` holds (custom metrics reach it
-        within ``SERVING_METRICS_FLUSH_S``, see serving.direct_route); the last lines otherwise."""
+        """The metrics port's sample lines once ``until(lines)`` holds; the last lines otherwise."""
         deadline = time.monotonic() + timeout_s
         while True:
             text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
@@ -98,7 +80,7 @@ class Microservice:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
-    def wait_ready(self, timeout_s: float = STARTUP_TIMEOUT_S) -> Microservice:
+    def wait_ready(self, timeout_s: float = STARTUP_TIMEOUT_S) -> ServerProcess:
         """Wait for ``/health/status``; raise with the log's tail when the server exits or stalls."""
         deadline = time.monotonic() + timeout_s
         while True:
@@ -113,18 +95,44 @@ class Microservice:
                 raise RuntimeError(f"server not ready after {timeout_s:g} s:\n{self.log_tail()}")
             time.sleep(0.2)
 
-    def stop(self) -> None:
-        """SIGTERM the process group (gunicorn masters, workers, metrics, manager), then SIGKILL."""
-        group = self.process.pid
+    def stop(self, timeout_s: float = 30) -> None:
+        """SIGTERM the leader (it stops its workers), then SIGKILL whatever is left of the group."""
         try:
-            os.killpg(group, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(group, signal.SIGKILL)
-            self.process.wait(timeout=5)
+            pass
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.group_alive():
             time.sleep(0.1)
         self.kill()
+
+
+class ModelServer(ServerProcess):
+    """``python -m serving`` on ``bundle_dir`` (``env``: ``SERVING_*`` settings)."""
+
+    def __init__(self, bundle_dir: Path, log: Path, env: dict[str, str] | None = None):
+        http_port, metrics_port = free_port(), free_port()
+        settings = {"SERVING_HOST": "127.0.0.1", "SERVING_PORT": str(http_port), "SERVING_METRICS_PORT": str(metrics_port)}
+        command = [sys.executable, "-m", "serving"]
+        super().__init__(command, _clean_env(bundle_dir, {**settings, **(env or {})}), log, http_port, metrics_port)
+
+
+class SeldonMicroservice(ServerProcess):
+    """``seldon-core-microservice`` with the thin reference class on ``bundle_dir`` (REST only)."""
+
+    def __init__(self, bundle_dir: Path, log: Path, env: dict[str, str] | None = None):
+        http_port, metrics_port = free_port(), free_port()
+        command = [
+            str(MICROSERVICE),
+            "tests.seldon_reference_model.ReferenceModel",
+            "--service-type",
+            "MODEL",
+            "--http-port",
+            str(http_port),
+            "--metrics-port",
+            str(metrics_port),
+            "--grpc-workers",
+            "0",
+        ]
+        super().__init__(command, _clean_env(bundle_dir, env), log, http_port, metrics_port)

@@ -1,7 +1,8 @@
-"""A local daemon serving one model bundle with the Seldon Core microservice."""
+"""A local daemon serving one model bundle with the project's model server (Seldon v1 and OIP v2)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -31,36 +32,37 @@ from flavors.local_seldon.supervisor import (
     TARGET_FILE,
     Supervisor,
     listening_socket,
-    microservice_command,
+    server_command,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PREDICTION_PATH = "api/v1.0/predictions"
+SWITCH_LOCK_FILE = "switch.lock"
 READINESS_PATH = "health/status"
 
 
 class LocalSeldonDeploymentConfig(LocalDaemonServiceConfig):
-    """What to serve and how: the bundle folder, worker processes and threads."""
+    """What to serve and how: the bundle folder, worker processes, limits."""
 
     bundle_dir: str
     port: int | None = None  # preferred; another free port is taken when it is busy
     workers: int = 1
-    threads: int = 4
     metrics_port: int | None = None  # Prometheus metrics on 127.0.0.1; None: a free port per server
     ready_timeout_s: float = 120.0
     request_log_dir: str = ""  # SERVING_REQUEST_LOG_DIR of the servers; "" = no request log
     max_body_bytes: int | None = None  # SERVING_MAX_BODY_BYTES; None: the server's default (16 MiB)
     contract_violations: str = "reject"  # SERVING_CONTRACT_VIOLATIONS: reject | flag
+    body_timeout_s: float = 10.0  # SERVING_BODY_TIMEOUT_S; a stopped server finishes requests for 5 s more
 
 
 class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
-    """``serving.model_server.TabularModel`` behind the Seldon Core microservice, on 127.0.0.1."""
+    """The project's model server (``python -m serving``) on 127.0.0.1, swapped blue/green."""
 
     SERVICE_TYPE = ServiceType(
         name="seldon-local-deployment",
         type="model-serving",
         flavor=LOCAL_SELDON_FLAVOR,
-        description="Seldon Core microservice running the project's serving class locally",
+        description="The project's model server (Seldon v1 and OIP v2 protocols) running locally",
     )
     config: LocalSeldonDeploymentConfig
     endpoint: LocalDaemonServiceEndpoint
@@ -87,12 +89,6 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         return command, env
 
-    def serving_command(self, http_port: int) -> list[str]:
-        """The server command for a private ``http_port`` (see ``microservice_command``)."""
-        # A fixed metrics port is a socket the supervisor owns and hands down (SERVING_METRICS_FD);
-        # the flag then only names a port that is not used.
-        return microservice_command(http_port, workers=self.config.workers, threads=self.config.threads)
-
     def run(self) -> None:
         """Supervise the server: own the port, (re)start servers, swap versions on SIGHUP.
 
@@ -100,24 +96,32 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         the command line, which ZenML checks to recognise its own daemons.)
         """
         public = listening_socket("127.0.0.1", self.endpoint.status.port)
-        env = {**os.environ, "SERVING_BIND_HOST": "127.0.0.1"}
+        env = {**os.environ}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-        for name in ("SERVING_REQUEST_LOG_DIR", "SERVING_MAX_BODY_BYTES"):
+        for name in (
+            "SERVING_REQUEST_LOG_DIR",
+            "SERVING_MAX_BODY_BYTES",
+            "SERVING_WORKERS",
+            "SERVING_BODY_TIMEOUT_S",
+        ):
             env.pop(name, None)  # the config decides, not the caller's shell
         if self.config.request_log_dir:
             env["SERVING_REQUEST_LOG_DIR"] = self.config.request_log_dir
         if self.config.max_body_bytes:
             env["SERVING_MAX_BODY_BYTES"] = str(self.config.max_body_bytes)
         env["SERVING_CONTRACT_VIOLATIONS"] = self.config.contract_violations
+        env["SERVING_WORKERS"] = str(self.config.workers)
+        env["SERVING_BODY_TIMEOUT_S"] = f"{self.config.body_timeout_s:g}"
         metrics = _metrics_socket(self.config.metrics_port) if self.config.metrics_port else None
         supervisor = Supervisor(
             public,
-            self.serving_command,
+            server_command(),
             self.status.runtime_path,
             env,
             ready_timeout_s=self.config.ready_timeout_s,
             cwd=PROJECT_ROOT,
             metrics=metrics,
+            stop_grace_s=self.config.body_timeout_s + 5.0,
         )
         sys.exit(supervisor.run(self.config.bundle_dir, self.config.model_version))
 
@@ -135,9 +139,16 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         Returns ``"swapped"`` or ``"unchanged"``; raises when the new server did not become
         healthy (the old one then keeps serving) or the supervisor did not answer in time.
         """
+        state_dir = Path(self.status.runtime_path)
+        # Two deployments at once (two pipeline runs, a CLI and a step) take turns: each writes its
+        # target and waits for its own outcome while holding the lock.
+        with (state_dir / SWITCH_LOCK_FILE).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._switch(state_dir, bundle_dir, model_version, timeout)
+
+    def _switch(self, state_dir: Path, bundle_dir: str, model_version: str, timeout: float) -> str:
         request_id = uuid.uuid4().hex
         target = {"bundle_dir": bundle_dir, "model_version": model_version, "request_id": request_id}
-        state_dir = Path(self.status.runtime_path)
         (state_dir / f".{TARGET_FILE}.tmp").write_text(json.dumps(target))
         (state_dir / f".{TARGET_FILE}.tmp").replace(state_dir / TARGET_FILE)
         os.kill(self.status.pid, signal.SIGHUP)

@@ -1,14 +1,17 @@
 """The process that owns a local model server's port and swaps the servers behind it.
 
-The supervisor binds the public port once and hands the listening socket to each
-``seldon-core-microservice`` it starts (gunicorn's ``fd://`` bind). Old and new servers
+The supervisor binds the public port once and hands the listening socket to each model
+server it starts (``python -m serving`` with ``SERVING_LISTEN_FDS``). Old and new servers
 accept from the *same* socket, so a swap loses no connection:
 
 1. start the new server beside the old one, with its own private port for health checks;
 2. once the new one answers ``/health/status`` there, it already shares the public socket;
-3. stop the old one gracefully (SIGTERM to its process group, SIGKILL after a grace period).
+3. stop the old one gracefully: SIGTERM, and uvicorn finishes the requests in flight within
+   the server's graceful period (at least its body deadline); SIGKILL to its process group
+   only after that period and a margin.
 
-A new server that does not become healthy is stopped and the old one keeps serving.
+A new server that does not become healthy is stopped and the old one keeps serving; so does
+a swap request that cannot be read or started (the supervisor never dies of one).
 Each server runs in its own process group, which is what gets signalled, so no worker
 or metrics process outlives it; a server that dies is cleaned up and restarted. Every
 server process also dies with the supervisor (``PR_SET_PDEATHSIG``), so a killed
@@ -29,7 +32,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ logger = logging.getLogger(__name__)
 TARGET_FILE = "target.json"
 ACTIVE_FILE = "active.json"
 HEALTH_PATH = "health/status"
-STOP_GRACE_S = 5.0
+STOP_MARGIN_S = 5.0  # after the server's own graceful period, before SIGKILL
 MAX_RESTARTS = 5  # within RESTART_WINDOW_S; then the supervisor gives up and exits
 RESTART_WINDOW_S = 60.0
 
@@ -53,38 +55,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def microservice_command(
-    http_port: int, *, workers: int = 1, threads: int = 4, metrics_port: int | None = None
-) -> list[str]:
-    """``seldon-core-microservice`` with the project's class, as the image runs it, minus gRPC.
+def server_command() -> list[str]:
+    """The project's model server (``python -m serving``), as the image runs it.
 
-    ``http_port`` is the server's private health-check port: under the supervisor the REST
-    server accepts on inherited sockets (``SERVING_LISTEN_FDS``), the public one included.
-    REST and metrics bind 127.0.0.1 (``SERVING_BIND_HOST``, see serving.model_server); the
-    gRPC server, which seldon-core can only bind to 0.0.0.0, is not started locally.
+    Its settings come from the environment :meth:`Supervisor.start_server` builds: the inherited
+    sockets (``SERVING_LISTEN_FDS``: the shared public port and a private health-check port),
+    127.0.0.1 for a metrics port of its own, and no keep-alive (a client reusing an idle
+    connection just as a replaced server exits would lose its request, a race no server-side
+    drain can close; the app then answers ``Connection: close``).
     """
-    return [
-        str(Path(sys.executable).with_name("seldon-core-microservice")),
-        "serving.model_server.TabularModel",
-        "--service-type",
-        "MODEL",
-        "--http-port",
-        str(http_port),
-        "--metrics-port",
-        str(metrics_port or free_port()),
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--grpc-workers",
-        "0",
-        # No keep-alive: a client reusing an idle connection just as a replaced server exits
-        # would lose its request (a race no server-side drain can close); with the project's
-        # gunicorn worker a fresh loopback connection per request is cheap (bench/serving.py
-        # measures both: keep-alive is within a few percent).
-        "--keepalive",
-        "0",
-    ]
+    return [sys.executable, "-m", "serving"]
 
 
 def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
@@ -99,7 +79,7 @@ def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket
 
 @dataclass
 class Server:
-    """One running ``seldon-core-microservice`` (a process group) serving one bundle."""
+    """One running model server (a process group) serving one bundle."""
 
     process: subprocess.Popen
     private: socket.socket  # closed in the supervisor once the child has inherited it
@@ -115,12 +95,12 @@ class Server:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+    def stop(self, grace_s: float) -> None:
         """SIGTERM to the server, SIGKILL to whatever is left of its process group after ``grace_s``.
 
-        Only the leader (the REST gunicorn master) is told to stop: it lets its workers finish
-        the requests in flight. Signalling the whole group at once would also stop Seldon's
-        metrics manager process under those requests (they then fail with a 500).
+        Only the leader is told to stop: uvicorn (or its process manager, with several workers)
+        stops accepting and lets the requests in flight finish within its graceful period, which
+        ``grace_s`` must exceed.
         """
         try:
             self.process.send_signal(signal.SIGTERM)
@@ -161,19 +141,23 @@ class Supervisor:
         env: The environment for servers; ``MODEL_DIR`` and the socket variables are added.
         ready_timeout_s: How long a new server may take to answer its health check.
         metrics: A listening socket for the servers' Prometheus metrics (a fixed port), handed
-            down like ``public``; None: each server's metrics server binds its own port.
+            down like ``public``; None: each server binds a free metrics port of its own.
+        stop_grace_s: How long a stopped server may take to finish its requests (its
+            ``SERVING_GRACEFUL_SHUTDOWN_S``) before the margin and SIGKILL.
     """
 
     def __init__(
         self,
         public: socket.socket,
-        command: Callable[[int], list[str]],
+        command: list[str],
         state_dir: str | Path,
         env: dict[str, str],
         ready_timeout_s: float = 120.0,
         cwd: str | Path | None = None,
         metrics: socket.socket | None = None,
+        stop_grace_s: float = 15.0,
     ) -> None:
+        self.stop_grace_s = stop_grace_s
         self.public = public
         self.metrics = metrics
         self.command = command
@@ -195,18 +179,24 @@ class Supervisor:
         env = {
             **self.env,
             "MODEL_DIR": bundle_dir,
+            "SERVING_HOST": "127.0.0.1",
             "SERVING_LISTEN_FDS": f"{self.public.fileno()},{private.fileno()}",
+            "SERVING_KEEP_ALIVE_S": "0",
+            "SERVING_GRACEFUL_SHUTDOWN_S": f"{self.stop_grace_s:g}",
         }
         fds = [self.public.fileno(), private.fileno()]
         if self.metrics is not None:
             env["SERVING_METRICS_FD"] = str(self.metrics.fileno())
+            env["SERVING_METRICS_PORT"] = str(self.metrics.getsockname()[1])  # the app answers scrapes there
             fds.append(self.metrics.fileno())
+        else:
+            env["SERVING_METRICS_PORT"] = str(free_port())
         # Imported here, not at the top: ZenML's CLI imports this flavor with only the flavors
         # package resolvable (`zenml model-deployer models list`), not the project's others.
         from serving.lifetime import die_with_parent
 
         process = subprocess.Popen(
-            self.command(port),
+            self.command,
             env=env,
             cwd=self.cwd,
             pass_fds=tuple(fds),
@@ -236,13 +226,13 @@ class Supervisor:
         error = self.wait_ready(server)
         server.private.close()  # the child holds its own copy
         if error:
-            server.stop(grace_s=1.0)
+            server.stop(grace_s=1.0)  # it never served: nothing in flight
             logger.error("Version %s did not start: %s", model_version, error)
             return error
         old, self.current = self.current, server
         if old is not None:
             logger.info("Version %s is ready; stopping version %s", model_version, old.model_version)
-            old.stop()
+            old.stop(self.stop_grace_s + STOP_MARGIN_S)
         return None
 
     # ------------------------------------------------------------------ state files
@@ -260,8 +250,22 @@ class Supervisor:
         temporary.replace(self.state_dir / ACTIVE_FILE)  # atomic: readers never see half a file
 
     def _swap(self) -> None:
-        target = json.loads((self.state_dir / TARGET_FILE).read_text())
-        request_id = target.get("request_id")
+        """Serve what ``target.json`` asks for; any failure is reported and the old server stays."""
+        try:
+            target = json.loads((self.state_dir / TARGET_FILE).read_text())
+            request_id = target.get("request_id")
+            target["bundle_dir"], target["model_version"]  # noqa: B018 - both required
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            logger.error("Cannot read the swap request %s: %s", TARGET_FILE, exc)
+            self.write_active(outcome="failed", error=f"unreadable {TARGET_FILE}: {exc}")
+            return
+        try:
+            self._swap_to(target, request_id)
+        except Exception as exc:  # the old server keeps serving whatever went wrong
+            logger.exception("The swap to version %s failed", target.get("model_version"))
+            self.write_active(request_id=request_id, outcome="failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _swap_to(self, target: dict[str, Any], request_id: Any) -> None:
         if self.current and (self.current.model_version, self.current.bundle_dir) == (
             target["model_version"],
             target["bundle_dir"],
@@ -319,7 +323,7 @@ class Supervisor:
                     return 4
             time.sleep(0.1)
         if self.current is not None:
-            self.current.stop()
+            self.current.stop(self.stop_grace_s + STOP_MARGIN_S)
         return 0
 
 
@@ -338,11 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(message)s")
     project = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "SERVING_BIND_HOST": "127.0.0.1"}
+    env = {**os.environ, "SERVING_WORKERS": str(args.workers)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [project, env.get("PYTHONPATH")]))
     supervisor = Supervisor(
         listening_socket("127.0.0.1", args.port),
-        lambda port: microservice_command(port, workers=args.workers),
+        server_command(),
         args.state_dir,
         env,
         ready_timeout_s=args.ready_timeout,

@@ -8,7 +8,7 @@ from zenml.logger import get_logger
 
 from steps.data.source_secrets import source_secrets
 from steps.deployment.production_stage import production_version
-from tabular_ml.configuration.schema import CurrentDataConfig, ServingConfig, SourceConfig
+from tabular_ml.configuration.schema import CurrentDataConfig, DataContract, ServingConfig, SourceConfig
 from tabular_ml.data.sources import load_data
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.prepare import (
@@ -32,6 +32,38 @@ def _read_current(current: CurrentDataConfig, model_name: str) -> pd.DataFrame:
     return read_request_log(current.path or ServingConfig().request_log_path(model_name), since=since)
 
 
+def _comparable(
+    current: pd.DataFrame, contract: DataContract
+) -> tuple[pd.DataFrame, DataContract, list[str]]:
+    """``current`` and the contract without the columns the request log hashed or left out.
+
+    The reference holds raw values: against it a hashed column would look wholly drifted and
+    unseen, an omitted one missing. Returns the current rows without those columns, the
+    contract to check their quality against, and the columns left out (sorted; [] for any
+    other source).
+    """
+    from serving.request_log import HASHED_COLUMNS_ATTR, OMITTED_COLUMNS_ATTR
+
+    hashed = sorted(current.attrs.get(HASHED_COLUMNS_ATTR, ()))
+    omitted = sorted(current.attrs.get(OMITTED_COLUMNS_ATTR, ()))
+    left_out = sorted({*hashed, *omitted})
+    if not left_out:
+        return current, contract, []
+    logger.info(
+        "Not checking %s for quality or drift: the request log holds them hashed %s or not at all %s, "
+        "the reference raw",
+        left_out,
+        hashed,
+        omitted,
+    )
+    kept = {name: spec for name, spec in contract.columns.items() if name not in left_out}
+    return (
+        current.drop(columns=left_out, errors="ignore"),
+        contract.model_copy(update={"columns": kept}),
+        left_out,
+    )
+
+
 @step(enable_cache=False)  # the current data and the production version change between runs
 def prepare_monitoring_data(
     current: CurrentDataConfig,
@@ -53,11 +85,19 @@ def prepare_monitoring_data(
     model = TrainedModel.of_version(version)
     contract = model.contract
     reference = version.get_artifact("train_data").load()
-    frame = clean_current(_read_current(current, model_name), model.cleaning, contract)
-    quality = data_quality(frame, reference, contract)
+    comparable, checked, left_out = _comparable(_read_current(current, model_name), contract)
+    frame = clean_current(comparable, model.cleaning, contract)
+    quality = data_quality(frame, reference, checked)
     labels_frame = load_data(labels, secrets=source_secrets(labels)) if labels is not None else None
     labelled = labelled_rows(frame, labels_frame, key_column, contract.target)
-    metrics = labelled_metrics(labelled, model)
+    unscorable = [name for name in left_out if name in contract.columns]
+    if unscorable and not labelled.empty:
+        logger.info(
+            "No metrics on the %d labelled rows: the model cannot score them without %s",
+            len(labelled),
+            unscorable,
+        )
+    metrics = {} if unscorable else labelled_metrics(labelled, model)
     reference_sample, current_sample = comparison_samples(
         reference, frame, model, contract, sample_rows, sample_seed
     )
@@ -65,6 +105,7 @@ def prepare_monitoring_data(
         "current_rows": len(frame),
         "sampled_rows": len(current_sample),
         "labelled_rows": len(labelled),
+        **({"columns_not_compared": left_out} if left_out else {}),
     }
     log_metadata({"monitoring_data": {**sampled, "model_version": version.number}})
     logger.info("Monitoring version %s on %s", version.number, sampled)

@@ -445,7 +445,6 @@ class ServingConfig(StrictModel):
     """How the production model is served (each model deployer uses what applies to it)."""
 
     workers: int = Field(1, ge=1, description="server processes")
-    threads: int = Field(4, ge=1, description="threads per process (local Seldon / Kubernetes)")
     port: int | None = Field(None, ge=1, le=65535, description="local port; None picks a free one")
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="local Prometheus metrics port (127.0.0.1); None picks a free one"

@@ -9,11 +9,17 @@ never inf, and are left to the Pipeline's imputer.
 
 Feature specs are applied in order, so a later feature may use an earlier
 one's output (``log`` of a ``ratio``, for instance).
+
+Each transformer computes its column once, from numpy arrays: :meth:`DerivedFeature.derive`
+takes ``column name -> 1-D array`` and is what both ``transform`` (on a DataFrame's columns)
+and the served model's compiled path (:mod:`serving.scoring`, on a request's parsed arrays) call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -33,6 +39,7 @@ from tabular_ml.configuration.schema import (
 __all__ = [
     "BinTransformer",
     "CountTransformer",
+    "DerivedFeature",
     "DifferenceTransformer",
     "LogTransformer",
     "RatioTransformer",
@@ -46,21 +53,56 @@ __all__ = [
 _SPEC_ADAPTER: TypeAdapter[FeatureSpec] = TypeAdapter(FeatureSpec)
 
 
-def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
-    """A column as float64; text that is not a number becomes NaN."""
-    return pd.to_numeric(frame[column], errors="coerce").astype("float64")
+def _numbers(values: Any) -> np.ndarray:
+    """Values as a float64 array: a float64 array as it is; anything else as ``pd.to_numeric``
+    reads it (text that is not a number becomes NaN)."""
+    if isinstance(values, np.ndarray) and values.dtype == np.float64:
+        return values
+    return pd.to_numeric(pd.Series(values, copy=False), errors="coerce").astype("float64").to_numpy()
 
 
-class _DerivedFeature(TransformerMixin, BaseEstimator):
-    """Shared plumbing: input checks, the added column, feature names."""
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _isin(column: np.ndarray, values: Sequence[Any]) -> np.ndarray:
+    """``pd.Series(column).isin(values)``: numbers compared as numbers, anything else by equality
+    (text as text), and a NaN among ``values`` matches NaN."""
+    nan = any(map(_is_nan, values))
+    if column.dtype.kind in "biuf":
+        numbers = [float(v) for v in values if isinstance(v, (Real, np.number)) and not _is_nan(v)]
+        hits = np.isin(column, np.asarray(numbers, dtype=np.float64))
+        return hits | np.isnan(column) if nan and column.dtype.kind == "f" else hits
+    lookup = set(values)
+    found = (value in lookup or (nan and _is_nan(value)) for value in column.tolist())
+    return np.fromiter(found, dtype=bool, count=len(column))
+
+
+class DerivedFeature(TransformerMixin, BaseEstimator):
+    """Shared plumbing: input checks, the added column, feature names.
+
+    A subclass computes its column once, in :meth:`_compute`, from its input columns as arrays;
+    :meth:`derive` (what the served model's compiled path calls) and :meth:`transform` (the
+    Pipeline) both go through it.
+    """
 
     name: str
+    _reads_numbers = True  # inputs as float64 (numeric text coerced); False: as they are
 
     def _inputs(self) -> list[str]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _compute(self, frame: pd.DataFrame) -> pd.Series:  # pragma: no cover - overridden
+    def _compute(self, *inputs: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def derive(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """This feature's column from ``columns`` (name -> 1-D array, one value per row: float64
+        for numbers, object holding text or NaN for text): float64, impossible values as NaN."""
+        inputs = [_numbers(columns[c]) if self._reads_numbers else columns[c] for c in self._inputs()]
+        with np.errstate(all="ignore"):
+            values = np.asarray(self._compute(*inputs), dtype=np.float64)
+        values[np.isinf(values)] = np.nan
+        return values
 
     def _check_frame(self, X: Any) -> pd.DataFrame:
         if not isinstance(X, pd.DataFrame):
@@ -73,7 +115,7 @@ class _DerivedFeature(TransformerMixin, BaseEstimator):
             raise ValueError(f"feature {self.name!r} needs column(s) {missing} which the data does not have")
         return X
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> _DerivedFeature:
+    def fit(self, X: pd.DataFrame, y: Any = None) -> DerivedFeature:
         X = self._check_frame(X)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
@@ -81,9 +123,10 @@ class _DerivedFeature(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         X = self._check_frame(X)
-        values = self._compute(X).astype("float64").replace([np.inf, -np.inf], np.nan)
+        read = _numbers if self._reads_numbers else pd.Series.to_numpy
+        values = self.derive({column: read(X[column]) for column in self._inputs()})
         out = X.copy()
-        out[self.name] = values.to_numpy()
+        out[self.name] = values
         return out
 
     def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
@@ -94,7 +137,7 @@ class _DerivedFeature(TransformerMixin, BaseEstimator):
         return np.asarray([*input_features, self.name], dtype=object)
 
 
-class RatioTransformer(_DerivedFeature):
+class RatioTransformer(DerivedFeature):
     """``numerator / denominator``; a zero denominator gives NaN."""
 
     def __init__(self, name: str, numerator: str, denominator: str):
@@ -105,13 +148,11 @@ class RatioTransformer(_DerivedFeature):
     def _inputs(self) -> list[str]:
         return [self.numerator, self.denominator]
 
-    def _compute(self, frame: pd.DataFrame) -> pd.Series:
-        numerator = _numeric(frame, self.numerator)
-        denominator = _numeric(frame, self.denominator)
-        return numerator / denominator.where(denominator != 0)
+    def _compute(self, numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+        return numerator / np.where(denominator != 0, denominator, np.nan)
 
 
-class DifferenceTransformer(_DerivedFeature):
+class DifferenceTransformer(DerivedFeature):
     """``left - right``."""
 
     def __init__(self, name: str, left: str, right: str):
@@ -122,11 +163,11 @@ class DifferenceTransformer(_DerivedFeature):
     def _inputs(self) -> list[str]:
         return [self.left, self.right]
 
-    def _compute(self, frame: pd.DataFrame) -> pd.Series:
-        return _numeric(frame, self.left) - _numeric(frame, self.right)
+    def _compute(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        return left - right
 
 
-class LogTransformer(_DerivedFeature):
+class LogTransformer(DerivedFeature):
     """``log1p(column)``; negative values give NaN."""
 
     def __init__(self, name: str, column: str):
@@ -136,12 +177,11 @@ class LogTransformer(_DerivedFeature):
     def _inputs(self) -> list[str]:
         return [self.column]
 
-    def _compute(self, frame: pd.DataFrame) -> pd.Series:
-        values = _numeric(frame, self.column)
-        return np.log1p(values.where(values >= 0))
+    def _compute(self, values: np.ndarray) -> np.ndarray:
+        return np.log1p(np.where(values >= 0, values, np.nan))
 
 
-class BinTransformer(_DerivedFeature):
+class BinTransformer(DerivedFeature):
     """Index of the bin (``pd.cut`` with ``edges``) holding each value, as a number.
 
     Bins are right-closed, ``(e0, e1], (e1, e2], ...``, and the first one also
@@ -157,13 +197,26 @@ class BinTransformer(_DerivedFeature):
     def _inputs(self) -> list[str]:
         return [self.column]
 
-    def _compute(self, frame: pd.DataFrame) -> pd.Series:
-        codes = pd.cut(_numeric(frame, self.column), bins=list(self.edges), include_lowest=True).cat.codes
-        return codes.astype("float64").where(codes >= 0)
+    def _compute(self, values: np.ndarray) -> np.ndarray:
+        """``pd.cut(values, edges, include_lowest=True).codes`` as pandas computes them."""
+        edges = np.asarray(list(self.edges), dtype=np.float64)
+        if not np.all(edges[1:] >= edges[:-1]):
+            raise ValueError(f"feature {self.name!r}: bins must increase monotonically ({list(self.edges)})")
+        if edges.size != 2 and np.unique(edges).size < edges.size:
+            raise ValueError(f"feature {self.name!r}: bin edges must be unique ({list(self.edges)})")
+        ids = edges.searchsorted(values, side="left")
+        ids[values == edges[0]] = 1
+        outside = np.isnan(values) | (ids == 0) | (ids == edges.size)
+        return np.where(outside, np.nan, ids - 1.0)
 
 
-class CountTransformer(_DerivedFeature):
-    """How many of ``columns`` hold one of ``values`` (e.g. add-on services that are "Yes")."""
+class CountTransformer(DerivedFeature):
+    """How many of ``columns`` hold one of ``values`` (e.g. add-on services that are "Yes").
+
+    Values are compared as ``DataFrame.isin`` compares them: text as text, numbers as numbers.
+    """
+
+    _reads_numbers = False
 
     def __init__(self, name: str, columns: Sequence[str], values: Sequence[Any] = ("Yes", 1)):
         self.name = name
@@ -173,8 +226,9 @@ class CountTransformer(_DerivedFeature):
     def _inputs(self) -> list[str]:
         return list(self.columns)
 
-    def _compute(self, frame: pd.DataFrame) -> pd.Series:
-        return frame[list(self.columns)].isin(list(self.values)).sum(axis=1)
+    def _compute(self, *columns: np.ndarray) -> np.ndarray:
+        values = list(self.values)
+        return np.sum([_isin(np.asarray(column), values) for column in columns], axis=0, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- specs -> steps
@@ -239,7 +293,7 @@ def validate_feature_specs(
     return parsed
 
 
-def _transformer(spec: FeatureSpec) -> _DerivedFeature:
+def _transformer(spec: FeatureSpec) -> DerivedFeature:
     if isinstance(spec, RatioFeature):
         return RatioTransformer(spec.name, spec.numerator, spec.denominator)
     if isinstance(spec, DifferenceFeature):
