@@ -100,7 +100,7 @@ wrk:
 bench-request-log: install wrk ## Serving throughput/latency with the request log off vs on (wrk, installed if missing)
 	$(PY) bench/request_log.py
 
-bench-serving: install wrk ## Single-row serving vs mlflow models serve, a no-op Seldon model and in-process scoring
+bench-serving: install wrk ## Single-row serving of 3 models vs mlflow models serve, a no-op app (HTTP floor), in process
 	$(PY) bench/serving.py
 
 clean: ## Remove the venv and generated state (not the ZenML store in ~/.config/zenml)

@@ -1,4 +1,4 @@
-"""What the serving benchmarks share: the model, request bodies, server processes and ``wrk``.
+"""What the serving benchmarks share: the models, request bodies, server processes and ``wrk``.
 
 Servers run on loopback in their own process group; ``wrk`` posts request bodies taken in
 turn from a file (one JSON body per line, through a Lua script) for a bounded time.
@@ -6,6 +6,7 @@ turn from a file (one JSON body per line, through a Lua script) for a bounded ti
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -15,10 +16,12 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
+if sys.path[:1] != [str(ROOT)]:  # before bench/, whose serving.py would shadow the serving package
     sys.path.insert(0, str(ROOT))
 TELCO = ROOT / "data" / "raw" / "telco_churn.csv"
 
@@ -35,52 +38,107 @@ end
 """
 
 
-def training_parameters():
+@dataclass(frozen=True)
+class Example:
+    """A model the benchmarks serve: a training config's Pipeline with ``estimator`` fitted on
+    the config's whole table (as tests/integration/example_tables.py trains the examples)."""
+
+    task: str
+    config: str  # relative to ROOT, as ``data``
+    data: str
+    model_name: str
+    estimator: str  # a dotted class path
+    params: dict[str, Any]
+    about: str  # for the reports
+
+    @property
+    def table(self) -> Path:
+        return ROOT / self.data
+
+    def make_estimator(self) -> Any:
+        module, _, name = self.estimator.rpartition(".")
+        return getattr(importlib.import_module(module), name)(**self.params)
+
+
+BINARY = Example(
+    "binary",
+    "configs/training.yaml",
+    "data/raw/telco_churn.csv",
+    "churn_classifier",
+    "sklearn.linear_model.LogisticRegression",
+    {"max_iter": 1000},
+    "configs/training.yaml (preprocessing and derived features) with a LogisticRegression on Telco churn",
+)
+MULTICLASS = Example(
+    "multiclass",
+    "configs/training_wine.yaml",
+    "data/examples/wine.csv",
+    "wine_classifier",
+    "sklearn.linear_model.LogisticRegression",
+    {"max_iter": 2000},
+    "configs/training_wine.yaml with a LogisticRegression on wine (target `cultivar`, 3 classes)",
+)
+REGRESSION = Example(
+    "regression",
+    "configs/training_diabetes.yaml",
+    "data/examples/diabetes.csv",
+    "diabetes_regressor",
+    "sklearn.linear_model.Ridge",
+    {},
+    "configs/training_diabetes.yaml with a Ridge on diabetes (target `progression`)",
+)
+EXAMPLES = (BINARY, MULTICLASS, REGRESSION)
+
+
+def training_parameters(config: str = BINARY.config):
     import yaml
 
     from tabular_ml.configuration.schema import TrainingParameters
 
-    return TrainingParameters.model_validate(
-        yaml.safe_load((ROOT / "configs/training.yaml").read_text())["parameters"]
-    )
+    return TrainingParameters.model_validate(yaml.safe_load((ROOT / config).read_text())["parameters"])
 
 
-def make_bundle(folder: Path, version: str = "bench") -> Path:
-    """The training config's Pipeline with a LogisticRegression fitted on the bundled data, as a
-    bundle with reference rows (the first 500 rows)."""
+def make_bundle(folder: Path, version: str = "bench", example: Example = BINARY) -> Path:
+    """The example's Pipeline fitted on its whole table, as a bundle in ``folder/<task>-bundle``
+    with reference rows (the first 500 rows)."""
     import pandas as pd
-    from sklearn.linear_model import LogisticRegression
 
     from serving.bundle import save_bundle
-    from tabular_ml.modelling.model import build_model, encode_target
+    from tabular_ml.modelling.model import build_model
+    from tabular_ml.tasks.target import resolve_target
 
-    params = training_parameters()
-    data = pd.read_csv(TELCO)
-    model = build_model(
-        params.contract, params.preprocessing, params.features, LogisticRegression(max_iter=1000)
-    )
-    model.fit(
-        data[params.contract.feature_names], encode_target(data[params.contract.target], params.contract)
-    )
+    params = training_parameters(example.config)
+    contract = params.contract
+    data = pd.read_csv(example.table)
+    labels = data[contract.target]
+    target = resolve_target(labels, contract.target, params.task, contract.classes, contract.positive_class)
+    model = build_model(contract, params.preprocessing, params.features, example.make_estimator())
+    model.fit(data[contract.feature_names], target.encode(labels))
     return save_bundle(
-        folder / "bundle", model, params.contract, "churn_classifier", version, reference_rows=data.head(500)
+        folder / f"{example.task}-bundle",
+        model,
+        contract,
+        example.model_name,
+        version,
+        target=target,
+        reference_rows=data.head(500),
     )
 
 
-def telco_rows(bundle: Path, rows: int | None = None) -> tuple[list[str], list[list]]:
-    """The bundled data's feature columns (the bundle's), as JSON-ready rows (nulls as None)."""
+def table_rows(bundle: Path, rows: int | None = None, table: Path = TELCO) -> tuple[list[str], list[list]]:
+    """The first ``rows`` rows of ``table``'s feature columns (the bundle's), JSON-ready (nulls as None)."""
     import pandas as pd
 
     from serving.bundle import read_bundle_meta
 
     names = read_bundle_meta(bundle).feature_names
-    frame = pd.read_csv(TELCO, nrows=rows)[names]
+    frame = pd.read_csv(table, nrows=rows)[names]
     return names, frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
 
 
-def write_bodies(path: Path, bundle: Path, rows: int) -> None:
+def write_bodies(path: Path, bundle: Path, rows: int, table: Path = TELCO) -> None:
     """One single-row Seldon request per line (``data.names`` + ``data.ndarray``)."""
-    names, values = telco_rows(bundle, rows)
+    names, values = table_rows(bundle, rows, table)
     path.write_text(
         "\n".join(json.dumps({"data": {"names": names, "ndarray": [row]}}) for row in values) + "\n"
     )
@@ -189,32 +247,45 @@ class ServerProcess:
         return time.monotonic() - started
 
 
-def seldon_server(
-    bundle: Path,
-    output: Path,
-    *,
-    workers: int = 1,
-    env: dict[str, str] | None = None,
-    model_class: str | None = None,
-    keepalive: int | None = None,
-) -> ServerProcess:
-    """``seldon-core-microservice`` started as the local deployer starts it (4 threads, no
-    keep-alive, loopback only); ``model_class`` replaces the project's class, ``keepalive``
-    (seconds) the deployer's ``--keepalive 0``."""
-    from flavors.local_seldon.supervisor import free_port, microservice_command
+def serving_process(command: list[str], output: Path, env: dict[str, str]) -> ServerProcess:
+    """``command`` configured as ``python -m serving`` is: the caller's ``SERVING_*`` variables
+    removed (the shell does not configure the server under test), loopback ports of its own,
+    then ``env``; ready when ``/health/status`` answers."""
+    from flavors.local_seldon.supervisor import free_port
 
     port = free_port()
-    command = microservice_command(port, workers=workers, threads=4)
-    if model_class:
-        command[1] = model_class
-    if keepalive is not None:
-        command[command.index("--keepalive") + 1] = str(keepalive)
-    full_env = {**os.environ, "MODEL_DIR": str(bundle), "SERVING_BIND_HOST": "127.0.0.1"}
+    full_env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("SERVING_") and name not in ("MODEL_DIR", "PROMETHEUS_MULTIPROC_DIR")
+    }
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
-    for name in [name for name in full_env if name.startswith("SERVING_") and name != "SERVING_BIND_HOST"]:
-        full_env.pop(name)
-    full_env.update(env or {})
+    full_env.update(SERVING_HOST="127.0.0.1", SERVING_PORT=str(port), SERVING_METRICS_PORT=str(free_port()))
+    full_env.update(env)
     return ServerProcess(command, full_env, output, f"http://127.0.0.1:{port}", "/health/status")
+
+
+def model_server(bundle: Path, output: Path, env: dict[str, str] | None = None) -> ServerProcess:
+    """The project's server (``python -m serving``) on ``bundle``: the image's settings, then ``env``'s."""
+    command = [sys.executable, "-m", "serving"]
+    return serving_process(command, output, {"MODEL_DIR": str(bundle), **(env or {})})
+
+
+DEPLOYER = {"SERVING_KEEP_ALIVE_S": "0"}
+"""What the local deployer sets besides sockets and ports: no keep-alive (``Connection: close``)."""
+
+
+def seldon_server(bundle: Path, output: Path, *, env: dict[str, str] | None = None) -> ServerProcess:
+    """The project's server as the local deployer runs it (no keep-alive), then ``env``'s settings.
+
+    The name is bench/request_log.py's (from when the server was ``seldon-core-microservice``)."""
+    return model_server(bundle, output, {**DEPLOYER, **(env or {})})
+
+
+def noop_server(output: Path, http: str) -> ServerProcess:
+    """bench/noop_app.py (answers any request without work) on uvicorn as the model server is
+    configured (the image's settings, 1 worker), with the HTTP parser ``http``."""
+    return serving_process([sys.executable, "-m", "bench.noop_app", "--http", http], output, {})
 
 
 def parse_wrk(text: str) -> dict:

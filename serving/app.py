@@ -28,7 +28,9 @@ What the app adds to uvicorn's own protections (see :mod:`serving.server`):
   ``SERVING_MAX_ERROR_CHARS``; only a fault of the server's own is a 500.
 
 The app is a plain ASGI callable (:func:`create_app`), so it can also be mounted into another
-ASGI service (a ZenML pipeline deployment's FastAPI app, for one).
+ASGI service (a ZenML pipeline deployment's FastAPI app, for one): routes are matched below the
+mount point (``root_path``), and a host app that does not pass its lifespan on calls
+:meth:`ServingApp.load` from its own.
 """
 
 from __future__ import annotations
@@ -119,8 +121,7 @@ class ServingApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    if self.served is None:
-                        self.served = ServedModel.load(self.settings, self.metrics)
+                    self.load()
                 except (BundleError, ValueError, OSError) as exc:
                     logger.error("Cannot serve the bundle in %s: %s", self.settings.model_dir, exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -132,8 +133,13 @@ class ServingApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def load(self) -> None:
+        """Load the bundle (once); ``BundleError`` or ``ValueError`` with one line saying what is wrong."""
+        if self.served is None:
+            self.served = ServedModel.load(self.settings, self.metrics)
+
     async def _scrape(self, scope: Scope, send: Send) -> None:
-        if scope["path"] in ("/metrics", "/prometheus"):
+        if _path(scope) in ("/metrics", "/prometheus"):
             await self._send(
                 send, 200, self.metrics.exposition(), b"text/plain; version=0.0.4; charset=utf-8"
             )
@@ -144,7 +150,7 @@ class ServingApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        path, method = scope["path"], scope["method"]
+        path, method = _path(scope), scope["method"]
         service, is_seldon = _service(path)
         try:
             self._check_origin(scope)
@@ -285,6 +291,12 @@ class ServingApp:
             headers.extend(self._close_header)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _path(scope: Scope) -> str:
+    """The path below the mount point (ASGI servers and Starlette's ``Mount`` include it in ``path``)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] or "/" if root and path.startswith(root) else path
 
 
 def _too_large(limit: int) -> HttpError:

@@ -141,14 +141,14 @@ def _resources(resources: Mapping[str, Mapping[str, Any]] | None) -> dict[str, d
     return out
 
 
-def _http_probe(path: str, initial_delay: int, period: int) -> dict[str, Any]:
+def _http_probe(path: str, initial_delay: int, period: int, failures: int = 3) -> dict[str, Any]:
     return {
         "httpGet": {"path": path, "port": HTTP_PORT, "scheme": "HTTP"},
         "initialDelaySeconds": initial_delay,
         "periodSeconds": period,
         "timeoutSeconds": 2,
         "successThreshold": 1,
-        "failureThreshold": 3,
+        "failureThreshold": failures,
     }
 
 
@@ -229,6 +229,8 @@ def pod_spec_for_zenml(
         ],
         "resources": _resources(resources),
         # The server answers only once the bundle is loaded: no traffic before that.
+        # The server listens only once the bundle is loaded: liveness waits for the start (up to 10 min)
+        "startupProbe": _http_probe("/health/status", initial_delay=2, period=5, failures=120),
         "readinessProbe": _http_probe("/health/status", initial_delay=5, period=5),
         "livenessProbe": _http_probe("/v2/health/live", initial_delay=30, period=10),
         "volumeMounts": [{"name": PROVISION_VOLUME, "mountPath": MODEL_MOUNT, "readOnly": True}],

@@ -1,9 +1,9 @@
-"""Reference rows kept in a model bundle, to check a server's fast path against the Pipeline.
+"""Reference rows kept in a model bundle, to check a server's compiled path against the Pipeline.
 
 ``reference_rows.json`` holds up to 500 rows of the data the model was evaluated on, as a
 Seldon request body (``{"data": {"names": [...], "ndarray": [[...]]}}``) so the server reads
 them with the same parser as any request. A bundle without the file is still served; the
-fast path is then checked on rows made from the schema alone (see :mod:`serving.fast_path`).
+compiled path is then checked on rows made from the schema alone (see :mod:`serving.scoring`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ The values are parsed into two blocks, one row per column: numeric and binary
 columns as ``float64`` (``null`` -> NaN; numeric text such as ``" 12\n"`` read as
 training's cleaning reads it), categorical columns as ``object`` holding text or
 NaN. The pandas DataFrame the scikit-learn Pipeline takes is built from them only
-when asked for (``ParsedRequest.frame``); the fast path (:mod:`serving.fast_path`)
+when asked for (``ParsedRequest.frame``); the compiled path (:mod:`serving.scoring`)
 reads the blocks. Nulls are allowed (the Pipeline imputes them); categories
 outside the contract are allowed (the one-hot encoder ignores them) and counted
 per column.

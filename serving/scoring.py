@@ -92,9 +92,9 @@ def compile_pipeline(pipeline: Any, schema: RequestSchema, target: TargetSpec) -
     def scores(parsed: ParsedRequest) -> np.ndarray:
         columns = dict(zip(parsed.schema.numeric_names, parsed.numeric, strict=True))
         columns.update(zip(parsed.schema.text_names, parsed.text, strict=True))
-        for feature in derived:
-            columns[feature.name] = feature.derive(columns)
-        with np.errstate(all="ignore"):  # overflow is a value here, as in scikit-learn
+        with np.errstate(all="ignore"):  # overflow is a value here, as in pandas and scikit-learn
+            for feature in derived:
+                columns[feature.name] = feature.derive(columns)
             out = model(matrix(columns))
         return out[:, 1] if binary else out
 
@@ -328,15 +328,22 @@ def edge_rows(schema: RequestSchema, reference: dict | None = None) -> dict:
     """Rows at the edges, as an ndarray request: every value missing; then, from the reference's
     first row (or typical values), each categorical column unknown, missing and each category;
     each binary column 0, 1 and missing; each numeric one at its range's ends, middle, 0, 1, missing."""
-    given: dict[str, Any] = {}
-    if reference and reference.get("data", {}).get("ndarray"):
-        given = dict(zip(reference["data"]["names"], reference["data"]["ndarray"][0], strict=True))
+    given = _first_row(reference)
     base = [given.get(column.name, _typical(column)) for column in schema.columns]
     rows = [[None] * len(base)]
     for i, column in enumerate(schema.columns):
         for value in _edges(column):
             rows.append([*base[:i], value, *base[i + 1 :]])
     return {"data": {"names": list(schema.names), "ndarray": rows}}
+
+
+def _first_row(reference: dict | None) -> dict[str, Any]:
+    """The reference's first row by column name ({} when there is no ndarray request)."""
+    try:
+        data = reference["data"]  # None: a TypeError
+        return dict(zip(data["names"], data["ndarray"][0], strict=True))
+    except (KeyError, IndexError, TypeError, ValueError):
+        return {}
 
 
 def _typical(column: Any) -> Any:
@@ -439,8 +446,9 @@ def choose_scorer(
         return Scorer(pipeline, target, reason="turned off")
     try:
         compiled = compile_pipeline(pipeline, schema, target)
-    except Unsupported as exc:
-        return Scorer(pipeline, target, reason=f"not compiled: {exc}")
+    except Exception as exc:  # what it does not know, or cannot read, the Pipeline serves
+        problem = str(exc) if isinstance(exc, Unsupported) else f"{type(exc).__name__}: {exc}"
+        return Scorer(pipeline, target, reason=f"not compiled: {problem}")
     checks = {"the bundle's reference rows": reference} if reference else {}
     checks["edge rows"] = edge_rows(schema, reference)
     for name, request in checks.items():

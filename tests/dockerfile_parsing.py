@@ -1,8 +1,11 @@
-"""Reading a Dockerfile's instructions without Docker (the serving and the pipeline image's)."""
+"""Reading a Dockerfile's instructions without Docker (the serving and the pipeline image's),
+and the ``name==version`` files its ``pip install`` lines name."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
 
 
 def parse_dockerfile(path: Path) -> list[tuple[str, str]]:
@@ -27,3 +30,15 @@ def parse_dockerfile(path: Path) -> list[tuple[str, str]]:
 def arguments_of(keyword: str, instructions: list[tuple[str, str]]) -> list[str]:
     """The arguments of every ``keyword`` instruction, in order."""
     return [args for kw, args in instructions if kw == keyword]
+
+
+def read_pins(path: Path) -> dict[str, tuple[str, str]]:
+    """canonical name -> (name as written, version) of a ``name==version`` file (requirements-serving.txt)."""
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"{path.name}: {line!r} is not pinned with =="
+            pins[canonicalize_name(name)] = (name.strip(), version.strip())
+    return pins

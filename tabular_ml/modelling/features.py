@@ -18,7 +18,7 @@ and the served model's compiled path (:mod:`serving.scoring`, on a request's par
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
 from typing import Any
 
@@ -65,17 +65,27 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _isin(column: np.ndarray, values: Sequence[Any]) -> np.ndarray:
-    """``pd.Series(column).isin(values)``: numbers compared as numbers, anything else by equality
-    (text as text), and a NaN among ``values`` matches NaN."""
+def _membership(values: Sequence[Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """``pd.Series(column).isin(values)`` as a function of the column: numbers compared as
+    numbers, anything else by equality (text as text), and a NaN among ``values`` matches NaN."""
     nan = any(map(_is_nan, values))
-    if column.dtype.kind in "biuf":
-        numbers = [float(v) for v in values if isinstance(v, (Real, np.number)) and not _is_nan(v)]
-        hits = np.isin(column, np.asarray(numbers, dtype=np.float64))
-        return hits | np.isnan(column) if nan and column.dtype.kind == "f" else hits
+    numbers = np.asarray(
+        [v for v in values if isinstance(v, (Real, np.number)) and not _is_nan(v)], dtype=np.float64
+    )
     lookup = set(values)
-    found = (value in lookup or (nan and _is_nan(value)) for value in column.tolist())
-    return np.fromiter(found, dtype=bool, count=len(column))
+
+    def isin(column: np.ndarray) -> np.ndarray:
+        if column.dtype.kind in "biuf":
+            hits = np.isin(column, numbers)
+            return hits | np.isnan(column) if nan and column.dtype.kind == "f" else hits
+        found = (
+            (value in lookup or _is_nan(value) for value in column)
+            if nan
+            else map(lookup.__contains__, column)
+        )
+        return np.fromiter(found, dtype=bool, count=len(column))
+
+    return isin
 
 
 class DerivedFeature(TransformerMixin, BaseEstimator):
@@ -97,10 +107,13 @@ class DerivedFeature(TransformerMixin, BaseEstimator):
 
     def derive(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """This feature's column from ``columns`` (name -> 1-D array, one value per row: float64
-        for numbers, object holding text or NaN for text): float64, impossible values as NaN."""
+        for numbers, object holding text or NaN for text): float64, impossible values as NaN.
+
+        Overflow is a value here (inf, then NaN), as in pandas: call it under
+        ``np.errstate(all="ignore")``, as :meth:`transform` does, to keep numpy from warning.
+        """
         inputs = [_numbers(columns[c]) if self._reads_numbers else columns[c] for c in self._inputs()]
-        with np.errstate(all="ignore"):
-            values = np.asarray(self._compute(*inputs), dtype=np.float64)
+        values = np.asarray(self._compute(*inputs), dtype=np.float64)
         values[np.isinf(values)] = np.nan
         return values
 
@@ -124,7 +137,8 @@ class DerivedFeature(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         X = self._check_frame(X)
         read = _numbers if self._reads_numbers else pd.Series.to_numpy
-        values = self.derive({column: read(X[column]) for column in self._inputs()})
+        with np.errstate(all="ignore"):
+            values = self.derive({column: read(X[column]) for column in self._inputs()})
         out = X.copy()
         out[self.name] = values
         return out
@@ -199,11 +213,11 @@ class BinTransformer(DerivedFeature):
 
     def _compute(self, values: np.ndarray) -> np.ndarray:
         """``pd.cut(values, edges, include_lowest=True).codes`` as pandas computes them."""
-        edges = np.asarray(list(self.edges), dtype=np.float64)
-        if not np.all(edges[1:] >= edges[:-1]):
-            raise ValueError(f"feature {self.name!r}: bins must increase monotonically ({list(self.edges)})")
-        if edges.size != 2 and np.unique(edges).size < edges.size:
-            raise ValueError(f"feature {self.name!r}: bin edges must be unique ({list(self.edges)})")
+        edges = np.asarray(self.edges, dtype=np.float64)
+        steps = edges[1:] - edges[:-1]
+        if not (steps > 0).all() and not (edges.size == 2 and steps[0] == 0):  # pd.cut's checks
+            problem = "increase monotonically" if not (steps >= 0).all() else "be unique"
+            raise ValueError(f"feature {self.name!r}: bin edges {list(self.edges)} must {problem}")
         ids = edges.searchsorted(values, side="left")
         ids[values == edges[0]] = 1
         outside = np.isnan(values) | (ids == 0) | (ids == edges.size)
@@ -227,8 +241,11 @@ class CountTransformer(DerivedFeature):
         return list(self.columns)
 
     def _compute(self, *columns: np.ndarray) -> np.ndarray:
-        values = list(self.values)
-        return np.sum([_isin(np.asarray(column), values) for column in columns], axis=0, dtype=np.float64)
+        isin = _membership(list(self.values))
+        total = np.zeros(len(columns[0]))
+        for column in columns:
+            total += isin(np.asarray(column))
+        return total
 
 
 # --------------------------------------------------------------------------- specs -> steps

@@ -1,9 +1,10 @@
-"""The fast path in a real server: used when it agrees with the Pipeline, else the Pipeline serves.
+"""The compiled path in a real server: used when it agrees with the Pipeline, else the Pipeline serves.
 
-Two ``seldon-core-microservice`` processes: one on a logistic-regression bundle with reference
-rows (the fast path serves), one on a Gaussian naive Bayes bundle (no fast path for it: the
-Pipeline serves). Both must answer what the Pipeline answers, and say which path they use in
-their log and in the ``scoring_path`` metric.
+Three model server processes (``python -m serving``, see serving/scoring.py for the compiled
+path): one on a logistic-regression bundle with reference rows (the compiled path serves), the
+same bundle with ``SERVING_FAST_PATH=off`` (the Pipeline serves), and one on a Gaussian naive
+Bayes bundle (not compiled: the Pipeline serves). All must answer what the Pipeline answers, and
+say which path they use in their log and in the ``scoring_path`` metric.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 import requests
 from sklearn.naive_bayes import GaussianNB
 
-from tests.microservice import Microservice
+from tests.microservice import ModelServer
 from tests.serving_model import fit_pipeline, ndarray_request, save_test_bundle
 
 pytestmark = pytest.mark.integration
@@ -33,16 +34,17 @@ def rows(params, telco) -> pd.DataFrame:
     return frame
 
 
-def serve(tmp_path_factory, pipeline, params, telco, name: str) -> Microservice:
+def serve(tmp_path_factory, pipeline, params, telco, name: str, env: dict[str, str] | None = None):
     folder = tmp_path_factory.mktemp(name)
     holdout = telco.iloc[5000:5500]
     bundle = save_test_bundle(folder / "bundle", pipeline, params, name, reference_rows=holdout)
-    server = Microservice(bundle, folder / "server.log")
+    server = ModelServer(bundle, folder / "server.log", env=env)
     try:
-        return server.wait_ready()
+        server.wait_ready()
     except RuntimeError as exc:
-        server.stop()
+        server.kill()
         pytest.fail(str(exc))
+    return server
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,15 @@ def naive_bayes(params, telco):
 
 
 @pytest.fixture(scope="module")
-def fast_server(tmp_path_factory, logistic, params, telco):
-    server = serve(tmp_path_factory, logistic, params, telco, "fast")
+def compiled_server(tmp_path_factory, logistic, params, telco):
+    server = serve(tmp_path_factory, logistic, params, telco, "compiled")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def turned_off_server(tmp_path_factory, logistic, params, telco):
+    server = serve(tmp_path_factory, logistic, params, telco, "off", env={"SERVING_FAST_PATH": "off"})
     yield server
     server.stop()
 
@@ -69,7 +78,7 @@ def fallback_server(tmp_path_factory, naive_bayes, params, telco):
     server.stop()
 
 
-def answered(server: Microservice, frame: pd.DataFrame) -> list[float]:
+def answered(server: ModelServer, frame: pd.DataFrame) -> list[float]:
     probabilities = []
     for start in range(0, len(frame), 50):  # in batches, and row by row for the first ten
         body = requests.post(
@@ -83,25 +92,35 @@ def answered(server: Microservice, frame: pd.DataFrame) -> list[float]:
     return probabilities
 
 
-def scoring_path_lines(server: Microservice) -> list[str]:
+def scoring_path_lines(server: ModelServer) -> list[str]:
     lines = server.metrics(until=lambda lines: any(line.startswith("scoring_path{") for line in lines))
     return [line for line in lines if line.startswith("scoring_path{")]
 
 
-def test_the_fast_path_serves_the_pipelines_answers(fast_server, logistic, rows):
-    got = answered(fast_server, rows)
+def test_the_compiled_path_serves_the_pipelines_answers(compiled_server, logistic, rows):
+    got = answered(compiled_server, rows)
     np.testing.assert_allclose(got, logistic.predict_proba(rows)[:, 1], rtol=0, atol=1e-6)
-    assert "Scoring with the fast path" in fast_server.log.read_text()
-    lines = scoring_path_lines(fast_server)
-    assert lines and all('path="fast"' in line and "reason" not in line for line in lines)
+    assert "Scoring with the compiled path" in compiled_server.log.read_text()
+    lines = scoring_path_lines(compiled_server)
+    assert len(lines) == 1
+    assert 'path="compiled"' in lines[0] and 'reason=""' in lines[0] and lines[0].endswith(" 1.0")
 
 
-def test_a_model_without_a_fast_path_is_served_by_the_pipeline(fallback_server, naive_bayes, rows):
+def test_the_compiled_path_turned_off_leaves_the_pipeline_serving(turned_off_server, logistic, rows):
+    got = answered(turned_off_server, rows)
+    np.testing.assert_allclose(got, logistic.predict_proba(rows)[:, 1], rtol=0, atol=1e-12)
+    log = turned_off_server.log.read_text()
+    assert "Scoring with the scikit-learn Pipeline: the compiled path is turned off" in log
+    lines = scoring_path_lines(turned_off_server)
+    assert len(lines) == 1 and 'path="pipeline"' in lines[0] and 'reason="turned off"' in lines[0]
+
+
+def test_a_model_the_compiler_does_not_know_is_served_by_the_pipeline(fallback_server, naive_bayes, rows):
     got = answered(fallback_server, rows)
     np.testing.assert_allclose(got, naive_bayes.predict_proba(rows)[:, 1], rtol=0, atol=1e-12)
     assert (
-        "Scoring with the scikit-learn Pipeline: the fast path is not compiled: "
+        "Scoring with the scikit-learn Pipeline: the compiled path is not compiled: "
         "estimator sklearn.naive_bayes.GaussianNB" in fallback_server.log.read_text()
     )
     lines = scoring_path_lines(fallback_server)
-    assert lines and all('path="pipeline"' in line and 'reason="not compiled"' in line for line in lines)
+    assert len(lines) == 1 and 'path="pipeline"' in lines[0] and 'reason="not compiled"' in lines[0]

@@ -1,8 +1,9 @@
-"""The request log of real ``seldon-core-microservice`` processes (and of the local supervisor).
+"""The request log of real model server processes (and of the local supervisor).
 
-Servers run the project's class on loopback with ``SERVING_REQUEST_LOG_DIR`` set; the rows
-read back with ``read_request_log`` are compared with what was sent and answered. The first
-tests drive ``TabularModel`` in-process, as Seldon would.
+Servers (``python -m serving``, two workers) run on loopback with ``SERVING_REQUEST_LOG_DIR``
+set; the rows read back with ``read_request_log`` are compared with what was sent and
+answered. The first tests drive :class:`~serving.served_model.ServedModel` in-process, as the
+app calls it.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ import pytest
 import requests
 from sklearn.linear_model import LogisticRegression
 
-from flavors.local_seldon.supervisor import ACTIVE_FILE, STOP_GRACE_S, TARGET_FILE
+from flavors.local_seldon.supervisor import ACTIVE_FILE, STOP_MARGIN_S, TARGET_FILE
 from serving.bundle import save_bundle
-from serving.model_server import TabularModel
+from serving.metrics import ServingMetrics
+from serving.protocols import seldon
 from serving.request_log import LOG_COLUMNS, read_request_log
+from serving.served_model import ServedModel
+from serving.settings import SettingsError, load_settings
 from tabular_ml.modelling.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
-from tests.microservice import Microservice
+from tests.microservice import ModelServer
 from tests.processes import free_port, port_is_free, wait_for
 
 pytestmark = pytest.mark.integration
@@ -93,19 +97,41 @@ def assert_features_equal(logged: pd.DataFrame, sent: pd.DataFrame) -> None:
 # ---------------------------------------------------------------------- in-process
 
 
-def test_in_process_rows_go_to_the_log_with_the_answer(tmp_path, bundles, rows, monkeypatch):
-    monkeypatch.delenv("SERVING_REQUEST_LOG_DIR", raising=False)
-    model = TabularModel(str(bundles["1"]), request_log_dir=str(tmp_path))
-    model.load()
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No serving variable of the calling shell configures what the test builds."""
+    for name in list(os.environ):
+        if name.startswith(("SERVING_", "PREDICTIVE_UNIT_", "PROMETHEUS_")) or name == "MODEL_DIR":
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def served_model(bundle: Path, **settings) -> ServedModel:
+    return ServedModel.load(load_settings(model_dir=bundle, **settings), ServingMetrics(environ={}))
+
+
+def counted(served: ServedModel, name: str) -> dict[str, float]:
+    """``name``'s samples in the model's registry: served_model_version -> value."""
+    return {
+        sample.labels["served_model_version"]: sample.value
+        for family in served.metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def test_in_process_rows_go_to_the_log_with_the_answer(clean_env, tmp_path, bundles, rows):
+    served = served_model(bundles["1"], request_log_dir=tmp_path)
     try:
-        answer = model.predict_raw(ndarray_body(rows.head(3), puid="caller-7"))
-        records = model.predict_raw(records_body(rows.iloc[[3]]))
+        answer = seldon.answer_body(served.meta, served.predict(ndarray_body(rows.head(3)), "caller-7"))
+        assert counted(served, "request_log_rows_total") == {"1": 3}
+        records = seldon.answer_body(served.meta, served.predict(records_body(rows.iloc[[3]])))
     finally:
-        model.request_log.close()
+        served.close()
     assert answer["meta"]["puid"] == "caller-7"
     assert re.fullmatch(r"[0-9a-f]{32}", records["meta"]["puid"])
-    metrics = {m["key"]: m["value"] for m in answer["meta"]["metrics"]}
-    assert metrics["request_log_rows_total"] == 3 and "request_log_dropped_rows_total" not in metrics
+    assert counted(served, "request_log_rows_total") == {"1": 4}
+    assert counted(served, "request_log_dropped_rows_total") == {}
     log = read_request_log(tmp_path)
     assert len(log) == 4
     assert_features_equal(log, rows.head(4))
@@ -118,19 +144,23 @@ def test_in_process_rows_go_to_the_log_with_the_answer(tmp_path, bundles, rows, 
 
 
 def test_in_process_log_is_off_without_a_directory_and_bad_settings_stop_the_load(
-    tmp_path, bundles, rows, monkeypatch
+    clean_env, tmp_path, bundles, rows
 ):
-    monkeypatch.delenv("SERVING_REQUEST_LOG_DIR", raising=False)
-    model = TabularModel(str(bundles["1"]))
-    model.load()
-    answer = model.predict_raw(ndarray_body(rows.head(1)))
-    assert model.request_log is None and "puid" not in answer["meta"]
-    assert {m["key"] for m in answer["meta"]["metrics"]} == {"predicted_class_total", "scoring_path"}
+    served = served_model(bundles["1"])
+    served.predict(ndarray_body(rows.head(1)))
+    assert served.request_log is None
+    assert counted(served, "request_log_rows_total") == {}
+    assert counted(served, "predicted_class_total")  # the answer was counted, not logged
 
-    monkeypatch.setenv("SERVING_REQUEST_LOG_DIR", str(tmp_path))
-    monkeypatch.setenv("SERVING_REQUEST_LOG_FLUSH_S", "soon")
-    with pytest.raises(ValueError, match="SERVING_REQUEST_LOG_FLUSH_S='soon' must be a positive number"):
-        TabularModel(str(bundles["1"])).load()
+    clean_env.setenv("SERVING_REQUEST_LOG_DIR", str(tmp_path))
+    clean_env.setenv("SERVING_REQUEST_LOG_FLUSH_S", "soon")
+    with pytest.raises(SettingsError, match=r"^SERVING_REQUEST_LOG_FLUSH_S='soon': "):
+        load_settings()
+    clean_env.delenv("SERVING_REQUEST_LOG_FLUSH_S")
+    clean_env.setenv("SERVING_REQUEST_LOG_HASHED_COLUMNS", "contract")  # without a key
+    with pytest.raises(ValueError, match=r"^hashed_columns \['contract'\] need a hash_key"):
+        ServedModel.load(load_settings(model_dir=bundles["1"]), ServingMetrics(environ={}))
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------------- real servers
@@ -138,10 +168,13 @@ def test_in_process_log_is_off_without_a_directory_and_bad_settings_stop_the_loa
 
 def start_server(
     bundle: Path, log_dir: Path, folder: Path, workers: int = 1, flush_s: float = 60
-) -> Microservice:
-    env = {"SERVING_REQUEST_LOG_DIR": str(log_dir), "SERVING_REQUEST_LOG_FLUSH_S": str(flush_s)}
-    args = ["--workers", str(workers), "--threads", "4"]
-    server = Microservice(bundle, folder / "server.log", env=env, args=args)
+) -> ModelServer:
+    env = {
+        "SERVING_REQUEST_LOG_DIR": str(log_dir),
+        "SERVING_REQUEST_LOG_FLUSH_S": str(flush_s),
+        "SERVING_WORKERS": str(workers),
+    }
+    server = ModelServer(bundle, folder / "server.log", env=env)
     try:
         return server.wait_ready(timeout_s=90)
     except RuntimeError as exc:
@@ -204,7 +237,7 @@ def test_two_workers_log_every_answered_row_once(tmp_path, bundles, rows):
         def rows_counted(lines: list[str]) -> float:
             return sum(float(x.rsplit(" ", 1)[1]) for x in lines if x.startswith("request_log_rows_total{"))
 
-        # Every row: each worker hands its sums to seldon-core from one thread (serving.direct_route).
+        # Every row, summed over both workers (PROMETHEUS_MULTIPROC_DIR, see serving.metrics).
         lines = server.metrics(until=lambda lines: rows_counted(lines) >= total)
         assert rows_counted(lines) == total
         assert not any(line.startswith("request_log_dropped_rows_total{") for line in lines)
@@ -229,7 +262,9 @@ def test_sigterm_writes_the_rows_answered_just_before(tmp_path, bundles, rows):
         stopped_in = time.monotonic() - stopping
         log = read_request_log(log_dir)
         assert len(log) == 41 and set(ids) <= set(log["request_id"])
-        assert stopped_in < STOP_GRACE_S, f"the server took {stopped_in:.1f}s: the supervisor kills at 5s"
+        # nothing in flight: the server stops at once, well before the supervisor's SIGKILL (its
+        # graceful period plus STOP_MARGIN_S)
+        assert stopped_in < STOP_MARGIN_S, f"the server took {stopped_in:.1f}s"
         assert "Request log closed" in server.log_tail()
         assert not list(log_dir.glob(".*.tmp"))
     finally:

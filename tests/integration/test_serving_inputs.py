@@ -1,9 +1,11 @@
 """Inputs that must not hurt a real server: each gets a 4xx with a JSON error, or a 200.
 
-Two ``seldon-core-microservice`` processes serve the same bundle (the training config's
-contract, with its ranges): one with the defaults but a 1 MB body limit, one flagging
-contract violations instead of rejecting them. After every bad input the server must
-still answer a good request with the Pipeline's probability.
+Two model server processes (``python -m serving``) serve the same bundle (the training
+config's contract, with its ranges): one with the defaults but a 1 MB body limit and at most
+5 rows a request, one flagging contract violations instead of rejecting them. After every bad
+input the server must still answer a good request with the Pipeline's probability.
+(tests/integration/test_server_limits.py sends the hostile ones: slow bodies, endless
+headers, too many connections, web pages.)
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.microservice import Microservice
+from tests.microservice import ModelServer
 from tests.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle
 
 pytestmark = pytest.mark.integration
 
 BODY_LIMIT = 1_000_000
+MAX_ROWS = 5
 JSON = {"Content-Type": "application/json"}
 
 
@@ -40,7 +43,7 @@ def bundle_dir(tmp_path_factory, pipeline, params):
 
 
 def _serve(bundle_dir, folder, env):
-    server = Microservice(bundle_dir, folder / "server.log", env=env)
+    server = ModelServer(bundle_dir, folder / "server.log", env=env)
     try:
         server.wait_ready()
     except RuntimeError as exc:
@@ -51,9 +54,8 @@ def _serve(bundle_dir, folder, env):
 
 @pytest.fixture(scope="module")
 def server(bundle_dir, tmp_path_factory):
-    running = _serve(
-        bundle_dir, tmp_path_factory.mktemp("strict"), {"SERVING_MAX_BODY_BYTES": str(BODY_LIMIT)}
-    )
+    env = {"SERVING_MAX_BODY_BYTES": str(BODY_LIMIT), "SERVING_MAX_ROWS": str(MAX_ROWS)}
+    running = _serve(bundle_dir, tmp_path_factory.mktemp("strict"), env)
     yield running
     running.stop()
 
@@ -99,16 +101,16 @@ def test_json_nested_3000_levels_in_one_cell_is_a_400(server, pipeline, rows):
 
 def test_a_body_over_the_limit_is_a_413(server, pipeline, rows):
     huge = one_row(rows, contract="x" * (3 * BODY_LIMIT))
-    info = error_of(post(server, huge), 413)
-    limit = f"the request body is larger than {BODY_LIMIT:,} bytes (SERVING_MAX_BODY_BYTES)"
-    assert info == f"413 Request Entity Too Large: {limit}"
+    answer = post(server, huge)
+    assert error_of(answer, 413) == f"the request body is larger than SERVING_MAX_BODY_BYTES={BODY_LIMIT}"
+    assert answer.headers["Connection"] == "close"
 
     def chunks():  # no Content-Length: sent chunked
         text = json.dumps(huge).encode()
         for start in range(0, len(text), 100_000):
             yield text[start : start + 100_000]
 
-    assert "larger than" in error_of(post(server, chunks()), 413)
+    assert "larger than SERVING_MAX_BODY_BYTES" in error_of(post(server, chunks()), 413)
     small = one_row(rows, contract="x" * (BODY_LIMIT // 2))  # under the limit: an unknown category
     assert post(server, small).status_code == 200
     assert_still_serving(server, pipeline, rows)
@@ -123,27 +125,41 @@ def test_twenty_thousand_repeated_names_are_refused_at_once(server, pipeline, ro
     assert_still_serving(server, pipeline, rows)
 
 
+NOT_AN_OBJECT = "Can't find JSON in data: send a JSON object with 'data' or 'jsonData'"
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('"x"', "the request must be a JSON object with 'data' or 'jsonData', not text"),
-        ("[1, 2]", "the request must be a JSON object with 'data' or 'jsonData', not a list"),
-        ("7", "the request must be a JSON object with 'data' or 'jsonData', not a number"),
-        ("{not json", "Can't find JSON in data"),
-        (b"\xff\xfe\x00", "Can't find JSON in data"),
-        ("", "Can't find JSON in data"),
+        ('"x"', NOT_AN_OBJECT),
+        ("[1, 2]", NOT_AN_OBJECT),
+        ("7", NOT_AN_OBJECT),
+        ("", NOT_AN_OBJECT),
+        ("{not json", "the request is not valid JSON: Expecting property name enclosed in double quotes"),
+        (b"\xff\xfe\x00", "the request is not valid JSON: "),
     ],
 )
-def test_json_that_is_not_an_object_is_named_as_such(server, pipeline, rows, body, message):
-    assert error_of(post(server, body), 400) == message
+def test_json_that_is_not_an_object_is_a_400(server, pipeline, rows, body, message):
+    answer = post(server, body)
+    assert error_of(answer, 400).startswith(message)
+    assert answer.json()["status"]["reason"] == "MICROSERVICE_BAD_DATA"  # as seldon-core names it
+    assert_still_serving(server, pipeline, rows)
+
+
+def test_more_rows_than_serving_max_rows_is_a_400(server, pipeline, rows):
+    request = ndarray_request(pd.concat([rows.head(MAX_ROWS)] * 2))
+    assert error_of(post(server, request), 400) == (
+        f"data.ndarray has {2 * MAX_ROWS} rows, more than the maximum of {MAX_ROWS} per request "
+        "(SERVING_MAX_ROWS): send smaller batches"
+    )
+    assert post(server, ndarray_request(rows.head(MAX_ROWS))).status_code == 200
     assert_still_serving(server, pipeline, rows)
 
 
 def test_get_on_the_predictions_route_is_a_405(server):
     answer = requests.get(server.predictions, timeout=5)
     assert answer.status_code == 405
-    assert answer.headers["Allow"] == "POST"
-    assert answer.json()["status"]["info"].startswith("405 Method Not Allowed")
+    assert answer.json()["status"]["info"] == "GET is not allowed here: use POST"
     assert requests.get(f"{server.base_url}/no/such/path", timeout=5).status_code == 404
 
 

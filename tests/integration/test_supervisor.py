@@ -1,8 +1,8 @@
 """The local serving supervisor, run for real without ZenML: swaps, a failed swap, crashes, stop.
 
-``python -m flavors.local_seldon.supervisor`` owns a loopback port and runs real
-``seldon-core-microservice`` processes behind it; requests are sent in a bounded loop
-while versions are swapped, and every answer is counted.
+``python -m flavors.local_seldon.supervisor`` owns a loopback port and runs real model
+servers (``python -m serving``) behind it; requests are sent in a bounded loop while
+versions are swapped, and every answer is counted.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -154,6 +155,52 @@ def test_swaps_under_load_lose_no_request_and_a_failed_swap_keeps_the_old_versio
     assert served_version(port) == "1"
 
 
+def test_a_garbage_swap_request_leaves_the_old_server_serving(supervisor, bundles):
+    process, port, state = supervisor
+    server = active(state)["server_pid"]
+    for garbage, error in (("{not json", "Expecting property name"), ('["a list"]', "'list' object")):
+        (state / TARGET_FILE).write_text(garbage)
+        os.kill(process.pid, signal.SIGHUP)
+        assert wait_for(lambda error=error: error in (active(state).get("error") or ""), 30), active(state)
+        report = active(state)
+        assert report["outcome"] == "failed" and report["error"].startswith(f"unreadable {TARGET_FILE}: ")
+        assert (report["server_pid"], report["model_version"]) == (server, "1")
+        assert process.poll() is None, "the supervisor died of a swap request"
+        assert served_version(port) == "1"
+    assert switch(state, bundles["1"], "1")["outcome"] == "unchanged"  # and it still takes requests
+
+
+def test_a_stop_lets_a_request_in_flight_finish(supervisor):
+    """A request whose body arrives slowly, over 2 s, while the supervisor stops its server
+    (SIGTERM: uvicorn stops accepting and finishes the requests in flight) is answered 200."""
+    process, port, state = supervisor
+    row = pd.read_csv(TELCO, nrows=1).drop(columns="churn")
+    body = json.dumps({"jsonData": json.loads(row.to_json(orient="records"))}).encode()
+    pieces = [body[i : i + len(body) // 10 + 1] for i in range(0, len(body), len(body) // 10 + 1)]
+    head = (
+        f"POST /api/v1.0/predictions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(head + pieces[0])
+        time.sleep(0.3)  # the server has read the request line and headers: the request is in flight
+        process.send_signal(signal.SIGTERM)
+        shutting_down = False
+        for piece in pieces[1:]:
+            time.sleep(0.2)
+            connection.sendall(piece)
+            shutting_down = shutting_down or "Shutting down" in (state / "log").read_text()
+        assert shutting_down, "the server was not told to stop while the body arrived"
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 200 OK", answer[:500]
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["meta"]["tags"]["model_version"] == "1"
+    assert process.wait(timeout=30) == 0
+    assert port_is_free(port)
+
+
 def test_the_same_version_is_not_restarted(supervisor, bundles):
     _, port, state = supervisor
     server = active(state)["server_pid"]
@@ -230,7 +277,7 @@ def test_the_ports_are_closed_before_the_supervisor_returns(tmp_path):
     ports = public.getsockname()[1], metrics.getsockname()[1]
     fails_to_start = Supervisor(
         public,
-        lambda _: [sys.executable, "-c", "raise SystemExit(1)"],
+        [sys.executable, "-c", "raise SystemExit(1)"],
         tmp_path,
         dict(os.environ),
         metrics=metrics,

@@ -1,11 +1,12 @@
 """The serving image's Dockerfile: its instructions, and its entrypoint run as a local process.
 
 There is no Docker engine here, so the Dockerfile is parsed (continuation lines, comments,
-exec-form JSON) and its ENTRYPOINT is started as a plain process, as close to the image as a
-process gets: in a venv holding only the distributions of requirements-serving.txt (linked
-from this venv), with a working directory holding only what the Dockerfile copies, and the
-image's ENV (ports moved to free ones, MODEL_DIR pointing to a bundle made in tmp_path). So
-these tests also show that the serving closure is complete and needs no ZenML or MLflow.
+exec-form JSON) and its ENTRYPOINT (``python -m serving``) is started as a plain process, as
+close to the image as a process gets: in a venv holding only the distributions of
+requirements-serving.txt (linked from this venv), with a working directory holding only what
+the Dockerfile copies, and the image's ENV (ports moved to free ones, MODEL_DIR pointing to a
+bundle made in tmp_path). So these tests also show that the serving closure is complete, needs
+no ZenML, MLflow or seldon-core, and holds nothing that serving does not import.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from packaging.utils import canonicalize_name
 from sklearn.linear_model import LogisticRegression
 
 from tests import dockerfile_parsing
+from tests.dockerfile_parsing import read_pins
 from tests.processes import free_port, wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -41,10 +43,33 @@ DOCKERIGNORE = PROJECT_ROOT / ".dockerignore"
 SERVING_REQUIREMENTS = PROJECT_ROOT / "requirements-serving.txt"
 LOCK = PROJECT_ROOT / "requirements.lock"
 COPIED = {"requirements-serving.txt", "serving/", "tabular_ml/"}
-PORT_VARIABLES = (
-    "PREDICTIVE_UNIT_HTTP_SERVICE_PORT",
-    "PREDICTIVE_UNIT_GRPC_SERVICE_PORT",
-    "PREDICTIVE_UNIT_METRICS_SERVICE_PORT",
+PORT_VARIABLES = ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "PREDICTIVE_UNIT_METRICS_SERVICE_PORT")
+# The seldon-core microservice's stack, gone from the image: seldon-core itself is published
+# under the Business Source License (see tests/unit/serving/test_image_licenses.py).
+NOT_IN_THE_IMAGE = (
+    "seldon-core", "flask", "flask-cors", "flask-opentracing", "gunicorn", "werkzeug", "grpcio",
+    "grpcio-opentracing", "grpcio-reflection", "protobuf", "jaeger-client", "opentracing",
+    "threadloop", "thrift", "tornado", "requests",
+)  # fmt: skip
+# What `python -m serving` imports (the image's entry point, and what the Pipeline unpickles),
+# including uvicorn's lazily imported parts: the HTTP parsers and the event loop.
+SERVE_TIME_MODULES = (
+    "serving",  # serving/__main__.py runs serving.server.main: importing it would start a server
+    "serving.server",
+    "serving.app",
+    "serving.served_model",
+    "serving.scoring",
+    "serving.request_log",
+    "tabular_ml.configuration.schema",
+    "tabular_ml.modelling.features",
+    "tabular_ml.tasks",
+    "tabular_ml.data.cleaning",
+    "uvicorn.protocols.http.zttp_impl",
+    "uvicorn.protocols.http.h11_impl",
+    "uvicorn.loops.uvloop",
+    "uvicorn.lifespan.on",
+    "pyarrow.parquet",
+    "prometheus_client.multiprocess",
 )
 
 
@@ -99,18 +124,6 @@ def healthcheck_argv(instructions: list[tuple[str, str]] | None = None) -> list[
     return exec_form(command.strip())
 
 
-def read_pins(path: Path) -> dict[str, tuple[str, str]]:
-    """canonical name -> (name as written, version) of a ``name==version`` file."""
-    pins = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, _, version = line.partition("==")
-            assert version, f"{path.name}: {line!r} is not pinned with =="
-            pins[canonicalize_name(name)] = (name.strip(), version.strip())
-    return pins
-
-
 # --------------------------------------------------------------------------- static checks
 
 
@@ -157,53 +170,56 @@ def test_requirements_installed_without_resolution_then_checked():
     assert "pip check" in runs
 
 
-def test_model_dir_ports_and_gunicorn_come_from_env():
-    from seldon_core import microservice
+def test_model_dir_ports_and_workers_come_from_env():
+    from seldon_core import microservice  # the test oracle for the names the Seldon operator injects
+
+    from serving.settings import ServingSettings, load_settings
 
     env = dockerfile_env()
     assert env["MODEL_DIR"] == "/mnt/models"
-    # The variable names are the ones seldon-core 1.19 reads (and the operator sets).
+    # The names seldon-core 1.19 reads (and the operator sets), and the server reads them too.
     assert PORT_VARIABLES == (
         microservice.HTTP_SERVICE_PORT_ENV_NAME,
-        microservice.GRPC_SERVICE_PORT_ENV_NAME,
         microservice.METRICS_SERVICE_PORT_ENV_NAME,
     )
+    for field, variable in (("port", PORT_VARIABLES[0]), ("metrics_port", PORT_VARIABLES[1])):
+        assert variable in ServingSettings.model_fields[field].validation_alias.choices
     assert env["PREDICTIVE_UNIT_HTTP_SERVICE_PORT"] == str(microservice.DEFAULT_HTTP_PORT) == "9000"
     assert env["PREDICTIVE_UNIT_METRICS_SERVICE_PORT"] == str(microservice.DEFAULT_METRICS_PORT) == "6000"
     exposed = {port.split("/")[0] for arguments in arguments_of("EXPOSE") for port in arguments.split()}
-    assert {"9000", "6000"} <= exposed
-    assert {env[name] for name in PORT_VARIABLES} <= exposed
-    assert int(env["GUNICORN_WORKERS"]) >= 1 and int(env["GUNICORN_THREADS"]) >= 1
+    assert exposed == {"9000", "6000"}, "HTTP and metrics only: the server has no gRPC port"
+    assert {env[name] for name in PORT_VARIABLES} == exposed
+    assert not [name for name in env if name.startswith("GUNICORN_") or "GRPC" in name], env
+    # What the server makes of the image's environment, and nothing else.
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SERVING_", "PREDICTIVE_UNIT_", "MODEL_DIR"))
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key in set(os.environ) - set(clean):
+            patch.delenv(key)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        settings = load_settings()
+    assert (str(settings.model_dir), settings.port, settings.metrics_port) == ("/mnt/models", 9000, 6000)
+    assert settings.workers == int(env["SERVING_WORKERS"]) == 1
+    assert settings.host == "0.0.0.0"  # noqa: S104 - reachable from the pod's network
 
 
-def test_entrypoint_is_the_seldon_microservice_for_the_serving_class(monkeypatch):
-    from seldon_core import microservice
-
+def test_entrypoint_is_python_m_serving():
     argv = entrypoint_argv()
-    assert argv[:2] == ["seldon-core-microservice", "serving.model_server.TabularModel"]
-    assert argv[argv.index("--service-type") + 1] == "MODEL"
-    assert not any(a.startswith(("--http-port", "--grpc-port", "--metrics-port")) for a in argv), (
-        "ports are set by PREDICTIVE_UNIT_*_SERVICE_PORT so the operator's values win"
-    )
-    # seldon-core's own parser accepts every flag, and the image's ENV gives the ports.
-    for key, value in dockerfile_env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(sys, "argv", argv)
-    args, unknown = microservice.parse_args()
-    assert unknown == []
-    assert (args.interface_name, args.service_type) == ("serving.model_server.TabularModel", "MODEL")
-    assert (args.http_port, args.grpc_port, args.metrics_port) == (9000, 9500, 6000)
-    assert (args.workers, args.threads) == (1, 4)
-    # the class seldon will import from WORKDIR
-    from serving.model_server import TabularModel
-
-    assert args.interface_name == f"{TabularModel.__module__}.{TabularModel.__name__}"
+    assert argv == ["python", "-m", "serving"], argv
+    assert not arguments_of("CMD"), "no CMD: nothing for `docker run IMAGE ...` to append to by accident"
+    main = (PROJECT_ROOT / "serving" / "__main__.py").read_text(encoding="utf-8")
+    assert "from serving.server import main" in main and "sys.exit(main())" in main
+    assert "seldon" not in " ".join(argv).lower() and "gunicorn" not in " ".join(argv)
 
 
 def test_healthcheck_probes_health_status_with_python():
     argv = healthcheck_argv()
     assert argv[0] == "python" and argv[1] == "-c"
-    assert "/health/status" in argv[2] and "PREDICTIVE_UNIT_HTTP_SERVICE_PORT" in argv[2]
+    assert "/health/status" in argv[2]
+    # the port the server listens on: SERVING_PORT first, as serving.settings reads it
+    assert argv[2].index("SERVING_PORT") < argv[2].index("PREDICTIVE_UNIT_HTTP_SERVICE_PORT")
 
 
 def test_requirements_serving_pins_the_lock_versions():
@@ -217,8 +233,17 @@ def test_requirements_serving_pins_the_lock_versions():
     assert not different, f"requirements-serving.txt differs from requirements.lock: {different}"
     for heavy in ("zenml", "mlflow", "mlflow-skinny", "evidently", "pandera", "sqlalchemy"):
         assert heavy not in serving, f"{heavy} does not belong in the serving image"
-    for needed in ("seldon-core", "scikit-learn", "pandas", "numpy", "scipy", "joblib", "pydantic"):
-        assert needed in serving
+    for needed in (
+        "uvicorn", "zttp", "uvloop", "starlette", "pydantic-settings", "prometheus-client",
+        "scikit-learn", "pandas", "numpy", "scipy", "joblib", "pydantic", "pyarrow",
+    ):  # fmt: skip
+        assert needed in serving, needed
+
+
+def test_requirements_serving_has_no_seldon_core_flask_or_gunicorn():
+    serving = read_pins(SERVING_REQUIREMENTS)
+    found = sorted(set(serving) & set(NOT_IN_THE_IMAGE))
+    assert not found, f"requirements-serving.txt still pins {found}: the server no longer imports them"
 
 
 def test_requirements_serving_is_closed_under_dependencies():
@@ -345,20 +370,21 @@ def server(tmp_path_factory) -> Server:
     bundle = save_bundle(tmp / "bundle", pipeline, contract, model_name="churn", model_version="3")
 
     venv, app = _serving_environment(tmp)
-    http, grpc, metrics = free_port(), free_port(), free_port()
+    http, metrics = free_port(), free_port()
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("PREDICTIVE_UNIT_", "GUNICORN_", "PYTHON", "VIRTUAL_ENV"))
+        if not key.startswith(
+            ("PREDICTIVE_UNIT_", "SERVING_", "MODEL_DIR", "PROMETHEUS_", "PYTHON", "VIRTUAL_ENV")
+        )
     }
     env.update(dockerfile_env())
     env.update(
         {
             "MODEL_DIR": str(bundle),
             "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(http),
-            "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(grpc),
             "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(metrics),
-            "SERVING_BIND_HOST": "127.0.0.1",  # REST and metrics on loopback only, in a test
+            "SERVING_HOST": "127.0.0.1",  # HTTP and metrics on loopback only, in a test
             "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
@@ -373,7 +399,7 @@ def server(tmp_path_factory) -> Server:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: gunicorn workers, gRPC, metrics
+            start_new_session=True,  # its own process group, with any worker processes
         )
     url, metrics_url = f"http://127.0.0.1:{http}", f"http://127.0.0.1:{metrics}"
     try:
@@ -403,11 +429,16 @@ def server(tmp_path_factory) -> Server:
                 continue
 
 
-def test_entrypoint_runs_the_projects_gunicorn_worker(server):
-    assert dockerfile_env()["SERVING_FAST_WORKER"] == "on"
+def test_entrypoint_runs_the_asgi_server_on_uvicorn(server):
     log = server.log.read_text()
-    assert "Using worker: serving.fast_worker.FastWorker" in log
-    assert "Fast worker: predictions answered without Flask, keep-alive 2 s" in log  # GUNICORN_KEEPALIVE
+    assert "uvicorn" in log and "Application startup complete" in log, log[-2000:]
+    assert "gunicorn" not in log.lower() and "seldon_core" not in log
+
+
+def test_entrypoint_answers_the_open_inference_protocol(server):
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/churn/ready"):
+        status, body = _get(f"{server.url}{path}")
+        assert status == 200, (path, body)
 
 
 def test_entrypoint_answers_health_ping(server):
@@ -444,8 +475,7 @@ def test_entrypoint_answers_400_to_a_request_without_a_column(server):
 def test_metrics_port_serves_the_custom_metrics(server):
     rows = server.frame.head(3).to_dict(orient="records")
     assert _post(f"{server.url}/api/v1.0/predictions", {"jsonData": rows})[0] == 200
-    # /metrics by default; the Seldon operator sets PREDICTIVE_UNIT_METRICS_ENDPOINT=/prometheus.
-    # Custom metrics reach it within SERVING_METRICS_FLUSH_S (1 s, see serving.direct_route).
+    # /metrics, and /prometheus: the path the Seldon operator scrapes.
     scraped = []
 
     def counted() -> bool:
@@ -454,6 +484,8 @@ def test_metrics_port_serves_the_custom_metrics(server):
 
     assert wait_for(counted, 10), scraped[-1]
     assert scraped[-1][0] == 200
+    status, body = _get(f"{server.metrics_url}/prometheus")
+    assert status == 200 and b"predicted_class_total" in body
 
 
 def test_healthcheck_command_passes_on_the_running_server_and_fails_without_one(server):
@@ -464,12 +496,17 @@ def test_healthcheck_command_passes_on_the_running_server_and_fails_without_one(
     down = {**server.env, "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(free_port())}
     failed = subprocess.run([python, *argv[1:]], env=down, capture_output=True, timeout=30)
     assert failed.returncode != 0
+    # SERVING_PORT, when set, is the server's port (serving.settings), so the check's too
+    port = server.env["PREDICTIVE_UNIT_HTTP_SERVICE_PORT"]
+    moved = {**down, "SERVING_PORT": port}
+    assert subprocess.run([python, *argv[1:]], env=moved, capture_output=True, timeout=30).returncode == 0
 
 
 def test_the_serving_environment_has_no_zenml_and_no_other_project_code(server):
-    """The server above ran without ZenML, MLflow, Evidently and the project's other folders."""
+    """The server above ran without ZenML, MLflow, Evidently, seldon-core and the project's other folders."""
     python = str(server.venv / "bin" / "python")
-    for module in ("zenml", "mlflow", "evidently", "pandera", "sqlalchemy", "steps", "stacks", "run"):
+    modules = ("zenml", "mlflow", "evidently", "pandera", "sqlalchemy", "steps", "stacks", "run")
+    for module in (*modules, "seldon_core", "flask", "gunicorn", "werkzeug", "grpc", "yaml", "requests"):
         result = subprocess.run(
             [python, "-c", f"import {module}"],
             cwd=server.app,
@@ -479,14 +516,47 @@ def test_the_serving_environment_has_no_zenml_and_no_other_project_code(server):
         )
         assert result.returncode != 0 and b"ModuleNotFoundError" in result.stderr, module
     loaded = subprocess.run(
-        [
-            python,
-            "-c",
-            "import serving.model_server, tabular_ml.modelling.features, seldon_core.microservice",
-        ],
+        [python, "-c", "import serving.server, serving.app, serving.served_model, serving.scoring"],
         cwd=server.app,
         env=server.env,
         capture_output=True,
         timeout=120,
     )
     assert loaded.returncode == 0, loaded.stderr.decode()
+
+
+_LOADED_DISTRIBUTIONS = """
+import importlib, json, sys
+from importlib import metadata
+for module in sys.argv[1:]:
+    importlib.import_module(module)
+owners = metadata.packages_distributions()
+print(json.dumps(sorted({d for name in list(sys.modules) for d in owners.get(name.split(".")[0], [])})))
+"""
+
+
+def test_every_pinned_package_is_imported_at_serve_time_or_required_by_one(server):
+    """requirements-serving.txt holds the serve-time imports and their dependencies, nothing more."""
+    result = subprocess.run(
+        [str(server.venv / "bin" / "python"), "-c", _LOADED_DISTRIBUTIONS, *SERVE_TIME_MODULES],
+        cwd=server.app,
+        env=server.env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    needed = {canonicalize_name(name) for name in json.loads(result.stdout)}
+    pinned = read_pins(SERVING_REQUIREMENTS)
+    todo = list(needed)
+    while todo:  # add what the imported distributions require
+        for text in metadata.distribution(todo.pop()).requires or []:
+            requirement = Requirement(text)
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            name = canonicalize_name(requirement.name)
+            if name not in needed:
+                needed.add(name)
+                todo.append(name)
+    unused, missing = sorted(set(pinned) - needed), sorted(needed - set(pinned))
+    assert not unused, f"pinned but neither imported at serve time nor required: {unused}"
+    assert not missing, f"imported at serve time (or required) but not pinned: {missing}"

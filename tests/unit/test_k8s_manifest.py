@@ -19,7 +19,6 @@ import yaml
 from serving import k8s
 from serving.k8s import (
     GRAPH_NODE,
-    GRPC_PORT,
     HTTP_PORT,
     METRICS_PORT,
     MODEL_MOUNT,
@@ -121,7 +120,6 @@ def resource() -> dict[str, Any]:
         resources=RESOURCES,
         namespace="seldon",
         workers=2,
-        threads=8,
         secret_name="zenml-seldon-core-abc",
     )
 
@@ -137,7 +135,7 @@ def test_pod_spec_is_a_valid_kubernetes_pod_spec(resource):
     pod = check_kubernetes_pod_spec(resource["spec"]["predictors"][0]["componentSpecs"][0]["spec"])
     (container,) = pod.containers
     assert container.readiness_probe.http_get.path == "/health/status"
-    assert container.liveness_probe.http_get.path == "/health/ping"
+    assert container.liveness_probe.http_get.path == "/v2/health/live"
     assert container.readiness_probe.http_get.port == container.liveness_probe.http_get.port == HTTP_PORT
     assert container.security_context.run_as_non_root is True
 
@@ -164,8 +162,7 @@ def test_model_container(resource):
     assert container["env"] == [
         {"name": "MODEL_DIR", "value": MODEL_MOUNT},
         {"name": "MODEL_VERSION", "value": "7"},
-        {"name": "GUNICORN_WORKERS", "value": "2"},
-        {"name": "GUNICORN_THREADS", "value": "8"},
+        {"name": "SERVING_WORKERS", "value": "2"},
         {"name": "SERVING_REQUEST_LOG_DIR", "value": k8s.REQUEST_LOG_MOUNT},
     ]
     assert container["resources"] == {
@@ -174,16 +171,17 @@ def test_model_container(resource):
     }
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
         "http": HTTP_PORT,
-        "grpc": GRPC_PORT,
         "metrics": METRICS_PORT,
-    }
+    }  # no gRPC port: the server speaks HTTP only
     assert container["readinessProbe"]["httpGet"] == {
         "path": "/health/status",
         "port": HTTP_PORT,
         "scheme": "HTTP",
     }
+    assert container["startupProbe"]["httpGet"]["path"] == "/health/status"
+    assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] == 600
     assert container["livenessProbe"]["httpGet"] == {
-        "path": "/health/ping",
+        "path": "/v2/health/live",
         "port": HTTP_PORT,
         "scheme": "HTTP",
     }
@@ -233,8 +231,7 @@ def test_defaults_without_secret_namespace_or_pull_secret():
     assert env == {
         "MODEL_DIR": "/mnt/models",
         "MODEL_VERSION": "12",
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_THREADS": "4",
+        "SERVING_WORKERS": "1",
         "SERVING_REQUEST_LOG_DIR": "/mnt/request-log",
     }
     assert pod["volumes"][1] == {"name": "request-log", "emptyDir": {}}
@@ -276,20 +273,6 @@ def test_the_deployment_configs_serving_settings_reach_the_container():
         pod_spec_for_zenml(IMAGE, MODEL_URI, "7", env={"MODEL_DIR": "/elsewhere"})
 
 
-def test_the_fast_worker_switch_of_the_deploying_shell_reaches_the_container(monkeypatch):
-    from adapters.model_deployers import serving_env
-    from tabular_ml.configuration.schema import ServingConfig
-
-    monkeypatch.delenv("SERVING_FAST_WORKER", raising=False)
-    assert "SERVING_FAST_WORKER" not in serving_env(ServingConfig())  # the image's default: on
-    monkeypatch.setenv("SERVING_FAST_WORKER", " OFF ")
-    spec = pod_spec_for_zenml(IMAGE, MODEL_URI, "7", env=serving_env(ServingConfig()))
-    assert {e["name"]: e["value"] for e in spec["containers"][0]["env"]}["SERVING_FAST_WORKER"] == "off"
-    monkeypatch.setenv("SERVING_FAST_WORKER", "maybe")
-    with pytest.raises(ValueError, match="SERVING_FAST_WORKER='maybe' must be on or off"):
-        serving_env(ServingConfig())
-
-
 def test_image_pull_secret_and_initializer_image():
     pod = pod_spec_for_zenml(
         IMAGE, MODEL_URI, "1", image_pull_secret="regcred", storage_initializer_image="init:2"
@@ -304,9 +287,40 @@ def test_pod_matches_the_dockerfile():
     env = dockerfile_env()
     assert env["MODEL_DIR"] == MODEL_MOUNT
     assert int(env["PREDICTIVE_UNIT_HTTP_SERVICE_PORT"]) == HTTP_PORT
-    assert int(env["PREDICTIVE_UNIT_GRPC_SERVICE_PORT"]) == GRPC_PORT
     assert int(env["PREDICTIVE_UNIT_METRICS_SERVICE_PORT"]) == METRICS_PORT
+    exposed = {int(port) for arguments in arguments_of("EXPOSE") for port in arguments.split()}
+    (container,) = pod_spec_for_zenml(IMAGE, MODEL_URI, "7")["containers"]
+    assert {port["containerPort"] for port in container["ports"]} == exposed
     assert arguments_of("USER")[-1] == f"{k8s.SERVING_UID}:{k8s.SERVING_UID}"
+
+
+def test_the_container_runs_the_images_entry_point_with_its_settings_from_env():
+    """No command or args (the image runs `python -m serving`); every variable set is one the server reads."""
+    from serving.settings import ServingSettings
+
+    spec = pod_spec_for_zenml(IMAGE, MODEL_URI, "7", workers=3, env={"SERVING_MAX_BODY_BYTES": "1000"})
+    (container,) = spec["containers"]
+    assert "command" not in container and "args" not in container
+    read = {
+        name for field in ServingSettings.model_fields.values() for name in field.validation_alias.choices
+    }
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert set(env) - read == {"MODEL_VERSION"}  # a label for people and logs; the bundle says the version
+    assert env["SERVING_WORKERS"] == "3"
+    text = yaml.safe_dump(spec)
+    for gone in ("GUNICORN_", "seldon-core-microservice", "grpc", "THREADS"):
+        assert gone not in text, gone
+    with pytest.raises(TypeError):
+        pod_spec_for_zenml(IMAGE, MODEL_URI, "7", threads=4)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match=r"env must not set \['SERVING_WORKERS'\]"):
+        pod_spec_for_zenml(IMAGE, MODEL_URI, "7", env={"SERVING_WORKERS": "2"})
+
+
+def test_the_resource_keeps_the_seldon_protocol():
+    """Seldon's executor in front of the container speaks Seldon v1 REST to it."""
+    resource = render_seldon_deployment("churn", IMAGE, MODEL_URI, "7")
+    assert resource["spec"]["protocol"] == "seldon"
+    assert "transport" not in resource["spec"]  # REST, the default
 
 
 @pytest.mark.parametrize(
@@ -317,7 +331,7 @@ def test_pod_matches_the_dockerfile():
         ({"model_version": "v 1"}, "model_version 'v 1' cannot be a Kubernetes label value"),
         ({"replicas": -1}, "replicas must be an integer >= 0, got -1"),
         ({"workers": 0}, "workers must be an integer >= 1, got 0"),
-        ({"threads": 1.5}, "threads must be an integer >= 1, got 1.5"),
+        ({"workers": 1.5}, "workers must be an integer >= 1, got 1.5"),
         ({"resources": {"request": {"cpu": "1"}}}, "resources: unknown key(s) ['request']"),
         ({"image": ""}, "image must be a non-empty image reference"),
         ({"model_uri": ""}, "model_uri must be the non-empty URI of the model bundle directory"),
@@ -341,6 +355,12 @@ def test_cli_prints_the_same_resource_as_yaml(capsys):
     assert yaml.safe_load(capsys.readouterr().out) == render_seldon_deployment(
         "churn", IMAGE, MODEL_URI, "7", request_log=False
     )
+    assert k8s.main(["churn", IMAGE, MODEL_URI, "7", "--workers", "2"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == render_seldon_deployment(
+        "churn", IMAGE, MODEL_URI, "7", workers=2
+    )
+    with pytest.raises(SystemExit):
+        k8s.main(["churn", IMAGE, MODEL_URI, "7", "--threads", "4"])  # no threads: the server is async
 
 
 # --------------------------------------------------------------------------- what ZenML applies

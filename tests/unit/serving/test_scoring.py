@@ -339,7 +339,8 @@ def test_derive_on_parsed_arrays_equals_the_transformed_column(feature):
     columns = {"a": NUMBERS, "b": NUMBERS[::-1].copy(), "t": TEXT}
     frame = pd.DataFrame(columns)
     expected = feature.fit_transform(frame)[feature.name].to_numpy()
-    got = feature.derive(columns)
+    with np.errstate(all="ignore"):  # as the compiled path calls it
+        got = feature.derive(columns)
     assert got.dtype == np.float64 and not np.isinf(got).any()
     np.testing.assert_array_equal(got, expected)  # NaN where NaN
     assert np.array_equal(columns["a"], NUMBERS, equal_nan=True)  # the inputs are left alone
