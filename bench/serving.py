@@ -394,8 +394,8 @@ def floor_line(by_name: dict[str, dict]) -> str:
     return (
         f"- The HTTP floor (the no-op app on the server's uvicorn configuration, 1 worker, keep-alive): "
         f"`zttp` {zttp['rps']:,.0f} req/s (p99 {zttp['p99_ms']:.2f} ms, {zttp['cpu_ms']:.3f} ms of CPU per "
-        f"request); {others}. The server uses `zttp`: as fast as `httptools` or faster, and it bounds a "
-        "request's header block, which `httptools` does not (serving/server.py)."
+        f"request); {others}. The server uses `zttp` for its speed and because it bounds a request's "
+        "header block, which uvicorn's `httptools` protocol does not (serving/server.py)."
     )
 
 
@@ -408,10 +408,11 @@ def report(results: list[dict], agreements: dict[str, dict], args, load: tuple, 
         [
             "# Serving: single-row throughput and latency of three models against named peers",
             "",
-            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in one run: all servers up, {args.rounds} "
-            f"rounds over them, each server in turn getting {args.warmup} s of warm-up then {args.seconds} s "
-            f"of `wrk`; {args.connections} connections, {args.threads} wrk thread, one row per request (up "
-            f"to {args.rows} rows of the model's table in turn), loopback. Each row is the server's round "
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in one run: all servers up, "
+            f"{args.rounds} round{'s' * (args.rounds != 1)} over them, each server in turn getting "
+            f"{args.warmup} s of warm-up then {args.seconds} s of `wrk`; {args.connections} connections, "
+            f"{args.threads} wrk thread, one row per request (up to {args.rows} rows of the model's table "
+            "in turn), loopback. Each row is the server's round "
             "with the median throughput (p50-p99 and CPU of that round), with the lowest and highest "
             "throughput of its rounds; PSS after the last round, with all servers up (shared library "
             "pages are split among them).",

@@ -329,7 +329,7 @@ class RequestSchema:
             raise RequestError(
                 where,
                 f"{where} has {n_rows} rows, more than the maximum of {self.max_rows} per request "
-                f"({MAX_ROWS_ENV}): send smaller batches",
+                f"(SERVING_MAX_ROWS): send smaller batches",
             )
 
     def _columns_from_ndarray(self, data: Any) -> tuple[list[Sequence[Any]], int]:

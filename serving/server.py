@@ -19,7 +19,9 @@ bound. ``SERVING_HTTP_PARSER=h11`` is the pure-Python alternative, bounded by
 
 With ``SERVING_WORKERS`` > 1, uvicorn's process manager (``uvicorn.supervisors.Multiprocess``, what
 ``uvicorn --workers`` runs) starts the workers on the same sockets, and Prometheus values are
-summed across them through ``PROMETHEUS_MULTIPROC_DIR``.
+summed across them through ``PROMETHEUS_MULTIPROC_DIR``. Its workers are spawned, not forked, so
+each loads the model itself (about 130 MB each for the Telco model); the parent imports no
+scikit-learn.
 """
 
 from __future__ import annotations
@@ -36,15 +38,12 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from serving.app import create_app
-from serving.bundle import BundleError, load_bundle
 from serving.lifetime import die_with_parent
 from serving.metrics import MULTIPROCESS_ENV
 from serving.settings import ServingSettings, SettingsError, load_settings
 
 __all__ = ["app_factory", "main", "uvicorn_config"]
 
-logger = logging.getLogger(__name__)
 
 STARTUP_FAILURE = 3
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
@@ -62,6 +61,8 @@ LOG_CONFIG: dict[str, Any] = {
 
 def app_factory() -> Any:
     """The app for this process's settings (uvicorn calls it in each worker)."""
+    from serving.app import create_app  # in the workers only: the parent stays small (no scikit-learn)
+
     settings = load_settings()
     return create_app(settings, frozenset({settings.metrics_port}))
 
@@ -126,15 +127,11 @@ def main() -> int:
         server = uvicorn.Server(config)
         server.run(sockets=sockets)
         return 0 if server.started else STARTUP_FAILURE
-    try:
-        load_bundle(settings.model_dir)  # fail once here, not in every worker over and over
-    except BundleError as exc:
-        logger.error("Cannot serve the bundle in %s: %s", settings.model_dir, exc)
-        return STARTUP_FAILURE
     if not os.environ.get(MULTIPROCESS_ENV):
         os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="serving-metrics-")
-    Multiprocess(config, sockets=sockets).run()
-    return 0
+    workers = Multiprocess(config, sockets=sockets)
+    workers.run()  # a worker whose bundle does not load stops them all (uvicorn's STARTUP_FAILURE)
+    return STARTUP_FAILURE if any(p.exitcode == STARTUP_FAILURE for p in workers.processes) else 0
 
 
 if __name__ == "__main__":

@@ -9,13 +9,7 @@ import yaml
 
 import serving.request_schema as request_schema
 from serving.bundle import FeatureColumn
-from serving.request_schema import (
-    DEFAULT_MAX_ROWS,
-    MAX_ROWS_ENV,
-    RequestError,
-    RequestSchema,
-    configured_max_rows,
-)
+from serving.request_schema import DEFAULT_MAX_ROWS, RequestError, RequestSchema
 from tabular_ml.configuration.schema import DataContract
 from tests.conftest import PROJECT_ROOT
 
@@ -258,17 +252,10 @@ def test_more_rows_than_the_maximum(schema):
     assert schema.parse(ndarray(ROWS + ROWS[:2])).n_rows == 5
 
 
-def test_max_rows_comes_from_the_environment(monkeypatch):
-    monkeypatch.delenv(MAX_ROWS_ENV, raising=False)
-    assert configured_max_rows() == DEFAULT_MAX_ROWS == 10_000
-    assert RequestSchema(COLUMNS).max_rows == 10_000
-    monkeypatch.setenv(MAX_ROWS_ENV, "2")
+def test_the_defaults_are_10_000_rows_and_reject():
+    """The server's settings (SERVING_MAX_ROWS, SERVING_CONTRACT_VIOLATIONS) pass these in."""
     schema = RequestSchema(COLUMNS)
-    assert schema.max_rows == 2
-    assert "more than the maximum of 2" in str(parse_error(schema, ndarray()))
-    monkeypatch.setenv(MAX_ROWS_ENV, "lots")
-    with pytest.raises(ValueError, match="SERVING_MAX_ROWS='lots' must be a positive integer"):
-        RequestSchema(COLUMNS)
+    assert (schema.max_rows, schema.violations) == (DEFAULT_MAX_ROWS, "reject") == (10_000, "reject")
 
 
 def test_schema_rejects_bad_column_definitions():
@@ -340,9 +327,8 @@ def test_values_breaking_the_contract_are_rejected_naming_column_and_rule(row, m
     assert str(error) == message.replace("row 0", "row 1")
 
 
-def test_values_breaking_the_contract_are_flagged_when_configured(monkeypatch):
-    monkeypatch.setenv(request_schema.CONTRACT_VIOLATIONS_ENV, "flag")
-    schema = RequestSchema(BOUNDED)
+def test_values_breaking_the_contract_are_flagged_when_configured():
+    schema = RequestSchema(BOUNDED, violations="flag")
     names = [c.name for c in BOUNDED]
     parsed = schema.parse(ndarray([[-5, 7, "One year"], [3, None, None], [120, 1, "x"]], names))
     assert [(v.row, v.column, v.rule, v.value) for v in parsed.violations] == [
@@ -350,9 +336,8 @@ def test_values_breaking_the_contract_are_flagged_when_configured(monkeypatch):
         (0, "female", "binary value (0 or 1)", 7.0),
     ]
     assert parsed.frame["tenure"].tolist() == [-5.0, 3.0, 120.0]  # the values are kept as sent
-    monkeypatch.setenv(request_schema.CONTRACT_VIOLATIONS_ENV, "ignore")
-    with pytest.raises(ValueError, match="SERVING_CONTRACT_VIOLATIONS='ignore' must be one of"):
-        RequestSchema(BOUNDED)
+    with pytest.raises(ValueError, match=r"violations must be one of \['reject', 'flag'\], got 'ignore'"):
+        RequestSchema(BOUNDED, violations="ignore")
 
 
 def test_the_frame_is_built_only_when_asked_for(schema, monkeypatch):
