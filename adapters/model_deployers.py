@@ -7,9 +7,12 @@ Seldon Core deployer on Kubernetes running the same serving image).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -273,8 +276,32 @@ def deploy(
     serving and this raises); on Kubernetes the model's one SeldonDeployment is updated in
     place, also when only ``serving.image`` changed. ZenML's MLflow
     deployer has no in-place update: the new server starts first (on a free port), then
-    the old one is stopped.
+    the old one is stopped. Two local deployments of one model at once take turns (a file lock
+    in the deployer's folder): the second sees what the first left running.
     """
+    with _deployment_turn(deployer, f"{model_name}.deploy.lock"):
+        return _deploy(deployer, bundle_uri, mlflow_model_uri, model_name, model_version, serving)
+
+
+@contextlib.contextmanager
+def _deployment_turn(deployer: Any, lock_name: str) -> Iterator[None]:
+    """Hold an exclusive lock for a local deployer's model (other deployers: nothing to hold)."""
+    if deployer.flavor != "seldon-local":
+        yield
+        return
+    with open(os.path.join(deployer.local_path, lock_name), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def _deploy(
+    deployer: Any,
+    bundle_uri: str,
+    mlflow_model_uri: str | None,
+    model_name: str,
+    model_version: str,
+    serving: ServingConfig,
+) -> DeploymentInfo:
     config, service_type = _service_config(
         deployer, bundle_uri, mlflow_model_uri, model_name, model_version, serving
     )

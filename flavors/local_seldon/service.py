@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
-import signal
 import sys
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +24,16 @@ from zenml.services.service import BaseDeploymentService
 from flavors.local_seldon import LOCAL_SELDON_FLAVOR
 from flavors.local_seldon.supervisor import (
     ACTIVE_FILE,
-    TARGET_FILE,
     Supervisor,
+    SwapFailed,
     listening_socket,
+    read_state,
+    request_swap,
     server_command,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PREDICTION_PATH = "api/v1.0/predictions"
-SWITCH_LOCK_FILE = "switch.lock"
 READINESS_PATH = "health/status"
 
 
@@ -127,11 +123,7 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
 
     def served(self) -> dict[str, Any]:
         """What the supervisor serves now (``active.json``), or {} before it has started."""
-        path = Path(self.status.runtime_path or "") / ACTIVE_FILE
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_state(Path(self.status.runtime_path or "") / ACTIVE_FILE)
 
     def switch_to(self, bundle_dir: str, model_version: str, timeout: float) -> str:
         """Ask the running supervisor to serve another bundle, blue/green; returns the outcome.
@@ -139,33 +131,12 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         Returns ``"swapped"`` or ``"unchanged"``; raises when the new server did not become
         healthy (the old one then keeps serving) or the supervisor did not answer in time.
         """
-        state_dir = Path(self.status.runtime_path)
-        # Two deployments at once (two pipeline runs, a CLI and a step) take turns: each writes its
-        # target and waits for its own outcome while holding the lock.
-        with (state_dir / SWITCH_LOCK_FILE).open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            return self._switch(state_dir, bundle_dir, model_version, timeout)
-
-    def _switch(self, state_dir: Path, bundle_dir: str, model_version: str, timeout: float) -> str:
-        request_id = uuid.uuid4().hex
-        target = {"bundle_dir": bundle_dir, "model_version": model_version, "request_id": request_id}
-        (state_dir / f".{TARGET_FILE}.tmp").write_text(json.dumps(target))
-        (state_dir / f".{TARGET_FILE}.tmp").replace(state_dir / TARGET_FILE)
-        os.kill(self.status.pid, signal.SIGHUP)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            served = self.served()
-            if served.get("request_id") == request_id:
-                if served.get("outcome") == "failed":
-                    raise RuntimeError(
-                        f"version {model_version} did not start ({served.get('error')}); version "
-                        f"{served.get('model_version')} keeps serving; log: {self.status.log_file}"
-                    )
-                return served["outcome"]
-            time.sleep(0.2)
-        raise RuntimeError(
-            f"the model server did not answer a switch to version {model_version} in {timeout:g}s"
-        )
+        try:
+            return request_swap(
+                Path(self.status.runtime_path), self.status.pid, bundle_dir, model_version, timeout
+            )
+        except SwapFailed as exc:
+            raise RuntimeError(f"{exc}; log: {self.status.log_file}") from None
 
     @property
     def prediction_url(self) -> str | None:

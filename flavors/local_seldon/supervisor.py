@@ -24,6 +24,7 @@ served now, and the outcome of the last request).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 TARGET_FILE = "target.json"
 ACTIVE_FILE = "active.json"
+SWAP_LOCK_FILE = "swap.lock"
 HEALTH_PATH = "health/status"
 STOP_MARGIN_S = 5.0  # after the server's own graceful period, before SIGKILL
 MAX_RESTARTS = 5  # within RESTART_WINDOW_S; then the supervisor gives up and exits
@@ -325,6 +328,57 @@ class Supervisor:
         if self.current is not None:
             self.current.stop(self.stop_grace_s + STOP_MARGIN_S)
         return 0
+
+
+class SwapFailed(RuntimeError):
+    """The new version did not start (the old one keeps serving), or the supervisor did not answer."""
+
+
+def request_swap(
+    state_dir: Path, supervisor_pid: int, bundle_dir: str, model_version: str, timeout: float
+) -> str:
+    """Ask a running supervisor to serve another bundle, blue/green; returns the outcome.
+
+    Writes ``target.json`` and sends SIGHUP, then waits for ``active.json`` to report this
+    request's outcome. Two callers at once (two deployments, a CLI and a step) take turns: each
+    holds a file lock from writing its target to reading its outcome, so neither overwrites the
+    other's target before the supervisor has read it.
+
+    Returns:
+        ``"swapped"`` or ``"unchanged"``.
+
+    Raises:
+        SwapFailed: When the new server did not become healthy (the old one keeps serving) or
+            the supervisor did not answer within ``timeout`` seconds.
+    """
+    with (state_dir / SWAP_LOCK_FILE).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        request_id = uuid.uuid4().hex
+        target = {"bundle_dir": bundle_dir, "model_version": model_version, "request_id": request_id}
+        temporary = state_dir / f".{TARGET_FILE}.tmp"
+        temporary.write_text(json.dumps(target))
+        temporary.replace(state_dir / TARGET_FILE)
+        os.kill(supervisor_pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            served = read_state(state_dir / ACTIVE_FILE)
+            if served.get("request_id") == request_id:
+                if served.get("outcome") == "failed":
+                    raise SwapFailed(
+                        f"version {model_version} did not start ({served.get('error')}); "
+                        f"version {served.get('model_version')} keeps serving"
+                    )
+                return served["outcome"]
+            time.sleep(0.1)
+    raise SwapFailed(f"the model server did not answer a switch to version {model_version} in {timeout:g}s")
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """A state file's content; {} while it does not exist or is being replaced."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -262,8 +262,9 @@ def exit_code(server: ModelServer) -> int:
         server.kill()
 
 
-def test_a_server_without_its_bundle_exits_3_naming_it(tmp_path):
-    server = ModelServer(tmp_path / "nothing", tmp_path / "server.log")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_server_without_its_bundle_exits_3_naming_it(tmp_path, workers):
+    server = ModelServer(tmp_path / "nothing", tmp_path / "server.log", env={"SERVING_WORKERS": str(workers)})
     assert exit_code(server) == 3, server.log_tail()
     assert f"Cannot serve the bundle in {tmp_path / 'nothing'}: model bundle directory" in server.log_tail()
     assert port_is_free(server.http_port) and port_is_free(server.metrics_port)
