@@ -86,6 +86,7 @@ REQUEST_LOG_MOUNT = "/mnt/request-log"
 REQUEST_LOG_VOLUME = "request-log"
 HTTP_PORT = 9000
 METRICS_PORT = 6000
+PRE_STOP_S = 5  # seconds between leaving the endpoints and SIGTERM
 SERVING_UID = 1000  # the image's non-root user (Dockerfile: USER 1000:1000)
 PROVISION_VOLUME = f"{GRAPH_NODE}-provision-location"
 # Match it to the cluster's Seldon Core operator (helm value storageInitializer.image).
@@ -228,11 +229,13 @@ def pod_spec_for_zenml(
             {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
         ],
         "resources": _resources(resources),
-        # The server answers only once the bundle is loaded: no traffic before that.
         # The server listens only once the bundle is loaded: liveness waits for the start (up to 10 min)
         "startupProbe": _http_probe("/health/status", initial_delay=2, period=5, failures=120),
         "readinessProbe": _http_probe("/health/status", initial_delay=5, period=5),
         "livenessProbe": _http_probe("/v2/health/live", initial_delay=30, period=10),
+        # A stopping pod leaves the Service's endpoints first; SIGTERM comes once traffic has moved
+        # (uvicorn's workers close idle connections at once on SIGTERM, see serving/server.py).
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_S)]}}},
         "volumeMounts": [{"name": PROVISION_VOLUME, "mountPath": MODEL_MOUNT, "readOnly": True}],
         # Container level: the operator replaces the pod-level securityContext with its own.
         "securityContext": {

@@ -17,7 +17,9 @@ connection grew the server by 1.2 GB in 4 s), it refuses a header block or trail
 bound. ``SERVING_HTTP_PARSER=h11`` is the pure-Python alternative, bounded by
 ``h11_max_incomplete_event_size`` (16 KiB).
 
-With ``SERVING_WORKERS`` > 1, uvicorn's process manager (``uvicorn.supervisors.Multiprocess``, what
+One worker runs :class:`DrainingServer`, which stops accepting ``SERVING_DRAIN_S`` before uvicorn's
+graceful shutdown (the local deployer runs one such process per worker, for its swaps). With
+``SERVING_WORKERS`` > 1, uvicorn's process manager (``uvicorn.supervisors.Multiprocess``, what
 ``uvicorn --workers`` runs) starts the workers on the same sockets, and Prometheus values are
 summed across them through ``PROMETHEUS_MULTIPROC_DIR``. Its workers are spawned, not forked, so
 each loads the model itself (about 130 MB each for the Telco model); the parent imports no
@@ -26,6 +28,7 @@ scikit-learn.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import logging.config
 import math
@@ -57,6 +60,28 @@ LOG_CONFIG: dict[str, Any] = {
     "root": {"handlers": ["stderr"], "level": "INFO"},
     "loggers": {"uvicorn": {"level": "INFO"}, "uvicorn.error": {"level": "INFO"}},
 }
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, stopping in two steps: first it stops accepting, then, ``drain_s`` later,
+    uvicorn's graceful shutdown runs.
+
+    uvicorn's own shutdown stops accepting and at once closes every connection without a request
+    in progress, including one it accepted a moment ago whose request has not been read yet. On
+    a socket shared with the next server (a blue/green swap) that loses the request: a swap under
+    load lost 6 of 14,838 requests that way. Waiting before the shutdown lets those requests
+    arrive and be answered; new connections meanwhile go to the other server on the socket.
+    """
+
+    def __init__(self, config: uvicorn.Config, drain_s: float) -> None:
+        super().__init__(config)
+        self.drain_s = drain_s
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # stop accepting; connections already accepted go on
+        await asyncio.sleep(self.drain_s)
+        await super().shutdown(sockets)
 
 
 def app_factory() -> Any:
@@ -124,7 +149,7 @@ def main() -> int:
         return 2
     config = uvicorn_config(settings)
     if settings.workers == 1:
-        server = uvicorn.Server(config)
+        server = DrainingServer(config, settings.drain_s)
         server.run(sockets=sockets)
         return 0 if server.started else STARTUP_FAILURE
     if not os.environ.get(MULTIPROCESS_ENV):

@@ -66,6 +66,8 @@ class ServingSettings(BaseSettings):
         None, gt=0, validation_alias=_alias("SERVING_GRACEFUL_SHUTDOWN_S")
     )
     """How long in-flight requests may finish after SIGTERM; default: the body timeout plus 5 s."""
+    drain_s: float = Field(1.0, ge=0, le=60, validation_alias=_alias("SERVING_DRAIN_S"))
+    """On SIGTERM, how long a single-worker server stops accepting before it closes idle connections."""
     max_rows: int = Field(10_000, ge=1, validation_alias=_alias("SERVING_MAX_ROWS"))
     contract_violations: Literal["reject", "flag"] = Field(
         "reject", validation_alias=_alias("SERVING_CONTRACT_VIOLATIONS")

@@ -106,7 +106,6 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
         if self.config.max_body_bytes:
             env["SERVING_MAX_BODY_BYTES"] = str(self.config.max_body_bytes)
         env["SERVING_CONTRACT_VIOLATIONS"] = self.config.contract_violations
-        env["SERVING_WORKERS"] = str(self.config.workers)
         env["SERVING_BODY_TIMEOUT_S"] = f"{self.config.body_timeout_s:g}"
         metrics = _metrics_socket(self.config.metrics_port) if self.config.metrics_port else None
         supervisor = Supervisor(
@@ -118,6 +117,7 @@ class LocalSeldonDeploymentService(LocalDaemonService, BaseDeploymentService):
             cwd=PROJECT_ROOT,
             metrics=metrics,
             stop_grace_s=self.config.body_timeout_s + 5.0,
+            workers=self.config.workers,
         )
         sys.exit(supervisor.run(self.config.bundle_dir, self.config.model_version))
 

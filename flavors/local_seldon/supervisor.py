@@ -28,10 +28,12 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -82,39 +84,68 @@ def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket
 
 @dataclass
 class Server:
-    """One running model server (a process group) serving one bundle."""
+    """One version's model server: ``workers`` single-worker processes in one process group.
 
-    process: subprocess.Popen
-    private: socket.socket  # closed in the supervisor once the child has inherited it
-    private_port: int
+    Each process accepts on the shared public socket and answers health checks on a private port
+    of its own, so readiness means every worker is ready. One process per worker, rather than
+    uvicorn's own process manager, because each must drain on SIGTERM (serving.server's
+    ``DrainingServer``), which uvicorn's manager cannot run.
+    """
+
+    processes: list[subprocess.Popen]
+    private_ports: list[int]
     bundle_dir: str
     model_version: str
+    metrics: socket.socket | None = None  # a metrics socket of this server's own (no fixed port)
+    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR of several workers
     started: float = field(default_factory=time.monotonic)
 
     @property
-    def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.private_port}/{HEALTH_PATH}"
+    def pid(self) -> int:
+        """The first process's pid: the process group's id."""
+        return self.processes[0].pid
+
+    @property
+    def health_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}/{HEALTH_PATH}" for port in self.private_ports]
+
+    def exited(self) -> subprocess.Popen | None:
+        """A process of the server that has exited, if any."""
+        return next((process for process in self.processes if process.poll() is not None), None)
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.exited() is None
 
     def stop(self, grace_s: float) -> None:
-        """SIGTERM to the server, SIGKILL to whatever is left of its process group after ``grace_s``.
+        """SIGTERM to every process, SIGKILL to whatever is left of the group after ``grace_s``.
 
-        Only the leader is told to stop: uvicorn (or its process manager, with several workers)
-        stops accepting and lets the requests in flight finish within its graceful period, which
-        ``grace_s`` must exceed.
+        Each process stops accepting, finishes the requests in flight within its graceful period
+        (``grace_s`` must exceed it) and exits.
         """
-        try:
-            self.process.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        for process in self.processes:
+            try:
+                process.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and _group_exists(self.process.pid):
-            self.process.poll()  # reap the leader so the group can empty
+        while time.monotonic() < deadline and _group_exists(self.pid):
+            for process in self.processes:
+                process.poll()  # reap each so the group can empty
             time.sleep(0.05)
-        _signal_group(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        _signal_group(self.pid, signal.SIGKILL)
+        for process in self.processes:
+            process.wait()
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -139,7 +170,7 @@ class Supervisor:
 
     Args:
         public: The listening socket clients connect to (its port never changes).
-        command: Builds the server command for a private port (the bundle comes from the env).
+        command: The server command (``server_command()``; its settings come from the env).
         state_dir: Where ``target.json`` and ``active.json`` live.
         env: The environment for servers; ``MODEL_DIR`` and the socket variables are added.
         ready_timeout_s: How long a new server may take to answer its health check.
@@ -147,6 +178,7 @@ class Supervisor:
             down like ``public``; None: each server binds a free metrics port of its own.
         stop_grace_s: How long a stopped server may take to finish its requests (its
             ``SERVING_GRACEFUL_SHUTDOWN_S``) before the margin and SIGKILL.
+        workers: Processes per server.
     """
 
     def __init__(
@@ -159,8 +191,10 @@ class Supervisor:
         cwd: str | Path | None = None,
         metrics: socket.socket | None = None,
         stop_grace_s: float = 15.0,
+        workers: int = 1,
     ) -> None:
         self.stop_grace_s = stop_grace_s
+        self.workers = workers
         self.public = public
         self.metrics = metrics
         self.command = command
@@ -176,50 +210,62 @@ class Supervisor:
     # ------------------------------------------------------------------ servers
 
     def start_server(self, bundle_dir: str, model_version: str) -> Server:
-        """Start a server on the public socket plus a private one; does not wait for it."""
-        private = listening_socket("127.0.0.1", 0)
-        port = private.getsockname()[1]
-        env = {
-            **self.env,
-            "MODEL_DIR": bundle_dir,
-            "SERVING_HOST": "127.0.0.1",
-            "SERVING_LISTEN_FDS": f"{self.public.fileno()},{private.fileno()}",
-            "SERVING_KEEP_ALIVE_S": "0",
-            "SERVING_GRACEFUL_SHUTDOWN_S": f"{self.stop_grace_s:g}",
-        }
-        fds = [self.public.fileno(), private.fileno()]
-        if self.metrics is not None:
-            env["SERVING_METRICS_FD"] = str(self.metrics.fileno())
-            env["SERVING_METRICS_PORT"] = str(self.metrics.getsockname()[1])  # the app answers scrapes there
-            fds.append(self.metrics.fileno())
-        else:
-            env["SERVING_METRICS_PORT"] = str(free_port())
+        """Start a server's processes on the public socket plus private ones; does not wait for them."""
         # Imported here, not at the top: ZenML's CLI imports this flavor with only the flavors
         # package resolvable (`zenml model-deployer models list`), not the project's others.
         from serving.lifetime import die_with_parent
 
-        process = subprocess.Popen(
-            self.command,
-            env=env,
-            cwd=self.cwd,
-            pass_fds=tuple(fds),
-            start_new_session=True,  # its own process group: signalled and reaped as one
-            preexec_fn=die_with_parent,
+        own_metrics = listening_socket("127.0.0.1", 0) if self.metrics is None else None
+        metrics = self.metrics or own_metrics
+        metrics_dir = tempfile.mkdtemp(prefix="serving-metrics-") if self.workers > 1 else None
+        env = {
+            **self.env,
+            "MODEL_DIR": bundle_dir,
+            "SERVING_HOST": "127.0.0.1",
+            "SERVING_WORKERS": "1",
+            "SERVING_KEEP_ALIVE_S": "0",
+            "SERVING_GRACEFUL_SHUTDOWN_S": f"{self.stop_grace_s:g}",
+            "SERVING_METRICS_FD": str(metrics.fileno()),
+            "SERVING_METRICS_PORT": str(metrics.getsockname()[1]),  # the app answers scrapes there
+        }
+        if metrics_dir is not None:
+            env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # the workers' values summed on a scrape
+        processes, ports = [], []
+        for _ in range(self.workers):
+            private = listening_socket("127.0.0.1", 0)
+            fds = (self.public.fileno(), private.fileno(), metrics.fileno())
+            group = processes[0].pid if processes else 0  # 0: the first starts a group of its own
+            processes.append(
+                subprocess.Popen(
+                    self.command,
+                    env={**env, "SERVING_LISTEN_FDS": f"{fds[0]},{fds[1]}"},
+                    cwd=self.cwd,
+                    pass_fds=fds,
+                    process_group=group,  # one group per server: signalled and reaped as one
+                    preexec_fn=die_with_parent,
+                )
+            )
+            ports.append(private.getsockname()[1])
+            private.close()  # the child holds its own copy
+        logger.info(
+            "Started server pids %s for version %s (health ports %s)",
+            [process.pid for process in processes],
+            model_version,
+            ports,
         )
-        logger.info("Started server pid %s for version %s (health port %s)", process.pid, model_version, port)
-        return Server(process, private, port, bundle_dir, model_version)
+        return Server(processes, ports, bundle_dir, model_version, own_metrics, metrics_dir)
 
     def wait_ready(self, server: Server) -> str | None:
-        """None once the server answers its health check; else why it did not."""
+        """None once every process answers its health check; else why not."""
         deadline = time.monotonic() + self.ready_timeout_s
+        waiting = list(server.health_urls)
         while time.monotonic() < deadline:
-            if not server.alive():
-                return f"the server exited with code {server.process.returncode} while starting"
-            try:
-                if requests.get(server.health_url, timeout=2).status_code == 200:
-                    return None
-            except requests.RequestException:
-                pass
+            exited = server.exited()
+            if exited is not None:
+                return f"the server exited with code {exited.returncode} while starting"
+            waiting = [url for url in waiting if not _healthy(url)]
+            if not waiting:
+                return None
             time.sleep(0.2)
         return f"the server did not answer {HEALTH_PATH} within {self.ready_timeout_s:g}s"
 
@@ -227,7 +273,6 @@ class Supervisor:
         """Start a server and make it current once healthy; None on success, else the error."""
         server = self.start_server(bundle_dir, model_version)
         error = self.wait_ready(server)
-        server.private.close()  # the child holds its own copy
         if error:
             server.stop(grace_s=1.0)  # it never served: nothing in flight
             logger.error("Version %s did not start: %s", model_version, error)
@@ -244,7 +289,7 @@ class Supervisor:
         state = {
             "model_version": self.current.model_version if self.current else None,
             "bundle_dir": self.current.bundle_dir if self.current else None,
-            "server_pid": self.current.process.pid if self.current else None,
+            "server_pid": self.current.pid if self.current else None,
             "supervisor_pid": os.getpid(),
             **outcome,
         }
@@ -282,8 +327,9 @@ class Supervisor:
         """Restart a server that died on its own; False when it keeps dying."""
         crashed = self.current
         assert crashed is not None
-        logger.error("Server pid %s exited with code %s", crashed.process.pid, crashed.process.returncode)
-        _signal_group(crashed.process.pid, signal.SIGKILL)  # workers or the metrics server left behind
+        exited = crashed.exited()
+        logger.error("Server pid %s exited with code %s", exited.pid, exited.returncode)
+        crashed.stop(grace_s=0)  # the rest of its processes
         now = time.monotonic()
         self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW_S] + [now]
         if len(self.restarts) > MAX_RESTARTS:
@@ -396,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(message)s")
     project = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "SERVING_WORKERS": str(args.workers)}
+    env = {**os.environ}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [project, env.get("PYTHONPATH")]))
     supervisor = Supervisor(
         listening_socket("127.0.0.1", args.port),
@@ -406,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         ready_timeout_s=args.ready_timeout,
         cwd=project,
         metrics=listening_socket("127.0.0.1", args.metrics_port) if args.metrics_port else None,
+        workers=args.workers,
     )
     return supervisor.run(args.bundle, args.version)
 

@@ -23,7 +23,14 @@ import requests
 import yaml
 from sklearn.linear_model import LogisticRegression
 
-from flavors.local_seldon.supervisor import ACTIVE_FILE, TARGET_FILE, Supervisor, listening_socket
+from flavors.local_seldon.supervisor import (
+    ACTIVE_FILE,
+    TARGET_FILE,
+    Supervisor,
+    SwapFailed,
+    listening_socket,
+    request_swap,
+)
 from serving.bundle import save_bundle
 from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.modelling.model import build_model, encode_target
@@ -168,6 +175,33 @@ def test_a_garbage_swap_request_leaves_the_old_server_serving(supervisor, bundle
         assert process.poll() is None, "the supervisor died of a swap request"
         assert served_version(port) == "1"
     assert switch(state, bundles["1"], "1")["outcome"] == "unchanged"  # and it still takes requests
+
+
+def test_two_swap_requests_at_once_take_turns(supervisor, bundles):
+    """Two deployments asking at once: each gets its own outcome (without the lock the second
+    target overwrote the first before the supervisor read it, and the first waited in vain)."""
+    process, port, state = supervisor
+    outcomes: dict[str, str] = {}
+    errors: list[str] = []
+
+    def ask(version: str) -> None:
+        try:
+            outcomes[version] = request_swap(state, process.pid, str(bundles[version]), version, timeout=90)
+        except SwapFailed as exc:
+            errors.append(str(exc))
+
+    with Load(port) as load:
+        threads = [threading.Thread(target=ask, args=(version,)) for version in ("2", "1")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert set(outcomes) == {"1", "2"} and outcomes["2"] == "swapped", outcomes
+    last = active(state)["model_version"]
+    assert served_version(port) == last
+    assert outcomes["1"] == ("swapped" if last == "1" else "unchanged")
+    assert load.failures == [], load.failures[:5]
 
 
 def test_a_stop_lets_a_request_in_flight_finish(supervisor):

@@ -178,6 +178,7 @@ def test_model_container(resource):
         "port": HTTP_PORT,
         "scheme": "HTTP",
     }
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
     assert container["startupProbe"]["httpGet"]["path"] == "/health/status"
     assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] == 600
     assert container["livenessProbe"]["httpGet"] == {
