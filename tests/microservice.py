@@ -50,7 +50,12 @@ class ServerProcess:
         self.predictions = f"{self.base_url}/api/v1.0/predictions"
         with log.open("wb") as out:
             self.process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def log_tail(self) -> str:
@@ -113,9 +118,15 @@ class ModelServer(ServerProcess):
 
     def __init__(self, bundle_dir: Path, log: Path, env: dict[str, str] | None = None):
         http_port, metrics_port = free_port(), free_port()
-        settings = {"SERVING_HOST": "127.0.0.1", "SERVING_PORT": str(http_port), "SERVING_METRICS_PORT": str(metrics_port)}
+        settings = {
+            "SERVING_HOST": "127.0.0.1",
+            "SERVING_PORT": str(http_port),
+            "SERVING_METRICS_PORT": str(metrics_port),
+        }
         command = [sys.executable, "-m", "serving"]
-        super().__init__(command, _clean_env(bundle_dir, {**settings, **(env or {})}), log, http_port, metrics_port)
+        super().__init__(
+            command, _clean_env(bundle_dir, {**settings, **(env or {})}), log, http_port, metrics_port
+        )
 
 
 class SeldonMicroservice(ServerProcess):

@@ -111,7 +111,9 @@ def test_status_codes_and_answer_shapes_match_seldon_core(servers, rows):
 
 def test_a_client_puid_comes_back_from_both(servers, rows):
     for server in servers:
-        answer = requests.post(server.predictions, json={**ndarray_request(rows), "meta": {"puid": "abc-1"}}, timeout=30)
+        answer = requests.post(
+            server.predictions, json={**ndarray_request(rows), "meta": {"puid": "abc-1"}}, timeout=30
+        )
         assert answer.json()["meta"]["puid"] == "abc-1"
 
 
@@ -122,9 +124,11 @@ def test_where_seldon_core_answers_5xx_the_server_answers_4xx(servers, rows):
         got = requests.post(ours.predictions, timeout=30, **request)
         assert expected.status_code == 500, f"{name}: seldon-core now answers {expected.status_code}"
         assert got.status_code == _FIXED[name], f"{name}: {got.text[:300]}"
-        assert _shape(got.json()) == _shape(expected.json()) == {
-            "status": {"status": "int", "info": "str", "code": "int", "reason": "str"}
-        }
+        assert (
+            _shape(got.json())
+            == _shape(expected.json())
+            == {"status": {"status": "int", "info": "str", "code": "int", "reason": "str"}}
+        )
 
 
 def test_health_and_metadata_routes_match(servers):

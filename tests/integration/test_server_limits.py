@@ -90,7 +90,9 @@ def assert_quick(latencies: list[float]) -> None:
     assert len(latencies) >= 10, "too few pings were answered"
     slow = [round(s * 1000, 1) for s in latencies if s > PING_BOUND_S]
     # The machine is shared with the other test process: allow a rare scheduler hiccup, no stall.
-    assert len(slow) <= max(1, len(latencies) // 50), f"{len(slow)} of {len(latencies)} pings over 50 ms: {slow[:10]}"
+    assert len(slow) <= max(1, len(latencies) // 50), (
+        f"{len(slow)} of {len(latencies)} pings over 50 ms: {slow[:10]}"
+    )
     assert statistics.median(latencies) < 0.01
 
 
@@ -114,13 +116,17 @@ def test_a_json_query_field_that_is_not_json_is_a_400(server):
 
 def test_a_body_nested_deeper_than_json_allows_is_a_400(server):
     body = "[" * 100_000 + "]" * 100_000
-    answer = requests.post(server.predictions, data=body, headers={"content-type": "application/json"}, timeout=10)
+    answer = requests.post(
+        server.predictions, data=body, headers={"content-type": "application/json"}, timeout=10
+    )
     assert answer.status_code == 400
     assert "nested too deeply" in answer.json()["status"]["info"]
 
 
 def test_a_web_page_from_another_origin_is_refused(server, request_body):
-    answer = requests.post(server.predictions, json=request_body, headers={"Origin": "http://evil.example"}, timeout=10)
+    answer = requests.post(
+        server.predictions, json=request_body, headers={"Origin": "http://evil.example"}, timeout=10
+    )
     assert answer.status_code == 403
     assert "access-control-allow-origin" not in answer.headers
     form = requests.post(
@@ -130,12 +136,18 @@ def test_a_web_page_from_another_origin_is_refused(server, request_body):
 
 
 def test_a_configured_origin_gets_cors_headers(bundle, tmp_path, request_body):
-    server = ModelServer(bundle, tmp_path / "cors.log", {"SERVING_CORS_ORIGINS": "https://app.example"}).wait_ready()
+    server = ModelServer(
+        bundle, tmp_path / "cors.log", {"SERVING_CORS_ORIGINS": "https://app.example"}
+    ).wait_ready()
     try:
-        allowed = requests.post(server.predictions, json=request_body, headers={"Origin": "https://app.example"})
+        allowed = requests.post(
+            server.predictions, json=request_body, headers={"Origin": "https://app.example"}
+        )
         assert allowed.status_code == 200
         assert allowed.headers["access-control-allow-origin"] == "https://app.example"
-        other = requests.post(server.predictions, json=request_body, headers={"Origin": "http://evil.example"})
+        other = requests.post(
+            server.predictions, json=request_body, headers={"Origin": "http://evil.example"}
+        )
         assert other.status_code == 403
     finally:
         server.stop()
@@ -162,7 +174,9 @@ def test_a_lone_surrogate_puid_loses_no_logged_row(server, request_body):
     assert bad.status_code == 200
     assert bad.json()["meta"]["puid"] != "\ud800" and len(bad.json()["meta"]["puid"]) == 32
     for i in range(20):
-        good = requests.post(server.predictions, json={**request_body, "meta": {"puid": f"good-{i}"}}, timeout=10)
+        good = requests.post(
+            server.predictions, json={**request_body, "meta": {"puid": f"good-{i}"}}, timeout=10
+        )
         assert good.status_code == 200
     assert wait_for(lambda: len(read_request_log(folder)) == before + 21, 10), "rows were lost from the log"
     logged = read_request_log(folder)
@@ -282,7 +296,9 @@ def test_connections_beyond_the_bound_get_503(server, request_body):
     finally:
         for connection in idle:
             connection.close()
-    assert wait_for(lambda: requests.post(server.predictions, json=request_body, timeout=10).status_code == 200, 10)
+    assert wait_for(
+        lambda: requests.post(server.predictions, json=request_body, timeout=10).status_code == 200, 10
+    )
 
 
 def test_the_server_still_answers_correctly_after_all_of_it(server, request_body):
