@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The serving image: `python -m serving` (serving/server.py: the project's ASGI app on uvicorn)
 # serving a model bundle (model.joblib + bundle.json) found in $MODEL_DIR (/mnt/models, where the
-# SeldonDeployment's storage initializer puts it; see serving/k8s.py). It speaks the Seldon
+# SeldonDeployment's storage initializer puts it; see adapters/seldon_deployment.py). It speaks the Seldon
 # Core v1 REST protocol (what Seldon's executor sends it) and the Open Inference Protocol v2 on
 # one HTTP port, and serves Prometheus metrics on another; every setting is an environment
 # variable (serving/settings.py).
@@ -47,7 +47,7 @@ COPY serving/ ./serving/
 # into the container (PREDICTIVE_UNIT_HTTP_SERVICE_PORT, PREDICTIVE_UNIT_METRICS_SERVICE_PORT)
 # replace these defaults (SERVING_PORT and SERVING_METRICS_PORT, when set, take precedence over
 # them). SERVING_WORKERS server processes share the HTTP port; each loads the model (the pod's
-# env sets it, see serving/k8s.py).
+# env sets it, see adapters/seldon_deployment.py).
 ENV MODEL_DIR=/mnt/models \
     PREDICTIVE_UNIT_HTTP_SERVICE_PORT=9000 \
     PREDICTIVE_UNIT_METRICS_SERVICE_PORT=6000 \

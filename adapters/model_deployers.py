@@ -130,7 +130,7 @@ def _seldon_kubernetes(
 ) -> tuple[Any, Any]:
     from zenml.integrations.seldon.services import SeldonDeploymentConfig, SeldonDeploymentService
 
-    from serving.k8s import zenml_deployment_config
+    from adapters.seldon_deployment import zenml_deployment_config
 
     resources = {
         "requests": {"cpu": serving.cpu, "memory": serving.memory},
@@ -145,7 +145,7 @@ def _seldon_kubernetes(
         replicas=serving.replicas,
         resources=resources,
         workers=serving.workers,
-        request_log=bool(serving.request_log_dir.strip()),  # an emptyDir in the pod, see serving/k8s.py
+        request_log=bool(serving.request_log_dir.strip()),  # an emptyDir in the pod
         env=serving_env(serving),
     )
     config = SeldonDeploymentConfig(
@@ -253,7 +253,7 @@ def _image_changed(deployer: Any, service: Any, serving: ServingConfig) -> bool:
     """
     if deployer.flavor != "seldon":
         return False
-    from serving.k8s import serving_image
+    from adapters.seldon_deployment import serving_image
 
     predictors = deployer.seldon_client.get_deployment(name=service.seldon_deployment_name).spec.predictors
     components = (predictors[0].componentSpecs if predictors else None) or []

@@ -1,4 +1,4 @@
-"""The SeldonDeployment of serving/k8s.py, validated without a cluster.
+"""The SeldonDeployment of adapters/seldon_deployment.py, validated without a cluster.
 
 Three validators: the Kubernetes client's models (every pod-spec field must survive a
 deserialize/serialize round trip, so a misspelled key fails), the Seldon Core v1 CRD
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from serving import k8s
-from serving.k8s import (
+from adapters import seldon_deployment as k8s
+from adapters.seldon_deployment import (
     GRAPH_NODE,
     HTTP_PORT,
     METRICS_PORT,

@@ -3,7 +3,7 @@
 Two renderings of the same pod:
 
 - :func:`render_seldon_deployment`: a complete ``machinelearning.seldon.io/v1``
-  ``SeldonDeployment`` to ``kubectl apply`` (``python -m serving.k8s ... > sdep.yaml``);
+  ``SeldonDeployment`` to ``kubectl apply`` (``python -m adapters.seldon_deployment ... > sdep.yaml``);
 - :func:`pod_spec_for_zenml` + :func:`zenml_deployment_config`: the pod spec and the
   keyword arguments of ZenML's ``SeldonDeploymentConfig(is_custom_deployment=True, ...)``,
   which ZenML's Seldon model deployer turns into a ``SeldonDeployment`` whose only
@@ -465,8 +465,8 @@ def to_yaml(resource: Mapping[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m serving.k8s NAME IMAGE MODEL_URI VERSION [options] > sdep.yaml``."""
-    parser = argparse.ArgumentParser(prog="python -m serving.k8s", description=main.__doc__)
+    """``python -m adapters.seldon_deployment NAME IMAGE MODEL_URI VERSION [options] > sdep.yaml``."""
+    parser = argparse.ArgumentParser(prog="python -m adapters.seldon_deployment", description=main.__doc__)
     parser.add_argument("name")
     parser.add_argument("image")
     parser.add_argument("model_uri")
