@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -36,6 +37,7 @@ _SELDON_LABELS = (
     ("model_name", "PREDICTIVE_UNIT_ID"),
     ("model_image", "PREDICTIVE_UNIT_IMAGE"),
 )
+_METHODS = frozenset({"GET", "HEAD", "POST", "OPTIONS"})
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -59,6 +61,7 @@ class ServingMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         target = None if self.multiprocess else self.registry
         self.constant = _seldon_labels(environ)
+        self._children: dict[tuple, Any] = {}
         base = list(self.constant)
 
         def counter(name: str, text: str, *labels: str) -> Counter:
@@ -89,10 +92,16 @@ class ServingMetrics:
         )
 
     def labels(self, metric: Counter | Gauge | Histogram, **labels: str):
-        """``metric`` with the Seldon labels and ``labels``."""
-        return metric.labels(**self.constant, **labels)
+        """``metric`` with the Seldon labels and ``labels`` (looked up once per label set: a
+        prometheus_client lookup costs microseconds, on every request)."""
+        key = (id(metric), *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(**self.constant, **labels)
+        return child
 
     def observe_request(self, service: str, method: str, code: int, seconds: float) -> None:
+        method = method if method in _METHODS else "other"  # a client's method: no unbounded label values
         self.labels(self.requests, service=service, method=method, code=str(code)).observe(seconds)
 
     def exposition(self) -> bytes:

@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 from numbers import Real
 from operator import itemgetter
 from typing import Any, Protocol
@@ -191,6 +192,7 @@ class RequestSchema:
         self._low = np.array([[_bound(c.min, -np.inf)] for c in numeric_columns]).reshape(-1, 1)
         self._high = np.array([[_bound(c.max, np.inf)] for c in numeric_columns]).reshape(-1, 1)
         self._binary = np.array([c.kind == "binary" for c in numeric_columns], dtype=bool).reshape(-1, 1)
+        self._any_binary = bool(self._binary.any())
         self._has_rules = bool(
             np.isfinite(self._low).any() or np.isfinite(self._high).any() or self._binary.any()
         )
@@ -237,9 +239,7 @@ class RequestSchema:
                 "the request has no data: send {'data': {'names': [...], 'ndarray': [[...]]}} "
                 f"or {{'jsonData': [{{...}}]}}{hint}",
             )
-        numeric = np.empty((len(self._numeric), n_rows), dtype=np.float64)
-        for row, i in enumerate(self._numeric):
-            numeric[row] = _numeric_values(self.columns[i], columns[i])
+        numeric = self._numeric_block(columns, n_rows)
         if np.isinf(numeric).any():
             row, position = (int(k[0]) for k in np.nonzero(np.isinf(numeric)))
             column = self.columns[self._numeric[row]]
@@ -270,12 +270,30 @@ class RequestSchema:
             violations=tuple(violations),
         )
 
+    def _numeric_block(self, columns: list[Sequence[Any]], n_rows: int) -> np.ndarray:
+        """The numeric and binary columns as one float64 block (nulls as NaN), checked."""
+        values = [columns[i] for i in self._numeric]
+        if set(map(type, chain.from_iterable(values))) <= _JSON_NUMBER_TYPES:
+            try:  # numbers and nulls only: one call (an int too large for a float: checked below)
+                return np.array(values, dtype=np.float64).reshape(len(values), n_rows)
+            except OverflowError:
+                pass
+        numeric = np.empty((len(self._numeric), n_rows), dtype=np.float64)
+        for row, i in enumerate(self._numeric):
+            numeric[row] = _numeric_values(self.columns[i], columns[i])
+        return numeric
+
     def _violations(self, numeric: np.ndarray) -> list[Violation]:
         """Values outside a column's [min, max], and binary values other than 0 and 1 (NaN passes)."""
         low = numeric < self._low
         high = numeric > self._high
-        binary = self._binary & (numeric != 0) & (numeric != 1) & ~np.isnan(numeric)
-        if not (low.any() or high.any() or binary.any()):
+        outside = low | high
+        if self._any_binary:
+            binary = self._binary & (numeric != 0) & (numeric != 1) & ~np.isnan(numeric)
+            outside |= binary
+        else:
+            binary = np.zeros_like(outside)
+        if not outside.any():  # the usual case: one test
             return []
         found = []
         for rule_mask, describe in ((binary, _binary_rule), (low, _min_rule), (high, _max_rule)):

@@ -418,7 +418,8 @@ class Scorer:
         Raises ValueError where scikit-learn would (e.g. non-finite inputs to a linear model)."""
         if self.compiled is not None:
             return self.compiled(parsed)
-        return scores_of(self.pipeline, parsed.frame, self.target)
+        with np.errstate(all="ignore"):  # overflow is a value here, as on the compiled path
+            return scores_of(self.pipeline, parsed.frame, self.target)
 
 
 def choose_scorer(

@@ -10,11 +10,9 @@ rows) happens here once, whatever the protocol.
 from __future__ import annotations
 
 import logging
-import uuid
+import secrets
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from serving.answers import Answer, answer, output_names
 from serving.bundle import Bundle, load_bundle
@@ -49,9 +47,9 @@ def request_id_of(candidate: Any) -> str:
         try:
             candidate.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate ("\ud800") decodes from JSON but never encodes
-            return uuid.uuid4().hex
+            return secrets.token_hex(16)
         return candidate
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # 128 random bits, as a uuid4
 
 
 class ServedModel:
@@ -124,8 +122,7 @@ class ServedModel:
         """
         parsed = self.schema.parse(request)
         try:
-            with np.errstate(all="ignore"):
-                scores = self.scorer.scores(parsed)
+            scores = self.scorer.scores(parsed)
         except (ValueError, OverflowError, FloatingPointError) as exc:
             raise unscorable(parsed, str(exc)) from exc
         result = answer(self.meta, unscorable_check(scores, parsed))
