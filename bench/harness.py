@@ -178,12 +178,24 @@ class ServerProcess:
     """
 
     def __init__(
-        self, command: list[str], env: dict[str, str], output: Path, url: str, health_path: str
+        self,
+        command: list[str],
+        env: dict[str, str],
+        output: Path,
+        url: str,
+        health_path: str,
+        pass_fds: tuple[int, ...] = (),
     ) -> None:
         self.command, self.output, self.url, self.health_path = command, output, url, health_path
         with output.open("wb") as out:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=pass_fds,
             )
 
     def wait_ready(self, timeout_s: float = 120) -> None:
@@ -249,20 +261,31 @@ class ServerProcess:
 
 def serving_process(command: list[str], output: Path, env: dict[str, str]) -> ServerProcess:
     """``command`` configured as ``python -m serving`` is: the caller's ``SERVING_*`` variables
-    removed (the shell does not configure the server under test), loopback ports of its own,
-    then ``env``; ready when ``/health/status`` answers."""
-    from flavors.local_seldon.supervisor import free_port
+    removed (the shell does not configure the server under test), loopback sockets bound here and
+    handed down (no race for a free port between servers started at once), then ``env``; ready
+    when ``/health/status`` answers."""
+    from flavors.local_seldon.supervisor import listening_socket
 
-    port = free_port()
+    http, metrics = listening_socket("127.0.0.1", 0), listening_socket("127.0.0.1", 0)
+    port = http.getsockname()[1]
     full_env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith("SERVING_") and name not in ("MODEL_DIR", "PROMETHEUS_MULTIPROC_DIR")
     }
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
-    full_env.update(SERVING_HOST="127.0.0.1", SERVING_PORT=str(port), SERVING_METRICS_PORT=str(free_port()))
+    full_env.update(
+        SERVING_HOST="127.0.0.1",
+        SERVING_LISTEN_FDS=str(http.fileno()),
+        SERVING_METRICS_FD=str(metrics.fileno()),
+        SERVING_METRICS_PORT=str(metrics.getsockname()[1]),
+    )
     full_env.update(env)
-    return ServerProcess(command, full_env, output, f"http://127.0.0.1:{port}", "/health/status")
+    fds = (http.fileno(), metrics.fileno())
+    server = ServerProcess(command, full_env, output, f"http://127.0.0.1:{port}", "/health/status", fds)
+    http.close()  # the server holds its own copies
+    metrics.close()
+    return server
 
 
 def model_server(bundle: Path, output: Path, env: dict[str, str] | None = None) -> ServerProcess:

@@ -443,7 +443,8 @@ def report(results: list[dict], agreements: dict[str, dict], args, load: tuple, 
             f"{processes_pss(by_name[f'{BINARY.task}: {TWO}'])}.",
             f"- wrk socket errors: {'; '.join(socket_errors) if socket_errors else 'none'}.",
             "- Servers: the project's is `python -m serving` (settings in the environment: `SERVING_HOST`, "
-            "`SERVING_PORT`, `SERVING_METRICS_PORT`, `MODEL_DIR` and the row's variables); the no-op app "
+            "`SERVING_LISTEN_FDS` and `SERVING_METRICS_FD`: loopback sockets bound by the benchmark, "
+            "`MODEL_DIR` and the row's variables); the no-op app "
             "`python -m bench.noop_app --http <parser>`; MLflow's `mlflow models serve -m <model> "
             "--env-manager local -w 1`.",
             "",

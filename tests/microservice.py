@@ -16,6 +16,7 @@ from pathlib import Path
 
 import requests
 
+from flavors.local_seldon.supervisor import listening_socket
 from tests.conftest import PROJECT_ROOT
 from tests.processes import free_port
 
@@ -44,7 +45,15 @@ class ServerProcess:
         http_port, metrics_port: The ports it was told to use.
     """
 
-    def __init__(self, command: list[str], env: dict[str, str], log: Path, http_port: int, metrics_port: int):
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        log: Path,
+        http_port: int,
+        metrics_port: int,
+        pass_fds: tuple[int, ...] = (),
+    ):
         self.http_port, self.metrics_port, self.log = http_port, metrics_port, log
         self.base_url = f"http://127.0.0.1:{http_port}"
         self.predictions = f"{self.base_url}/api/v1.0/predictions"
@@ -56,6 +65,7 @@ class ServerProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=pass_fds,
             )
 
     def log_tail(self) -> str:
@@ -114,19 +124,34 @@ class ServerProcess:
 
 
 class ModelServer(ServerProcess):
-    """``python -m serving`` on ``bundle_dir`` (``env``: ``SERVING_*`` settings)."""
+    """``python -m serving`` on ``bundle_dir`` (``env``: ``SERVING_*`` settings), on loopback sockets
+    bound here and handed down (no race for a free port with servers started at the same time);
+    ``binds=True``: the server binds ``SERVING_HOST``:``SERVING_PORT`` itself, as in the image."""
 
-    def __init__(self, bundle_dir: Path, log: Path, env: dict[str, str] | None = None):
-        http_port, metrics_port = free_port(), free_port()
+    def __init__(self, bundle_dir: Path, log: Path, env: dict[str, str] | None = None, binds: bool = False):
+        if binds:
+            ports = (free_port(), free_port())
+            settings = {
+                "SERVING_HOST": "127.0.0.1",
+                "SERVING_PORT": str(ports[0]),
+                "SERVING_METRICS_PORT": str(ports[1]),
+            }
+            command = [sys.executable, "-m", "serving"]
+            super().__init__(command, _clean_env(bundle_dir, {**settings, **(env or {})}), log, *ports)
+            return
+        http, metrics = listening_socket("127.0.0.1", 0), listening_socket("127.0.0.1", 0)
         settings = {
             "SERVING_HOST": "127.0.0.1",
-            "SERVING_PORT": str(http_port),
-            "SERVING_METRICS_PORT": str(metrics_port),
+            "SERVING_LISTEN_FDS": str(http.fileno()),
+            "SERVING_METRICS_FD": str(metrics.fileno()),
+            "SERVING_METRICS_PORT": str(metrics.getsockname()[1]),
         }
         command = [sys.executable, "-m", "serving"]
-        super().__init__(
-            command, _clean_env(bundle_dir, {**settings, **(env or {})}), log, http_port, metrics_port
-        )
+        full_env = _clean_env(bundle_dir, {**settings, **(env or {})})
+        ports = (http.getsockname()[1], metrics.getsockname()[1])
+        super().__init__(command, full_env, log, *ports, pass_fds=(http.fileno(), metrics.fileno()))
+        http.close()  # the server holds its own copies
+        metrics.close()
 
 
 class SeldonMicroservice(ServerProcess):

@@ -271,7 +271,9 @@ def test_a_server_without_its_bundle_exits_3_naming_it(tmp_path, workers):
 
 
 def test_a_bad_setting_stops_the_server_before_it_binds_a_port(bundle_dir, tmp_path):
-    server = ModelServer(bundle_dir, tmp_path / "server.log", env={"SERVING_CONTRACT_VIOLATIONS": "ignore"})
+    server = ModelServer(
+        bundle_dir, tmp_path / "server.log", env={"SERVING_CONTRACT_VIOLATIONS": "ignore"}, binds=True
+    )
     assert exit_code(server) == 2
     assert server.log_tail().startswith("error: SERVING_CONTRACT_VIOLATIONS='ignore': ")
     assert port_is_free(server.http_port) and port_is_free(server.metrics_port)
@@ -291,8 +293,8 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-def start(bundle: Path, log: Path, env: dict[str, str] | None = None) -> ModelServer:
-    server = ModelServer(bundle, log, env=env)
+def start(bundle: Path, log: Path, env: dict[str, str] | None = None, binds: bool = False) -> ModelServer:
+    server = ModelServer(bundle, log, env=env, binds=binds)
     try:
         server.wait_ready()
     except RuntimeError as exc:
@@ -332,12 +334,17 @@ def values(scraped: dict, name: str, **labels: str) -> float:
     )
 
 
-def test_the_server_binds_serving_host_only(server):
+def test_the_server_binds_serving_host_only(bundle_dir, tmp_path):
     if not Path("/proc/net/tcp").exists():
         pytest.skip("needs /proc/net/tcp (Linux)")
-    # ModelServer sets SERVING_HOST=127.0.0.1: both ports listen there and nowhere else
-    assert listening_addresses(server.http_port) == {"127.0.0.1"}
-    assert listening_addresses(server.metrics_port) == {"127.0.0.1"}
+    server = start(bundle_dir, tmp_path / "server.log", binds=True)
+    try:
+        # SERVING_HOST=127.0.0.1: both ports listen there and nowhere else
+        assert listening_addresses(server.http_port) == {"127.0.0.1"}
+        assert listening_addresses(server.metrics_port) == {"127.0.0.1"}
+        assert requests.get(f"{server.base_url}/health/ping", timeout=5).text == "pong"
+    finally:
+        stop(server)
 
 
 def test_health_status_after_load(server):
