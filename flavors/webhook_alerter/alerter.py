@@ -13,7 +13,9 @@ What each ``payload_format`` sends for ``post(message, WebhookAlerterParameters(
 
 The title line and the field lines are left out when there are none. The webhook URL is read
 from the ZenML secret ``secret_name`` (key ``url``) at every post, so a rotated URL applies at
-once. It is a credential: no log line of this module or of urllib3 under it shows it.
+once. It is a credential: no log line of this module or of urllib3 under it shows it (a line
+may name its scheme and host). One alert takes at most ``deadline_s``, its retries included, and
+no more than a short excerpt of an answer's body is ever read.
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ from urllib.parse import urlsplit
 
 import requests
 from pydantic import Field
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 from zenml.alerter.base_alerter import BaseAlerter, BaseAlerterFlavor, BaseAlerterStepParameters
 from zenml.logger import get_logger
 
 from flavors.webhook_alerter.flavor import PayloadFormat, WebhookAlerterConfig, WebhookAlerterFlavor
+from tabular_ml.configuration.redaction import mask_values
+from tabular_ml.data.bounded_http import (
+    Deadline,
+    DeadlineExceeded,
+    DeadlineRetry,
+    bounded_request,
+    bounded_session,
+    read_body,
+)
 
 logger = get_logger(__name__)
 
@@ -42,6 +51,8 @@ MAX_RETRY_AFTER_S = 30
 #: Loggers that may print the request target (path and query: the secret part of the URL).
 _HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager", "urllib3.util.retry")
 _BODY_EXCERPT_CHARS = 200
+#: The most of an answer's body ever read: enough for the excerpt of a failure's answer.
+_BODY_EXCERPT_BYTES = 4 * _BODY_EXCERPT_CHARS
 
 FieldValue = str | int | float | bool | None
 
@@ -96,9 +107,7 @@ class _Redact(logging.Filter):
         self.secrets = sorted((s for s in candidates if len(s) > 1), key=len, reverse=True)
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return mask_values(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -120,6 +129,12 @@ def _urllib3_logs_redacted(redact: _Redact) -> Iterator[None]:
             http_logger.removeFilter(redact)
 
 
+def _origin(url: str) -> str:
+    """The scheme and host of a webhook URL: its path and query are the secret part."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/***"
+
+
 def deliver(
     url: str,
     payload: Mapping[str, object],
@@ -127,6 +142,7 @@ def deliver(
     timeout_s: float,
     retries: int,
     backoff_s: float,
+    deadline_s: float = 60.0,
     label: str = "webhook alerter",
 ) -> bool:
     """POST ``payload`` as JSON to ``url``: True on a 2xx, else False with one warning. Never raises.
@@ -134,11 +150,14 @@ def deliver(
     5xx, 429 and connection errors are retried ``retries`` times (waits 0, 2, 4 ... times
     ``backoff_s``; a ``Retry-After`` header is obeyed up to MAX_RETRY_AFTER_S). A POST is
     retried too, so a receiver that failed after accepting may show the alert twice. Redirects
-    are not followed (a webhook does not redirect; a 3xx is a failure). Log lines name the
-    status, the attempts and the error type, never the URL.
+    are not followed (a webhook does not redirect; a 3xx is a failure). All of it, attempts,
+    waits and reads, ends within ``deadline_s``; of an answer's body at most
+    ``_BODY_EXCERPT_BYTES`` are read (for a failure's excerpt). Log lines name the status, the
+    attempts and the error type, never the URL's path or query.
     """
     redact = _Redact(url)
-    retry = Retry(
+    deadline = Deadline(deadline_s)
+    retry = DeadlineRetry(
         total=retries,
         connect=retries,
         read=retries,
@@ -152,11 +171,32 @@ def deliver(
         raise_on_status=False,  # the last answer is returned: its status is reported
         raise_on_redirect=False,
     )
-    with requests.Session() as session, _urllib3_logs_redacted(redact):
-        session.mount("http://", HTTPAdapter(max_retries=retry))
-        session.mount("https://", HTTPAdapter(max_retries=retry))
+    with bounded_session(retry) as session, _urllib3_logs_redacted(redact):
         try:
-            response = session.post(url, json=payload, timeout=timeout_s, allow_redirects=False)
+            with bounded_request(
+                session,
+                "POST",
+                url,
+                deadline=deadline,
+                timeout_s=timeout_s,
+                json=payload,
+                allow_redirects=False,
+            ) as response:
+                status = response.status_code
+                history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
+                answer = (
+                    b""
+                    if 200 <= status < 300
+                    else read_body(response, deadline, _BODY_EXCERPT_BYTES, truncate=True)
+                )
+        except DeadlineExceeded:
+            logger.warning(
+                "%s: alert not delivered: no complete answer from %s within deadline_s=%gs",
+                label,
+                _origin(url),
+                deadline_s,
+            )
+            return False
         except requests.RequestException as exc:
             reason = getattr(exc.args[0], "reason", None) if exc.args else None
             cause = f"{type(exc).__name__}" + (f" ({type(reason).__name__})" if reason is not None else "")
@@ -167,16 +207,15 @@ def deliver(
         except Exception as exc:  # noqa: BLE001 - an alert must never fail the pipeline
             logger.warning("%s: alert not delivered: unexpected %s", label, type(exc).__name__)
             return False
-    history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
     attempts = len(history) + 1
-    if 200 <= response.status_code < 300:
-        logger.info("%s: alert delivered (HTTP %d, %d attempt(s))", label, response.status_code, attempts)
+    if 200 <= status < 300:
+        logger.info("%s: alert delivered (HTTP %d, %d attempt(s))", label, status, attempts)
         return True
-    excerpt = " ".join(response.text[:_BODY_EXCERPT_CHARS].split())
+    excerpt = " ".join(answer.decode("utf-8", errors="replace")[:_BODY_EXCERPT_CHARS].split())
     logger.warning(
         "%s: alert not delivered: HTTP %d after %d attempt(s)%s",
         label,
-        response.status_code,
+        status,
         attempts,
         f": {redact.redact(excerpt)}" if excerpt else "",
     )
@@ -246,6 +285,7 @@ class WebhookAlerter(BaseAlerter):
             timeout_s=self.config.timeout_s,
             retries=self.config.retries,
             backoff_s=self.config.backoff_s,
+            deadline_s=self.config.deadline_s,
             label=self._label,
         )
 

@@ -20,7 +20,15 @@ class WebhookAlerterConfig(BaseAlerterConfig):
     payload_format: PayloadFormat = Field(
         "slack", description="Body shape: slack | teams | mattermost ({'text'}) or generic."
     )
-    timeout_s: float = Field(10.0, gt=0, description="Connect and read timeout of each attempt, seconds.")
+    timeout_s: float = Field(
+        10.0, gt=0, description="Seconds each connect or read of an attempt may wait for the server."
+    )
+    deadline_s: float = Field(
+        60.0,
+        gt=0,
+        description="Most seconds one alert may take, every attempt, wait and read included "
+        "(a receiver trickling its answer cannot stretch it).",
+    )
     retries: int = Field(
         3, ge=0, le=10, description="Retries after the first attempt on 5xx, 429 and connection errors."
     )

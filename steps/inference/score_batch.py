@@ -19,7 +19,11 @@ logger = get_logger(__name__)
 def score_batch(
     model: Pipeline, source: SourceConfig, sink: SinkConfig, chunk_rows: int, key_column: str | None
 ) -> Annotated[BatchPredictions, ArtifactConfig(name="predictions")]:
-    """Append a prediction per input row to the sink; the same rows go to the artifact store.
+    """Write a prediction per input row to the sink; the same rows go to the artifact store.
+
+    The sink gets the run's rows all at once when the run completes, each with the run's batch
+    key (model, version and a fingerprint of the rows read), replacing the rows an earlier run
+    of the same input and version wrote; a second run into the same sink meanwhile is refused.
 
     ``model`` is the pipeline's model version's (production's) ``model`` artifact; its contract,
     cleaning, target (task, classes) and threshold come from that version's metadata. The predictions
@@ -48,6 +52,7 @@ def score_batch(
         "rows": predictions.rows,
         "chunks": predictions.chunks,
         "model_version": predictions.model_version,
+        "batch_key": predictions.batch_key,
     }
     if predictions.class_shares is not None:
         summary["class_shares"] = {k: round(v, 6) for k, v in predictions.class_shares.items()}

@@ -1,8 +1,11 @@
 """What looks like a credential in a configuration, and masking it.
 
-One rule, used twice: the source configs refuse credentials at validation
-(:class:`tabular_ml.configuration.schema.SourceModel`), and :func:`redact` masks whatever slipped through
-before a configuration is printed or stored as metadata.
+One rule, used everywhere a credential could be shown: the source configs refuse credentials at
+validation (:class:`tabular_ml.configuration.schema.SourceModel`), :func:`redact` masks whatever
+slipped through before a configuration is printed or stored as metadata, :func:`mask_text` masks
+the URLs inside a message (a SQL URL given by ``url_env``, whose query may carry a password), and
+:func:`credential_values` lists the secret values of a URL or of request headers so that
+:func:`mask_values` can take them out of any text (a driver's or an HTTP library's error).
 
 A value looks like a credential when it is
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 MASK = "***"
 
@@ -114,6 +117,46 @@ def _mask_url(url: str) -> str:
 def mask_text(text: str) -> str:
     """``text`` with the passwords and credential-like query values of its URLs replaced by ***."""
     return _URL.sub(lambda match: _mask_url(match.group()), text)
+
+
+def credential_values(value: Any) -> list[str]:
+    """The secret values inside ``value``, to be masked wherever they turn up as plain text.
+
+    ``value`` is a URL (or a text holding URLs: the password and the credential-like query
+    values, as written and decoded) or a mapping such as request headers (the values under
+    credential-like names: ``Authorization``, ``X-API-Key``, ``X-Auth-Token``...; for
+    ``Authorization: Bearer TOKEN`` the token alone too). Longest first, no duplicates.
+    """
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(item, str) and item and is_credential_name(key):
+                found += [item, *item.split()[-1:]]
+            elif isinstance(item, (str, Mapping)):
+                found += credential_values(item)
+    elif isinstance(value, str):
+        for match in _URL.finditer(value):
+            url = match.group()
+            userinfo = _USERINFO.match(url)
+            if userinfo:
+                found.append(userinfo["password"])
+            found += [query["value"] for query in _QUERY.finditer(url) if is_credential_name(query["name"])]
+    forms = {
+        form for text in found for form in (text, unquote(text), unquote_plus(text), quote(text, safe=""))
+    }
+    forms |= {quote_plus(text) for text in found}
+    return sorted((form for form in forms if form.strip()), key=lambda form: (-len(form), form))
+
+
+def mask_values(text: str, values: Any) -> str:
+    """``text`` with each of these secret values (and any URL credential, as :func:`mask_text`) masked.
+
+    For messages that may quote a secret outside a URL: a database driver's error, an HTTP
+    library's "invalid header value 'Bearer ...'". Longer values are replaced first.
+    """
+    for secret in sorted({value for value in values if value}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return mask_text(text)
 
 
 def find_credentials(value: Any, location: tuple = ()) -> Iterator[tuple[tuple, str, str]]:

@@ -112,9 +112,22 @@ class ApiSource(SourceModel):
     url: str
     params: dict[str, Any] = Field(default_factory=dict)
     records_key: str | None = None
-    timeout_s: float = Field(10.0, gt=0)
-    retries: int = Field(3, ge=0)
-    backoff_s: float = Field(0.5, ge=0)
+    timeout_s: float = Field(10.0, gt=0, description="seconds each connect or read may wait for the server")
+    retries: int = Field(
+        3, ge=0, description="retries after the first attempt on connection errors, timeouts, 429, 5xx"
+    )
+    backoff_s: float = Field(0.5, ge=0, description="waits between retries: backoff_s, 2x, 4x ...")
+    deadline_s: float = Field(
+        300.0,
+        gt=0,
+        description="most seconds one request (a page) may take from connecting to the last byte of "
+        "its body, its retries and waits included; a server trickling bytes cannot stretch it",
+    )
+    max_response_bytes: int = Field(
+        256 * 1024**2,
+        gt=0,
+        description="largest response body read (decompressed), in bytes: 256 MiB; a larger one is an error",
+    )
     token_env: str | None = Field(None, description="env variable holding a bearer token")
     pagination: Pagination | None = None
 

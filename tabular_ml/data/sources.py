@@ -5,16 +5,18 @@ through one normalisation (:func:`_normalise`), so the same data gives the same
 DataFrame from a CSV file, a Parquet file, a SQL table or a JSON API.
 
 Every failure raises :class:`DataSourceError` with one line naming the source,
-what went wrong and what was expected; passwords and tokens never appear in it.
+what went wrong and what was expected; passwords and tokens never appear in it, nor in a log
+line: a SQL URL is shown with its password and credential-like query values masked
+(:mod:`tabular_ml.configuration.redaction`), an API URL without its user info and query.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import os
 import re
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from tabular_ml.configuration.redaction import credential_values, mask_text, mask_values
 from tabular_ml.configuration.schema import ApiSource, FileSource, SourceConfig, SqlSink, SqlSource
+from tabular_ml.data.bounded_http import (
+    Deadline,
+    DeadlineExceeded,
+    ResponseTooLarge,
+    bounded_request,
+    bounded_session,
+    read_body,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -185,21 +196,28 @@ def resolve_sql_url(
 ) -> tuple[URL, str, list[str]]:
     """The SQLAlchemy URL of a SQL source or sink with its password, the URL masked, the secrets.
 
-    The URL and password come from the secret, else the environment, else the config; the
-    returned secret values are what an error message must never show.
+    The URL and password come from the secret, else the environment, else the config. The
+    masked URL hides the password of the user part and the credential-like query values
+    (``?password=``, ``sslpassword``, ``token``...); the returned secret values are what a
+    message must never show.
     """
     raw_url, password = _sql_url_and_password(config, secrets, label)
     try:
         url = make_url(raw_url)
     except ArgumentError as exc:
+        # shown only when it comes from the config (checked to hold no credential): one from the
+        # environment or a secret may hold a password where no URL syntax says so
+        given = f" {mask_text(raw_url)!r}" if raw_url == config.url else ""
         raise DataSourceError(
-            f"{label} {_mask_url_text(raw_url)!r}: not a valid SQLAlchemy URL "
-            f"(expected dialect+driver://user@host:port/database): {_first_line(exc)}"
+            f"{label}{given}: not a valid SQLAlchemy URL "
+            f"(expected dialect+driver://user@host:port/database): {mask_values(_first_line(exc), [raw_url])}"
         ) from exc
     if password is not None:
         url = url.set(password=password)
-    secret_values = [value for value in (password, url.password) if value]
-    return url, url.render_as_string(hide_password=True), secret_values
+    with_password = url.render_as_string(hide_password=False)
+    secret_values = [password, url.password, *credential_values(raw_url), *credential_values(with_password)]
+    masked = mask_text(url.render_as_string(hide_password=True))
+    return url, masked, list(dict.fromkeys(value for value in secret_values if value))
 
 
 def _sql_statement(connection: sa.Connection, source: SqlSource, masked_url: str):
@@ -211,9 +229,7 @@ def _sql_statement(connection: sa.Connection, source: SqlSource, masked_url: str
 
 def _sql_error(exc: Exception, description: str, secret_values) -> DataSourceError:
     """One line naming the source and the database's own first line, with secrets masked."""
-    cause = _first_line(exc.orig if isinstance(exc, DBAPIError) else exc)
-    for secret in secret_values:
-        cause = cause.replace(secret, "***")
+    cause = mask_values(_first_line(exc.orig if isinstance(exc, DBAPIError) else exc), secret_values)
     return DataSourceError(f"sql source {description}: {type(exc).__name__}: {cause}")
 
 
@@ -248,11 +264,6 @@ def _select_table(connection: sa.Connection, table: str, masked_url: str) -> sa.
             "(or schema.table) the user can read"
         )
     return sa.select(sa.literal_column("*")).select_from(sa.table(name, schema=schema or None))
-
-
-def _mask_url_text(text: str) -> str:
-    """Hide the password of a URL-like string that SQLAlchemy could not parse."""
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", text)
 
 
 # --------------------------------------------------------------------------- api
@@ -302,50 +313,80 @@ def _api_request(source: ApiSource) -> tuple[str, dict[str, str]]:
 def _get_records(
     source: ApiSource, params: dict[str, Any], headers: dict[str, str], where: str
 ) -> list[dict[str, Any]]:
-    """One GET with retries on connection errors, timeouts, 429 and 5xx; returns its records."""
+    """One GET and its records: retried on connection errors, timeouts, 429 and 5xx, the whole
+    of it (attempts, waits, the body read in chunks up to max_response_bytes) within deadline_s."""
     label = f"api source {where}"
-    for attempt in range(source.retries + 1):
-        try:
-            response = requests.get(source.url, params=params, headers=headers, timeout=source.timeout_s)
-        except requests.Timeout as exc:
-            problem, cause = f"no response within timeout_s={source.timeout_s}s", exc
-        except requests.ConnectionError as exc:
-            problem, cause = f"cannot connect: {_without_urls(_first_line(exc))}", exc
-        except requests.RequestException as exc:
-            raise DataSourceError(f"{label}: invalid request: {_without_urls(_first_line(exc))}") from exc
-        else:
-            status = response.status_code
-            if status < 400:
-                return _records_from(response, source.records_key, label)
-            if status != 429 and status < 500:
-                raise DataSourceError(f"{label}: HTTP {status} {response.reason}; expected 200 (not retried)")
-            problem, cause = f"HTTP {status} {response.reason}", None
-        if attempt < source.retries:
-            delay = source.backoff_s * 2**attempt
-            logger.warning("%s: %s; retry %d/%d in %.2fs", label, problem, attempt + 1, source.retries, delay)
-            time.sleep(delay)
+    secrets = credential_values(headers)  # a token an HTTP library's error might quote
+    deadline = Deadline(source.deadline_s)
+    with bounded_session() as session:
+        for attempt in range(source.retries + 1):
+            try:
+                with bounded_request(
+                    session,
+                    "GET",
+                    source.url,
+                    deadline=deadline,
+                    timeout_s=source.timeout_s,
+                    params=params,
+                    headers=headers,
+                ) as response:
+                    status, reason = response.status_code, response.reason
+                    if status < 400:
+                        body = read_body(response, deadline, source.max_response_bytes)
+                        return _records_from(body, source.records_key, label)
+            except DeadlineExceeded as exc:
+                raise _past_deadline(label, source, attempt + 1) from exc
+            except ResponseTooLarge as exc:
+                raise DataSourceError(
+                    f"{label}: {exc} (max_response_bytes); expected a smaller answer (paginate it)"
+                ) from exc
+            except requests.Timeout as exc:
+                problem, cause = f"no response within timeout_s={source.timeout_s}s", exc
+            except requests.ConnectionError as exc:
+                problem, cause = f"cannot connect: {_request_error(exc, secrets)}", exc
+            except requests.RequestException as exc:
+                raise DataSourceError(f"{label}: invalid request: {_request_error(exc, secrets)}") from exc
+            else:
+                if status != 429 and status < 500:
+                    raise DataSourceError(f"{label}: HTTP {status} {reason}; expected 200 (not retried)")
+                problem, cause = f"HTTP {status} {reason}", None
+            if attempt < source.retries:
+                delay = source.backoff_s * 2**attempt
+                logger.warning(
+                    "%s: %s; retry %d/%d in %.2fs", label, problem, attempt + 1, source.retries, delay
+                )
+                deadline.sleep(delay)
+                if deadline.expired:
+                    raise _past_deadline(label, source, attempt + 1) from cause
     raise DataSourceError(f"{label}: {problem} after {source.retries + 1} attempts") from cause
 
 
-def _records_from(response: requests.Response, records_key: str | None, label: str) -> list[dict[str, Any]]:
+def _past_deadline(label: str, source: ApiSource, attempts: int) -> DataSourceError:
+    return DataSourceError(
+        f"{label}: no complete response within deadline_s={source.deadline_s:g}s "
+        f"({attempts} attempt(s)); expected a faster or smaller answer"
+    )
+
+
+def _records_from(body: bytes, records_key: str | None, label: str) -> list[dict[str, Any]]:
     try:
-        body = response.json()
+        records = json.loads(body)
     except ValueError as exc:
         raise DataSourceError(f"{label}: the response is not valid JSON: {_first_line(exc)}") from exc
     if records_key is not None:
-        if not isinstance(body, dict) or records_key not in body:
-            found = f"keys {sorted(body)}" if isinstance(body, dict) else type(body).__name__
+        if not isinstance(records, dict) or records_key not in records:
+            found = f"keys {sorted(records)}" if isinstance(records, dict) else type(records).__name__
             raise DataSourceError(f"{label}: expected a JSON object with key {records_key!r}, got {found}")
-        body = body[records_key]
-    if not isinstance(body, list):
-        hint = " (set records_key)" if isinstance(body, dict) and records_key is None else ""
-        raise DataSourceError(f"{label}: expected a JSON list of records{hint}, got {type(body).__name__}")
-    not_records = [type(record).__name__ for record in body if not isinstance(record, dict)]
+        records = records[records_key]
+    if not isinstance(records, list):
+        hint = " (set records_key)" if isinstance(records, dict) and records_key is None else ""
+        raise DataSourceError(f"{label}: expected a JSON list of records{hint}, got {type(records).__name__}")
+    not_records = [type(record).__name__ for record in records if not isinstance(record, dict)]
     if not_records:
         raise DataSourceError(
             f"{label}: expected a list of JSON objects, got a list holding {not_records[0]}"
         )
-    return body
+    return records
 
 
 def _safe_http_url(url: str) -> str:
@@ -354,9 +395,10 @@ def _safe_http_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
-def _without_urls(text: str) -> str:
-    """Drop URLs (and any credentials in their query strings) from a requests error message."""
-    return re.sub(r"\s*with url: \S+", "", re.sub(r"\b[a-zA-Z][\w+.-]*://[^\s'\"]+", "<url>", text))
+def _request_error(exc: BaseException, secrets: list[str]) -> str:
+    """The first line of a requests error without its URLs (their query strings) or secrets."""
+    text = re.sub(r"\b[a-zA-Z][\w+.-]*://[^\s'\"]+", "<url>", _first_line(exc))
+    return mask_values(re.sub(r"\s*with url: \S+", "", text), secrets)
 
 
 # --------------------------------------------------------------------------- chunks

@@ -10,10 +10,16 @@ depend on where chunks happen to end: no minimum row count, duplicates are kept 
 row gets its prediction) and the missing-share rules are checked on all rows read so far
 instead of on the chunk alone (a short last chunk with one missing value would break a 1 %
 rule by itself).
+
+Each run's rows carry a batch key (:func:`batch_key`): the model, its version and a fingerprint
+of the rows read (:class:`SourceFingerprint`), so that a sink replaces the rows of an earlier run
+of the same input with the same version, and keeps other inputs' and versions' rows apart
+(see :mod:`tabular_ml.data.sinks`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -33,7 +39,7 @@ from tabular_ml.configuration.schema import DataContract, SinkConfig, SourceConf
 from tabular_ml.data.cleaning import clean_frame
 from tabular_ml.data.contract import ContractReport, DataContractError, Violation, validate_frame
 from tabular_ml.data.prefetch import Mode, prefetched
-from tabular_ml.data.sinks import Files, LocalFiles, ParquetPartsSink, Sink, open_sink
+from tabular_ml.data.sinks import BATCH_KEY, Files, LocalFiles, ParquetPartsSink, Sink, open_sink
 from tabular_ml.data.sources import iter_chunks
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.tasks.target import Task
@@ -73,6 +79,7 @@ class BatchPredictions(BaseModel):
     mean_probability: float | None = None
     mean_prediction: float | None = None
     parts_uri: str
+    batch_key: str | None = None  # None: written before batch keys
 
     def summary(self) -> str:
         if not self.rows:
@@ -198,16 +205,57 @@ class ChunkValidator:
             raise ChunkContractError(report, number, first_row)
 
 
+class SourceFingerprint:
+    """A SHA-256 of the rows as read, in order: the column names, then each row's values.
+
+    Fed chunk by chunk, it does not depend on where chunks end (as long as each column is
+    read with the same dtype): it hashes each value (``pandas.util.hash_pandas_object`` per
+    column; the text of values it cannot hash, such as an API's nested records) into a 64-bit
+    number and the numbers row by row. ``hexdigest`` after the last chunk identifies the input.
+    """
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._columns: list[str] | None = None
+
+    def add(self, chunk: pd.DataFrame) -> str:
+        """Take in a chunk; the fingerprint of the rows so far."""
+        columns = [str(name) for name in chunk.columns]
+        if columns != self._columns:
+            self._digest.update(("\x1f".join(columns) + "\n").encode())
+            self._columns = columns
+        hashes = np.empty((len(chunk), len(columns)), dtype=np.uint64)
+        for position in range(len(columns)):
+            column = chunk.iloc[:, position]
+            try:
+                hashes[:, position] = pd.util.hash_pandas_object(column, index=False).to_numpy()
+            except TypeError:  # unhashable values (lists, dicts)
+                text = column.map(repr)
+                hashes[:, position] = pd.util.hash_pandas_object(text, index=False).to_numpy()
+        self._digest.update(hashes.tobytes())  # row by row (C order)
+        return self.hexdigest()
+
+    def hexdigest(self) -> str:
+        return self._digest.copy().hexdigest()
+
+
+def batch_key(model: TrainedModel, fingerprint: str) -> str:
+    """Which batch a run's rows are: ``<model name>:<version>:<first 32 hex of the fingerprint>``."""
+    return f"{model.name}:{model.version}:{fingerprint[:32]}"
+
+
 @dataclass
 class Totals:
     rows: int = 0
     chunks: int = 0
+    fingerprint: str = SourceFingerprint().hexdigest()  # of the rows scored so far (none: of nothing)
     class_counts: np.ndarray | None = None  # classification: rows predicted as each class
     score_sum: float = 0.0  # of the probability column, or of the predicted values (regression)
 
     def add(self, chunk: ScoredChunk) -> None:
         self.rows += len(chunk.keys)
         self.chunks = chunk.number
+        self.fingerprint = chunk.fingerprint
         self.score_sum += float((chunk.values if chunk.probability is None else chunk.probability).sum())
         if chunk.probability is not None:
             counts = np.bincount(chunk.values)
@@ -239,9 +287,10 @@ def _predictions(
 
 def _prepared(
     model: TrainedModel, chunks: Iterable[pd.DataFrame], key_column: str | None
-) -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame]]:
-    """``(number, first row, keys, features)`` of each chunk, cleaned and checked."""
+) -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame, str]]:
+    """``(number, first row, keys, features, fingerprint so far)`` of each chunk, cleaned and checked."""
     validator = ChunkValidator(model.contract)
+    fingerprint = SourceFingerprint()
     cleaning_contract = model.contract.model_copy(update={"duplicates": "keep"})  # a row in, a row out
     number, first_row = 0, 0
     for raw in chunks:
@@ -258,7 +307,7 @@ def _prepared(
         text_values: dict[str, tuple[set, int]] = {}
         features, _ = clean_frame(features, model.cleaning, cleaning_contract, text_values)
         validator.check(features, number, first_row, text_values)  # so no feature is missing
-        yield number, first_row, keys, features
+        yield number, first_row, keys, features, fingerprint.add(raw)
         first_row += len(raw)
 
 
@@ -268,25 +317,30 @@ class ScoredChunk(NamedTuple):
     keys: np.ndarray
     values: np.ndarray  # class codes (classification) or predicted values (regression)
     probability: np.ndarray | None  # of the positive class (binary), of the predicted class (multiclass)
+    fingerprint: str = ""  # of the input rows up to this chunk's last (SourceFingerprint)
 
 
-def scored_chunk(model: TrainedModel, number: int, first_row: int, keys: np.ndarray, features) -> ScoredChunk:
+def scored_chunk(
+    model: TrainedModel, number: int, first_row: int, keys: np.ndarray, features, fingerprint: str = ""
+) -> ScoredChunk:
     """A chunk's predictions as the model's task gives them (small arrays: they cross processes)."""
     scores = model.scores(features)
     if model.target.task == "regression":
-        return ScoredChunk(number, first_row, keys, scores, None)
+        return ScoredChunk(number, first_row, keys, scores, None, fingerprint)
     if model.target.task == "binary":
-        return ScoredChunk(number, first_row, keys, (scores >= model.threshold).astype(np.int8), scores)
+        values = (scores >= model.threshold).astype(np.int8)
+        return ScoredChunk(number, first_row, keys, values, scores, fingerprint)
     codes = scores.argmax(axis=1)
-    return ScoredChunk(number, first_row, keys, codes.astype(np.int16), scores[np.arange(len(codes)), codes])
+    probability = scores[np.arange(len(codes)), codes]
+    return ScoredChunk(number, first_row, keys, codes.astype(np.int16), probability, fingerprint)
 
 
 def _scored(
-    model: TrainedModel, prepared: Iterable[tuple[int, int, np.ndarray, pd.DataFrame]]
+    model: TrainedModel, prepared: Iterable[tuple[int, int, np.ndarray, pd.DataFrame, str]]
 ) -> Iterator[ScoredChunk]:
     """Each prepared chunk scored."""
-    for number, first_row, keys, features in prepared:
-        yield scored_chunk(model, number, first_row, keys, features)
+    for number, first_row, keys, features, fingerprint in prepared:
+        yield scored_chunk(model, number, first_row, keys, features, fingerprint)
 
 
 def score_in_chunks(
@@ -317,8 +371,8 @@ def score_in_chunks(
             ``auto``.
 
     Returns:
-        Running totals: rows, chunks, positive predictions, sum of probabilities, and how many
-        chunks the worker process scored.
+        Running totals: rows, chunks, predictions per class, the sum of the scores and the
+        input's fingerprint.
 
     Raises:
         ChunkContractError: A chunk broke the contract (nothing of it was written).
@@ -327,7 +381,7 @@ def score_in_chunks(
     totals = Totals()
     started = time.perf_counter()
 
-    def read() -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame]]:
+    def read() -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame, str]]:
         return prefetched(lambda: _prepared(model, chunks, key_column), prefetch)
 
     scored = prefetched(lambda: _scored(model, read()), prefetch)  # the reader is the scorer's child
@@ -379,10 +433,11 @@ def run_batch_scoring(
     Args:
         model: The production model.
         source: Where the rows to score are.
-        sink: Where the predictions are appended.
+        sink: Where the predictions are written: all at once when the run completes, replacing
+            an earlier run's rows of the same batch key (:func:`batch_key`).
         chunk_rows: Rows read, checked and scored at a time.
         key_column: An input column written as each row's key; default: the row number.
-        run_tag: Names this run's part files in a Parquet sink.
+        run_tag: Names this run's temporary files next to a file sink.
         store_dir: A directory (e.g. in the artifact store) that receives ``part-<n>.parquet``
             files with the same predictions, so they are versioned with the run.
         store_files: File operations for ``store_dir`` (default: the local disk).
@@ -398,7 +453,8 @@ def run_batch_scoring(
 
     Raises:
         DataSourceError, SinkError, ChunkContractError, ValueError: one line each (the contract
-            report adds a line per violation); the sinks are left as they were.
+            report adds a line per violation); the sinks are left as they were. A second run
+            into the same sink while this one writes is refused (``SinkError``).
     """
     scored_at = scored_at or datetime.now(UTC)
     task = model.target.task
@@ -417,6 +473,8 @@ def run_batch_scoring(
         ParquetPartsSink(store_dir, "part", store_files or LocalFiles(), label="artifact store") as store,
     ):
         totals = score_in_chunks(model, chunks, [target, store], scored_at, key_column, progress, prefetch)
+        key = batch_key(model, totals.fingerprint)
+        target.commit(key)  # all at once, replacing an earlier run's rows of the same key
     if not totals.rows:
         logger.warning("The source held no rows: nothing was scored")
     shares = None
@@ -434,7 +492,7 @@ def run_batch_scoring(
         threshold=model.threshold if task == "binary" else None,
         source=describe_config(source),
         sink=target.description,
-        columns=[key_column or ROW_NUMBER, *prediction_columns(task)],
+        columns=[key_column or ROW_NUMBER, *prediction_columns(task), BATCH_KEY],
         rows=totals.rows,
         chunks=totals.chunks,
         class_shares=shares,
@@ -442,4 +500,5 @@ def run_batch_scoring(
         mean_probability=mean if task != "regression" else None,
         mean_prediction=mean if task == "regression" else None,
         parts_uri=store_dir,
+        batch_key=key,
     )

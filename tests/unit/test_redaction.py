@@ -10,9 +10,11 @@ import yaml
 
 from tabular_ml.configuration.loading import ConfigError, validate_section
 from tabular_ml.configuration.redaction import (
+    credential_values,
     find_credentials,
     is_credential_name,
     mask_text,
+    mask_values,
     redact,
     url_problems,
 )
@@ -271,3 +273,73 @@ def test_find_credentials_locations():
         (("root", "a", "0", "token"), "the name 'token' looks like a credential", "***"),
         (("root", "a", "1"), "the URL holds a password", "https://u:***@h"),
     ]
+
+
+# --------------------------------------------------------------------------- secrets outside configs
+
+PLANT = "pl4nted-S3cret"
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        (f"postgresql://ml:{PLANT}@db/w", "postgresql://ml:***@db/w"),
+        (f"postgresql://ml@db/w?password={PLANT}", "postgresql://ml@db/w?password=***"),
+        (f"postgresql://ml@db/w?PASSWORD={PLANT}", "postgresql://ml@db/w?PASSWORD=***"),
+        (f"postgresql://ml@db/w?Pwd={PLANT}", "postgresql://ml@db/w?Pwd=***"),
+        (f"mysql://ml@db/w?passwd={PLANT}", "mysql://ml@db/w?passwd=***"),
+        (
+            f"postgresql://ml@db/w?sslmode=require&sslpassword={PLANT}&connect_timeout=10",
+            "postgresql://ml@db/w?sslmode=require&sslpassword=***&connect_timeout=10",
+        ),
+        (f"trino://ml@db/w?token={PLANT}", "trino://ml@db/w?token=***"),
+        (f"trino://ml@db/w?access_token={PLANT}", "trino://ml@db/w?access_token=***"),
+        (f"snowflake://ml@acct/w?secret={PLANT}", "snowflake://ml@acct/w?secret=***"),
+        (f"https://h/x?api_key={PLANT}&page=2", "https://h/x?api_key=***&page=2"),
+        (f"https://h/x?ApiKey={PLANT}", "https://h/x?ApiKey=***"),
+        (
+            f"postgresql://ml:{PLANT}@db/w?password={PLANT}x",  # both at once
+            "postgresql://ml:***@db/w?password=***",
+        ),
+    ],
+)
+def test_every_form_of_url_credential_is_masked(url, masked):
+    assert mask_text(f"read from {url} failed") == f"read from {masked} failed"
+    assert PLANT in " ".join(credential_values(url))
+    assert mask_values(f"driver says: bad password {PLANT!r} for {url}", credential_values(url)) == (
+        f"driver says: bad password '***' for {masked}"
+    )
+
+
+def test_request_headers_are_masked_by_name():
+    headers = {
+        "Accept": "application/json",
+        "Authorization": f"Bearer {PLANT}-1",
+        "X-API-Key": f"{PLANT}-2",
+        "X-Auth-Token": f"{PLANT}-3",
+        "Client-Secret": f"{PLANT}-4",
+        "User-Agent": "tabular-ml",
+    }
+    assert redact(headers) == {
+        "Accept": "application/json",
+        "Authorization": "***",
+        "X-API-Key": "***",
+        "X-Auth-Token": "***",
+        "Client-Secret": "***",
+        "User-Agent": "tabular-ml",
+    }
+    values = credential_values(headers)
+    assert {f"Bearer {PLANT}-1", f"{PLANT}-1", f"{PLANT}-2", f"{PLANT}-3", f"{PLANT}-4"} <= set(values)
+    assert "application/json" not in values and "tabular-ml" not in values
+    # requests quotes a bad header value in its error; the token alone is masked too
+    error = f"Invalid leading whitespace ... in header value: 'Bearer {PLANT}-1\\n'"
+    assert mask_values(error, values) == "Invalid leading whitespace ... in header value: '***\\n'"
+    assert mask_values(f"token {PLANT}-1 expired", values) == "token *** expired"
+
+
+def test_encoded_forms_of_a_secret_are_masked():
+    url = "postgresql://ml@db/w?password=p%40ss+w%2Fd"
+    values = credential_values(url)
+    assert {"p%40ss+w%2Fd", "p@ss+w/d", "p@ss w/d"} <= set(values)
+    assert mask_values("auth failed for p@ss w/d", values) == "auth failed for ***"
+    assert values == sorted(values, key=lambda value: (-len(value), value))  # longest first

@@ -503,3 +503,141 @@ def test_api_query_string_is_kept_out_of_messages(api: tuple[str, Counter[str]])
         # any query string (a credential-like one is refused by the config already)
         load_data(_api(f"{base}/nowhere?customer=very-secret"))
     assert "very-secret" not in str(caught.value)
+
+
+def test_api_token_quoted_by_an_http_error_is_masked(
+    api: tuple[str, Counter[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, hits = api
+    monkeypatch.setenv("TEST_SOURCES_TOKEN", "tok-Pl4nted\n")  # a newline: requests quotes the header
+    with pytest.raises(DataSourceError) as caught:
+        load_data(_api(f"{base}/secure", token_env="TEST_SOURCES_TOKEN"))
+    message = str(caught.value)
+    assert message.startswith(f"api source {base}/secure: invalid request: Invalid leading whitespace")
+    assert message.endswith("in header value: '***\\n'")
+    assert "Pl4nted" not in message and hits["/secure"] == 0
+
+
+# --------------------------------------------------------------------------- sql: credentials in the URL
+
+PLANT = "pl4nted-S3cret"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["password", "PWD", "passwd", "sslpassword", "token", "access_token", "secret", "api_key", "apikey"],
+)
+def test_a_query_credential_of_a_url_env_is_masked(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    from tabular_ml.data.sources import resolve_sql_url
+
+    monkeypatch.setenv(
+        "TEST_SOURCES_DB_URL",
+        f"postgresql+psycopg2://alice:{PLANT}-1@127.0.0.1:1/db?sslmode=disable&{name}={PLANT}-2",
+    )
+    source = SqlSource(url_env="TEST_SOURCES_DB_URL", table="telco")
+    _, masked, secrets = resolve_sql_url(source, {})
+    query = "&".join(f"{key}={value}" for key, value in sorted({name: "***", "sslmode": "disable"}.items()))
+    assert masked == f"postgresql+psycopg2://alice:***@127.0.0.1:1/db?{query}"
+    assert {f"{PLANT}-1", f"{PLANT}-2"} <= set(secrets)
+    with pytest.raises(DataSourceError) as caught:  # nothing listens on port 1 (or the option is unknown)
+        load_data(source)
+    message = str(caught.value)
+    assert message.startswith(f"sql source table 'telco' at {masked}: ")
+    assert PLANT not in message and "\n" not in message
+
+
+def test_an_unparseable_url_from_the_environment_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_SOURCES_DB_URL", f"//alice:{PLANT}@db/w?password={PLANT}")
+    with pytest.raises(DataSourceError) as caught:
+        load_data(SqlSource(url_env="TEST_SOURCES_DB_URL", table="telco"))
+    assert str(caught.value).startswith("sql source: not a valid SQLAlchemy URL")
+    assert PLANT not in str(caught.value)
+
+
+@pytest.mark.services
+def test_a_password_in_the_query_reads_and_is_never_logged(
+    expected: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = database_url_or_skip(*SERVERS["postgresql"])  # trust auth: the password is accepted, unused
+    table = f"test_sources_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(url)
+    expected.head(50).to_sql(table, engine, index=False)
+    try:
+        monkeypatch.setenv("TEST_SOURCES_DB_URL", f"{url}?password={PLANT}")
+        caplog.set_level("DEBUG")
+        loaded = load_data(SqlSource(url_env="TEST_SOURCES_DB_URL", table=table))
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        engine.dispose()
+    assert len(loaded) == 50
+    (loaded_line,) = [message for message in caplog.messages if message.startswith("Loaded 50 rows")]
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    assert loaded_line == f"Loaded 50 rows x 20 columns from table '{table}' at {shown}?password=***"
+    assert PLANT not in caplog.text
+
+
+# --------------------------------------------------------------------------- api: deadline and size cap
+
+MARGIN_S = 1.0  # what a loaded machine may add to a deadline
+
+
+def _failure(source: ApiSource) -> tuple[str, float]:
+    """The one-line error of loading ``source`` and the seconds it took to come."""
+    started = time.monotonic()
+    with pytest.raises(DataSourceError) as caught:
+        load_data(source)
+    return str(caught.value), time.monotonic() - started
+
+
+@pytest.mark.parametrize("behaviour", ["trickle_headers", "trickle_body", "drip"])
+def test_a_server_trickling_forever_is_cut_at_the_deadline(behaviour: str) -> None:
+    from tests.slow_http_server import slow_server
+
+    with slow_server(behaviour) as server:
+        # timeout_s above the deadline: each byte comes within it, only the deadline can stop this
+        message, took = _failure(_api(f"{server.url}?page=2", timeout_s=30, deadline_s=1.5))
+    assert message == (
+        f"api source {server.url}: no complete response within deadline_s=1.5s (1 attempt(s)); "
+        "expected a faster or smaller answer"
+    )
+    assert 1.5 <= took < 1.5 + MARGIN_S
+    assert server.hits == 1  # the deadline is the whole request's: no retry after it
+
+
+def test_an_endless_body_stops_at_the_size_cap() -> None:
+    from tests.slow_http_server import slow_server
+
+    with slow_server("endless") as server:
+        message, took = _failure(_api(server.url, deadline_s=20, max_response_bytes=2**20))
+    assert message == (
+        f"api source {server.url}: the answer is larger than 1048576 bytes (max_response_bytes); "
+        "expected a smaller answer (paginate it)"
+    )
+    assert took < MARGIN_S
+
+
+def test_an_announced_oversized_body_is_refused_before_reading() -> None:
+    from tests.slow_http_server import slow_server
+
+    with slow_server("announce_large") as server:
+        message, took = _failure(_api(server.url, max_response_bytes=2**20))
+    assert message == (
+        f"api source {server.url}: the answer announces 10737418240 bytes, more than 1048576 "
+        "(max_response_bytes); expected a smaller answer (paginate it)"
+    )
+    assert took < MARGIN_S
+
+
+def test_retries_and_their_waits_end_at_the_deadline() -> None:
+    from tests.slow_http_server import slow_server
+
+    with slow_server("trickle_headers", status=503, interval_s=0.01) as server:
+        # 503 after ~1 s of headers: retried, the wait (8 s) cut at the deadline, no third attempt
+        message, took = _failure(_api(server.url, retries=5, backoff_s=8, deadline_s=2.5))
+    assert message == (
+        f"api source {server.url}: no complete response within deadline_s=2.5s (1 attempt(s)); "
+        "expected a faster or smaller answer"
+    )
+    assert 2.5 <= took < 2.5 + MARGIN_S
+    assert server.hits == 1

@@ -17,9 +17,12 @@ from pydantic import ValidationError
 from flavors.webhook_alerter.alerter import WebhookAlerter, WebhookAlerterParameters, build_payload
 from flavors.webhook_alerter.flavor import WebhookAlerterConfig, WebhookAlerterFlavor
 from tests.processes import free_port
+from tests.slow_http_server import SECRET_PATH as SLOW_PATH
+from tests.slow_http_server import slow_server
 from tests.webhook_server import SECRET_PATH, webhook_server
 
 TOKEN = SECRET_PATH.rsplit("/", 1)[-1]
+SLOW_TOKEN = SLOW_PATH.rsplit("/", 1)[-1]
 PARAMS = WebhookAlerterParameters(
     title="Drift detected", fields={"column": "tenure", "share": 0.25, "ok": False}
 )
@@ -237,9 +240,10 @@ def test_the_flavor_and_its_config():
     assert (flavor.name, flavor.type.value) == ("webhook", "alerter")
     assert flavor.implementation_class is WebhookAlerter
     config = flavor.config_class(secret_name="alert_webhook")
-    assert (config.payload_format, config.timeout_s, config.retries, config.backoff_s) == (
+    assert (config.payload_format, config.timeout_s, config.deadline_s, config.retries, config.backoff_s) == (
         "slack",
         10.0,
+        60.0,
         3,
         0.5,
     )
@@ -247,3 +251,66 @@ def test_the_flavor_and_its_config():
         flavor.config_class()
     with pytest.raises(ValidationError, match="payload_format"):
         flavor.config_class(secret_name="s", payload_format="discord")
+
+
+# --------------------------------------------------------------------------- deadline and size cap
+
+MARGIN_S = 1.0  # what a loaded machine may add to a deadline
+
+
+def timed_post(hook: WebhookAlerter) -> tuple[bool, float]:
+    started = time.monotonic()
+    delivered = hook.post("m")
+    return delivered, time.monotonic() - started
+
+
+def flavor_warnings(logs) -> list[str]:
+    return [
+        r.getMessage() for r in logs.records if r.name.startswith("flavors") and r.levelno == logging.WARNING
+    ]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status"),
+    [
+        ("trickle_headers", 200),  # one byte a second: each read is within timeout_s
+        ("endless", 500),  # a 5xx is retried, and urllib3 reads (drains) it first: endlessly
+    ],
+)
+def test_a_receiver_that_never_finishes_is_cut_at_the_deadline(secret, logs, behaviour, status):
+    with slow_server(behaviour, status=status) as server:
+        delivered, took = timed_post(alerter(secret(url=server.url), timeout_s=30, deadline_s=1.5))
+    assert delivered is False
+    assert 1.5 <= took < 1.5 + MARGIN_S
+    assert flavor_warnings(logs) == [
+        f"webhook alerter 'team_alerts': alert not delivered: no complete answer from {server.base}/*** "
+        "within deadline_s=1.5s"
+    ]
+    assert SLOW_TOKEN not in logs.text and SLOW_TOKEN not in all_log_text(logs)
+
+
+def test_only_an_excerpt_of_an_endless_answer_is_read(secret, logs):
+    with slow_server("endless", status=500) as server:
+        delivered, took = timed_post(alerter(secret(url=server.url), retries=0, deadline_s=20))
+    assert delivered is False and took < MARGIN_S
+    assert flavor_warnings(logs) == [
+        "webhook alerter 'team_alerts': alert not delivered: HTTP 500 after 1 attempt(s): ["
+    ]
+
+
+def test_the_body_of_a_success_is_not_waited_for(secret, logs):
+    with slow_server("trickle_body") as server:
+        delivered, took = timed_post(alerter(secret(url=server.url), deadline_s=20))
+    assert delivered is True and took < MARGIN_S
+    assert server.hits == 1
+
+
+def test_a_long_retry_after_ends_at_the_deadline(secret, logs):
+    with webhook_server((429, {"Retry-After": "30"}, b"slow down")) as server:
+        delivered, took = timed_post(alerter(secret(url=server.url), deadline_s=1.5))
+    assert delivered is False and 1.5 <= took < 1.5 + MARGIN_S
+    assert len(server.requests) == 1  # no attempt after the deadline
+    assert flavor_warnings(logs) == [
+        f"webhook alerter 'team_alerts': alert not delivered: no complete answer from "
+        f"{server.url.removesuffix(SECRET_PATH)}/*** within deadline_s=1.5s"
+    ]
