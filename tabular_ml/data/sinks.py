@@ -15,7 +15,7 @@ OOM killer, a node drain):
   :meth:`Sink.commit` (batch scoring: the model, its version and a fingerprint of the rows
   read, :func:`tabular_ml.inference.batch_scoring.batch_key`). Committing replaces the rows an
   earlier run committed under the same key, in the same step that adds the new ones (the new
-  CSV file, the part file ``part-<batch key>.parquet`` replaced by rename, the same SQL
+  CSV file, the part file ``batch-<batch key>.parquet`` replaced by rename, the same SQL
   transaction); rows of other keys stay as they are. The key is known only at the end (the
   fingerprint covers every row read), so rows are written with a provisional key that the
   commit replaces.
@@ -193,7 +193,9 @@ class OutputLock:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError as exc:
-                raise SinkError(f"{description}: cannot create its lock file {path}: {_first_line(exc)}") from exc
+                raise SinkError(
+                    f"{description}: cannot create its lock file {path}: {_first_line(exc)}"
+                ) from exc
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -329,12 +331,17 @@ class CsvSink(Sink):
             try:
                 self._stage = builtins.open(self._stage_path, "w", newline="", encoding="utf-8")
             except OSError as exc:
-                raise SinkError(f"{self.description}: cannot write {self._stage_path}: {_first_line(exc)}") from exc
+                raise SinkError(
+                    f"{self.description}: cannot write {self._stage_path}: {_first_line(exc)}"
+                ) from exc
         rows = _timestamps_as_text(frame).assign(**{BATCH_KEY: self._pending})
         try:
             rows.to_csv(self._stage, header=False, index=False)
+            self._stage.flush()  # a chunk at a time, no torn line between chunks
         except OSError as exc:
-            raise SinkError(f"{self.description}: cannot write {self._stage_path}: {_first_line(exc)}") from exc
+            raise SinkError(
+                f"{self.description}: cannot write {self._stage_path}: {_first_line(exc)}"
+            ) from exc
         self.rows_written += len(frame)
 
     def commit(self, batch_key: str | None = None) -> None:
@@ -365,8 +372,11 @@ class CsvSink(Sink):
     def _clean_up(self) -> None:
         try:
             if self._stage is not None:
-                self._stage.close()
-                self._stage = None
+                stage, self._stage = self._stage, None
+                try:
+                    stage.close()
+                except OSError:  # its last buffer (a full disk): the file goes anyway
+                    pass
             self._stage_path.unlink(missing_ok=True)
             self._new_path.unlink(missing_ok=True)
         finally:
@@ -390,15 +400,17 @@ class CsvSink(Sink):
                 if existing:
                     self._copy_other_batches(out, key)
             with builtins.open(self._stage_path, "rb") as rows:
-                _copy_replacing(rows, out, self._pending.encode(), key.encode())
+                _copy_replacing(rows, out, self._pending.encode(), _csv_line([key]).rstrip("\n").encode())
             if out is not raw:
                 out.close()  # the gzip trailer; ``raw`` stays open
             raw.flush()
             os.fsync(raw.fileno())
+        if existing:
+            shutil.copymode(self.path, self._new_path)
 
     def _no_row_of(self, key: str) -> bool:
         """The file holds no row of ``key`` (its text nowhere) and ends with a line break."""
-        needle, carry, last = key.encode(), b"", b""
+        needle, carry, last = _csv_line([key]).rstrip("\n").encode(), b"", b""  # as written
         try:
             with gzip.open(self.path, "rb") if self.gzip else builtins.open(self.path, "rb") as handle:
                 while block := handle.read(_BLOCK):
@@ -419,14 +431,16 @@ class CsvSink(Sink):
         try:
             with self._open_text() as handle:
                 for text, fields in _records(handle, skip_header=True):
-                    if not fields or (position is not None and position < len(fields) and fields[position] == key):
+                    if not fields or (
+                        position is not None and position < len(fields) and fields[position] == key
+                    ):
                         continue
                     kept.append(text.rstrip("\r\n") + ("," if legacy else "") + "\n")
                     size += len(text)
                     if size >= _BLOCK:
                         out.write("".join(kept).encode())
                         kept, size = [], 0
-        except (UnicodeDecodeError, EOFError, zlib.error, csv.Error) as exc:
+        except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile, csv.Error) as exc:
             raise self._unreadable(exc) from exc
         out.write("".join(kept).encode())
 
@@ -489,13 +503,15 @@ def _timestamps_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 class ParquetDatasetSink(Sink):
-    """A directory of Parquet part files, one per batch: ``part-<batch key>.parquet``.
+    """A directory of Parquet part files, one per batch: ``batch-<batch key>.parquet``.
 
     The run's chunks become row groups of one staging file (``.part-<run tag>.rows.tmp``) with
     a provisional batch key; on commit it is copied row group by row group with the key into
     ``.part-<run tag>.tmp``, which is fsynced and renamed over the batch's part (replacing an
-    earlier run's part of the same key). Part files of other names (one per chunk, from
-    before batch keys) are left alone.
+    earlier run's part of the same key). Part files of other names (``part-<run id>-<n>``, one
+    per chunk, from before batch keys) are left alone; ``batch-`` sorts before ``part-``, so
+    pyarrow, which takes a dataset's schema from its first file, shows ``batch_key`` (empty
+    for the old parts).
     """
 
     def __init__(self, directory: Path, run_tag: str = "run"):
@@ -524,7 +540,9 @@ class ParquetDatasetSink(Sink):
         self._writer: pq.ParquetWriter | None = None
 
     def write(self, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(frame.assign(**{BATCH_KEY: _constant(self._pending, len(frame))}), preserve_index=False)
+        table = pa.Table.from_pandas(
+            frame.assign(**{BATCH_KEY: _constant(self._pending, len(frame))}), preserve_index=False
+        )
         try:
             if self._writer is None:
                 self._writer = pq.ParquetWriter(self._stage_path, table.schema)
@@ -532,7 +550,9 @@ class ParquetDatasetSink(Sink):
                 table = self._as_first_chunk(table)
             self._writer.write_table(table)
         except OSError as exc:
-            raise SinkError(f"{self.description}: cannot write {self._stage_path}: {_first_line(exc)}") from exc
+            raise SinkError(
+                f"{self.description}: cannot write {self._stage_path}: {_first_line(exc)}"
+            ) from exc
         self.rows_written += len(frame)
 
     def _as_first_chunk(self, table: pa.Table) -> pa.Table:
@@ -546,7 +566,7 @@ class ParquetDatasetSink(Sink):
 
     def part_path(self, batch_key: str) -> Path:
         """Where the part file of ``batch_key`` is."""
-        return self.directory / f"part-{_safe_name(batch_key)}.parquet"
+        return self.directory / f"batch-{_safe_name(batch_key)}.parquet"
 
     def commit(self, batch_key: str | None = None) -> None:
         if self.finished:
@@ -576,11 +596,11 @@ class ParquetDatasetSink(Sink):
     def _clean_up(self) -> None:
         try:
             if self._writer is not None:
+                writer, self._writer = self._writer, None
                 try:
-                    self._writer.close()
-                except (OSError, pa.ArrowException):
+                    writer.close()
+                except (OSError, pa.ArrowException):  # a full disk: the file goes anyway
                     pass
-                self._writer = None
             self._stage_path.unlink(missing_ok=True)
             self._new_path.unlink(missing_ok=True)
         finally:
@@ -739,24 +759,22 @@ class SqlTableSink(Sink):
         schema = self.schema or None
         if not inspector.has_table(self.table, schema=schema):
             dtype = {BATCH_KEY: sa.String(_SQL_KEY_LENGTH)}
-            self._connection.execute(
-                sa.text(pd.io.sql.get_schema(rows, self.table, con=self._connection, dtype=dtype, schema=schema))
-            )
+            create = pd.io.sql.get_schema(rows, self.table, con=self._connection, dtype=dtype, schema=schema)
+            self._connection.exec_driver_sql(create)
         else:
             present = {column["name"] for column in inspector.get_columns(self.table, schema=schema)}
             if BATCH_KEY in present or not set(rows.columns) - {BATCH_KEY} <= present:
                 return  # current, or another table: the insert says what is wrong
             preparer = self._connection.dialect.identifier_preparer
             column = sa.Column(BATCH_KEY, sa.String(_SQL_KEY_LENGTH))
-            self._connection.execute(
-                sa.text(
-                    f"ALTER TABLE {preparer.format_table(self._table)} ADD COLUMN "
-                    f"{preparer.format_column(column)} {column.type.compile(self._connection.dialect)}"
-                )
+            self._connection.exec_driver_sql(
+                f"ALTER TABLE {preparer.format_table(self._table)} ADD COLUMN "
+                f"{preparer.format_column(column)} {column.type.compile(self._connection.dialect)}"
             )
-        index = sa.Index(f"ix_{self.table}_{BATCH_KEY}"[:60], sa.Table(
-            self.table, sa.MetaData(), autoload_with=self._connection, schema=schema
-        ).c[BATCH_KEY])
+        index = sa.Index(
+            f"ix_{self.table}_{BATCH_KEY}"[:60],
+            sa.Table(self.table, sa.MetaData(), autoload_with=self._connection, schema=schema).c[BATCH_KEY],
+        )
         index.create(self._connection)
 
     def commit(self, batch_key: str | None = None) -> None:
@@ -791,7 +809,9 @@ class SqlTableSink(Sink):
         if self._connection is not None:
             if self._named_lock is not None:
                 try:
-                    self._connection.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self._named_lock})
+                    self._connection.execute(
+                        sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self._named_lock}
+                    )
                 except SQLAlchemyError:  # gone with the session anyway
                     pass
                 self._named_lock = None

@@ -73,7 +73,8 @@ def positive_proba(version: int, frame: pd.DataFrame) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def csv_runs(workdir):
-    """The same sample scored twice into one CSV file: in 300-row chunks, then in one chunk."""
+    """The same sample scored twice into one CSV file: in 300-row chunks, then in one chunk (a
+    rerun of the same batch: its rows replace the first run's)."""
     sink = workdir / "out" / "predictions.csv"
     ok(score(workdir, f"parameters.sink.path={sink}", "parameters.chunk_rows=300"))
     chunked = newest_run()
@@ -108,22 +109,25 @@ def test_one_prediction_per_row_from_the_production_version(workdir, csv_runs) -
     assert Client().get_model_version(MODEL, 2).get_artifact("predictions") is None
 
 
-def test_a_csv_sink_is_appended_to(csv_runs) -> None:
+def test_a_rerun_of_the_same_input_and_version_replaces_its_rows_in_the_csv(csv_runs) -> None:
     sink, chunked, single = csv_runs
     lines = sink.read_text().splitlines()
-    assert sum(line.startswith("input_row,") for line in lines) == 1 and len(lines) == 1 + 2 * ROWS
+    assert lines[0] == "input_row,prediction,probability,model_version,scored_at,batch_key"
+    assert len(lines) == 1 + ROWS
     written = pd.read_csv(sink)
-    assert written["scored_at"].nunique() == 2
-    scored_at = [
-        run.steps["score_batch"].outputs["predictions"][0].load().scored_at for run in (chunked, single)
-    ]
-    assert [pd.Timestamp(value) for value in written["scored_at"].unique()] == scored_at
+    first, second = (run.steps["score_batch"].outputs["predictions"][0] for run in (chunked, single))
+    assert first.load().batch_key == second.load().batch_key  # chunking does not change the batch
+    assert second.run_metadata["batch_key"] == second.load().batch_key
+    assert set(written["batch_key"]) == {second.load().batch_key}
+    assert [pd.Timestamp(value) for value in written["scored_at"].unique()] == [second.load().scored_at]
 
 
 def test_chunking_does_not_change_a_prediction(csv_runs) -> None:
-    sink, chunked, single = csv_runs
-    written = pd.read_csv(sink)
-    in_chunks, whole = written.iloc[:ROWS].reset_index(drop=True), written.iloc[ROWS:].reset_index(drop=True)
+    _, chunked, single = csv_runs
+    in_chunks, whole = (
+        pd.read_parquet(run.steps["score_batch"].outputs["predictions"][0].load().parts_uri)
+        for run in (chunked, single)
+    )
     assert single.steps["score_batch"].outputs["predictions"][0].load().chunks == 1
     np.testing.assert_allclose(in_chunks["probability"], whole["probability"], rtol=0, atol=1e-12)
     assert in_chunks[["input_row", "prediction"]].equals(whole[["input_row", "prediction"]])
@@ -142,7 +146,7 @@ def postgres_table():
     engine.dispose()
 
 
-def test_a_postgres_sink_is_appended_to(workdir, postgres_table) -> None:
+def test_a_postgres_sink_replaces_a_rerun_of_the_same_batch(workdir, postgres_table) -> None:
     url, table = postgres_table
     for chunk_rows in (400, 100_000):
         ok(
@@ -162,12 +166,14 @@ def test_a_postgres_sink_is_appended_to(workdir, postgres_table) -> None:
     engine = sa.create_engine(url)
     written = pd.read_sql(f"SELECT * FROM {table}", engine)
     engine.dispose()
-    assert len(written) == 2 * ROWS and written["scored_at"].nunique() == 2
-    assert sorted(written["input_row"].value_counts().unique()) == [2]  # each row once per run
+    last = newest_run().steps["score_batch"].outputs["predictions"][0].load()
+    assert len(written) == ROWS and written["scored_at"].nunique() == 1  # the second run's rows only
+    assert pd.Timestamp(written["scored_at"].iloc[0]) == pd.Timestamp(last.scored_at)
+    assert set(written["batch_key"]) == {last.batch_key} and last.batch_key.startswith(f"{MODEL}:1:")
+    assert sorted(written["input_row"].value_counts().unique()) == [1]  # each row once
     assert set(written["model_version"]) == {"1"}
     production = positive_proba(1, pd.read_csv(workdir / "sample.csv"))
-    by_row = written.sort_values(["scored_at", "input_row"])["probability"].to_numpy().reshape(2, ROWS)
-    np.testing.assert_allclose(by_row, np.vstack([production, production]), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(written.sort_values("input_row")["probability"], production, rtol=0, atol=1e-9)
 
 
 def test_a_contract_violation_in_chunk_2_names_its_rows(workdir) -> None:
@@ -187,7 +193,8 @@ def test_a_contract_violation_in_chunk_2_names_its_rows(workdir) -> None:
     assert "data contract failed in chunk 2 (input rows 300-599): 1 violation(s) in 300 rows" in output
     assert "tenure: minimum 0 broken by 1 row(s) (e.g. -7)" in output
     assert result.stderr.strip().splitlines()[-1].startswith("error: the inference pipeline failed: ")
-    assert sink.read_text() == "input_row,prediction,probability,model_version,scored_at\n"  # chunk 1 undone
+    # chunk 1 never reached the file (written before batch keys: kept as it is)
+    assert sink.read_text() == "input_row,prediction,probability,model_version,scored_at\n"
 
 
 def test_no_production_version_is_a_one_line_error(workdir) -> None:

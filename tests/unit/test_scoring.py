@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -37,6 +39,8 @@ from tabular_ml.data.sources import iter_chunks
 from tabular_ml.inference.batch_scoring import (
     ChunkContractError,
     ChunkValidator,
+    SourceFingerprint,
+    Totals,
     describe_config,
     run_batch_scoring,
     score_in_chunks,
@@ -98,7 +102,15 @@ def test_one_prediction_per_row_equal_to_predict_proba(production, tmp_path, pre
     assert result.rows == 60 and result.chunks == -(-60 // chunk_rows)
     assert result.positive_share == pytest.approx((proba >= 0.5).mean())
     assert result.mean_probability == pytest.approx(proba.mean())
-    assert result.columns == ["input_row", "prediction", "probability", "model_version", "scored_at"]
+    assert result.columns == [
+        "input_row",
+        "prediction",
+        "probability",
+        "model_version",
+        "scored_at",
+        "batch_key",
+    ]
+    assert set(written["batch_key"]) == {result.batch_key}
 
 
 def test_the_key_column_is_written_with_each_prediction(production, tmp_path) -> None:
@@ -107,6 +119,48 @@ def test_the_key_column_is_written_with_each_prediction(production, tmp_path) ->
     written = pd.read_csv(tmp_path / "out.csv")
     assert written["customer"].tolist() == frame["customer"].tolist()
     assert result.columns[0] == "customer"
+
+
+def test_the_batch_key_names_the_version_and_the_input_in_any_chunking(production, tmp_path) -> None:
+    frame = tiny_frame(60, seed=2)
+    keys = {
+        score(production, tmp_path, frame, chunk_rows=rows, store=f"s{rows}").batch_key
+        for rows in (7, 60, 1000)
+    }
+    assert len(keys) == 1
+    key = keys.pop()
+    assert re.fullmatch(r"churn_tiny:3:[0-9a-f]{32}", key)
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert written["input_row"].tolist() == list(range(60)) and set(written["batch_key"]) == {
+        key
+    }  # rows once
+    changed = frame.copy()
+    changed.loc[59, "total"] += 0.01
+    other = score(production, tmp_path, changed, store="changed").batch_key
+    newer = score(dataclasses.replace(production, version="4"), tmp_path, frame, store="newer").batch_key
+    assert len({key, other, newer}) == 3 and newer.startswith("churn_tiny:4:") and newer[-32:] == key[-32:]
+    assert pd.read_csv(tmp_path / "out.csv")["batch_key"].value_counts().to_dict() == {
+        key: 60,
+        other: 60,
+        newer: 60,
+    }
+
+
+def test_the_fingerprint_follows_the_rows_not_where_chunks_end() -> None:
+    rows = pd.DataFrame({"a": [1, 2, 3, 4], "b": ["x", None, "z", "w"], "c": [[1], {"k": 2}, [3], [4]]})
+
+    def fingerprint(*chunks: pd.DataFrame) -> str:
+        digest = SourceFingerprint()
+        for chunk in chunks:
+            digest.add(chunk.reset_index(drop=True))
+        return digest.hexdigest()
+
+    whole = fingerprint(rows)
+    assert fingerprint(rows.iloc[:1], rows.iloc[1:3], rows.iloc[3:]) == whole
+    assert fingerprint(rows.iloc[::-1]) != whole  # the order is part of the input (input_row)
+    assert fingerprint(rows.rename(columns={"a": "A"})) != whole
+    assert fingerprint(rows.assign(b=["x", None, "z", "W"])) != whole
+    assert fingerprint() == Totals().fingerprint
 
 
 def test_a_missing_key_column_is_a_one_line_error(production, tmp_path) -> None:
@@ -448,7 +502,7 @@ def test_multiclass_and_regression_models_write_their_own_predictions(tmp_path, 
     written = pd.read_csv(tmp_path / "out.csv")
     assert (result.task, result.rows, result.chunks, len(written)) == (task, 250, 3, 250)
     if task == "regression":
-        assert result.columns == ["input_row", "prediction", "model_version", "scored_at"]
+        assert result.columns == ["input_row", "prediction", "model_version", "scored_at", "batch_key"]
         np.testing.assert_allclose(written["prediction"], 2.0 * rows["tenure"] + 1.0, atol=1e-6)
         assert result.mean_prediction == pytest.approx((2.0 * rows["tenure"] + 1.0).mean())
         assert result.class_shares is None and result.threshold is None
