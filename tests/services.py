@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from tabular_ml.configuration.redaction import mask_text
+
 _SERVER_NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL/MariaDB", "mariadb": "MariaDB"}
 _CONNECT_TIMEOUT_S = 5
 
@@ -37,7 +39,7 @@ def database_url_or_skip(env_var: str, default: str) -> str:
         parsed = make_url(url)
         backend = parsed.get_backend_name()
         server = _SERVER_NAMES.get(backend, backend)
-        masked, password = parsed.render_as_string(hide_password=True), parsed.password
+        masked, password = mask_text(parsed.render_as_string(hide_password=True)), parsed.password
         if backend in _SERVER_NAMES:
             connect_args = {"connect_timeout": _CONNECT_TIMEOUT_S}
         engine = sa.create_engine(url, connect_args=connect_args)
