@@ -262,7 +262,64 @@ def _put_in_place(temporary: Path, final: Path) -> None:
 # --------------------------------------------------------------------------- csv
 
 
-class CsvSink(Sink):
+class StagedFileSink(Sink):
+    """A file output written in two steps: the run's rows to a hidden staging file; on commit, the
+    output as it will be to a hidden new file (``_write_new_file``), fsynced and renamed into
+    place (``_final_path``). An abort, or a failed commit, leaves the output as it was and removes
+    both hidden files; the output's lock is released either way.
+
+    Subclasses set ``_stage`` (the open staging writer), ``_stage_path``, ``_new_path``, ``_lock``,
+    ``run_tag`` and ``description``.
+    """
+
+    _stage: Any = None
+
+    def _final_path(self, key: str) -> Path:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _write_new_file(self, key: str) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def commit(self, batch_key: str | None = None) -> None:
+        if self.finished:
+            return
+        key = batch_key or self.run_tag
+        try:
+            if self._stage is not None:
+                self._stage.close()
+                self._stage = None
+                try:
+                    self._write_new_file(key)
+                    _put_in_place(self._new_path, self._final_path(key))
+                except OSError as exc:
+                    raise SinkError(
+                        f"{self.description}: cannot write {self._new_path}: {_first_line(exc)}"
+                    ) from exc
+        finally:
+            self.finished = True
+            self._clean_up()
+
+    def abort(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._clean_up()
+
+    def _clean_up(self) -> None:
+        try:
+            if self._stage is not None:
+                stage, self._stage = self._stage, None
+                try:
+                    stage.close()
+                except (OSError, pa.ArrowException):  # its last buffer (a full disk): the file goes anyway
+                    pass
+            self._stage_path.unlink(missing_ok=True)
+            self._new_path.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
+
+
+class CsvSink(StagedFileSink):
     """One CSV file (gzip for ``.gz``), rewritten as a whole by each run and renamed into place.
 
     The run's rows go to a staging file (``.<name>.<run tag>.rows.tmp``) with a provisional batch
@@ -344,43 +401,8 @@ class CsvSink(Sink):
             ) from exc
         self.rows_written += len(frame)
 
-    def commit(self, batch_key: str | None = None) -> None:
-        if self.finished:
-            return
-        key = batch_key or self.run_tag
-        try:
-            if self._stage is not None:
-                self._stage.close()
-                self._stage = None
-                try:
-                    self._write_new_file(key)
-                    _put_in_place(self._new_path, self.path)
-                except OSError as exc:
-                    raise SinkError(
-                        f"{self.description}: cannot write {self._new_path}: {_first_line(exc)}"
-                    ) from exc
-        finally:
-            self.finished = True
-            self._clean_up()
-
-    def abort(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
-        self._clean_up()
-
-    def _clean_up(self) -> None:
-        try:
-            if self._stage is not None:
-                stage, self._stage = self._stage, None
-                try:
-                    stage.close()
-                except OSError:  # its last buffer (a full disk): the file goes anyway
-                    pass
-            self._stage_path.unlink(missing_ok=True)
-            self._new_path.unlink(missing_ok=True)
-        finally:
-            self._lock.release()
+    def _final_path(self, key: str) -> Path:
+        return self.path
 
     def _write_new_file(self, key: str) -> None:
         """The output as it will be: other batches' rows, then this run's, fsynced."""
@@ -502,7 +524,7 @@ def _timestamps_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- parquet
 
 
-class ParquetDatasetSink(Sink):
+class ParquetDatasetSink(StagedFileSink):
     """A directory of Parquet part files, one per batch: ``batch-<batch key>.parquet``.
 
     The run's chunks become row groups of one staging file (``.part-<run tag>.rows.tmp``) with
@@ -537,18 +559,18 @@ class ParquetDatasetSink(Sink):
         self._stage_path = directory / f".part-{tag}.rows.tmp"
         self._new_path = directory / f".part-{tag}.tmp"
         self._pending = f"pending-{uuid.uuid4().hex}"
-        self._writer: pq.ParquetWriter | None = None
+        self._stage: pq.ParquetWriter | None = None
 
     def write(self, frame: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(
             frame.assign(**{BATCH_KEY: _constant(self._pending, len(frame))}), preserve_index=False
         )
         try:
-            if self._writer is None:
-                self._writer = pq.ParquetWriter(self._stage_path, table.schema)
-            elif not table.schema.equals(self._writer.schema):
+            if self._stage is None:
+                self._stage = pq.ParquetWriter(self._stage_path, table.schema)
+            elif not table.schema.equals(self._stage.schema):
                 table = self._as_first_chunk(table)
-            self._writer.write_table(table)
+            self._stage.write_table(table)
         except OSError as exc:
             raise SinkError(
                 f"{self.description}: cannot write {self._stage_path}: {_first_line(exc)}"
@@ -557,56 +579,21 @@ class ParquetDatasetSink(Sink):
 
     def _as_first_chunk(self, table: pa.Table) -> pa.Table:
         try:
-            return table.cast(self._writer.schema)
+            return table.cast(self._stage.schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
             raise SinkError(
                 f"{self.description}: a chunk's column types {table.schema.types} differ from the first "
-                f"chunk's {self._writer.schema.types}: {_first_line(exc)}; expected one type per column"
+                f"chunk's {self._stage.schema.types}: {_first_line(exc)}; expected one type per column"
             ) from exc
 
     def part_path(self, batch_key: str) -> Path:
         """Where the part file of ``batch_key`` is."""
         return self.directory / f"batch-{_safe_name(batch_key)}.parquet"
 
-    def commit(self, batch_key: str | None = None) -> None:
-        if self.finished:
-            return
-        key = batch_key or self.run_tag
-        try:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-                try:
-                    self._write_part(key)
-                    _put_in_place(self._new_path, self.part_path(key))
-                except OSError as exc:
-                    raise SinkError(
-                        f"{self.description}: cannot write {self._new_path}: {_first_line(exc)}"
-                    ) from exc
-        finally:
-            self.finished = True
-            self._clean_up()
+    def _final_path(self, key: str) -> Path:
+        return self.part_path(key)
 
-    def abort(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
-        self._clean_up()
-
-    def _clean_up(self) -> None:
-        try:
-            if self._writer is not None:
-                writer, self._writer = self._writer, None
-                try:
-                    writer.close()
-                except (OSError, pa.ArrowException):  # a full disk: the file goes anyway
-                    pass
-            self._stage_path.unlink(missing_ok=True)
-            self._new_path.unlink(missing_ok=True)
-        finally:
-            self._lock.release()
-
-    def _write_part(self, key: str) -> None:
+    def _write_new_file(self, key: str) -> None:
         with pq.ParquetFile(self._stage_path) as staged:
             schema = staged.schema_arrow
             position = schema.get_field_index(BATCH_KEY)
