@@ -142,13 +142,15 @@ SINK_PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 class FileSink(SourceModel):
-    """Predictions appended to a CSV file, or as new part files in a Parquet directory."""
+    """Predictions added to a CSV file, or as one part file per batch in a Parquet directory; a rerun
+    of the same input and model version replaces its rows (``batch_key``)."""
 
     credential_advice: ClassVar[str] = FileSource.credential_advice
 
     type: Literal["file"] = "file"
     path: str = Field(
-        description="predictions.csv (appended to) or predictions.parquet (a directory of part files)"
+        description="predictions.csv (each batch's rows added, a rerun's replaced) or predictions.parquet "
+        "(a directory of part files, one per batch)"
     )
     format: Literal["auto", "csv", "parquet"] = "auto"
 
@@ -171,7 +173,8 @@ class FileSink(SourceModel):
 
 
 class SqlSink(SourceModel):
-    """A table behind any SQLAlchemy URL, created when missing; rows are appended.
+    """A table behind any SQLAlchemy URL, created when missing; a batch's rows are added in one
+    transaction, and a rerun of the same input and model version replaces them.
 
     Credentials as for :class:`SqlSource`: ``password_env``, ``url_env`` or a ZenML ``secret``.
     """
