@@ -280,7 +280,48 @@ def deploy(
     in the deployer's folder): the second sees what the first left running.
     """
     with _deployment_turn(deployer, f"{model_name}.deploy.lock"):
-        return _deploy(deployer, bundle_uri, mlflow_model_uri, model_name, model_version, serving)
+        config, service_type = _service_config(
+            deployer, bundle_uri, mlflow_model_uri, model_name, model_version, serving
+        )
+        service = _running_server(deployer, config.service_name)
+        if (
+            service is not None
+            and served_version(service) == model_version
+            and not _image_changed(deployer, service, serving)
+        ):
+            outcome = "unchanged"
+            logger.info("Version %s of %s is already served; nothing to do", model_version, model_name)
+        elif service is not None and deployer.flavor in ("seldon-local", "seldon"):
+            outcome = _update_in_place(deployer, service, config, model_version, serving)
+        else:
+            old = service
+            service = _start_server(deployer, config, service_type, serving.timeout_s)
+            if not service.is_running:
+                raise RuntimeError(
+                    f"the {deployer.flavor} model server of {model_name} version {model_version} "
+                    f"did not start: {service.status.last_error or service.status.state.value}"
+                )
+            if old is not None:
+                deployer.delete_model_server(old.uuid, timeout=serving.timeout_s)
+            outcome = "started"
+        version_id = Client().get_model_version(model_name, model_version).id
+        Client().update_service(id=service.uuid, model_version_id=version_id)
+        logger.info(
+            "Serving %s version %s at %s (%s)",
+            model_name,
+            model_version,
+            service.get_prediction_url(),
+            outcome,
+        )
+        return DeploymentInfo(
+            model_name=model_name,
+            model_version=model_version,
+            deployer_flavor=deployer.flavor,
+            prediction_url=service.get_prediction_url(),
+            bundle_uri=bundle_uri,
+            service_id=str(service.uuid),
+            outcome=outcome,
+        )
 
 
 @contextlib.contextmanager
@@ -292,51 +333,3 @@ def _deployment_turn(deployer: Any, lock_name: str) -> Iterator[None]:
     with open(os.path.join(deployer.local_path, lock_name), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         yield
-
-
-def _deploy(
-    deployer: Any,
-    bundle_uri: str,
-    mlflow_model_uri: str | None,
-    model_name: str,
-    model_version: str,
-    serving: ServingConfig,
-) -> DeploymentInfo:
-    config, service_type = _service_config(
-        deployer, bundle_uri, mlflow_model_uri, model_name, model_version, serving
-    )
-    service = _running_server(deployer, config.service_name)
-    if (
-        service is not None
-        and served_version(service) == model_version
-        and not _image_changed(deployer, service, serving)
-    ):
-        outcome = "unchanged"
-        logger.info("Version %s of %s is already served; nothing to do", model_version, model_name)
-    elif service is not None and deployer.flavor in ("seldon-local", "seldon"):
-        outcome = _update_in_place(deployer, service, config, model_version, serving)
-    else:
-        old = service
-        service = _start_server(deployer, config, service_type, serving.timeout_s)
-        if not service.is_running:
-            raise RuntimeError(
-                f"the {deployer.flavor} model server of {model_name} version {model_version} did not start: "
-                f"{service.status.last_error or service.status.state.value}"
-            )
-        if old is not None:
-            deployer.delete_model_server(old.uuid, timeout=serving.timeout_s)
-        outcome = "started"
-    version_id = Client().get_model_version(model_name, model_version).id
-    Client().update_service(id=service.uuid, model_version_id=version_id)
-    logger.info(
-        "Serving %s version %s at %s (%s)", model_name, model_version, service.get_prediction_url(), outcome
-    )
-    return DeploymentInfo(
-        model_name=model_name,
-        model_version=model_version,
-        deployer_flavor=deployer.flavor,
-        prediction_url=service.get_prediction_url(),
-        bundle_uri=bundle_uri,
-        service_id=str(service.uuid),
-        outcome=outcome,
-    )

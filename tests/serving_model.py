@@ -10,6 +10,9 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
 from serving.bundle import save_bundle
+from serving.metrics import ServingMetrics
+from serving.served_model import ServedModel
+from serving.settings import load_settings
 from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.modelling.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
@@ -42,3 +45,8 @@ def ndarray_request(frame: pd.DataFrame) -> dict:
 
 def records_request(frame: pd.DataFrame) -> dict:
     return {"jsonData": frame.astype(object).where(frame.notna(), None).to_dict(orient="records")}
+
+
+def served_model(bundle: Path, **settings) -> ServedModel:
+    """The bundle loaded as a server loads it (``settings``: ServingSettings fields), metrics apart."""
+    return ServedModel.load(load_settings(model_dir=bundle, **settings), ServingMetrics(environ={}))

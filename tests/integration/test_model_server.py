@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 from pathlib import Path
 
@@ -38,7 +37,6 @@ from serving.client import PredictionError, predict, wait_until_ready
 from serving.metrics import ServingMetrics
 from serving.protocols import seldon
 from serving.request_schema import RequestError
-from serving.served_model import ServedModel
 from serving.settings import load_settings
 from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.data.cleaning import clean_frame
@@ -53,6 +51,7 @@ from tests.serving_model import (
     ndarray_request,
     records_request,
     save_test_bundle,
+    served_model,
 )
 
 pytestmark = pytest.mark.integration
@@ -103,19 +102,6 @@ def body_p(body: dict) -> list[float]:
 
 
 # ---------------------------------------------------------------------- in-process
-
-
-@pytest.fixture
-def clean_env(monkeypatch):
-    """No serving variable of the calling shell configures what the test builds."""
-    for name in list(os.environ):
-        if name.startswith(("SERVING_", "PREDICTIVE_UNIT_", "PROMETHEUS_")) or name == "MODEL_DIR":
-            monkeypatch.delenv(name)
-    return monkeypatch
-
-
-def served_model(bundle_dir: Path, **settings) -> ServedModel:
-    return ServedModel.load(load_settings(model_dir=bundle_dir, **settings), ServingMetrics(environ={}))
 
 
 def samples(metrics: ServingMetrics, name: str) -> list[tuple[dict, float]]:

@@ -36,6 +36,7 @@ from tabular_ml.modelling.model import build_model, encode_target
 from tests.conftest import PROJECT_ROOT
 from tests.microservice import ModelServer
 from tests.processes import free_port, port_is_free, wait_for
+from tests.serving_model import served_model
 
 pytestmark = pytest.mark.integration
 
@@ -95,19 +96,6 @@ def assert_features_equal(logged: pd.DataFrame, sent: pd.DataFrame) -> None:
 
 
 # ---------------------------------------------------------------------- in-process
-
-
-@pytest.fixture
-def clean_env(monkeypatch):
-    """No serving variable of the calling shell configures what the test builds."""
-    for name in list(os.environ):
-        if name.startswith(("SERVING_", "PREDICTIVE_UNIT_", "PROMETHEUS_")) or name == "MODEL_DIR":
-            monkeypatch.delenv(name)
-    return monkeypatch
-
-
-def served_model(bundle: Path, **settings) -> ServedModel:
-    return ServedModel.load(load_settings(model_dir=bundle, **settings), ServingMetrics(environ={}))
 
 
 def counted(served: ServedModel, name: str) -> dict[str, float]:
