@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from serving.reference_rows import REFERENCE_FILE, reference_request
 from tabular_ml.configuration.schema import DataContract
+from tabular_ml.data.atomic_files import fsync_file, replace_durably
 from tabular_ml.tasks.target import TargetSpec, Task, binary_target
 
 __all__ = [
@@ -172,12 +173,13 @@ def _unseen_columns(pipeline: Any, columns: list[str]) -> list[str]:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """Write ``path`` through a temporary file in the same directory and a rename."""
+    """Write ``path`` through a temporary file in the same directory, an fsync and a durable rename."""
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        fsync_file(tmp)
+        replace_durably(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -13,8 +13,9 @@ Parquet files in the directory:
 - a new file every ``flush_s`` seconds holding what arrived since the last one, and as soon
   as ``max_rows`` rows (the most a file holds) are waiting;
 - each file is written under a temporary name (``.requests-....parquet.tmp``), synced,
-  then renamed, so a reader never sees half a file; files are mode 0o640, and a directory
-  the writer creates 0o750 (an existing one is left as it is);
+  renamed, and the directory synced, so a reader (or a crash) never sees half a file;
+  files are mode 0o640, and a directory the writer creates 0o750 (an existing one is left
+  as it is);
 - names are ``requests-<UTC time written>-<pid>-<random token>-<sequence>.parquet``:
   gunicorn workers, and the old and new servers of a blue/green swap, write to one
   directory without colliding (the token tells apart processes that reuse a pid);
@@ -68,6 +69,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from tabular_ml.data.atomic_files import replace_durably
 
 __all__ = [
     "DEFAULT_FLUSH_S",
@@ -597,7 +600,7 @@ class RequestLogWriter:
                 pq.write_table(table, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temporary, path)
+            replace_durably(temporary, path)  # and the directory synced: the new name survives a crash
         except Exception as exc:  # a full disk, a removed directory: count the rows, keep serving
             temporary.unlink(missing_ok=True)
             self._count_dropped(converted)

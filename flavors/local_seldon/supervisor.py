@@ -285,7 +285,11 @@ class Supervisor:
 
     # ------------------------------------------------------------------ state files
 
-    def write_active(self, **outcome: Any) -> None:
+    def write_active(self, **outcome: Any) -> bool:
+        """Record what is served now in ``active.json``; False (logged) when the file cannot be written.
+
+        A failed write (a full disk) leaves the previous complete file; the supervisor keeps serving.
+        """
         state = {
             "model_version": self.current.model_version if self.current else None,
             "bundle_dir": self.current.bundle_dir if self.current else None,
@@ -293,9 +297,12 @@ class Supervisor:
             "supervisor_pid": os.getpid(),
             **outcome,
         }
-        temporary = self.state_dir / f".{ACTIVE_FILE}.tmp"
-        temporary.write_text(json.dumps(state))
-        temporary.replace(self.state_dir / ACTIVE_FILE)  # atomic: readers never see half a file
+        try:
+            _write_state(self.state_dir / ACTIVE_FILE, state)
+        except OSError as exc:
+            logger.error("Cannot write %s (it keeps its previous content): %s", ACTIVE_FILE, exc)
+            return False
+        return True
 
     def _swap(self) -> None:
         """Serve what ``target.json`` asks for; any failure is reported and the old server stays."""
@@ -319,6 +326,11 @@ class Supervisor:
             target["bundle_dir"],
         ):
             self.write_active(request_id=request_id, outcome="unchanged")
+            return
+        # A swap whose outcome could not be recorded would serve a version the state file denies:
+        # first make sure the state can be written (rewriting what is true now), else refuse it.
+        if not self.write_active(outcome="swap requested", pending_request_id=request_id):
+            logger.error("Swap to version %s refused: its outcome could not be recorded", target["model_version"])
             return
         error = self.bring_up(target["bundle_dir"], target["model_version"])
         self.write_active(request_id=request_id, outcome="failed" if error else "swapped", error=error)
@@ -401,9 +413,13 @@ def request_swap(
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         request_id = uuid.uuid4().hex
         target = {"bundle_dir": bundle_dir, "model_version": model_version, "request_id": request_id}
-        temporary = state_dir / f".{TARGET_FILE}.tmp"
-        temporary.write_text(json.dumps(target))
-        temporary.replace(state_dir / TARGET_FILE)
+        try:
+            _write_state(state_dir / TARGET_FILE, target)
+        except OSError as exc:
+            served = read_state(state_dir / ACTIVE_FILE).get("model_version")
+            raise SwapFailed(
+                f"cannot write the swap request {state_dir / TARGET_FILE}: {exc}; version {served} keeps serving"
+            ) from exc
         os.kill(supervisor_pid, signal.SIGHUP)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -416,7 +432,19 @@ def request_swap(
                     )
                 return served["outcome"]
             time.sleep(0.1)
-    raise SwapFailed(f"the model server did not answer a switch to version {model_version} in {timeout:g}s")
+    raise SwapFailed(
+        f"the model server did not answer a switch to version {model_version} in {timeout:g}s "
+        f"(its log says why; a full or read-only {state_dir} makes it refuse swaps)"
+    )
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    """Replace a state file atomically and durably: readers and crashes see the old or the new JSON."""
+    # Imported here, not at the top: ZenML's CLI imports this flavor with only the flavors
+    # package resolvable, not the project's library.
+    from tabular_ml.data.atomic_files import write_atomically
+
+    write_atomically(path, json.dumps(state).encode())
 
 
 def read_state(path: Path) -> dict[str, Any]:

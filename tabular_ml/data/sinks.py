@@ -67,6 +67,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from tabular_ml.configuration.schema import FileSink, SinkConfig, SqlSink
+from tabular_ml.data.atomic_files import fsync_file, replace_durably
 from tabular_ml.data.sources import DataSourceError, resolve_sql_url
 
 try:
@@ -237,28 +238,6 @@ def _remove_leftovers(directory: Path, pattern: str) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable."""
-    try:
-        _fsync_file(directory)
-    except OSError as exc:  # some file systems cannot sync a directory; the rename stands
-        logger.debug("cannot fsync directory %s: %s", directory, exc)
-
-
-def _put_in_place(temporary: Path, final: Path) -> None:
-    """Rename a complete, fsynced ``temporary`` over ``final``; readers see one or the other."""
-    os.replace(temporary, final)
-    _fsync_directory(final.parent)
-
-
 # --------------------------------------------------------------------------- csv
 
 
@@ -290,7 +269,7 @@ class StagedFileSink(Sink):
                 self._stage = None
                 try:
                     self._write_new_file(key)
-                    _put_in_place(self._new_path, self._final_path(key))
+                    replace_durably(self._new_path, self._final_path(key))
                 except OSError as exc:
                     raise SinkError(
                         f"{self.description}: cannot write {self._new_path}: {_first_line(exc)}"
@@ -603,7 +582,7 @@ class ParquetDatasetSink(StagedFileSink):
                     table = staged.read_row_group(group)
                     column = pa.array(_constant(key, len(table)), type=field.type)
                     writer.write_table(table.set_column(position, field, column))
-        _fsync_file(self._new_path)
+        fsync_file(self._new_path)
 
 
 def _constant(value: str, rows: int) -> pd.Categorical:
