@@ -350,7 +350,7 @@ def load_source(source):
 
     secrets = None
     if getattr(source, "secret", None):
-        from steps.data.source_secrets import source_secrets
+        from adapters.source_secrets import source_secrets
 
         try:
             secrets = source_secrets(source)

@@ -6,8 +6,8 @@ import pandas as pd
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
+from adapters.source_secrets import source_secrets
 from materializers.dataframe_materializer import HashedPandasMaterializer
-from steps.data.source_secrets import source_secrets
 from tabular_ml.configuration.schema import SourceConfig
 from tabular_ml.data.sources import load_data
 from tabular_ml.data.splitting import fingerprint

@@ -6,7 +6,7 @@ from zenml import get_step_context, step
 from zenml.client import Client
 from zenml.logger import get_logger
 
-from steps.deployment.production_stage import (
+from adapters.production_stage import (
     production_version,
     record_decision,
     set_production,

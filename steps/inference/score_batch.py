@@ -8,6 +8,7 @@ from zenml.client import Client
 from zenml.io import fileio
 from zenml.logger import get_logger
 
+from adapters.source_secrets import source_secrets
 from tabular_ml.configuration.schema import SinkConfig, SourceConfig
 from tabular_ml.inference.batch_scoring import BatchPredictions, run_batch_scoring
 from tabular_ml.modelling.trained_model import TrainedModel
@@ -45,8 +46,8 @@ def score_batch(
         run_tag=run_id,
         store_dir=f"{Client().active_stack.artifact_store.path}/batch_predictions/{run_id}",
         store_files=fileio,
-        source_secrets=_secret_values(source),
-        sink_secrets=_secret_values(sink),
+        source_secrets=source_secrets(source),
+        sink_secrets=source_secrets(sink),
     )
     summary = {
         "rows": predictions.rows,
@@ -61,9 +62,3 @@ def score_batch(
     log_metadata(summary, artifact_name="predictions", infer_artifact=True)
     logger.info(predictions.summary())
     return predictions
-
-
-def _secret_values(config: SourceConfig | SinkConfig) -> dict[str, str] | None:
-    """A SQL source's or sink's ZenML secret (``url`` and/or ``password``), if it names one."""
-    name = getattr(config, "secret", None)
-    return dict(Client().get_secret(name).secret_values) if name else None

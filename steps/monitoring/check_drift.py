@@ -9,7 +9,7 @@ from zenml.client import Client
 from zenml.logger import get_logger
 from zenml.types import HTMLString
 
-from steps.deployment.production_stage import production_version
+from adapters.production_stage import production_version
 from tabular_ml.configuration.schema import DataContract
 from tabular_ml.modelling.trained_model import target_of_version
 from tabular_ml.monitoring.drift import DriftSummary, column_roles, summarise_drift

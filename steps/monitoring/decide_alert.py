@@ -6,7 +6,7 @@ from zenml import get_step_context, log_metadata, step
 from zenml.client import Client
 from zenml.logger import get_logger
 
-from steps.deployment.production_stage import production_version
+from adapters.production_stage import production_version
 from tabular_ml.configuration.schema import MonitoringThresholds
 from tabular_ml.monitoring.drift import DriftSummary
 from tabular_ml.monitoring.quality import DataQualityReport

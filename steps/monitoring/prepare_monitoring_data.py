@@ -6,8 +6,8 @@ import pandas as pd
 from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 
-from steps.data.source_secrets import source_secrets
-from steps.deployment.production_stage import production_version
+from adapters.production_stage import production_version
+from adapters.source_secrets import source_secrets
 from tabular_ml.configuration.schema import CurrentDataConfig, DataContract, ServingConfig, SourceConfig
 from tabular_ml.data.sources import load_data
 from tabular_ml.modelling.trained_model import TrainedModel

@@ -347,7 +347,7 @@ def test_rollback_to_an_impossible_version_exits_2_before_running(first_deployme
 
 
 def test_registries_move_together_or_not_at_all(first_deployment, monkeypatch):
-    from steps.deployment import production_stage
+    from adapters import production_stage
 
     def unreachable(*args, **kwargs):
         raise ConnectionError("MLflow tracking server unreachable")

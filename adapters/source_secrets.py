@@ -1,4 +1,4 @@
-"""The ZenML secret behind a source config, for the steps that read sources (not a step)."""
+"""The ZenML secret behind a source or sink config, for the steps and the CLI that read them."""
 
 from __future__ import annotations
 

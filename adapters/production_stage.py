@@ -1,8 +1,8 @@
 """Moving `production` in both registries together: the ZenML stage and the MLflow alias.
 
-Not a step: the helper the promotion and rollback steps share. The ZenML stage moves
-first; if the MLflow alias then cannot follow, the stage is put back as it was, so the
-two registries never disagree about which version is production.
+Shared by the promotion and rollback steps (and monitoring, which watches production). The
+ZenML stage moves first; if the MLflow alias then cannot follow, the stage is put back as it
+was, so the two registries never disagree about which version is production.
 """
 
 from __future__ import annotations
