@@ -61,7 +61,9 @@ class FileSource(SourceModel):
 
     type: Literal["file"] = "file"
     path: str = Field(description="A path or a glob such as data/raw/*.parquet")
-    format: Literal["auto", "csv", "parquet"] = "auto"
+    format: Literal["auto", "csv", "parquet"] = Field(
+        "auto", description="auto: from the file suffix (.csv, .parquet)"
+    )
 
 
 class SqlSource(SourceModel):
@@ -75,12 +77,14 @@ class SqlSource(SourceModel):
     credential_advice: ClassVar[str] = "use password_env, url_env or a ZenML secret (secret: NAME) instead"
 
     type: Literal["sql"] = "sql"
-    url: str | None = None
-    url_env: str | None = None
-    password_env: str | None = None
-    secret: str | None = None
-    table: str | None = None
-    query: str | None = None
+    url: str | None = Field(None, description="a SQLAlchemy URL without a password")
+    url_env: str | None = Field(
+        None, description="environment variable holding the whole URL (it may carry the password)"
+    )
+    password_env: str | None = Field(None, description="environment variable holding the password for url")
+    secret: str | None = Field(None, description="a ZenML secret with a url and/or password key")
+    table: str | None = Field(None, description="table to read whole (or query)")
+    query: str | None = Field(None, description="SELECT to read (or table)")
 
     @model_validator(mode="after")
     def _one_location_and_one_selection(self) -> SqlSource:
@@ -94,11 +98,11 @@ class SqlSource(SourceModel):
 class Pagination(StrictModel):
     """Page-by-page fetching: ``?page=1&page_size=500``, until a short or empty page."""
 
-    page_param: str = "page"
-    size_param: str = "page_size"
-    page_size: int = Field(500, gt=0)
-    first_page: int = 1
-    max_pages: int = Field(10_000, gt=0)
+    page_param: str = Field("page", description="query parameter of the page number")
+    size_param: str = Field("page_size", description="query parameter of the page size")
+    page_size: int = Field(500, gt=0, description="records asked for per page")
+    first_page: int = Field(1, description="number of the first page")
+    max_pages: int = Field(10_000, gt=0, description="pages fetched at most")
 
 
 class ApiSource(SourceModel):
@@ -109,9 +113,13 @@ class ApiSource(SourceModel):
     )
 
     type: Literal["api"] = "api"
-    url: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    records_key: str | None = None
+    url: str = Field(description="the endpoint; credentials in its query are refused (use token_env)")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="query parameters; credential-like keys are refused"
+    )
+    records_key: str | None = Field(
+        None, description="key of the records list in the JSON answer; None: the answer is the list"
+    )
     timeout_s: float = Field(10.0, gt=0, description="seconds each connect or read may wait for the server")
     retries: int = Field(
         3, ge=0, description="retries after the first attempt on connection errors, timeouts, 429, 5xx"
@@ -129,7 +137,7 @@ class ApiSource(SourceModel):
         description="largest response body read (decompressed), in bytes: 256 MiB; a larger one is an error",
     )
     token_env: str | None = Field(None, description="env variable holding a bearer token")
-    pagination: Pagination | None = None
+    pagination: Pagination | None = Field(None, description="fetch page by page; None: one request")
 
 
 SourceConfig = Annotated[FileSource | SqlSource | ApiSource, Field(discriminator="type")]
@@ -152,7 +160,7 @@ class FileSink(SourceModel):
         description="predictions.csv (each batch's rows added, a rerun's replaced) or predictions.parquet "
         "(a directory of part files, one per batch)"
     )
-    format: Literal["auto", "csv", "parquet"] = "auto"
+    format: Literal["auto", "csv", "parquet"] = Field("auto", description="auto: from the path's suffix")
 
     @model_validator(mode="after")
     def _format_known(self) -> FileSink:
@@ -182,10 +190,12 @@ class SqlSink(SourceModel):
     credential_advice: ClassVar[str] = SqlSource.credential_advice
 
     type: Literal["sql"] = "sql"
-    url: str | None = None
-    url_env: str | None = None
-    password_env: str | None = None
-    secret: str | None = None
+    url: str | None = Field(None, description="a SQLAlchemy URL without a password")
+    url_env: str | None = Field(
+        None, description="environment variable holding the whole URL (it may carry the password)"
+    )
+    password_env: str | None = Field(None, description="environment variable holding the password for url")
+    secret: str | None = Field(None, description="a ZenML secret with a url and/or password key")
     table: str = Field(description="table or schema.table")
 
     @model_validator(mode="after")
@@ -204,8 +214,8 @@ class InferenceParameters(StrictModel):
     The model, its contract, cleaning and threshold come from the production model version.
     """
 
-    source: SourceConfig
-    sink: SinkConfig
+    source: SourceConfig = Field(description="the rows to score: a file, SQL or API source")
+    sink: SinkConfig = Field(description="where the predictions go: a file or a SQL table")
     chunk_rows: int = Field(100_000, ge=1, description="rows read, validated and scored at a time")
     key_column: str | None = Field(None, description="written with each prediction; default: the row number")
 
@@ -216,11 +226,18 @@ class InferenceParameters(StrictModel):
 class ColumnSpec(StrictModel):
     """What one feature column may hold."""
 
-    kind: Literal["numeric", "categorical", "binary"]
-    min: float | None = None
-    max: float | None = None
-    categories: list[str] | None = None
-    max_missing_share: float | None = Field(None, ge=0, le=1)
+    kind: Literal["numeric", "categorical", "binary"] = Field(
+        description="numeric, categorical, or binary (0/1; yes/no words are read as 1/0)"
+    )
+    min: float | None = Field(None, description="smallest allowed value (numeric)")
+    max: float | None = Field(None, description="largest allowed value (numeric)")
+    categories: list[str] | None = Field(None, description="allowed categories (categorical); None: any")
+    max_missing_share: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="largest share of missing values; None: the contract's max_missing_share",
+    )
 
 
 Label = str | bool | int | float  # a class label as YAML writes it; compared by its text (label_text)
@@ -234,13 +251,23 @@ class DataContract(StrictModel):
     the last of them (``1`` after ``0``, ``Yes`` after ``No``).
     """
 
-    target: str
-    classes: list[Label] | None = Field(None, min_length=2)
-    positive_class: Label | None = None
-    columns: dict[str, ColumnSpec] = Field(min_length=1)
-    max_missing_share: float = Field(0.05, ge=0, le=1)
-    duplicates: Literal["keep", "drop", "fail"] = "keep"
-    min_rows: int = Field(10, ge=1)
+    target: str = Field(description="the column to predict")
+    classes: list[Label] | None = Field(
+        None, min_length=2, description="classification: the labels; None: the observed ones"
+    )
+    positive_class: Label | None = Field(
+        None, description="binary: the class whose probability is served; None: the last class"
+    )
+    columns: dict[str, ColumnSpec] = Field(
+        min_length=1, description="feature column name -> what it may hold; other columns are left out"
+    )
+    max_missing_share: float = Field(
+        0.05, ge=0, le=1, description="largest share of missing values in a column without its own"
+    )
+    duplicates: Literal["keep", "drop", "fail"] = Field(
+        "keep", description="duplicate rows: keep, drop (in cleaning) or fail"
+    )
+    min_rows: int = Field(10, ge=1, description="fewer rows fail validation")
 
     @model_validator(mode="after")
     def _positive_class_is_a_class(self) -> DataContract:
@@ -268,18 +295,22 @@ class DataContract(StrictModel):
 class CleaningConfig(StrictModel):
     """Safe, recorded fixes applied before validation."""
 
-    strip_whitespace: bool = True
-    empty_strings_as_missing: bool = True
-    coerce_numeric: bool = True
-    drop_columns: list[str] = Field(default_factory=list)
+    strip_whitespace: bool = Field(True, description="strip leading and trailing spaces from text")
+    empty_strings_as_missing: bool = Field(True, description="blank text becomes a missing value")
+    coerce_numeric: bool = Field(True, description="numeric columns held as text are parsed as numbers")
+    drop_columns: list[str] = Field(default_factory=list, description="columns removed before anything else")
 
 
 class SplitConfig(StrictModel):
     """Train/holdout split."""
 
-    test_size: float = Field(0.2, gt=0, lt=1)
-    random_state: int = 42
-    stratify: bool = True
+    test_size: float = Field(
+        0.2, gt=0, lt=1, description="share of rows in the holdout (each row's side follows its hash)"
+    )
+    random_state: int = Field(42, description="salt of the row hash: another value, another split")
+    stratify: bool = Field(
+        True, description="checked: log each class's holdout share and warn when it is off"
+    )
     id_column: str | None = Field(
         None, description="a row's split side follows this column; default: a hash of the feature columns"
     )
@@ -291,46 +322,62 @@ class SplitConfig(StrictModel):
 class PreprocessingConfig(StrictModel):
     """Imputation, scaling and encoding inside the served Pipeline."""
 
-    numeric_imputer: Literal["mean", "median", "most_frequent"] = "median"
-    categorical_imputer: Literal["most_frequent", "constant"] = "constant"
-    scaler: Literal["standard", "minmax", "robust", "none"] = "standard"
+    numeric_imputer: Literal["mean", "median", "most_frequent"] = Field(
+        "median", description="fills missing numbers"
+    )
+    categorical_imputer: Literal["most_frequent", "constant"] = Field(
+        "constant", description="fills missing categories: the most frequent, or a constant 'missing'"
+    )
+    scaler: Literal["standard", "minmax", "robust", "none"] = Field(
+        "standard", description="scales numeric columns"
+    )
     ordinal: dict[str, list[str]] = Field(
         default_factory=dict, description="categorical column -> its categories in order"
     )
 
 
 class RatioFeature(StrictModel):
+    """A derived column: numerator / denominator (a zero denominator gives a missing value)."""
+
     kind: Literal["ratio"] = "ratio"
-    name: str
-    numerator: str
-    denominator: str
+    name: str = Field(description="the derived column's name")
+    numerator: str = Field(description="column divided")
+    denominator: str = Field(description="column divided by")
 
 
 class DifferenceFeature(StrictModel):
+    """A derived column: left - right."""
+
     kind: Literal["difference"] = "difference"
-    name: str
-    left: str
-    right: str
+    name: str = Field(description="the derived column's name")
+    left: str = Field(description="column subtracted from")
+    right: str = Field(description="column subtracted")
 
 
 class LogFeature(StrictModel):
+    """A derived column: log1p of a column (a negative value gives a missing value)."""
+
     kind: Literal["log"] = "log"
-    name: str
-    column: str
+    name: str = Field(description="the derived column's name")
+    column: str = Field(description="column whose log1p is taken")
 
 
 class BinFeature(StrictModel):
+    """A derived column: the index of the bin holding a value (right-closed bins between edges)."""
+
     kind: Literal["bin"] = "bin"
-    name: str
-    column: str
-    edges: list[float] = Field(min_length=2)
+    name: str = Field(description="the derived column's name")
+    column: str = Field(description="column cut into bins")
+    edges: list[float] = Field(min_length=2, description="bin edges, ascending")
 
 
 class CountFeature(StrictModel):
+    """A derived column: how many of the columns hold one of the values."""
+
     kind: Literal["count"] = "count"
-    name: str
-    columns: list[str] = Field(min_length=1)
-    values: list[Any] = Field(default_factory=lambda: ["Yes", 1])
+    name: str = Field(description="the derived column's name")
+    columns: list[str] = Field(min_length=1, description="columns whose matching values are counted")
+    values: list[Any] = Field(default_factory=lambda: ["Yes", 1], description="values that count")
 
 
 FeatureSpec = Annotated[
@@ -342,32 +389,41 @@ FeatureSpec = Annotated[
 class Distribution(StrictModel):
     """A random-search distribution: ``{distribution: loguniform, low: 1e-3, high: 10}``."""
 
-    distribution: Literal["uniform", "loguniform", "randint"]
-    low: float
-    high: float
+    distribution: Literal["uniform", "loguniform", "randint"] = Field(
+        description="the scipy.stats distribution sampled"
+    )
+    low: float = Field(description="lower bound")
+    high: float = Field(description="upper bound")
 
 
 class AlgorithmSpec(StrictModel):
     """One candidate algorithm: any scikit-learn-compatible classifier class."""
 
-    name: str
+    name: str = Field(description="the candidate's name in the results")
     estimator: str = Field(description="dotted class path, e.g. sklearn.linear_model.LogisticRegression")
     params: dict[str, Any] = Field(default_factory=dict, description="fixed constructor arguments")
-    search_space: dict[str, list[Any] | Distribution] = Field(default_factory=dict)
+    search_space: dict[str, list[Any] | Distribution] = Field(
+        default_factory=dict,
+        description="parameter -> values to try (a list), or a distribution for random search",
+    )
 
 
 class SearchConfig(StrictModel):
     """Hyperparameter search over several algorithms with k-fold CV."""
 
-    strategy: Literal["grid", "random"] = "grid"
+    strategy: Literal["grid", "random"] = Field(
+        "grid", description="grid: every combination; random: n_iter per algorithm"
+    )
     n_iter: int = Field(10, ge=1, description="random search: candidates per algorithm")
-    cv: int = Field(5, ge=2)
+    cv: int = Field(5, ge=2, description="cross-validation folds (stratified for classification)")
     scoring: str | None = Field(
         None, description="a scikit-learn scorer; None: the task's (roc_auc, f1_macro, neg_rmse)"
     )
-    n_jobs: int = -1
-    random_state: int = 42
-    algorithms: list[AlgorithmSpec] = Field(min_length=1)
+    n_jobs: int = Field(-1, description="parallel jobs; -1: every CPU")
+    random_state: int = Field(42, description="seed of the folds and of random search")
+    algorithms: list[AlgorithmSpec] = Field(
+        min_length=1, description="the candidates, all searched on the same folds"
+    )
 
 
 def known_metrics(by_metric: dict[str, float]) -> dict[str, float]:
@@ -388,9 +444,15 @@ class QualityGates(StrictModel):
     be a metric of some task; whether it fits the configured task is checked with the task.
     """
 
-    min: dict[str, float] = Field(default_factory=dict)
-    max: dict[str, float] = Field(default_factory=dict)
-    beat_baseline: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    min: dict[str, float] = Field(
+        default_factory=dict, description="metric -> floor the holdout value must reach"
+    )
+    max: dict[str, float] = Field(
+        default_factory=dict, description="metric -> ceiling the holdout value must not pass"
+    )
+    beat_baseline: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="metric -> margin by which the model must beat the trivial baseline"
+    )
 
     @field_validator("min", "max", "beat_baseline")
     @classmethod
@@ -404,7 +466,9 @@ class EvaluationConfig(StrictModel):
     threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["auto"] = Field(
         "auto", description="binary: a probability, or auto (chosen on the CV folds for threshold_objective)"
     )
-    threshold_objective: Literal["f1", "balanced_accuracy", "accuracy"] = "f1"
+    threshold_objective: Literal["f1", "balanced_accuracy", "accuracy"] = Field(
+        "f1", description="what threshold: auto maximises"
+    )
     gates: QualityGates = Field(default_factory=QualityGates)
 
 
@@ -414,12 +478,14 @@ class TrainingParameters(StrictModel):
     task: Task | None = Field(
         None, description="binary | multiclass | regression; None: inferred from the target"
     )
-    source: SourceConfig
+    source: SourceConfig = Field(description="where the training data comes from: a file, SQL or API source")
     cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
     contract: DataContract
     split: SplitConfig = Field(default_factory=SplitConfig)
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
-    features: list[FeatureSpec] = Field(default_factory=list)
+    features: list[FeatureSpec] = Field(
+        default_factory=list, description="derived columns, computed inside the served Pipeline"
+    )
     search: SearchConfig
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
@@ -452,9 +518,11 @@ class PromotionConfig(StrictModel):
         0.0, ge=0, description="the low end of the improvement's interval must exceed this"
     )
     confidence: float = Field(0.9, ge=0.5, lt=1, description="two-sided paired-bootstrap interval")
-    bootstrap_samples: int = Field(1000, ge=100, le=100_000)
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000, description="resamples of the paired bootstrap")
     min_compared_rows: int = Field(100, ge=1, description="rows neither model trained on, at least")
-    gates: QualityGates = Field(default_factory=QualityGates)
+    gates: QualityGates = Field(
+        default_factory=QualityGates, description="what a challenger must meet to be promoted at all"
+    )
 
 
 class ServingConfig(StrictModel):
@@ -467,8 +535,8 @@ class ServingConfig(StrictModel):
     )
     replicas: int = Field(1, ge=1, description="Kubernetes replicas")
     image: str = Field("tabular-ml-serving:latest", description="the serving image (Kubernetes)")
-    cpu: str = "500m"
-    memory: str = "1Gi"
+    cpu: str = Field("500m", description="CPU request and limit of a serving pod (Kubernetes)")
+    memory: str = Field("1Gi", description="memory request and limit of a serving pod (Kubernetes)")
     timeout_s: int = Field(120, ge=1, description="how long to wait for the server to be ready")
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1, description="largest request body the server reads; larger: 413"
@@ -563,8 +631,8 @@ class MonitoringThresholds(StrictModel):
 class RetrainConfig(StrictModel):
     """What ``on_drift: retrain`` runs: training, then deployment (gated promotion)."""
 
-    training_config: str = "configs/training.yaml"
-    deployment_config: str = "configs/deployment.yaml"
+    training_config: str = Field("configs/training.yaml", description="the training run's config")
+    deployment_config: str = Field("configs/deployment.yaml", description="the deployment run's config")
     overrides: list[str] = Field(default_factory=list, description="key=value overrides for the training run")
     deployment_overrides: list[str] = Field(default_factory=list, description="...and for the deployment run")
 
@@ -572,18 +640,22 @@ class RetrainConfig(StrictModel):
 class MonitoringParameters(StrictModel):
     """The ``parameters:`` section of configs/monitoring.yaml."""
 
-    current: CurrentDataConfig
+    current: CurrentDataConfig = Field(
+        description="the data to check: a file, SQL or API source, or the request log"
+    )
     labels: SourceConfig | None = Field(
         None, description="ground truth for the current rows, joined on key_column"
     )
-    key_column: str | None = None
+    key_column: str | None = Field(None, description="column joining the current rows to labels")
     sample_rows: int = Field(
         100_000, ge=100, description="drift is computed on at most this many rows per side"
     )
-    sample_seed: int = 0
+    sample_seed: int = Field(0, description="seed of the drift samples")
     min_current_rows: int = Field(200, ge=1, description="fewer current rows: no drift verdict")
     thresholds: MonitoringThresholds = Field(default_factory=MonitoringThresholds)
-    on_drift: Literal["alert", "retrain"] = "alert"
+    on_drift: Literal["alert", "retrain"] = Field(
+        "alert", description="on an alert: alert only, or retrain then deploy (gated promotion)"
+    )
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
 
     @model_validator(mode="after")
