@@ -3,9 +3,8 @@
 import os
 import sys
 import tempfile
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import PROJECT_ROOT
 
 # ZenML reads these once, at import: set them before any test module imports it.
 os.environ["ZENML_CONFIG_PATH"] = tempfile.mkdtemp(prefix="zenml-test-store-")

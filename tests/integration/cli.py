@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 
 def run_cli(cwd, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tabular_ml.configuration.schema import TrainingParameters
-from tests.serving_model import TELCO_CSV, training_params
+from tests.support.serving_model import TELCO_CSV, training_params
 
 
 @pytest.fixture(scope="module")

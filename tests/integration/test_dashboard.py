@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import HeadlessChromium, chromium_binary
-from tests.conftest import PROJECT_ROOT
+from tests.support.browser import HeadlessChromium, chromium_binary
+from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import TRAINING_STEPS, run_cli, small_training_args, write_sample
-from tests.processes import free_port, port_is_free, process_alive, wait_for
-from tests.services import skip_or_fail
+from tests.support.processes import free_port, port_is_free, process_alive, wait_for
+from tests.support.services import skip_or_fail
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ import pytest
 import requests
 from sklearn.naive_bayes import GaussianNB
 
-from tests.microservice import ModelServer
-from tests.serving_model import fit_pipeline, ndarray_request, save_test_bundle
+from tests.support.servers import ModelServer
+from tests.support.serving_model import fit_pipeline, ndarray_request, save_test_bundle
 
 pytestmark = pytest.mark.integration
 

@@ -42,11 +42,11 @@ from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.data.cleaning import clean_frame
 from tabular_ml.modelling.model import build_model
 from tabular_ml.tasks.target import resolve_target
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 from tests.integration.example_tables import EXAMPLES, example_table
-from tests.microservice import ModelServer
-from tests.processes import free_port, port_is_free
-from tests.serving_model import (
+from tests.support.servers import ModelServer
+from tests.support.processes import free_port, port_is_free
+from tests.support.serving_model import (
     fit_pipeline,
     ndarray_request,
     records_request,

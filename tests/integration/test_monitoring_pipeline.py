@@ -15,9 +15,9 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 from tabular_ml.monitoring.drift_simulation import simulate_drift
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args
-from tests.processes import free_port
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -20,10 +20,10 @@ import textwrap
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-from tests.dockerfile_parsing import arguments_of, parse_dockerfile
+from tests.support.paths import PROJECT_ROOT
+from tests.support.dockerfile_parsing import arguments_of, parse_dockerfile
 from tests.integration.cli import TRAINING_STEPS
-from tests.stack_env import STACK_SECRETS, isolated_zenml_env
+from tests.support.stack_env import STACK_SECRETS, isolated_zenml_env
 
 pytestmark = pytest.mark.integration
 

@@ -33,10 +33,10 @@ from serving.request_log import LOG_COLUMNS, read_request_log
 from serving.served_model import ServedModel
 from serving.settings import SettingsError, load_settings
 from tabular_ml.modelling.model import build_model, encode_target
-from tests.conftest import PROJECT_ROOT
-from tests.microservice import ModelServer
-from tests.processes import free_port, port_is_free, wait_for
-from tests.serving_model import served_model
+from tests.support.paths import PROJECT_ROOT
+from tests.support.servers import ModelServer
+from tests.support.processes import free_port, port_is_free, wait_for
+from tests.support.serving_model import served_model
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, output, run_cli
-from tests.services import database_url_or_skip
+from tests.support.services import database_url_or_skip
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """The project's server against seldon-core itself, request for request.
 
 The same good and bad requests go to ``seldon-core-microservice`` running the thinnest Seldon
-class over the same model (tests/seldon_reference_model.py) and to ``python -m serving``; status
+class over the same model (tests/support/seldon_reference_model.py) and to ``python -m serving``; status
 codes and answer shapes must match. Where seldon-core answers a client's mistake with a 5xx (its
 own bugs: a ``json`` query field that is not JSON, a JSON list, a body without a JSON type, an
 unknown path), the project's server answers the 4xx listed here instead: no client input may
@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.microservice import ModelServer, SeldonMicroservice
-from tests.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle, training_params
+from tests.support.servers import ModelServer, SeldonMicroservice
+from tests.support.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle, training_params
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.microservice import ModelServer
-from tests.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle
+from tests.support.servers import ModelServer
+from tests.support.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """Every stack file of configs/stacks/ registered for real in a store of its own, twice, and
 switched between with the `zenml stack set` CLI.
 
-prod and aws get the placeholder values of tests/stack_env.py from the environment (no cloud
+prod and aws get the placeholder values of tests/support/stack_env.py from the environment (no cloud
 is reached: aws's service connector is registered unverified). The store is a fresh SQLite
 one in tmp_path, so this test's active stack never leaks into another test's.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from stacks.spec import load_stack_spec
-from tests.conftest import PROJECT_ROOT
-from tests.stack_env import PLACEHOLDER_VALUES, STACK_SECRETS, isolated_zenml_env
+from tests.support.paths import PROJECT_ROOT
+from tests.support.stack_env import PLACEHOLDER_VALUES, STACK_SECRETS, isolated_zenml_env
 
 pytestmark = pytest.mark.integration
 

@@ -34,8 +34,8 @@ from flavors.local_seldon.supervisor import (
 from serving.bundle import save_bundle
 from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.modelling.model import build_model, encode_target
-from tests.conftest import PROJECT_ROOT
-from tests.processes import free_port, group_alive, port_is_free, wait_for
+from tests.support.paths import PROJECT_ROOT
+from tests.support.processes import free_port, group_alive, port_is_free, wait_for
 
 pytestmark = pytest.mark.integration
 

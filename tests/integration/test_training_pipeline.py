@@ -17,7 +17,7 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 from tabular_ml.data.splitting import fingerprint
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import run_cli, small_training_args, write_sample
 
 pytestmark = pytest.mark.integration

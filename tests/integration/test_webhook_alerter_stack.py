@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli
-from tests.webhook_server import SECRET_PATH, webhook_server
+from tests.support.webhook_server import SECRET_PATH, webhook_server
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 # The domain library's groups, bottom up: a group imports only the groups listed before it.
 DOMAIN_LAYERS = [

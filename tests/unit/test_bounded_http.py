@@ -1,6 +1,6 @@
 """The deadline over TLS: a stalled handshake, trickled headers and a trickled body are cut.
 
-The API source and the webhook alerter tests cover plain HTTP (tests/slow_http_server.py); over
+The API source and the webhook alerter tests cover plain HTTP (tests/support/slow_http_server.py); over
 TLS the socket under a read is an SSLSocket, and during the handshake the connection has no
 socket of its own yet: the same deadline must cut all three. A self-signed certificate for
 127.0.0.1 is made for the test.

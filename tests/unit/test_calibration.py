@@ -15,7 +15,7 @@ from tabular_ml.data.cleaning import clean_frame
 from tabular_ml.data.splitting import split_frame
 from tabular_ml.modelling.model import build_model, make_estimator
 from tabular_ml.tasks.target import resolve_target
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 CONFIG = yaml.safe_load((PROJECT_ROOT / "configs/training.yaml").read_text())
 PARAMS = TrainingParameters.model_validate(CONFIG["parameters"])

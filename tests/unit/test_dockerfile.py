@@ -33,9 +33,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from sklearn.linear_model import LogisticRegression
 
-from tests import dockerfile_parsing
-from tests.dockerfile_parsing import read_pins
-from tests.processes import free_port, wait_for
+from tests.support import dockerfile_parsing
+from tests.support.dockerfile_parsing import read_pins
+from tests.support.processes import free_port, wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
@@ -308,7 +308,7 @@ def _serving_environment(root: Path) -> tuple[Path, Path]:
 def _tiny_model():
     from tabular_ml.configuration.schema import PreprocessingConfig, RatioFeature
     from tabular_ml.modelling.model import build_model, encode_target
-    from tests.factories import tiny_contract
+    from tests.support.factories import tiny_contract
 
     contract = tiny_contract(columns=("tenure", "total", "senior", "contract"))
     rng = np.random.default_rng(7)

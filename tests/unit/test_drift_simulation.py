@@ -27,7 +27,7 @@ from tabular_ml.monitoring.drift_simulation import (
     simulate_drift,
     split_holdout,
 )
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "data/raw/telco_churn.csv"
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from adapters.mlflow_tracking import log_model_to_mlflow
-from tests.serving_model import TELCO_CSV, fit_pipeline, training_params
+from tests.support.serving_model import TELCO_CSV, fit_pipeline, training_params
 
 LOAD_AND_PREDICT = """
 import importlib.util, json, sys

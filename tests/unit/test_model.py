@@ -20,7 +20,7 @@ from tabular_ml.configuration.schema import (
     RatioFeature,
 )
 from tabular_ml.modelling.model import build_model, encode_target, feature_importances, make_estimator
-from tests.factories import tiny_contract, tiny_frame
+from tests.support.factories import tiny_contract, tiny_frame
 
 FEATURES = [
     RatioFeature(name="avg_monthly", numerator="total", denominator="tenure"),

@@ -262,7 +262,7 @@ def test_a_multiclass_models_prediction_drifts_as_a_category_and_a_regressions_a
 def test_the_shipped_monitoring_config_checks_a_labelled_metric_of_every_task():
     from tabular_ml.configuration.loading import read_yaml
     from tabular_ml.tasks.metric_names import METRICS_BY_TASK
-    from tests.conftest import PROJECT_ROOT
+    from tests.support.paths import PROJECT_ROOT
 
     parameters = read_yaml(PROJECT_ROOT / "configs/monitoring.yaml")["parameters"]
     drops = MonitoringParameters(**parameters).thresholds.metric_drop

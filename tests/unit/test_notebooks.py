@@ -15,8 +15,8 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 from notebooks.execute import KERNEL, execute
-from tests.conftest import PROJECT_ROOT
-from tests.notebook_outputs import cells_with_images, summary
+from tests.support.paths import PROJECT_ROOT
+from tests.support.notebook_outputs import cells_with_images, summary
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 EXPECTED = {"explore_data.ipynb", "training_artifacts.ipynb"}

@@ -14,7 +14,7 @@ from tabular_ml.modelling.evaluation import (
 )
 from tabular_ml.reporting.html_page import render_report_html
 
-from .evaluation_examples import CLASSES, P3, Y3
+from tests.support.evaluation_examples import CLASSES, P3, Y3
 
 
 def _cells(html: str) -> list[str]:

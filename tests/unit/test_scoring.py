@@ -48,7 +48,7 @@ from tabular_ml.inference.batch_scoring import (
 from tabular_ml.modelling.model import build_model, encode_target
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.tasks.target import TargetSpec
-from tests.factories import tiny_contract, tiny_frame
+from tests.support.factories import tiny_contract, tiny_frame
 
 SCORED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 BINARY = TargetSpec(column="churn", task="binary", classes=["No", "Yes"])

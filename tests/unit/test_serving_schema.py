@@ -11,7 +11,7 @@ import serving.request_schema as request_schema
 from serving.bundle import FeatureColumn
 from serving.request_schema import DEFAULT_MAX_ROWS, RequestError, RequestSchema
 from tabular_ml.configuration.schema import DataContract
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 COLUMNS = [
     FeatureColumn(name="tenure", kind="numeric"),

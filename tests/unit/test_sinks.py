@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from tabular_ml.configuration.schema import FileSink, InferenceParameters, SqlSink
 from tabular_ml.data.sinks import BATCH_KEY, SinkError, open_sink
-from tests.conftest import PROJECT_ROOT
-from tests.services import database_url_or_skip
+from tests.support.paths import PROJECT_ROOT
+from tests.support.services import database_url_or_skip
 
 SCORED_AT = pd.Timestamp("2026-05-01 12:00:00.123456", tz="UTC")
 HEADER = "input_row,prediction,probability,model_version,scored_at,batch_key"

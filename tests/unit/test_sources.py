@@ -1,13 +1,12 @@
 """Every source type returns the bundled data set exactly as ``pd.read_csv`` does.
 
 SQL tests run against SQLite always, and against the machine's PostgreSQL and
-MariaDB when reachable (see ``tests/services.py``). API tests run against a real
+MariaDB when reachable (see ``tests/support/services.py``). API tests run against a real
 HTTP server on 127.0.0.1 started by a fixture.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
@@ -28,21 +27,9 @@ import sqlalchemy as sa
 
 from tabular_ml.configuration.schema import ApiSource, FileSource, Pagination, SqlSource
 from tabular_ml.data.sources import DataSourceError, load_data
+from tests.support.services import database_url_or_skip
 
 CSV_PATH = Path(__file__).parents[2] / "data/raw/telco_churn.csv"
-
-
-def _load_services() -> Any:
-    # Not `from tests.services import ...`: seldon-core and Flask-OpenTracing install a
-    # top-level `tests` package into site-packages, which shadows this directory.
-    path = Path(__file__).parents[1] / "services.py"
-    spec = importlib.util.spec_from_file_location("_tabular_ml_test_services", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-database_url_or_skip = _load_services().database_url_or_skip
 
 # None vs NaN mismatches only warn in pandas 2.x; make them fail here.
 pytestmark = pytest.mark.filterwarnings("error::FutureWarning")
@@ -595,7 +582,7 @@ def _failure(source: ApiSource) -> tuple[str, float]:
     [("trickle_headers", False), ("trickle_body", False), ("trickle_body", True), ("drip", False)],
 )
 def test_a_server_trickling_forever_is_cut_at_the_deadline(behaviour: str, keep_alive: bool) -> None:
-    from tests.slow_http_server import slow_server
+    from tests.support.slow_http_server import slow_server
 
     with slow_server(behaviour, keep_alive=keep_alive) as server:
         # timeout_s above the deadline: each byte comes within it, only the deadline can stop this
@@ -609,7 +596,7 @@ def test_a_server_trickling_forever_is_cut_at_the_deadline(behaviour: str, keep_
 
 
 def test_an_endless_body_stops_at_the_size_cap() -> None:
-    from tests.slow_http_server import slow_server
+    from tests.support.slow_http_server import slow_server
 
     with slow_server("endless") as server:
         message, took = _failure(_api(server.url, deadline_s=20, max_response_bytes=2**20))
@@ -621,7 +608,7 @@ def test_an_endless_body_stops_at_the_size_cap() -> None:
 
 
 def test_an_announced_oversized_body_is_refused_before_reading() -> None:
-    from tests.slow_http_server import slow_server
+    from tests.support.slow_http_server import slow_server
 
     with slow_server("announce_large") as server:
         message, took = _failure(_api(server.url, max_response_bytes=2**20))
@@ -633,7 +620,7 @@ def test_an_announced_oversized_body_is_refused_before_reading() -> None:
 
 
 def test_retries_and_their_waits_end_at_the_deadline() -> None:
-    from tests.slow_http_server import slow_server
+    from tests.support.slow_http_server import slow_server
 
     with slow_server("trickle_headers", status=503, interval_s=0.01) as server:
         # 503 after ~1 s of headers: retried, the wait (8 s) cut at the deadline, no third attempt

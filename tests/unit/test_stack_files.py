@@ -2,7 +2,7 @@
 
 Flavors and their configuration classes come from the throwaway ZenML store that
 tests/conftest.py points ZENML_CONFIG_PATH at. The ${VAR}s of the remote stacks get the
-placeholder values of tests/stack_env.py. Registering every file for real, twice, and
+placeholder values of tests/support/stack_env.py. Registering every file for real, twice, and
 switching between them: tests/integration/test_stack_registration.py.
 """
 
@@ -19,7 +19,7 @@ import yaml
 
 from stacks.environment import placeholders
 from stacks.spec import StackSpec, load_stack_spec
-from tests.stack_env import PLACEHOLDER_VALUES
+from tests.support.stack_env import PLACEHOLDER_VALUES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STACKS = PROJECT_ROOT / "configs" / "stacks"

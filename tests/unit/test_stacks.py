@@ -12,7 +12,7 @@ from stacks.environment import placeholders, read_env_file
 from stacks.run_settings import deep_merge, merge_run_config
 from stacks.spec import ComponentSpec, RunConfig, StackSpec, load_run_config, load_stack_spec
 from tabular_ml.configuration.loading import ConfigError
-from tests.stack_env import PLACEHOLDER_VALUES
+from tests.support.stack_env import PLACEHOLDER_VALUES
 
 PROJECT_ROOT = Path(__file__).parents[2]
 STACKS = PROJECT_ROOT / "configs" / "stacks"

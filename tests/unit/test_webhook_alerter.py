@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from flavors.webhook_alerter.alerter import WebhookAlerter, WebhookAlerterParameters, build_payload
 from flavors.webhook_alerter.flavor import WebhookAlerterConfig, WebhookAlerterFlavor
-from tests.processes import free_port
-from tests.slow_http_server import SECRET_PATH as SLOW_PATH
-from tests.slow_http_server import slow_server
-from tests.webhook_server import SECRET_PATH, webhook_server
+from tests.support.processes import free_port
+from tests.support.slow_http_server import SECRET_PATH as SLOW_PATH
+from tests.support.slow_http_server import slow_server
+from tests.support.webhook_server import SECRET_PATH, webhook_server
 
 TOKEN = SECRET_PATH.rsplit("/", 1)[-1]
 SLOW_TOKEN = SLOW_PATH.rsplit("/", 1)[-1]

@@ -26,7 +26,7 @@ from typing import Protocol
 import pytest
 from packaging.utils import canonicalize_name
 
-from tests.dockerfile_parsing import read_pins
+from tests.support.dockerfile_parsing import read_pins
 
 SERVING_REQUIREMENTS = Path(__file__).resolve().parents[3] / "requirements-serving.txt"
 

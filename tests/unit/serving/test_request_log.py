@@ -32,8 +32,8 @@ from serving.request_log import (
     read_request_log,
 )
 from serving.request_schema import RequestSchema
-from tests.conftest import PROJECT_ROOT
-from tests.processes import wait_for
+from tests.support.paths import PROJECT_ROOT
+from tests.support.processes import wait_for
 
 COLUMNS = [
     FeatureColumn(name="tenure", kind="numeric"),

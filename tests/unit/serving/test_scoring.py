@@ -50,7 +50,7 @@ from tabular_ml.modelling.features import (
 from tabular_ml.modelling.model import build_model
 from tabular_ml.modelling.trained_model import scores_of
 from tabular_ml.tasks.target import resolve_target
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 TASKS = {
     "binary": ("configs/training.yaml", "data/raw/telco_churn.csv"),

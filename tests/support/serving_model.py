@@ -15,7 +15,7 @@ from serving.served_model import ServedModel
 from serving.settings import load_settings
 from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.modelling.model import build_model, encode_target
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 TELCO_CSV = PROJECT_ROOT / "data/raw/telco_churn.csv"
 

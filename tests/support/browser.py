@@ -18,7 +18,7 @@ from pathlib import Path
 
 import websocket
 
-from tests.processes import group_alive, wait_for
+from tests.support.processes import group_alive, wait_for
 
 # WebGL in software (no GPU here) kept the dashboard's main thread busy for tens of seconds,
 # long enough for DevTools calls to time out; the dashboard draws nothing a test reads with it.

@@ -1,6 +1,6 @@
 """The thinnest Seldon Core class over the project's served model: the conformance oracle.
 
-``seldon-core-microservice tests.seldon_reference_model.ReferenceModel`` answers the Seldon
+``seldon-core-microservice tests.support.seldon_reference_model.ReferenceModel`` answers the Seldon
 protocol with seldon-core's own Flask app (request decoding, error answers, routes) and the
 project's model behind it, so tests/integration/test_seldon_conformance.py can compare the
 project's app with seldon-core request for request. Test-only: seldon-core is under the Business

@@ -1,5 +1,5 @@
 """Seconds per test file from `make test`'s junit report, longest first: what SLOWEST_FIRST in
-tests/conftest.py is ordered by. Usage: python -m tests.module_times [test-artifacts/junit.xml]"""
+tests/conftest.py is ordered by. Usage: python -m tests.support.module_times [test-artifacts/junit.xml]"""
 
 from __future__ import annotations
 
