@@ -3,6 +3,8 @@
 Stored under the artifact URI:
 
 * ``report.json`` - the report as JSON (``EvaluationReport.model_dump_json``), never pickle;
+  one saved by an earlier version of this project, before task types, does not load (a
+  one-line error says to retrain the model: reports are not migrated);
 * ``report.html`` - the self-contained page of ``render_report_html``, shown by the
   ZenML dashboard as the artifact's visualization.
 
@@ -18,6 +20,7 @@ import hashlib
 import os
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
@@ -40,10 +43,23 @@ class EvaluationReportMaterializer(BaseMaterializer):
         return os.path.join(self.uri, REPORT_FILENAME)
 
     def load(self, data_type: type[Any]) -> EvaluationReport:
-        """Read ``report.json`` back into an ``EvaluationReport`` (or the requested subclass)."""
+        """Read ``report.json`` back into an ``EvaluationReport`` (or the requested subclass).
+
+        Raises:
+            ValueError: In one line, for a report saved before task types (it names no task).
+        """
         model = data_type if isinstance(data_type, type) and issubclass(data_type, EvaluationReport) else None
         with self.artifact_store.open(self._json_path, "r") as f:
-            return (model or EvaluationReport).model_validate_json(f.read())
+            text = f.read()
+        try:
+            return (model or EvaluationReport).model_validate_json(text)
+        except ValidationError as exc:
+            if any(error["type"] == "missing" and error["loc"] == ("task",) for error in exc.errors()):
+                raise ValueError(
+                    f"{self._json_path} names no task: it was saved by an earlier version of this "
+                    "project; retrain the model (reports are not migrated)"
+                ) from None
+            raise
 
     def save(self, data: EvaluationReport) -> None:
         """Write the report as ``report.json``."""

@@ -15,7 +15,8 @@ A bundle is a directory holding
 ``save_bundle`` writes both files (each through a temporary file and a rename,
 so a reader never sees half a bundle); ``load_bundle`` reads them back and
 raises :class:`BundleError` with a one-line message when the bundle is missing
-or corrupt.
+or corrupt, or was written in another format version (a bundle of an earlier
+version of this project is not migrated: its model is retrained).
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 META_FILE = "bundle.json"
-BUNDLE_FORMAT_VERSION = 1
+# 2: every bundle records its task, and a binary one lists its classes [negative, positive];
+# a version 1 bundle written before task types did neither.
+BUNDLE_FORMAT_VERSION = 2
 
 
 class BundleError(Exception):
@@ -88,7 +91,7 @@ class BundleMeta(BaseModel):
     model_name: str = Field(min_length=1)
     model_version: str = Field(min_length=1)
     features: list[FeatureColumn] = Field(min_length=1)
-    task: Task = "binary"  # bundles written before task types were binary
+    task: Task
     target: str
     classes: list[str] = Field(default_factory=list)
     positive_class: str | None = None
@@ -99,9 +102,9 @@ class BundleMeta(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> BundleMeta:
         if self.task == "binary":
-            if len(self.classes) != 2 or self.positive_class not in self.classes or self.threshold is None:
+            if len(self.classes) != 2 or self.positive_class != self.classes[1] or self.threshold is None:
                 raise ValueError(
-                    "a binary bundle needs 2 classes, one of them the positive_class, and a threshold"
+                    "a binary bundle needs 2 classes, the second the positive_class, and a threshold"
                 )
         elif self.task == "multiclass" and len(self.classes) < 3:
             raise ValueError(f"a multiclass bundle needs 3 or more classes, not {self.classes}")
@@ -126,8 +129,6 @@ class BundleMeta(BaseModel):
     @cached_property  # read on every request's answer
     def target_spec(self) -> TargetSpec:
         """The target as training resolved it (classes in the model's order)."""
-        if self.task == "binary":  # older bundles may list the positive class first
-            return binary_target(self.target, self.classes, self.positive_class)
         return TargetSpec(column=self.target, task=self.task, classes=list(self.classes))
 
 
@@ -286,8 +287,8 @@ def read_bundle_meta(directory: str | Path) -> BundleMeta:
     """Only ``bundle.json`` of a bundle (cheap: the model is not loaded).
 
     Raises:
-        BundleError: When the directory or the file is missing, or the file is not
-            valid bundle metadata.
+        BundleError: When the directory or the file is missing, the file is not valid
+            bundle metadata, or it has another format version (one that says to retrain).
     """
     folder = Path(directory)
     if not folder.is_dir():
@@ -301,10 +302,11 @@ def read_bundle_meta(directory: str | Path) -> BundleMeta:
         raise BundleError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise BundleError(f"{path} must hold a JSON object, not {type(raw).__name__}")
-    if raw.get("format_version", BUNDLE_FORMAT_VERSION) != BUNDLE_FORMAT_VERSION:
+    found = raw.get("format_version")
+    if found != BUNDLE_FORMAT_VERSION:
         raise BundleError(
-            f"{path} has format_version {raw.get('format_version')!r}; this code reads "
-            f"version {BUNDLE_FORMAT_VERSION}"
+            f"{path} has format_version {found!r}; this code reads version {BUNDLE_FORMAT_VERSION}: "
+            "retrain the model and deploy it again (bundles are not migrated)"
         )
     try:
         return BundleMeta.model_validate(raw)

@@ -23,8 +23,8 @@ Conventions
   or the training mean) on the same holdout with the same metric functions; quality gates
   can require the model to beat it (:mod:`tabular_ml.modelling.quality_gates`).
 * Every float stored in an ``EvaluationReport`` is finite, so the report round
-  trips through ``model_dump_json`` / ``model_validate_json`` unchanged. Reports saved
-  before tasks existed (no ``task`` field) load as binary reports.
+  trips through ``model_dump_json`` / ``model_validate_json`` unchanged. Every report names
+  its ``task``: one saved before task types (none) does not load; its model is retrained.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class EvaluationReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: Task = "binary"
+    task: Task
     model_name: str = "model"
     algorithm: str = ""
     threshold: float = Field(0.5, ge=0, le=1, description="binary: predicted positive at p >= threshold")

@@ -2,9 +2,9 @@
 
 Promotion, batch scoring, serving and monitoring read one thing back from a model version:
 the fitted Pipeline, its contract and cleaning, the resolved target (task, classes in the
-model's order) and, for a binary model, the decision threshold. Versions registered before
-task types existed carry no ``target`` metadata: they are binary models of the contract's
-classes with the configured threshold.
+model's order) and, for a binary model, the decision threshold. A version registered by an
+earlier version of this project, before task types, carries no ``target``: it is retrained,
+not read as a guess.
 """
 
 from __future__ import annotations
@@ -23,25 +23,48 @@ from tabular_ml.modelling.evaluation import (
     evaluate_multiclass,
     evaluate_regression,
 )
-from tabular_ml.tasks.target import TargetSpec, binary_target
+from tabular_ml.tasks.target import TargetSpec
 
-__all__ = ["TrainedModel", "evaluation_report", "predicted_labels", "scores_of", "target_of_version"]
+__all__ = [
+    "ModelVersionError",
+    "TrainedModel",
+    "evaluation_report",
+    "predicted_labels",
+    "scores_of",
+    "target_of_version",
+]
+
+_RETRAIN = "retrain it: a model of an earlier version of this project is not migrated"
+
+
+class ModelVersionError(ValueError):
+    """A model version lacks what training records (one line, saying to retrain)."""
 
 
 def target_of_version(run_metadata: Mapping[str, Any]) -> TargetSpec:
-    """The version's resolved target; for a version from before task types, the binary contract's."""
-    if "target" in run_metadata:
-        return TargetSpec(**run_metadata["target"])
-    contract = run_metadata["parameters"]["contract"]
-    return binary_target(contract["target"], contract["classes"], contract["positive_class"])
+    """The version's resolved target (task, classes in the model's order), recorded by training.
+
+    Raises:
+        ModelVersionError: When the version has none (registered before task types).
+    """
+    if "target" not in run_metadata:
+        raise ModelVersionError(f"the model version has no 'target' in its run metadata; {_RETRAIN}")
+    return TargetSpec(**run_metadata["target"])
 
 
-def threshold_of_version(run_metadata: Mapping[str, Any]) -> float:
-    """The binary decision threshold training chose (or the configured one of an older version)."""
-    if "decision_threshold" in run_metadata:
-        return float(run_metadata["decision_threshold"])
-    configured = run_metadata["parameters"].get("evaluation", {}).get("threshold", 0.5)
-    return 0.5 if configured == "auto" else float(configured)
+def threshold_of_version(run_metadata: Mapping[str, Any], target: TargetSpec) -> float:
+    """A binary version's decision threshold, chosen by training; 0.5 (unused) for other tasks.
+
+    Raises:
+        ModelVersionError: When a binary version has none.
+    """
+    if target.task != "binary":
+        return 0.5
+    if "decision_threshold" not in run_metadata:
+        raise ModelVersionError(
+            f"the binary model version has no 'decision_threshold' in its run metadata; {_RETRAIN}"
+        )
+    return float(run_metadata["decision_threshold"])
 
 
 def scores_of(pipeline: Any, features: pd.DataFrame, target: TargetSpec) -> np.ndarray:
@@ -93,14 +116,24 @@ class TrainedModel:
     def from_metadata(
         cls, pipeline: Any, run_metadata: Mapping[str, Any], name: str, version: str
     ) -> TrainedModel:
-        """From a model version's run metadata (``parameters``, ``target``, ``decision_threshold``)."""
+        """From a model version's run metadata (``parameters``, ``target``, ``decision_threshold``).
+
+        Raises:
+            ModelVersionError: When the metadata lacks the target or a binary model's threshold:
+                the message names the model version and says to retrain it.
+        """
         parameters = run_metadata["parameters"]
+        try:
+            target = target_of_version(run_metadata)
+            threshold = threshold_of_version(run_metadata, target)
+        except ModelVersionError as exc:
+            raise ModelVersionError(f"{name} version {version}: {exc}") from None
         return cls(
             pipeline=pipeline,
             contract=DataContract(**parameters["contract"]),
             cleaning=CleaningConfig(**parameters.get("cleaning", {})),
-            target=target_of_version(run_metadata),
-            threshold=threshold_of_version(run_metadata),
+            target=target,
+            threshold=threshold,
             name=name,
             version=version,
         )

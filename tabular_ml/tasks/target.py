@@ -231,6 +231,6 @@ def resolve_target(
 
 
 def binary_target(column: str, classes: Sequence[Any], positive_class: Any) -> TargetSpec:
-    """The binary target a contract names (classes and positive class), without data: for
-    models and bundles from before task types, which were all binary."""
+    """The binary target a contract names (classes and positive class), resolved without data
+    (for a caller that has the contract but no resolved target)."""
     return resolve_target(pd.Series([], dtype=object), column, "binary", classes, positive_class)

