@@ -217,13 +217,13 @@ def test_monitoring_passes_its_source_to_run_py_and_fails_on_any_other_exit_than
     assert re.search(r"\n\s+3\)\n.*?exit 3 ;;", step["run"], re.DOTALL)  # the alert branch keeps exit 3
 
 
-def test_readme_lists_every_secret_and_variable_the_workflows_use():
+def test_docs_list_every_secret_and_variable_the_workflows_use():
     used = set()
     for name in sorted(EXPECTED):
         used |= set(re.findall(r"\b(secrets|vars)\.([A-Z0-9_]+)", (WORKFLOWS / name).read_text()))
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    section = re.search(r"^#+ CI/CD\b.*?(?=^#+ )", readme, re.MULTILINE | re.DOTALL)
-    assert section, "README.md has no CI/CD section"
+    page = (PROJECT_ROOT / "docs" / "production.md").read_text()
+    section = re.search(r"^#+ CI/CD\b.*?(?=^#+ )", page, re.MULTILINE | re.DOTALL)
+    assert section, "docs/production.md has no CI/CD section"
     rows = re.findall(r"^\| (secret|variable) \| `([A-Z0-9_]+)` \|", section[0], re.MULTILINE)
     listed = {("secrets" if kind == "secret" else "vars", key) for kind, key in rows}
     assert listed == used

@@ -1,0 +1,166 @@
+"""The documentation site builds in strict mode, its configuration reference is complete, and the
+README stays a short front door whose links lead somewhere."""
+
+from __future__ import annotations
+
+import html
+import inspect
+import os
+import re
+import shutil
+import subprocess
+import sys
+import types
+import typing
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from tabular_ml.configuration import schema
+
+pytestmark = pytest.mark.tools
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MKDOCS = [sys.executable, "-m", "mkdocs"]
+
+
+def build(config: Path, site: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*MKDOCS, "build", "--strict", "--config-file", str(config), "--site-dir", str(site)],
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    site = tmp_path_factory.mktemp("site")
+    result = build(PROJECT_ROOT / "mkdocs.yml", site)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return site
+
+
+def test_the_site_builds_strictly_with_every_page(site):
+    for page in (
+        "index",
+        "getting-started",
+        "guides/training",
+        "guides/deployment",
+        "guides/batch-scoring",
+        "guides/monitoring",
+        "reference/configuration",
+        "reference/cli",
+        "operations",
+        "production",
+        "architecture",
+        "benchmarks",
+        "development",
+    ):
+        assert (site / f"{page}.html").is_file(), page
+    assert (site / "bench" / "results" / "serving.html").is_file()  # a linked result file is published
+
+
+def key_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Every key, nested: ``a.b``; ``a[].b`` for list items, ``a.<name>.b`` for mapping values."""
+    paths = set()
+    for name, field in model.model_fields.items():
+        paths.add(prefix + name)
+        annotation, suffix = field.annotation, "."
+        while True:
+            while typing.get_origin(annotation) is typing.Annotated:
+                annotation = typing.get_args(annotation)[0]
+            origin = typing.get_origin(annotation)
+            if origin is list:
+                annotation, suffix = typing.get_args(annotation)[0], "[]."
+            elif origin is dict:
+                annotation, suffix = typing.get_args(annotation)[1], ".<name>."
+            else:
+                break
+        members = typing.get_args(annotation) if origin in (typing.Union, types.UnionType) else (annotation,)
+        for member in members:
+            while typing.get_origin(member) is typing.Annotated:
+                member = typing.get_args(member)[0]
+            if inspect.isclass(member) and issubclass(member, BaseModel):
+                paths |= key_paths(member, prefix + name + suffix)
+    return paths
+
+
+def parameter_models() -> list[type[BaseModel]]:
+    return [
+        value
+        for name, value in vars(schema).items()
+        if inspect.isclass(value) and issubclass(value, BaseModel) and name.endswith("Parameters")
+    ]
+
+
+def test_the_configuration_reference_names_every_key_of_every_pipeline(site):
+    page = html.unescape(re.sub(r"<[^>]+>", "", (site / "reference" / "configuration.html").read_text()))
+    models = parameter_models()
+    assert {model.__name__ for model in models} >= {"TrainingParameters", "MonitoringParameters"}
+    paths = {path for model in models for path in key_paths(model)}
+    assert {
+        "source.path",
+        "search.algorithms[].search_space.<name>.low",
+        "contract.columns.<name>.kind",
+        "current.since",
+        "serving.request_log_dir",
+    } <= paths
+    missing = sorted(path for path in paths if path not in page)
+    assert not missing
+
+
+def test_every_key_has_a_description_in_the_schema():
+    """Descriptions are written once, in the schema; a section is described by its model's docstring."""
+    undescribed = []
+    for name, value in vars(schema).items():
+        if inspect.isclass(value) and issubclass(value, BaseModel) and value.__module__ == schema.__name__:
+            for field_name, field in value.model_fields.items():
+                literal = typing.get_origin(field.annotation) is typing.Literal
+                discriminator = field_name in ("type", "kind") and literal
+                if not field.description and not discriminator and not _is_section(field.annotation):
+                    undescribed.append(f"{name}.{field_name}")
+    assert not undescribed
+
+
+def _is_section(annotation) -> bool:
+    return inspect.isclass(annotation) and issubclass(annotation, BaseModel)
+
+
+def test_a_broken_link_fails_the_strict_build(tmp_path):
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for entry in PROJECT_ROOT.iterdir():  # the code the hook reads, as it is; the pages, as a copy
+        if entry.name not in ("docs", ".git", ".venv", "site"):
+            (copy / entry.name).symlink_to(entry)
+    shutil.copytree(PROJECT_ROOT / "docs", copy / "docs")
+    page = copy / "docs" / "operations.md"
+    page.write_text(page.read_text() + "\nSee [the missing page](no-such-page.md).\n")
+    result = build(copy / "mkdocs.yml", tmp_path / "site")
+    assert result.returncode != 0
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1  # that link, and nothing else
+    assert "contains a link 'no-such-page.md', but the target is not found" in warnings[0]
+
+
+README = (PROJECT_ROOT / "README.md").read_text()
+
+
+def test_the_readme_is_at_most_300_lines():
+    assert len(README.splitlines()) <= 300
+
+
+def test_every_relative_link_of_the_readme_exists():
+    links = re.findall(r"\]\(([^)\s]+)\)", README)
+    relative = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert len(relative) >= 10
+    missing = [link for link in relative if not (PROJECT_ROOT / link.split("#")[0]).exists()]
+    assert not missing
+
+
+def test_the_readme_keeps_the_ci_test_command():
+    """.ci/run runs "the README's test command"."""
+    assert re.search(r"^make test\b", README, re.MULTILINE)
