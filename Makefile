@@ -16,7 +16,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run serve drift-data monitor notebooks test test-unit test-integration lint lock dashboard clean bench bench-drift bench-request-log score bench-batch bench-draft bench-serving wrk
+.PHONY: help install init stack run serve drift-data monitor notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log score bench-batch bench-draft bench-serving wrk
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ test-integration: install ## Only the pipeline tests against a throwaway ZenML s
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
+
+docs: install ## Serve the documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8000
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:8000
 
 lock: install ## Re-resolve requirements.txt into requirements.lock
 	$(PY) -m pip install --quiet -r requirements.txt
