@@ -70,7 +70,7 @@ serve: stack ## Serve the production version again after a crash or a reboot (no
 	$(PY) run.py serve
 
 drift-data: install ## Write a held-out slice and a drifted copy of the bundled data to data/drift/
-	$(PY) bench/simulate_drift.py --input data/raw/telco_churn.csv --out-dir data/drift --seed 7
+	$(PY) -m scripts.simulate_drift --input data/raw/telco_churn.csv --out-dir data/drift --seed 7
 
 monitor: stack ## Run the monitoring job once (CURRENT=path to compare; exit 3 on an alert)
 	$(PY) run.py --config configs/monitoring.yaml $(if $(CURRENT),parameters.current.path=$(CURRENT))
@@ -87,13 +87,13 @@ dashboard: stack ## Start the local ZenML dashboard on http://127.0.0.1:8237
 bench: bench-drift bench-request-log bench-serving bench-batch bench-draft ## Run every benchmark in bench/ (results in bench/results/)
 
 bench-drift: install ## Monitoring drift check vs Evidently's DataDriftPreset on 1M rows
-	$(PY) bench/drift.py --rows 1000000
+	$(PY) -m bench.drift --rows 1000000
 
 bench-batch: install ## Batch scoring: chunked path vs in-memory predict_proba on 1M rows; memory on 5M rows
-	$(PY) bench/batch_scoring.py
+	$(PY) -m bench.batch_scoring
 
 bench-draft: install ## A config drafted by run.py draft-config vs configs/training.yaml: holdout ROC AUC on Telco
-	$(PY) bench/drafted_config.py
+	$(PY) -m bench.drafted_config
 
 wrk:
 	@command -v wrk >/dev/null || { echo "wrk is missing: installing it with apt-get"; \
@@ -101,10 +101,10 @@ wrk:
 	  $$sudo apt-get install -y wrk || { $$sudo apt-get update && $$sudo apt-get install -y wrk; }; }
 
 bench-request-log: install wrk ## Serving throughput/latency with the request log off vs on (wrk, installed if missing)
-	$(PY) bench/request_log.py
+	$(PY) -m bench.request_log
 
 bench-serving: install wrk ## Single-row serving of 3 models vs mlflow models serve, a no-op app (HTTP floor), in process
-	$(PY) bench/serving.py
+	$(PY) -m bench.serving
 
 clean: ## Remove the venv and generated state (not the ZenML store in ~/.config/zenml)
 	rm -rf $(VENV) .zen .pytest_cache .ruff_cache

@@ -34,8 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.support.paths import PROJECT_ROOT as ROOT
 
 CHUNK_ROWS = 100_000
 
@@ -129,8 +128,9 @@ def measure(kind: str, workdir: Path, path: str) -> dict:
 
 
 def run_measure(kind: str, workdir: Path, path: str) -> dict:
-    command = [sys.executable, __file__, "--measure", kind, "--workdir", str(workdir), "--path", path]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    command = [sys.executable, "-m", "bench.batch_scoring", "--measure", kind, "--workdir", str(workdir)]
+    command += ["--path", path]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"measurement {kind} {path} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -217,7 +217,9 @@ def main() -> None:
 
     import tempfile
 
-    command = "make bench-batch" if os.environ.get("MAKELEVEL") else " ".join([".venv/bin/python", *sys.argv])
+    command = " ".join([".venv/bin/python", "-m", "bench.batch_scoring", *sys.argv[1:]])
+    if os.environ.get("MAKELEVEL"):
+        command = "make bench-batch"
     loads = [os.getloadavg()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-batch-"))
     workdir.mkdir(parents=True, exist_ok=True)

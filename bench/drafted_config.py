@@ -7,7 +7,7 @@ the holdout: ROC AUC, and the mean predicted probability against the holdout's c
 (class weights inflate it; the drafted config has none). The issue's target: the drafted
 config within 0.01 ROC AUC of the hand-written one.
 
-Run: ``make bench-draft`` (or ``.venv/bin/python bench/drafted_config.py [--algorithms NAME ...]``);
+Run: ``make bench-draft`` (or ``.venv/bin/python -m bench.drafted_config [--algorithms NAME ...]``);
 results go to bench/results/drafted_config.md.
 """
 
@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.support.paths import PROJECT_ROOT as ROOT
 
 DATA = "data/raw/telco_churn.csv"
 
@@ -99,7 +97,7 @@ def main() -> None:
         "",
         f"Machine: {os.cpu_count()} cores (shared), {platform.machine()}, load average "
         + " / ".join(f"{load:.2f}" for load in os.getloadavg())
-        + f", Python {platform.python_version()}; command: `.venv/bin/python bench/drafted_config.py"
+        + f", Python {platform.python_version()}; command: `.venv/bin/python -m bench.drafted_config"
         + (f" --algorithms {' '.join(args.algorithms)}`" if args.algorithms else "`"),
         "",
         "| config | best candidate | CV ROC AUC | holdout ROC AUC | mean probability | churn rate "

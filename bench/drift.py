@@ -11,7 +11,7 @@ measurement runs in its own process, so its peak memory (VmHWM) is its own:
   the same Evidently preset on seeded samples of at most ``--sample`` rows per side.
 
 The per-column verdicts of both are compared. Run: ``make bench-drift`` (or
-``.venv/bin/python bench/drift.py --rows 1000000``); results go to bench/results/drift.md.
+``.venv/bin/python -m bench.drift --rows 1000000``); results go to bench/results/drift.md.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.support.paths import PROJECT_ROOT as ROOT
 
 
 def frames(rows: int):
@@ -85,8 +84,9 @@ def measure(kind: str, rows: int, sample_rows: int) -> dict:
 
 
 def run_child(kind: str, rows: int, sample_rows: int) -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--rows", str(rows), "--sample", str(sample_rows)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    command = [sys.executable, "-m", "bench.drift", "--child", kind, "--rows", str(rows)]
+    command += ["--sample", str(sample_rows)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -120,7 +120,7 @@ def main() -> None:
         [
             f"Drift check on {args.rows:,} rows per side (19 columns), sample {args.sample:,} rows per side.",
             f"Machine: {machine()}.",
-            f"Command: `.venv/bin/python bench/drift.py --rows {args.rows} --sample {args.sample}`",
+            f"Command: `.venv/bin/python -m bench.drift --rows {args.rows} --sample {args.sample}`",
             "",
             "| | seconds | peak memory (MB) | of which the frames (MB) |",
             "|---|---|---|---|",

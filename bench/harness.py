@@ -1,7 +1,8 @@
 """What the serving benchmarks share: the models, request bodies, server processes and ``wrk``.
 
-Servers run on loopback in their own process group; ``wrk`` posts request bodies taken in
-turn from a file (one JSON body per line, through a Lua script) for a bounded time.
+Servers run on loopback in their own process group (tests/support/servers.py, as the tests run
+them); ``wrk`` posts request bodies taken in turn from a file (one JSON body per line, through a
+Lua script) for a bounded time.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ import os
 import platform
 import re
 import shlex
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if sys.path[:1] != [str(ROOT)]:  # before bench/, whose serving.py would shadow the serving package
-    sys.path.insert(0, str(ROOT))
-TELCO = ROOT / "data" / "raw" / "telco_churn.csv"
+from tests.support.paths import PROJECT_ROOT as ROOT
+from tests.support.paths import TELCO_CSV as TELCO
+from tests.support.servers import ModelServer
 
 LUA = """-- POST bodies taken in turn from a file with one JSON body per line
 local bodies = {}
@@ -166,149 +164,21 @@ def require_wrk(make_target: str) -> None:
         raise SystemExit(f"wrk is not installed: apt-get install -y wrk (make {make_target} does it)")
 
 
-class ServerProcess:
-    """A server command in its own process group, its output in a file.
-
-    Args:
-        command: The command line.
-        env: Its environment.
-        output: The log file.
-        url: Its base URL (``http://127.0.0.1:PORT``).
-        health_path: A GET path that answers 200 once it serves.
-    """
-
-    def __init__(
-        self,
-        command: list[str],
-        env: dict[str, str],
-        output: Path,
-        url: str,
-        health_path: str,
-        pass_fds: tuple[int, ...] = (),
-    ) -> None:
-        self.command, self.output, self.url, self.health_path = command, output, url, health_path
-        with output.open("wb") as out:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                pass_fds=pass_fds,
-            )
-
-    def wait_ready(self, timeout_s: float = 120) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited: {self.output.read_text()[-2000:]}")
-            try:
-                if requests.get(f"{self.url}{self.health_path}", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"the server was not ready in {timeout_s:g} s: {self.output.read_text()[-2000:]}")
-
-    def _group(self) -> list[tuple[int, list[str]]]:
-        """(pid, /proc/<pid>/stat fields after the name) of each process in the server's group."""
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # gone meanwhile
-            if int(fields[2]) == self.process.pid:  # field 5, pgrp (fields[0] is field 3, state)
-                found.append((int(stat.parent.name), fields))
-        return found
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the processes in the server's group so far (from /proc)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        return sum(int(fields[11]) + int(fields[12]) for _, fields in self._group()) / tick
-
-    def memory_mb(self) -> list[tuple[str, float, float]]:
-        """(command, RSS MB, PSS MB) of each process in the group (PSS shares pages fairly)."""
-        rows = []
-        for pid, _ in self._group():
-            try:
-                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
-            except OSError:
-                continue
-            kb = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(Rss|Pss):\s+(\d+) kB", rollup, re.M)}
-            rows.append((command.strip(), kb.get("Rss", 0) / 1024, kb.get("Pss", 0) / 1024))
-        return rows
-
-    def stop(self, grace_s: float = 10) -> float:
-        """SIGTERM to the leader (as the supervisor does); returns how long the group took to go."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        while time.monotonic() - started < grace_s:
-            self.process.poll()
-            try:
-                os.killpg(self.process.pid, 0)
-            except ProcessLookupError:
-                return time.monotonic() - started
-            time.sleep(0.05)
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        return time.monotonic() - started
-
-
-def serving_process(command: list[str], output: Path, env: dict[str, str]) -> ServerProcess:
-    """``command`` configured as ``python -m serving`` is: the caller's ``SERVING_*`` variables
-    removed (the shell does not configure the server under test), loopback sockets bound here and
-    handed down (no race for a free port between servers started at once), then ``env``; ready
-    when ``/health/status`` answers."""
-    from flavors.local_seldon.supervisor import listening_socket
-
-    http, metrics = listening_socket("127.0.0.1", 0), listening_socket("127.0.0.1", 0)
-    port = http.getsockname()[1]
-    full_env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("SERVING_") and name not in ("MODEL_DIR", "PROMETHEUS_MULTIPROC_DIR")
-    }
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
-    full_env.update(
-        SERVING_HOST="127.0.0.1",
-        SERVING_LISTEN_FDS=str(http.fileno()),
-        SERVING_METRICS_FD=str(metrics.fileno()),
-        SERVING_METRICS_PORT=str(metrics.getsockname()[1]),
-    )
-    full_env.update(env)
-    fds = (http.fileno(), metrics.fileno())
-    server = ServerProcess(command, full_env, output, f"http://127.0.0.1:{port}", "/health/status", fds)
-    http.close()  # the server holds its own copies
-    metrics.close()
-    return server
-
-
-def model_server(bundle: Path, output: Path, env: dict[str, str] | None = None) -> ServerProcess:
-    """The project's server (``python -m serving``) on ``bundle``: the image's settings, then ``env``'s."""
-    command = [sys.executable, "-m", "serving"]
-    return serving_process(command, output, {"MODEL_DIR": str(bundle), **(env or {})})
-
-
 DEPLOYER = {"SERVING_KEEP_ALIVE_S": "0"}
 """What the local deployer sets besides sockets and ports: no keep-alive (``Connection: close``)."""
 
 
-def seldon_server(bundle: Path, output: Path, *, env: dict[str, str] | None = None) -> ServerProcess:
+def seldon_server(bundle: Path, output: Path, *, env: dict[str, str] | None = None) -> ModelServer:
     """The project's server as the local deployer runs it (no keep-alive), then ``env``'s settings.
 
     The name is bench/request_log.py's (from when the server was ``seldon-core-microservice``)."""
-    return model_server(bundle, output, {**DEPLOYER, **(env or {})})
+    return ModelServer(bundle, output, {**DEPLOYER, **(env or {})})
 
 
-def noop_server(output: Path, http: str) -> ServerProcess:
+def noop_server(output: Path, http: str) -> ModelServer:
     """bench/noop_app.py (answers any request without work) on uvicorn as the model server is
     configured (the image's settings, 1 worker), with the HTTP parser ``http``."""
-    return serving_process([sys.executable, "-m", "bench.noop_app", "--http", http], output, {})
+    return ModelServer(None, output, command=(sys.executable, "-m", "bench.noop_app", "--http", http))
 
 
 def parse_wrk(text: str) -> dict:

@@ -32,7 +32,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import (  # bench/, the script's folder, is on sys.path
+from bench.harness import (
     LUA,
     ROOT,
     machine,
@@ -51,7 +51,7 @@ def measure(bundle: Path, log_dir: Path | None, script: Path, args, folder: Path
     label = "on" if log_dir else "off"
     env = {"SERVING_REQUEST_LOG_DIR": str(log_dir)} if log_dir else {}
     server = seldon_server(bundle, folder / f"server-{label}-{round_}.log", env=env)
-    url = f"{server.url}/api/v1.0/predictions"
+    url = server.predictions
     try:
         server.wait_ready()
         warm, _ = run_wrk(url, script, args.warmup, args.connections, args.threads)
@@ -68,7 +68,7 @@ def measure(bundle: Path, log_dir: Path | None, script: Path, args, folder: Path
         logged = read_request_log(log_dir)
         result["logged_rows"] = len(logged)
         result["log_files"] = len(list(log_dir.glob("requests-*.parquet")))
-        closed = re.findall(r"Request log closed: .* (\d+) dropped", server.output.read_text())
+        closed = re.findall(r"Request log closed: .* (\d+) dropped", server.log.read_text())
         result["dropped"] = int(closed[-1]) if closed else None
     print(
         f"round {round_ + 1}, log {label}: {result['rps']:.1f} req/s, "
@@ -143,7 +143,7 @@ def report(off: dict, on: dict, args, load_before, load_after, bundle_note: str)
             f"Server: `{off['server']}` (the local deployer's command; log on: "
             "`SERVING_REQUEST_LOG_DIR` set, defaults otherwise).",
             f"Load: `{off['command']}`.",
-            f"Run: `{' '.join(['.venv/bin/python', 'bench/request_log.py', *sys.argv[1:]])}`",
+            f"Run: `{' '.join(['.venv/bin/python', '-m', 'bench.request_log', *sys.argv[1:]])}`",
             "",
             *table,
             "",

@@ -53,17 +53,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import (  # bench/, the script's folder, is on sys.path
+from bench.harness import (
     BINARY,
     DEPLOYER,
     EXAMPLES,
     LUA,
     ROOT,
     Example,
-    ServerProcess,
     machine,
     make_bundle,
-    model_server,
     noop_server,
     require_wrk,
     run_wrk,
@@ -71,6 +69,7 @@ from harness import (  # bench/, the script's folder, is on sys.path
     write_bodies,
     wrk_version,
 )
+from tests.support.servers import ModelServer, ServerProcess
 
 RESULTS = ROOT / "bench" / "results"
 PREDICTIONS = "/api/v1.0/predictions"
@@ -171,7 +170,7 @@ def mlflow_server(tracking_uri: str, model_uri: str, output: Path) -> ServerProc
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the model packages its code
     env["MLFLOW_TRACKING_URI"] = tracking_uri
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return ServerProcess(command, env, output, f"http://127.0.0.1:{port}", "/ping")
+    return ServerProcess(command, env, output, port, health_path="/ping")
 
 
 def start_peers(models: list[Model], tracking_uri: str, folder: Path, peers: list[Peer]) -> None:
@@ -180,7 +179,7 @@ def start_peers(models: list[Model], tracking_uri: str, folder: Path, peers: lis
         task = model.example.task
         for variant, env in VARIANTS.items():
             if variant != PIPELINE or model.example is BINARY:
-                server = model_server(model.bundle, folder / f"{task}-{len(peers)}.log", env)
+                server = ModelServer(model.bundle, folder / f"{task}-{len(peers)}.log", env)
                 peers.append(Peer(task, variant, server, PREDICTIONS, model.seldon_script))
         server = mlflow_server(tracking_uri, model.mlflow_model, folder / f"{task}-mlflow.log")
         peers.append(Peer(task, MLFLOW, server, "/invocations", model.mlflow_script))
@@ -201,7 +200,7 @@ def measure_servers(peers: list[Peer], args) -> list[dict]:
         peer.server.wait_ready(STARTUP_TIMEOUT_S)
     for round_ in range(1, args.rounds + 1):
         for peer in peers:
-            url = f"{peer.server.url}{peer.path}"
+            url = f"{peer.server.base_url}{peer.path}"
             run_wrk(url, peer.script, args.warmup, args.connections, args.threads)
             cpu_before = peer.server.cpu_seconds()
             result, command = run_wrk(url, peer.script, args.seconds, args.connections, args.threads)
@@ -430,7 +429,7 @@ def report(results: list[dict], agreements: dict[str, dict], args, load: tuple, 
             f"Machine: {machine()}, load average {before} before, {after} after (compare rows of one "
             f"table, not tables); Python {sys.version.split()[0]}, {wrk_version()}.",
             *note,
-            f"Run: `{shlex.join(['.venv/bin/python', 'bench/serving.py', *sys.argv[1:]])}` "
+            f"Run: `{shlex.join(['.venv/bin/python', '-m', 'bench.serving', *sys.argv[1:]])}` "
             "(`make bench-serving`).",
             "",
             f"The old figures kept for comparison: [{OLD_RESULTS}]({OLD_RESULTS}), the binary model on the "

@@ -1,6 +1,6 @@
 """Simulated drift for testing monitors: a clean held-out slice and a drifted copy of it.
 
-No ZenML here; ``bench/simulate_drift.py`` is the command line around it.
+No ZenML here; ``scripts/simulate_drift.py`` is the command line around it.
 
 ``split_holdout(frame, rows, seed)`` draws ``rows`` rows without replacement: the holdout and
 the rest are disjoint *by row position* and together are the input (rows with identical

@@ -1,4 +1,4 @@
-"""The drift simulator (tabular_ml/monitoring/drift_simulation.py and bench/simulate_drift.py).
+"""The drift simulator (tabular_ml/monitoring/drift_simulation.py and scripts/simulate_drift.py).
 
 On the bundled Telco data: a 2,000-row holdout, drifted as requested, checked value by value;
 Evidently (as the monitoring uses it) sees no drift in the clean slice against the rest and
@@ -352,9 +352,13 @@ def test_evidently_sees_no_drift_in_the_clean_slice_and_exactly_the_changed_colu
 # ---------------------------------------------------------------------------- command line
 
 
+COMMAND = [sys.executable, "-m", "scripts.simulate_drift"]
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "bench/simulate_drift.py"), *args],
+        [*COMMAND, *args],
+        cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -390,7 +394,8 @@ def test_the_command_writes_the_three_files(tmp_path):
     assert drifted["tenure"].dtype == np.int64  # read back as integers
     # same seed, same files
     again = tmp_path / "again"
-    run_cli(*result.args[2:4], "--out-dir", str(again), *result.args[6:])
+    args = result.args[len(COMMAND) :]  # --input DATA --out-dir OUT, then the options
+    run_cli(*args[:2], "--out-dir", str(again), *args[4:])
     for name in ("holdout_clean.csv", "drifted.csv", "drift_manifest.json"):
         assert (again / name).read_bytes() == (out / name).read_bytes(), name
 

@@ -1,6 +1,6 @@
 """Write a clean held-out slice of a data set and a drifted copy of it, for testing monitors.
 
-    python bench/simulate_drift.py --input data/raw/telco_churn.csv --out-dir data/drift --seed 7 \\
+    python -m scripts.simulate_drift --input data/raw/telco_churn.csv --out-dir data/drift --seed 7 \\
         [--rows 2000] [--numeric-shift tenure=1.5,monthly_charges=+20] \\
         [--category-mix contract=Month-to-month:0.8] [--missing total_charges=0.2]
 
@@ -19,7 +19,8 @@ Shifts: ``1.5``/``x1.5`` multiplies, ``+20``/``-5`` adds. Mixes: COLUMN=CATEGORY
 column named again for a second category (``contract=Month-to-month:0.6,contract=Two year:0.3``).
 Missing: COLUMN=SHARE of the column's cells. Each option may be repeated. Without any of the
 three options the default scenario runs: monthly_charges x1.3, contract Month-to-month 0.8,
-total_charges 5 % missing. Exit 2 with one line on a bad option.
+total_charges 5 % missing. Exit 2 with one line on a bad option. Run it from the project folder
+(``make drift-data`` runs the default scenario).
 """
 
 from __future__ import annotations
@@ -28,9 +29,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 DEFAULT_SCENARIO = {
     "numeric_shift": "monthly_charges=1.3",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's "Operating it" sequence, end to end, on a throwaway ZenML store (your own store
 # and stacks are untouched): day one, new data, a bad version, rollback, a crash, drift.
-# Run from the project folder after `make install`:  bash bench/operating_walkthrough.sh
+# Run from the project folder after `make install`:  bash scripts/operating_walkthrough.sh
 # Full logs go to $OUT (default /tmp/operating-walkthrough); the key lines are printed.
 set -u
 cd "$(dirname "$0")/.."
@@ -35,7 +35,7 @@ run train-1 --config configs/training.yaml "$TREE" "parameters.evaluation.gates.
 run deploy-1 --config configs/deployment.yaml "parameters.serving.port=$PORT" "parameters.promotion.gates.min={roc_auc: 0.75}"
 
 echo "== new data arrives: retrain, deploy under traffic"
-$PY bench/simulate_drift.py --input data/raw/telco_churn.csv --out-dir "$OUT/new" --seed 3 --rows 1500 \
+$PY -m scripts.simulate_drift --input data/raw/telco_churn.csv --out-dir "$OUT/new" --seed 3 --rows 1500 \
   --numeric-shift monthly_charges=x1.05 > "$OUT/simulate.log" 2>&1
 $PY -c "import pandas as pd; pd.concat([pd.read_csv('data/raw/telco_churn.csv'), pd.read_csv('$OUT/new/drifted.csv')]).to_csv('$NEW_DATA', index=False)"
 run train-2 --config configs/training.yaml "parameters.source.path=$NEW_DATA"
@@ -68,7 +68,7 @@ run serve serve "parameters.serving.port=$PORT"
 curl -s -m 3 -o /dev/null -w "health after serve: %{http_code}\n\n" "http://127.0.0.1:$PORT/health/status"
 
 echo "== drift, the alert and the loop"
-$PY bench/simulate_drift.py --input data/raw/telco_churn.csv --out-dir "$OUT/drift" --seed 7 > "$OUT/drift.log" 2>&1
+$PY -m scripts.simulate_drift --input data/raw/telco_churn.csv --out-dir "$OUT/drift" --seed 7 > "$OUT/drift.log" 2>&1
 run monitor-clean --config configs/monitoring.yaml "parameters.current.path=$OUT/drift/holdout_clean.csv"
 run monitor-drift --config configs/monitoring.yaml "parameters.current.path=$OUT/drift/drifted.csv"
 run monitor-retrain --config configs/monitoring.yaml "parameters.current.path=$OUT/drift/drifted.csv" \

@@ -1,0 +1,1 @@
+"""Benchmarks, run from the project folder as ``python -m bench.<name>`` (``make bench-*``)."""
