@@ -62,12 +62,27 @@ table { border-collapse: collapse; width: 100%; font-size: 0.92rem; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { color: var(--muted); font-weight: 600; font-size: 0.8rem; text-transform: uppercase;
      letter-spacing: .03em; }
-th.num { text-align: right; }
-td.num { text-align: right; font-variant-numeric: tabular-nums;
+th.num { text-align: right; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap;
          font-family: ui-monospace, Menlo, Consolas, monospace; }
 td.base { color: var(--muted); }
-td.desc { color: var(--muted); font-size: 0.85rem; min-width: 12rem; }
 td.name { white-space: nowrap; }
+/* The holdout table: its card spans the grid's row; each description takes the width the name and
+   numbers leave (at least a phrase wide) and wraps between words, as a sentence. */
+.grid > section.wide { grid-column: 1 / -1; }
+table.metrics td.desc { color: var(--muted); font-size: 0.85rem; width: 100%; min-width: 14rem;
+                        white-space: normal; word-break: normal; overflow-wrap: normal; hyphens: manual; }
+/* A frame too narrow for four columns: each description goes on a line of its own, under its
+   metric's name and numbers, as wide as the card. */
+@media (max-width: 41rem) {
+  table.metrics, table.metrics thead, table.metrics tbody { display: block; }
+  table.metrics tr { display: grid; grid-template-columns: minmax(0, 1fr) 6rem;
+                     border-bottom: 1px solid var(--line); }
+  table.metrics.vs tr { grid-template-columns: minmax(0, 1fr) 6rem 6rem; }
+  table.metrics th, table.metrics td { border-bottom: 0; }
+  table.metrics thead th:last-child { display: none; }
+  table.metrics td.desc { grid-column: 1 / -1; width: auto; min-width: 0; padding-top: 0; }
+}
 .arrow { color: var(--muted); font-size: 0.8rem; }
 .caption { color: var(--muted); font-size: 0.85rem; margin: 10px 0 0; }
 table.cm { width: auto; margin-top: 4px; }
@@ -92,11 +107,12 @@ def _num(value: float) -> str:
     return "0.0000" if text == "-0.0000" else text  # a baseline R² of -4e-7 is zero
 
 
-def _table(headers: list[str], rows: list[str], numeric_from: int = 1) -> str:
+def _table(headers: list[str], rows: list[str], numeric_from: int = 1, css: str = "") -> str:
     head = "".join(
         f'<th class="num">{h}</th>' if i >= numeric_from else f"<th>{h}</th>" for i, h in enumerate(headers)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    table = f'<table class="{css}">' if css else "<table>"
+    return f"{table}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _metric_table(report: EvaluationReport) -> str:
@@ -118,7 +134,7 @@ def _metric_table(report: EvaluationReport) -> str:
             f'<td class="desc">{escape(_METRIC_LABELS.get(name, ""))}</td></tr>'
         )
     headers = ["metric", "model", *(["baseline"] if baseline else []), ""]
-    table = _table(headers, rows)
+    table = _table(headers, rows, css="metrics vs" if baseline else "metrics")
     if baseline:
         table += f'<p class="caption">Baseline: a trivial model predicting {_BASELINES[report.task]}, '
         table += "scored on the same holdout.</p>"
@@ -305,7 +321,7 @@ def render_report_html(report: EvaluationReport) -> str:
         f'<h1>{escape(title)}</h1><p class="sub">{_subtitle(report)}</p>'
         + notes
         + _grid(
-            _section("Holdout metrics", _metric_table(report)),
+            _section("Holdout metrics", _metric_table(report), "wide"),
             _section("Cross-validation (training folds)", _cv_table(report)),
         )
         + _task_sections(report, charts)

@@ -13,7 +13,6 @@ from tabular_ml.modelling.evaluation import (
     evaluate_regression,
 )
 from tabular_ml.reporting.html_page import render_report_html
-
 from tests.support.evaluation_examples import CLASSES, P3, Y3
 
 
@@ -78,3 +77,51 @@ def test_class_names_from_the_data_are_escaped():
 def test_task_pages_are_reproducible():
     report = evaluate_regression([1.0, 2.0, 3.0, 5.0], [1.5, 2.0, 2.5, 4.0])
     assert render_report_html(report) == render_report_html(report)
+
+
+def _css_rule(html: str, selector: str, within: str = "") -> dict[str, str]:
+    """The declarations of the page's rule for ``selector``: outside any ``@media`` block, or inside
+    the one for ``within``."""
+    css = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+    media = re.compile(rf"@media {re.escape(within) if within else '[^{{]*'} {{(.*?)\n}}", re.S)
+    css = media.search(css).group(1) if within else media.sub("", css)
+    (body,) = re.findall(rf"(?:^|\n)\s*{re.escape(selector)} {{([^}}]*)}}", css)
+    return dict(
+        (name.strip(), value.strip())
+        for name, value in (part.split(":", 1) for part in body.split(";") if part.strip())
+    )
+
+
+def test_the_holdout_tables_descriptions_wrap_as_sentences_and_its_numbers_never():
+    y = [1, 1, 1, 0, 0, 0, 0, 0]
+    with_baseline = evaluate_classifier(
+        y, [0.9, 0.6, 0.3, 0.8, 0.55, 0.4, 0.2, 0.1], baseline_metrics=baseline_metrics("binary", [0, 1], y)
+    )
+    html = render_report_html(with_baseline)
+    # The card spans the grid's row; the table is the styled one, with 3 columns of names and numbers.
+    assert '<section class="wide"><h2>Holdout metrics</h2><table class="metrics vs">' in html
+    assert _css_rule(html, ".grid > section.wide") == {"grid-column": "1 / -1"}
+    description = _css_rule(html, "table.metrics td.desc")
+    assert {name: description[name] for name in ("width", "min-width", "white-space", "word-break")} == {
+        "width": "100%",  # the rest of the row: the name and number columns keep their own width
+        "min-width": "14rem",  # a phrase, never a word per line
+        "white-space": "normal",
+        "word-break": "normal",
+    }
+    for selector in ("td.num", "th.num", "td.name"):
+        assert _css_rule(html, selector)["white-space"] == "nowrap", selector
+    # Too narrow a frame for four columns: the description gets a line of its own, the card's width.
+    narrow = "(max-width: 41rem)"
+    assert _css_rule(html, "table.metrics td.desc", within=narrow) == {
+        "grid-column": "1 / -1",
+        "width": "auto",
+        "min-width": "0",
+        "padding-top": "0",
+    }
+    assert _css_rule(html, "table.metrics.vs tr", within=narrow)["grid-template-columns"] == (
+        "minmax(0, 1fr) 6rem 6rem"
+    )
+    row = re.search(r"<tr><td class=\"name\"><code>accuracy</code>.*?</tr>", html).group(0)
+    assert row.endswith('<td class="desc">share of correct predictions</td></tr>')
+    without_baseline = render_report_html(evaluate_regression([1.0, 2.0, 3.0], [1.5, 2.0, 2.5]))
+    assert '<table class="metrics">' in without_baseline and "metrics vs" not in without_baseline
