@@ -30,7 +30,7 @@ from tabular_ml.configuration.schema import (
 )
 from tabular_ml.modelling.model import build_model, encode_target
 from tabular_ml.tasks.target import TargetSpec
-from tests.factories import tiny_contract, tiny_frame
+from tests.support.factories import tiny_contract, tiny_frame
 
 FEATURES = [
     RatioFeature(name="avg_monthly", numerator="total", denominator="tenure"),

@@ -22,8 +22,7 @@ from tabular_ml.modelling.evaluation import (
     evaluate_multiclass,
     evaluate_regression,
 )
-
-from .evaluation_examples import Y_PRED, Y_TRUE
+from tests.support.evaluation_examples import Y_PRED, Y_TRUE
 
 
 @pytest.fixture(autouse=True)

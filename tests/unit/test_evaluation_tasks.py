@@ -18,7 +18,7 @@ from tabular_ml.modelling.evaluation import (
     metric_names,
 )
 
-from .evaluation_examples import CLASSES, P3, Y3, Y_PRED, Y_TRUE
+from tests.support.evaluation_examples import CLASSES, P3, Y3, Y_PRED, Y_TRUE
 
 
 @pytest.fixture()
