@@ -5,7 +5,8 @@
   descriptions are written once, in the schema, and the page cannot go stale.
 - ``reference/cli.md``: the help of every ``run.py`` command, as click prints it.
 - ``bench/results/*``: the benchmarks' own result files, published beside the pages that link to them
-  as ``../bench/results/NAME`` (the same link works on GitHub), so no number is copied.
+  as ``../bench/results/NAME`` (the same link works on GitHub), and included where a page says
+  ``<!-- include: ../bench/results/NAME.md -->``, so no number is copied by hand.
 
 A key without a description, or a section whose model has no docstring, is logged as a warning,
 which fails the strict build.
@@ -16,6 +17,8 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import posixpath
+import re
 import sys
 import types
 import typing
@@ -29,6 +32,7 @@ from pydantic.fields import FieldInfo
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURATION_MARKER = "<!-- generated: configuration reference -->"
 CLI_MARKER = "<!-- generated: command-line reference -->"
+INCLUDE = re.compile(r"^<!-- include: (\S+) -->$", re.MULTILINE)
 PUBLISHED = ("bench/results/*.md", "bench/results/*.png")
 
 log = logging.getLogger("mkdocs.hooks.reference")
@@ -59,7 +63,21 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         markdown = markdown.replace(CONFIGURATION_MARKER, configuration_reference())
     if CLI_MARKER in markdown:
         markdown = markdown.replace(CLI_MARKER, cli_reference())
-    return markdown
+    return INCLUDE.sub(lambda match: included(match[1], page.file.src_uri, files), markdown)
+
+
+def included(link: str, page_uri: str, files: Files) -> str:
+    """A published file's text in a page: its title dropped, its headings under the page's, its links
+    made relative to the page. A missing file is a warning (a failure in strict mode)."""
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(page_uri), link))
+    file = files.get_file_from_path(target)
+    if file is None:
+        log.warning("Doc file '%s' includes '%s', which is not a published file", page_uri, link)
+        return ""
+    text = re.sub(r"\A# .*\n+", "", file.content_string)
+    text = re.sub(r"^(#{2,4}) ", lambda heading: "#" * (len(heading[1]) + 2) + " ", text, flags=re.MULTILINE)
+    folder = posixpath.dirname(link)
+    return re.sub(r"\]\((?![a-z]+:|#|/)([^)]+)\)", lambda ref: f"]({folder}/{ref[1]})", text)
 
 
 # --------------------------------------------------------------------------- configuration
