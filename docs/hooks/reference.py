@@ -84,11 +84,11 @@ def included(link: str, page_uri: str, files: Files) -> str:
 
 
 def parameter_models() -> list[type[BaseModel]]:
-    """The ``parameters:`` models of the pipelines: the schema's ``*Parameters`` classes, in its order."""
+    """The ``parameters:`` models of the pipelines: the schema's ``*Parameters`` classes, training first."""
     _importable()
     from tabular_ml.configuration import schema
 
-    return [
+    models = [
         value
         for name, value in vars(schema).items()
         if inspect.isclass(value)
@@ -96,6 +96,10 @@ def parameter_models() -> list[type[BaseModel]]:
         and value.__module__ == schema.__name__
         and name.endswith("Parameters")
     ]
+    first = ["TrainingParameters", "DeploymentParameters", "InferenceParameters", "MonitoringParameters"]
+    return sorted(
+        models, key=lambda model: first.index(model.__name__) if model.__name__ in first else len(first)
+    )
 
 
 def configuration_reference() -> str:
@@ -105,7 +109,8 @@ def configuration_reference() -> str:
         rows = list(_rows(model, "", "parameters"))
         table = ["| key | type | default | description |", "|---|---|---|---|"]
         table += [f"| `{key}` | {kind} | {default} | {text} |" for key, kind, default, text in rows]
-        sections.append(f"## {model.__name__}\n\n{_docstring(model, model.__name__)}\n\n" + "\n".join(table))
+        title = f"{model.__name__.removesuffix('Parameters')} (`{model.__name__}`)"
+        sections.append(f"## {title}\n\n{_docstring(model, model.__name__)}\n\n" + "\n".join(table))
     return "\n\n".join(sections) + "\n"
 
 
@@ -115,7 +120,7 @@ def _rows(model: type[BaseModel], prefix: str, where: str, note: str = ""):
         models, container = _nested(field.annotation)
         text = field.description or ""
         if not text and _tag(model).startswith(f"{name}: "):
-            text = f"`{_tag(model)}` selects this kind"  # the discriminator of a union's variant
+            text = "selects this kind"  # the discriminator of a union's variant
         if not text and models and len(models) == 1:
             text = _docstring(models[0], f"{where}.{name}")
         if not text:
