@@ -76,6 +76,8 @@ def included(link: str, page_uri: str, files: Files) -> str:
         return ""
     text = re.sub(r"\A# .*\n+", "", file.content_string)
     text = re.sub(r"^(#{2,4}) ", lambda heading: "#" * (len(heading[1]) + 2) + " ", text, flags=re.MULTILINE)
+    # Python-Markdown starts a list only after a blank line; the result files do not leave one
+    text = re.sub(r"^((?!- ).+)\n(?=- )", r"\1\n\n", text, flags=re.MULTILINE)
     folder = posixpath.dirname(link)
     return re.sub(r"\]\((?![a-z]+:|#|/)([^)]+)\)", lambda ref: f"]({folder}/{ref[1]})", text)
 
