@@ -93,7 +93,7 @@ def app_factory() -> Any:
 
 
 def uvicorn_config(settings: ServingSettings) -> uvicorn.Config:
-    """uvicorn's settings from the server's (see the module doc and the README's serving reference)."""
+    """uvicorn's settings from the server's (see the module doc and docs/guides/deployment.md)."""
     return uvicorn.Config(
         "serving.server:app_factory",
         factory=True,

@@ -3,8 +3,8 @@
 The server reads ``SERVING_*`` variables (and the ones the Seldon operator injects into a
 pod: ``MODEL_DIR``, ``PREDICTIVE_UNIT_HTTP_SERVICE_PORT``, ``PREDICTIVE_UNIT_METRICS_SERVICE_PORT``).
 A bad value stops the server before it binds a port, with one line naming the variable
-(:func:`load_settings`). The README's serving reference lists them all; this class is the
-source of that list.
+(:func:`load_settings`). docs/guides/deployment.md ("Serving settings") lists them all; this
+class is the source of that list.
 """
 
 from __future__ import annotations
