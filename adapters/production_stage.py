@@ -34,6 +34,12 @@ def trained_versions(model_name: str) -> list[tuple[int, dict[str, Any]]]:
     return [(version.number, dict(version.run_metadata)) for version in versions]
 
 
+def newest_version(model_name: str):
+    """The newest version of ``model_name`` (a ZenML model version response), or None."""
+    versions = Client().list_model_versions(model_name, sort_by="desc:number", size=1).items
+    return versions[0] if versions else None
+
+
 def _mlflow_model_uri(version) -> str:
     try:
         return version.get_artifact("model").run_metadata.get("mlflow_model_uri", "") or ""

@@ -2,8 +2,13 @@
 
 from zenml import pipeline
 
-from steps.monitoring import check_drift, decide_alert, prepare_monitoring_data
-from tabular_ml.configuration.schema import CurrentDataConfig, MonitoringThresholds, SourceConfig
+from steps.monitoring import check_drift, decide_alert, prepare_monitoring_data, retrain_on_drift
+from tabular_ml.configuration.schema import (
+    CurrentDataConfig,
+    MonitoringThresholds,
+    RetrainConfig,
+    SourceConfig,
+)
 
 
 @pipeline(enable_cache=False)
@@ -15,8 +20,13 @@ def monitoring(
     sample_seed: int,
     min_current_rows: int,
     thresholds: MonitoringThresholds,
+    on_drift: str,
+    retrain: RetrainConfig,
 ) -> None:
-    """Current data vs the production version's reference: quality, drift, performance -> verdict."""
+    """Current data vs the production version's reference: quality, drift, performance -> verdict.
+
+    On an alert with ``on_drift: retrain``, the last step runs training, then deployment.
+    """
     reference_sample, current_sample, data_quality, current_metrics = prepare_monitoring_data(
         current=current,
         labels=labels,
@@ -25,4 +35,5 @@ def monitoring(
         sample_seed=sample_seed,
     )
     drift_summary, _ = check_drift(reference_sample, current_sample, min_current_rows=min_current_rows)
-    decide_alert(drift_summary, data_quality, current_metrics, thresholds=thresholds)
+    verdict = decide_alert(drift_summary, data_quality, current_metrics, thresholds=thresholds)
+    retrain_on_drift(verdict, on_drift=on_drift, retrain=retrain)

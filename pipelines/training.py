@@ -4,9 +4,9 @@ from zenml import pipeline
 from zenml.config import CachePolicy
 
 from adapters.git_revision import library_fingerprint
+from adapters.model_versions import discard_model_version
 from steps.data import clean_data, ingest_data, split_data, validate_data
 from steps.training import evaluate_model, record_model_version, train_model
-from steps.training.record_model_version import discard_model_version
 from tabular_ml.configuration.schema import (
     CleaningConfig,
     DataContract,

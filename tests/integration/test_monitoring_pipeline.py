@@ -1,5 +1,5 @@
 """Monitoring for real: a clean slice raises nothing, a drifted batch exits 3 naming its columns,
-and ``on_drift: retrain`` runs training and deployment once.
+and ``on_drift: retrain`` runs training and deployment once, through run.py or as the pipeline alone.
 
 run.py runs in subprocesses against the throwaway store with the `local` stack (the
 Evidently data validator, the MLflow tracker, the local Seldon deployer).
@@ -8,15 +8,18 @@ Evidently data validator, the MLflow tracker, the local Seldon deployer).
 from __future__ import annotations
 
 import json
+import tempfile
 
 import pandas as pd
 import pytest
 from zenml.client import Client
 from zenml.enums import ModelStages
 
+import run
+from tabular_ml.configuration.run_config import resolve_config
 from tabular_ml.monitoring.drift_simulation import simulate_drift
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args
+from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
@@ -75,12 +78,30 @@ def last_verdict() -> dict:
     return Client().get_model_version(MODEL, 1).run_metadata["last_monitoring"]
 
 
+def last_monitoring_run():
+    return Client().list_pipeline_runs(sort_by="desc:created", size=1, pipeline_name="monitoring").items[0]
+
+
+def retrain_overrides(folder) -> list[str]:
+    """``on_drift: retrain`` with a fast training run on ``sample.csv`` and a free serving port."""
+    return [
+        "parameters.on_drift=retrain",
+        f"parameters.retrain.overrides=[parameters.source.path={folder / 'sample.csv'}, "
+        "parameters.search.cv=3, parameters.search.n_jobs=1, 'parameters.evaluation.gates.min={}', "
+        "'parameters.search.algorithms=[{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
+        "params: {max_iter: 500}, search_space: {C: [0.3]}}]']",
+        f"parameters.retrain.deployment_overrides=[parameters.serving.port={free_port()}]",
+    ]
+
+
 def test_a_clean_slice_raises_no_alert(env):
     result = ok(monitor(env, "clean.csv"))
     assert "Monitoring of version 1 on 1000 rows: no threshold crossed" in result.stdout
     verdict = last_verdict()
     assert verdict["alert"] is False and verdict["drifted_columns"] == [] and verdict["current_rows"] == 1000
     assert verdict["metrics"]["roc_auc"] > 0.75  # the slice carries labels: performance is checked too
+    outcome = last_monitoring_run().steps["retrain_on_drift"].outputs["retrain_outcome"][0].load()
+    assert (outcome.retrained, outcome.reason) == (False, "no alert: nothing retrained")
 
 
 def test_a_simulated_drift_exits_3_naming_the_shifted_columns(env):
@@ -93,8 +114,7 @@ def test_a_simulated_drift_exits_3_naming_the_shifted_columns(env):
     assert sorted(last_verdict()["drifted_columns"]) == ["contract", "monthly_charges"]
     assert "2 of 19 feature columns drifted" in result.stdout
     assert "total_charges: missing share 0.200 vs 0.00" in result.stdout
-    runs = Client().list_pipeline_runs(sort_by="desc:created", size=1, pipeline_name="monitoring").items
-    report = runs[0].steps["check_drift"].outputs["drift_report"][0]
+    report = last_monitoring_run().steps["check_drift"].outputs["drift_report"][0]
     html = report.load()
     assert "<!DOCTYPE html>" in html[:200] and "monthly_charges" in html  # Evidently's, for the dashboard
 
@@ -107,19 +127,41 @@ def test_too_few_rows_check_quality_but_judge_no_drift(env):
 
 def test_on_drift_retrain_trains_and_deploys_once(env):
     before = len(Client().list_model_versions(MODEL, size=100).items)
-    result = monitor(
-        env,
-        "drifted.csv",
-        "parameters.on_drift=retrain",
-        f"parameters.retrain.overrides=[parameters.source.path={env / 'sample.csv'}, parameters.search.cv=3, "
-        "parameters.search.n_jobs=1, 'parameters.evaluation.gates.min={}', "
-        "'parameters.search.algorithms=[{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
-        "params: {max_iter: 500}, search_space: {C: [0.3]}}]']",
-        f"parameters.retrain.deployment_overrides=[parameters.serving.port={free_port()}]",
-    )
+    result = monitor(env, "drifted.csv", *retrain_overrides(env))
     assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-3000:]
     versions = Client().list_model_versions(MODEL, sort_by="desc:number", size=100).items
     assert len(versions) == before + 1
     decision = versions[0].run_metadata["decision"]
     assert decision["status"] in ("promoted", "rejected")
     assert f"Retrained version {versions[0].number}: {decision['status']}" in result.stdout
+
+
+def test_the_monitoring_pipeline_alone_retrains_as_a_scheduled_run_would(env):
+    """No run.py after the run: the pipeline object runs (as an orchestrator's schedule runs it),
+    and its retrain step trains a new version and records the deployment's decision on it."""
+    before = Client().list_model_versions(MODEL, sort_by="desc:number", size=1).items[0].number
+    config = resolve_config(
+        PROJECT_ROOT / "configs/monitoring.yaml",
+        [f"model.name={MODEL}", f"parameters.current.path={env / 'drifted.csv'}", *retrain_overrides(env)],
+        "monitoring",
+        no_cache=False,
+    )
+    pipeline_object, config = run.prepare_for_active_stack("monitoring", config)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
+        json.dump(config, handle)  # JSON is YAML
+        handle.flush()
+        monitoring_run = pipeline_object.with_options(config_path=handle.name)()
+
+    retrain_step = monitoring_run.steps["retrain_on_drift"]
+    outcome = retrain_step.outputs["retrain_outcome"][0].load()
+    newest = Client().list_model_versions(MODEL, sort_by="desc:number", size=1).items[0]
+    decision = newest.run_metadata["decision"]
+    assert newest.number == before + 1
+    assert (outcome.retrained, outcome.version) == (True, newest.number)
+    assert decision["status"] in ("promoted", "rejected")
+    assert (outcome.decision, outcome.reason) == (decision["status"], decision["reason"])
+    assert retrain_step.run_metadata["retrain"]["version"] == newest.number
+    # training and deployment ran as runs of their own, after the monitoring run started
+    for name in ("training", "deployment"):
+        latest = Client().list_pipeline_runs(sort_by="desc:created", size=1, pipeline_name=name).items[0]
+        assert latest.status.value == "completed" and latest.created > monitoring_run.created

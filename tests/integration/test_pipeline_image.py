@@ -48,6 +48,7 @@ from stacks.register import register_stack
 from stacks.run_settings import check_run_config
 from stacks.spec import RunConfig
 from tabular_ml.configuration.loading import ConfigError
+from tabular_ml.configuration.run_config import resolve_config
 
 ROOT = Path({root!r})
 PIPELINES = {{
@@ -59,9 +60,7 @@ PIPELINES = {{
 
 
 def compiled(pipeline, path):
-    config = run.resolve_config(str(ROOT / path), [], pipeline, False)
-    if pipeline == "monitoring":  # what run_monitoring keeps for itself
-        config["parameters"].pop("on_drift"), config["parameters"].pop("retrain")
+    config = resolve_config(str(ROOT / path), [], pipeline, False)
     before = json.loads(json.dumps(config))
     pipeline_object, config = run.prepare_for_active_stack(pipeline, config)
     unchanged = before == json.loads(json.dumps(config))  # now: compiling changes the dict

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -12,9 +13,12 @@ import pandas as pd
 import pytest
 import yaml
 
-import run
-from run import OVERRIDE, RUN_CONFIG_KEYS, OverridesGroup, cli, resolve_config
+from run import OVERRIDE, OverridesGroup, cli
 from tabular_ml.configuration.loading import ConfigError
+from tabular_ml.configuration.run_config import RUN_CONFIG_KEYS, pipeline_for, resolve_config, retrain_runs
+from tabular_ml.configuration.schema import RetrainConfig
+from tabular_ml.monitoring.outcome import RetrainOutcome, monitoring_lines, not_retrained
+from tabular_ml.monitoring.verdict import MonitoringVerdict
 
 PROJECT_ROOT = Path(__file__).parents[2]
 TRAINING_YAML = PROJECT_ROOT / "configs" / "training.yaml"
@@ -223,17 +227,95 @@ def test_cli_in_process_dry_run(capsys):
 
 
 def test_pipeline_name_from_file_name(tmp_path, capsys):
-    assert run.pipeline_name_for(str(TRAINING_YAML), None) == "training"
+    assert pipeline_for(str(TRAINING_YAML), None) == "training"
     other = tmp_path / "other.yaml"
     other.write_text("parameters: {}\n")
-    assert run.pipeline_name_for(str(other), "training") == "training"
-    with pytest.raises(SystemExit) as exited:
-        run.pipeline_name_for(str(other), None)
-    assert exited.value.code == 2
-    assert capsys.readouterr().err == (
-        f"error: cannot tell which pipeline {other} is for; "
-        "pass --pipeline with one of: training, deployment, rollback, serve, monitoring, inference\n"
+    assert pipeline_for(str(other), "training") == "training"
+    with pytest.raises(ConfigError) as raised:
+        pipeline_for(str(other), None)
+    assert str(raised.value) == (
+        f"cannot tell which pipeline {other} is for; "
+        "pass --pipeline with one of: training, deployment, rollback, serve, monitoring, inference"
     )
+    with pytest.raises(SystemExit) as exited:  # the CLI says it in one line, exit 2
+        cli.main(["--config", str(other)], "run.py")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == f"error: {raised.value}\n"
+
+
+def test_run_py_is_a_thin_cli():
+    """At most 300 lines, no ZenML or pipeline import at module level, one function that runs a pipeline."""
+    source = (PROJECT_ROOT / "run.py").read_text()
+    assert len(source.splitlines()) <= 300
+    tree = ast.parse(source)
+    top_level = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+    top_level |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
+    assert {module.split(".")[0] for module in top_level} & {"zenml", "mlflow", "pipelines", "steps"} == set()
+    runners = [
+        function.name
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef)
+        and any(
+            isinstance(node, ast.Attribute) and node.attr == "with_options" for node in ast.walk(function)
+        )
+    ]
+    assert runners == ["run_pipeline"]
+
+
+def test_retrain_runs_train_then_deploy_the_watched_model():
+    retrain = RetrainConfig(overrides=["parameters.search.cv=3"], deployment_overrides=["a.b=1"])
+    assert retrain_runs(retrain, "watched", PROJECT_ROOT) == [
+        (
+            "training",
+            PROJECT_ROOT / "configs/training.yaml",
+            ["model.name=watched", "parameters.search.cv=3"],
+        ),
+        ("deployment", PROJECT_ROOT / "configs/deployment.yaml", ["model.name=watched", "a.b=1"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "parameters.retrain.training_config=configs/nope.yaml",
+            f"error: parameters.retrain (training): config file not found: {PROJECT_ROOT}/configs/nope.yaml",
+        ),
+        (
+            "parameters.retrain.deployment_overrides=[zzz=1]",
+            "error: parameters.retrain (deployment): zzz: unknown top-level key; expected one of: "
+            + ", ".join(sorted(RUN_CONFIG_KEYS)),
+        ),
+    ],
+)
+def test_a_bad_retrain_config_exits_2_before_monitoring_runs(run_cli, override, message):
+    result = run_cli("--config", "configs/monitoring.yaml", "parameters.on_drift=retrain", override)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [message]
+
+
+def test_monitoring_lines_say_the_verdict_and_what_was_retrained():
+    verdict = MonitoringVerdict(
+        alert=True, reasons=["2 of 19 feature columns drifted"], model_version="1", current_rows=900
+    )
+    retrained = RetrainOutcome(
+        retrained=True, version=2, decision="rejected", reason="not significantly better"
+    )
+    assert monitoring_lines(verdict, retrained) == [
+        "Monitoring of version 1 on 900 rows: ALERT",
+        "  - 2 of 19 feature columns drifted",
+        "on_drift: retrain -> training, then deployment (promotion only if significantly better)",
+        "Retrained version 2: rejected (not significantly better)",
+    ]
+    quiet = verdict.model_copy(update={"alert": False, "reasons": [], "note": "only 50 current rows"})
+    assert not_retrained(quiet.alert, "retrain") == RetrainOutcome(
+        retrained=False, reason="no alert: nothing retrained"
+    )
+    assert not_retrained(True, "alert").reason == "on_drift: alert: nothing retrained"
+    assert not_retrained(True, "retrain") is None
+    assert monitoring_lines(quiet, not_retrained(False, "retrain")) == [
+        "Monitoring of version 1 on 900 rows: no threshold crossed (only 50 current rows)"
+    ]
 
 
 def test_password_in_a_source_url_exits_2_without_echoing_it(run_cli):
@@ -318,6 +400,8 @@ def test_rollback_target_must_exist_and_have_finished_training(capsys):
     from zenml import log_metadata
     from zenml.client import Client
 
+    from adapters.model_versions import check_rollback_target
+
     name = f"rollback_check_{uuid.uuid4().hex[:8]}"
     client = Client()
     client.create_model(name)
@@ -338,7 +422,7 @@ def test_rollback_target_must_exist_and_have_finished_training(capsys):
             cli.main(["rollback", "--to-version", str(version), f"model.name={name}"], "run.py")
         assert exited.value.code == 2
         assert capsys.readouterr().err.splitlines() == [line]
-    assert run.check_rollback_target(name, 2) is None  # passes: the pipeline would start
+    assert check_rollback_target(name, 2) is None  # passes: the pipeline would start
 
 
 # --------------------------------------------------------------------------- models
@@ -365,6 +449,7 @@ def test_models_table_and_registry_disagreement(capsys, monkeypatch, default_sta
     from zenml.client import Client
     from zenml.enums import ModelStages
 
+    from adapters import registry_view
     from tabular_ml.model_management.registry_view import MlflowRegistry
 
     name = f"models_view_{uuid.uuid4().hex[:8]}"
@@ -407,7 +492,7 @@ def test_models_table_and_registry_disagreement(capsys, monkeypatch, default_sta
 
     # MLflow's production alias on the MLflow version registered for ZenML version 2
     registry = MlflowRegistry(aliases={"production": "4"}, zenml_versions={"3": "1", "4": "2"})
-    monkeypatch.setattr(run, "mlflow_registry", lambda _client, _name: (registry, None))
+    monkeypatch.setattr(registry_view, "mlflow_registry", lambda _name: (registry, None))
     with pytest.raises(SystemExit) as exited:
         cli.main(["models", "--model", name], "run.py")
     assert exited.value.code == 1
