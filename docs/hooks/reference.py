@@ -1,7 +1,8 @@
 """MkDocs hook: the reference pages written from the code at build time, and the benchmark results.
 
 - ``reference/configuration.md``: every key of every pipeline's ``parameters:`` section, read from the
-  pydantic models of ``tabular_ml/configuration/schema.py`` (type, default, description), so the
+  pydantic models of ``tabular_ml/configuration/schema.py`` that ``run_config.PIPELINE_PARAMETERS``
+  validates each pipeline's config with (type, default, description), so the
   descriptions are written once, in the schema, and the page cannot go stale.
 - ``reference/cli.md``: the help of every ``run.py`` command, as click prints it.
 - ``bench/results/*``: the benchmarks' own result files, published beside the pages that link to them
@@ -85,33 +86,22 @@ def included(link: str, page_uri: str, files: Files) -> str:
 # --------------------------------------------------------------------------- configuration
 
 
-def parameter_models() -> list[type[BaseModel]]:
-    """The ``parameters:`` models of the pipelines: the schema's ``*Parameters`` classes, training first."""
+def parameter_models() -> dict[str, type[BaseModel]]:
+    """Pipeline name -> the model of its ``parameters:`` section, as the CLI validates them."""
     _importable()
-    from tabular_ml.configuration import schema
+    from tabular_ml.configuration.run_config import PIPELINE_PARAMETERS
 
-    models = [
-        value
-        for name, value in vars(schema).items()
-        if inspect.isclass(value)
-        and issubclass(value, BaseModel)
-        and value.__module__ == schema.__name__
-        and name.endswith("Parameters")
-    ]
-    first = ["TrainingParameters", "DeploymentParameters", "InferenceParameters", "MonitoringParameters"]
-    return sorted(
-        models, key=lambda model: first.index(model.__name__) if model.__name__ in first else len(first)
-    )
+    return dict(PIPELINE_PARAMETERS)
 
 
 def configuration_reference() -> str:
     """One section per pipeline: a table of every key path, its type, default and description."""
     sections = []
-    for model in parameter_models():
+    for pipeline, model in parameter_models().items():
         rows = list(_rows(model, "", "parameters"))
         table = ["| key | type | default | description |", "|---|---|---|---|"]
         table += [f"| `{key}` | {kind} | {default} | {text} |" for key, kind, default, text in rows]
-        title = f"{model.__name__.removesuffix('Parameters')} (`{model.__name__}`)"
+        title = f"{pipeline} (`{model.__name__}`)"
         sections.append(f"## {title}\n\n{_docstring(model, model.__name__)}\n\n" + "\n".join(table))
     return "\n\n".join(sections) + "\n"
 

@@ -18,6 +18,7 @@ import pytest
 from pydantic import BaseModel
 
 from tabular_ml.configuration import schema
+from tabular_ml.configuration.run_config import PIPELINE_PARAMETERS
 
 pytestmark = pytest.mark.tools
 
@@ -90,11 +91,13 @@ def key_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 
 def parameter_models() -> list[type[BaseModel]]:
-    return [
+    """The schema's ``*Parameters`` models and whatever model the CLI validates a pipeline with."""
+    named = {
         value
         for name, value in vars(schema).items()
         if inspect.isclass(value) and issubclass(value, BaseModel) and name.endswith("Parameters")
-    ]
+    }
+    return sorted(named | set(PIPELINE_PARAMETERS.values()), key=lambda model: model.__name__)
 
 
 def test_the_configuration_reference_names_every_key_of_every_pipeline(site):
