@@ -3,6 +3,7 @@ and the ``name==version`` files its ``pip install`` lines name."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -30,6 +31,20 @@ def parse_dockerfile(path: Path) -> list[tuple[str, str]]:
 def arguments_of(keyword: str, instructions: list[tuple[str, str]]) -> list[str]:
     """The arguments of every ``keyword`` instruction, in order."""
     return [args for kw, args in instructions if kw == keyword]
+
+
+def env_of(instructions: list[tuple[str, str]]) -> dict[str, str]:
+    """Every ``ENV`` of the instructions, later ones winning (``k=v ...`` and legacy ``k v``)."""
+    env: dict[str, str] = {}
+    for arguments in arguments_of("ENV", instructions):
+        parts = shlex.split(arguments)
+        if "=" not in parts[0]:
+            env[parts[0]] = " ".join(parts[1:])
+            continue
+        for part in parts:
+            key, _, value = part.partition("=")
+            env[key] = value
+    return env
 
 
 def read_pins(path: Path) -> dict[str, tuple[str, str]]:

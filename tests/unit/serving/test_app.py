@@ -12,7 +12,13 @@ from starlette.testclient import TestClient
 
 from serving.app import ServingApp
 from serving.settings import load_settings
-from tests.support.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle, training_params
+from tests.support.serving_model import (
+    TELCO_CSV,
+    fit_pipeline,
+    ndarray_request,
+    save_test_bundle,
+    training_params,
+)
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,8 @@ from adapters.seldon_deployment import (
     render_seldon_deployment,
     zenml_deployment_config,
 )
-from tests.unit.test_dockerfile import arguments_of, dockerfile_env
+from tests.support.dockerfile_parsing import arguments_of, env_of, parse_dockerfile
+from tests.support.paths import PROJECT_ROOT
 
 kubernetes = pytest.importorskip("kubernetes", reason="the kubernetes client validates the pod spec")
 from kubernetes import client as k8s_client  # noqa: E402
@@ -34,6 +35,7 @@ from kubernetes import client as k8s_client  # noqa: E402
 IMAGE = "registry.example.com/tabular-serving:1.4.0"
 MODEL_URI = "s3://models/churn/7/bundle"
 RESOURCES = {"requests": {"cpu": "500m", "memory": "768Mi"}, "limits": {"cpu": 2, "memory": "2Gi"}}
+SERVING_IMAGE = parse_dockerfile(PROJECT_ROOT / "Dockerfile")  # the instructions of the image it runs
 
 # Field names of the Seldon Core v1 CRD
 # (operator/apis/machinelearning.seldon.io/v1/seldondeployment_types.go).
@@ -285,14 +287,14 @@ def test_image_pull_secret_and_initializer_image():
 
 def test_pod_matches_the_dockerfile():
     """Ports, mount point and user of the pod are those the image declares."""
-    env = dockerfile_env()
+    env = env_of(SERVING_IMAGE)
     assert env["MODEL_DIR"] == MODEL_MOUNT
     assert int(env["PREDICTIVE_UNIT_HTTP_SERVICE_PORT"]) == HTTP_PORT
     assert int(env["PREDICTIVE_UNIT_METRICS_SERVICE_PORT"]) == METRICS_PORT
-    exposed = {int(port) for arguments in arguments_of("EXPOSE") for port in arguments.split()}
+    exposed = {int(port) for arguments in arguments_of("EXPOSE", SERVING_IMAGE) for port in arguments.split()}
     (container,) = pod_spec_for_zenml(IMAGE, MODEL_URI, "7")["containers"]
     assert {port["containerPort"] for port in container["ports"]} == exposed
-    assert arguments_of("USER")[-1] == f"{k8s.SERVING_UID}:{k8s.SERVING_UID}"
+    assert arguments_of("USER", SERVING_IMAGE)[-1] == f"{k8s.SERVING_UID}:{k8s.SERVING_UID}"
 
 
 def test_the_container_runs_the_images_entry_point_with_its_settings_from_env():

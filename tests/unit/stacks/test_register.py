@@ -13,8 +13,9 @@ import pytest
 
 from stacks.register import register_stack
 from tabular_ml.configuration.loading import ConfigError
+from tests.support.paths import PROJECT_ROOT
 
-NO_ENV_FILE = Path(__file__).parents[2] / "tests" / "no-such.env"
+NO_ENV_FILE = PROJECT_ROOT / "tests" / "no-such.env"
 CONNECTOR = (
     "  - name: {connector}\n"
     "    type: aws\n"

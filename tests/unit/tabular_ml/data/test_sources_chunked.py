@@ -23,8 +23,9 @@ import sqlalchemy as sa
 
 from tabular_ml.configuration.schema import ApiSource, FileSource, Pagination, SqlSource
 from tabular_ml.data.sources import DataSourceError, iter_chunks, load_data
+from tests.support.paths import PROJECT_ROOT
 
-CSV_PATH = Path(__file__).parents[2] / "data/raw/telco_churn.csv"
+CSV_PATH = PROJECT_ROOT / "data/raw/telco_churn.csv"
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,10 @@ import sqlalchemy as sa
 
 from tabular_ml.configuration.schema import ApiSource, FileSource, Pagination, SqlSource
 from tabular_ml.data.sources import DataSourceError, load_data
+from tests.support.paths import PROJECT_ROOT
 from tests.support.services import database_url_or_skip
 
-CSV_PATH = Path(__file__).parents[2] / "data/raw/telco_churn.csv"
+CSV_PATH = PROJECT_ROOT / "data/raw/telco_churn.csv"
 
 # None vs NaN mismatches only warn in pandas 2.x; make them fail here.
 pytestmark = pytest.mark.filterwarnings("error::FutureWarning")

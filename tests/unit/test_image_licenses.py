@@ -20,15 +20,15 @@ from __future__ import annotations
 import re
 from email.message import Message
 from importlib import metadata
-from pathlib import Path
 from typing import Protocol
 
 import pytest
 from packaging.utils import canonicalize_name
 
 from tests.support.dockerfile_parsing import read_pins
+from tests.support.paths import PROJECT_ROOT
 
-SERVING_REQUIREMENTS = Path(__file__).resolve().parents[3] / "requirements-serving.txt"
+SERVING_REQUIREMENTS = PROJECT_ROOT / "requirements-serving.txt"
 
 # SPDX ids allowed in the image. Permissive: redistribution, also in a proprietary image, needs
 # at most the copyright and licence notices (which the installed dist-info folders keep) and,

@@ -15,8 +15,10 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 from notebooks.execute import KERNEL, execute
-from tests.support.paths import PROJECT_ROOT
 from tests.support.notebook_outputs import cells_with_images, summary
+from tests.support.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.tools
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 EXPECTED = {"explore_data.ipynb", "training_artifacts.ipynb"}

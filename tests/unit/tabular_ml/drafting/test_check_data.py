@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,8 +10,8 @@ import pytest
 from tabular_ml.configuration.loading import read_yaml
 from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.drafting.check_data import check_training_data
+from tests.support.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).parents[2]
 RAW = read_yaml(PROJECT_ROOT / "configs" / "training.yaml")["parameters"]
 
 

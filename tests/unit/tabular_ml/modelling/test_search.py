@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,8 +24,9 @@ from tabular_ml.configuration.schema import (
 )
 from tabular_ml.modelling.model import encode_target
 from tabular_ml.modelling.search import Candidate, SearchResult, param_space, run_search, select_best
+from tests.support.paths import PROJECT_ROOT
 
-DATA = Path(__file__).parents[2] / "data/raw/telco_churn.csv"
+DATA = PROJECT_ROOT / "data/raw/telco_churn.csv"
 
 NUMERIC = ["tenure", "monthly_charges", "total_charges"]
 BINARY = ["female", "senior_citizen", "partner", "dependents", "phone_service", "paperless_billing"]

@@ -19,9 +19,9 @@ import yaml
 
 from stacks.environment import placeholders
 from stacks.spec import StackSpec, load_stack_spec
+from tests.support.paths import PROJECT_ROOT
 from tests.support.stack_env import PLACEHOLDER_VALUES
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STACKS = PROJECT_ROOT / "configs" / "stacks"
 STACK_FILES = sorted(STACKS.glob("*.yaml"))
 SECRET_LOOKING_KEYS = (

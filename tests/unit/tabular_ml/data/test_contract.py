@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,8 +15,7 @@ from tabular_ml.data.contract import (
     Violation,
     validate_frame,
 )
-
-PROJECT_ROOT = Path(__file__).parents[2]
+from tests.support.paths import PROJECT_ROOT
 
 
 def contract(**changes) -> DataContract:

@@ -17,7 +17,6 @@ from tabular_ml.modelling.evaluation import (
     evaluate_regression,
     metric_names,
 )
-
 from tests.support.evaluation_examples import CLASSES, P3, Y3, Y_PRED, Y_TRUE
 
 

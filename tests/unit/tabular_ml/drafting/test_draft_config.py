@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from run import resolve_config, resolve_config_dict
+from tabular_ml.configuration.run_config import resolve_config, resolve_config_dict
 from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.drafting.column_profile import _nice_bounds, infer_kind, looks_like_id_name, missing_headroom
 from tabular_ml.drafting.commented_yaml import Comments, render
 from tabular_ml.drafting.draft_config import DraftError, draft_training_config
 from tabular_ml.drafting.search_draft import draft_search
 from tabular_ml.tasks.target import TargetError
+from tests.support.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).parents[2]
 ROWS = 40
 SOURCE = {"type": "file", "path": "data/toy.csv"}
 

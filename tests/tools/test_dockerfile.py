@@ -35,9 +35,11 @@ from sklearn.linear_model import LogisticRegression
 
 from tests.support import dockerfile_parsing
 from tests.support.dockerfile_parsing import read_pins
+from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port, wait_for
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.tools
+
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 DOCKERIGNORE = PROJECT_ROOT / ".dockerignore"
 SERVING_REQUIREMENTS = PROJECT_ROOT / "requirements-serving.txt"
@@ -93,17 +95,7 @@ def exec_form(arguments: str) -> list[str]:
 
 
 def dockerfile_env(instructions: list[tuple[str, str]] | None = None) -> dict[str, str]:
-    """Every ``ENV`` of the Dockerfile, later ones winning (``k=v ...`` and legacy ``k v``)."""
-    env: dict[str, str] = {}
-    for arguments in arguments_of("ENV", instructions):
-        parts = shlex.split(arguments)
-        if "=" not in parts[0]:
-            env[parts[0]] = " ".join(parts[1:])
-            continue
-        for part in parts:
-            key, _, value = part.partition("=")
-            env[key] = value
-    return env
+    return dockerfile_parsing.env_of(instructions or parse_dockerfile())
 
 
 def entrypoint_argv(instructions: list[tuple[str, str]] | None = None) -> list[str]:

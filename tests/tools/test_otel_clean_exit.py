@@ -6,9 +6,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).parents[2]
+import pytest
+
+from tests.support.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.tools
+
 THREAD_ERROR = "can't create new thread at interpreter shutdown"
 
 # What ZenML's OpenTelemetry log store does: build a handler (never attached to a logger) and exit.

@@ -15,6 +15,8 @@ import pytest
 from adapters.mlflow_tracking import log_model_to_mlflow
 from tests.support.serving_model import TELCO_CSV, fit_pipeline, training_params
 
+pytestmark = pytest.mark.tools
+
 LOAD_AND_PREDICT = """
 import importlib.util, json, sys
 import mlflow, pandas as pd

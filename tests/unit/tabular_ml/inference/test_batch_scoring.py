@@ -49,6 +49,7 @@ from tabular_ml.modelling.model import build_model, encode_target
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.tasks.target import TargetSpec
 from tests.support.factories import tiny_contract, tiny_frame
+from tests.support.paths import PROJECT_ROOT
 
 SCORED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 BINARY = TargetSpec(column="churn", task="binary", classes=["No", "Yes"])
@@ -366,7 +367,7 @@ def test_the_worker_ends_when_the_consumers_process_is_killed(tmp_path) -> None:
         "time.sleep(60)\n"
     )
     consumer = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2]
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT
     )
     try:
         worker = int(consumer.stdout.readline())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,8 +16,8 @@ from tabular_ml.configuration.loading import (
     validate_section,
 )
 from tabular_ml.configuration.schema import FileSource, SplitConfig, TrainingParameters
+from tests.support.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).parents[2]
 TRAINING_YAML = PROJECT_ROOT / "configs" / "training.yaml"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,8 +18,8 @@ from tabular_ml.configuration.redaction import (
     url_problems,
 )
 from tabular_ml.configuration.schema import ApiSource, FileSource, SqlSource, TrainingParameters
+from tests.support.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).parents[2]
 TRAINING = yaml.safe_load((PROJECT_ROOT / "configs" / "training.yaml").read_text())
 
 SQL_ADVICE = "use password_env, url_env or a ZenML secret (secret: NAME) instead"
