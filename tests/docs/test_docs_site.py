@@ -167,3 +167,35 @@ def test_every_relative_link_of_the_readme_exists():
 def test_the_readme_keeps_the_ci_test_command():
     """.ci/run runs "the README's test command"."""
     assert re.search(r"^make test\b", README, re.MULTILINE)
+
+
+def readme_commands() -> list[str]:
+    """The commands of the README's bash blocks, one per ``&&`` part, comments dropped."""
+    blocks = re.findall(r"^```bash\n(.*?)^```", README, re.MULTILINE | re.DOTALL)
+    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    return [part.strip() for line in lines if line for part in line.split("&&")]
+
+
+def test_the_readme_commands_name_real_targets_configs_and_options():
+    """Each command resolves without running anything: a make target, a config that validates
+    (--dry-run), a run.py command whose every option its help lists."""
+    commands = readme_commands()
+    assert {"make run", "make test", "python run.py rollback"} <= set(commands)
+    targets = set(re.findall(r"^([a-z-]+):", (PROJECT_ROOT / "Makefile").read_text(), re.MULTILINE))
+    for command in commands:
+        words = command.split()
+        if words[0] == "make":
+            assert words[1] in targets, command
+            continue
+        assert words[:2] == ["python", "run.py"], command
+        if words[2] == "--config":
+            args = [*words[2:], "--dry-run"]
+        else:
+            args = [words[2], "--help"]
+        result = subprocess.run(
+            [sys.executable, "run.py", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, (command, result.stderr[-2000:])
+        if words[2] != "--config":
+            options = [word for word in words[3:] if word.startswith("--")]
+            assert all(option in result.stdout for option in options), (command, result.stdout)
