@@ -330,7 +330,9 @@ class Supervisor:
         # A swap whose outcome could not be recorded would serve a version the state file denies:
         # first make sure the state can be written (rewriting what is true now), else refuse it.
         if not self.write_active(outcome="swap requested", pending_request_id=request_id):
-            logger.error("Swap to version %s refused: its outcome could not be recorded", target["model_version"])
+            logger.error(
+                "Swap to version %s refused: its outcome could not be recorded", target["model_version"]
+            )
             return
         error = self.bring_up(target["bundle_dir"], target["model_version"])
         self.write_active(request_id=request_id, outcome="failed" if error else "swapped", error=error)
@@ -418,7 +420,8 @@ def request_swap(
         except OSError as exc:
             served = read_state(state_dir / ACTIVE_FILE).get("model_version")
             raise SwapFailed(
-                f"cannot write the swap request {state_dir / TARGET_FILE}: {exc}; version {served} keeps serving"
+                f"cannot write the swap request {state_dir / TARGET_FILE}: {exc}; "
+                f"version {served} keeps serving"
             ) from exc
         os.kill(supervisor_pid, signal.SIGHUP)
         deadline = time.monotonic() + timeout

@@ -101,6 +101,24 @@ def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "p
             champion,
         )
     challenger = Client().get_model_version(model_name, challenger_number)
+    if champion is not None and champion.id == challenger.id:
+        # Production in ZenML, undecided: a deployment stopped between the ZenML stage and the
+        # MLflow alias. It had decided to promote; finish that (the alias follows the stage).
+        reason = "a stopped deployment had moved only its ZenML stage; the promotion is finished"
+        set_production(model_name, challenger, None)
+        decision = PromotionDecision(
+            promote=True,
+            reason=reason,
+            metric=promotion.metric or "",
+            challenger_version=str(challenger.number),
+        )
+        record_decision(
+            model_name,
+            challenger.number,
+            decision_record("promoted", reason),
+            promotion=decision.model_dump(),
+        )
+        return decision
     repeat = same_model_as_undone(model_name, challenger)
     if repeat is not None:  # e.g. a cached retrain on the same data: a rollback must still stick
         reason = (

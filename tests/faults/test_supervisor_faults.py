@@ -63,8 +63,10 @@ class Production:
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=log)
         started = wait_for(
-            lambda: self.active().get("supervisor_pid") == self.process.pid
-            and self.active().get("outcome") == "started",
+            lambda: (
+                self.active().get("supervisor_pid") == self.process.pid
+                and self.active().get("outcome") == "started"
+            ),
             START_S,
         )
         assert started, self.log.read_text()[-3000:]
@@ -170,7 +172,9 @@ def test_a_full_state_disk_refuses_the_swap_and_keeps_the_old_server_and_state(b
             assert json.loads(before)["model_version"] == "1"
             assert serving.served_version() == "1"
             assert serving.process.poll() is None
-            assert sorted(path.name for path in state.iterdir()) == sorted([ACTIVE_FILE, TARGET_FILE, SWAP_LOCK_FILE, "filler"])
+            assert sorted(path.name for path in state.iterdir()) == sorted(
+                [ACTIVE_FILE, TARGET_FILE, SWAP_LOCK_FILE, "filler"]
+            )
 
             # Space again: the next swap goes through without any clean-up.
             filler.unlink()

@@ -73,7 +73,9 @@ def test_a_training_run_killed_in_its_search_leaves_nothing_the_next_run_or_depl
             start_new_session=True,  # its own process group: the run and anything it started
         )
     try:
-        caught = wait_for(lambda: killed.poll() is None and running("train_model") and mlflow_run_started(), 300, every=0.5)
+        caught = wait_for(
+            lambda: killed.poll() is None and running("train_model") and mlflow_run_started(), 300, every=0.5
+        )
         assert caught, (tmp_path / "killed.log").read_text()[-3000:]
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait()

@@ -14,7 +14,7 @@ import pytest
 
 @contextmanager
 def small_tmpfs(folder: Path, size: str = "64k") -> Iterator[Path]:
-    """Mount a tmpfs of ``size`` on ``folder`` (created) for the ``with`` block; skip the test if mount fails."""
+    """A tmpfs of ``size`` on ``folder`` (created) for the ``with`` block; skips the test if mount fails."""
     folder.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
