@@ -47,7 +47,7 @@ LOCK = PROJECT_ROOT / "requirements.lock"
 COPIED = {"requirements-serving.txt", "serving/", "tabular_ml/"}
 PORT_VARIABLES = ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "PREDICTIVE_UNIT_METRICS_SERVICE_PORT")
 # The seldon-core microservice's stack, gone from the image: seldon-core itself is published
-# under the Business Source License (see tests/unit/serving/test_image_licenses.py).
+# under the Business Source License (see tests/unit/test_image_licenses.py).
 NOT_IN_THE_IMAGE = (
     "seldon-core", "flask", "flask-cors", "flask-opentracing", "gunicorn", "werkzeug", "grpcio",
     "grpcio-opentracing", "grpcio-reflection", "protobuf", "jaeger-client", "opentracing",
