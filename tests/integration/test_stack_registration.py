@@ -18,11 +18,10 @@ import pytest
 
 from stacks.spec import load_stack_spec
 from tests.support.paths import PROJECT_ROOT
-from tests.support.stack_env import PLACEHOLDER_VALUES, STACK_SECRETS, isolated_zenml_env
+from tests.support.stack_env import PLACEHOLDER_VALUES, STACK_SECRETS, STACKS, isolated_zenml_env
 
 pytestmark = pytest.mark.integration
 
-STACKS = PROJECT_ROOT / "configs" / "stacks"
 NAMES = sorted(path.stem for path in STACKS.glob("*.yaml"))
 ZENML_CLI = str(Path(sys.executable).with_name("zenml"))
 

@@ -1,4 +1,5 @@
-"""Placeholder values for the ${VAR}s of configs/stacks/*.yaml (.env.example lists the same names).
+"""Placeholder values for the ${VAR}s of configs/stacks/*.yaml (.env.example lists the same names),
+and small stack files for the tests of stacks/.
 
 They only have to be well-formed (an ECR URI without a slash, a bucket name): nothing here
 reaches a cloud, and the service connector is registered without verification.
@@ -7,6 +8,18 @@ reaches a cloud, and the service connector is registered without verification.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+from tests.support.paths import PROJECT_ROOT
+
+STACKS = PROJECT_ROOT / "configs" / "stacks"
+NO_ENV_FILE = PROJECT_ROOT / "tests" / "no-such.env"  # a developer's own .env must not leak in
+# A remote stack file with ${VAR}s in its configuration.
+REMOTE = (
+    "name: remote\ncomponents:\n"
+    "  orchestrator: {name: k8s, flavor: kubernetes, configuration: {kubernetes_context: '${CONTEXT}'}}\n"
+    "  artifact_store: {name: s3, flavor: s3, configuration: {path: 's3://${BUCKET}/zenml/${BUCKET}'}}\n"
+)
 
 PLACEHOLDER_VALUES = {
     "PROD_KUBE_CONTEXT": "test-context",
@@ -46,3 +59,10 @@ def isolated_zenml_env(tmp_path, **extra: str) -> dict[str, str]:
         "ZENML_LOGGING_COLORS_DISABLED": "true",
         **extra,
     }
+
+
+def write_stack_file(folder: Path, text: str) -> Path:
+    """``text`` as ``folder``/remote.yaml."""
+    path = folder / "remote.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path

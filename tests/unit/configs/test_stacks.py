@@ -20,9 +20,8 @@ import yaml
 from stacks.environment import placeholders
 from stacks.spec import StackSpec, load_stack_spec
 from tests.support.paths import PROJECT_ROOT
-from tests.support.stack_env import PLACEHOLDER_VALUES
+from tests.support.stack_env import PLACEHOLDER_VALUES, STACKS
 
-STACKS = PROJECT_ROOT / "configs" / "stacks"
 STACK_FILES = sorted(STACKS.glob("*.yaml"))
 SECRET_LOOKING_KEYS = (
     "password",

@@ -13,9 +13,8 @@ import pytest
 
 from stacks.register import register_stack
 from tabular_ml.configuration.loading import ConfigError
-from tests.support.paths import PROJECT_ROOT
+from tests.support.stack_env import NO_ENV_FILE
 
-NO_ENV_FILE = PROJECT_ROOT / "tests" / "no-such.env"
 CONNECTOR = (
     "  - name: {connector}\n"
     "    type: aws\n"
