@@ -11,7 +11,10 @@ accept from the *same* socket, so a swap loses no connection:
    only after that period and a margin.
 
 A new server that does not become healthy is stopped and the old one keeps serving; so does
-a swap request that cannot be read or started (the supervisor never dies of one).
+a swap request that cannot be read or started, or whose outcome cannot be recorded (a full
+state disk: the swap is refused rather than serve a version ``active.json`` denies); the
+supervisor never dies of one. The state files are replaced atomically and durably
+(``tabular_ml.data.atomic_files``): a reader or a crash sees the old JSON or the new one.
 Each server runs in its own process group, which is what gets signalled, so no worker
 or metrics process outlives it; a server that dies is cleaned up and restarted. Every
 server process also dies with the supervisor (``PR_SET_PDEATHSIG``), so a killed

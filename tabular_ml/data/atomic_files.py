@@ -51,7 +51,8 @@ def write_atomically(path: str | os.PathLike, data: bytes, mode: int = 0o644) ->
 
     Raises:
         OSError: When a step fails (a full disk, a missing directory); ``path`` is then unchanged
-            and no temporary file is left.
+            and no temporary file is left. (A writer killed mid-write leaves its hidden
+            ``.<name>.<token>.tmp``, never a damaged ``path``.)
     """
     final = Path(path)
     # A name of its own per writer: two processes replacing one file never write one temporary.
