@@ -1,15 +1,13 @@
-"""The drift simulator (tabular_ml/monitoring/drift_simulation.py and scripts/simulate_drift.py).
+"""The drift simulator (tabular_ml/monitoring/drift_simulation.py) on the bundled Telco data.
 
-On the bundled Telco data: a 2,000-row holdout, drifted as requested, checked value by value;
-Evidently (as the monitoring uses it) sees no drift in the clean slice against the rest and
-exactly the changed columns in the drifted copy; the command line writes the three files.
+A 2,000-row holdout, drifted as requested, checked value by value; Evidently (as the monitoring
+uses it) sees no drift in the clean slice against the rest and exactly the changed columns in the
+drifted copy. The command line around it: tests/tools/test_simulate_drift.py.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from functools import cache
 
 import numpy as np
@@ -46,9 +44,6 @@ def holdout() -> pd.DataFrame:
     return _split()[0].copy()
 
 
-# ---------------------------------------------------------------------------- holdout
-
-
 def test_the_holdout_and_the_rest_are_the_input_split_by_position():
     frame = telco()
     held, rest, positions = split_holdout(frame, 2000, seed=7)
@@ -67,9 +62,6 @@ def test_the_holdout_must_leave_rows_on_both_sides(rows):
         DriftSpecError, match="holdout rows must be between 1 and 7042 \\(the input has 7043\\)"
     ):
         split_holdout(telco(), rows, seed=7)
-
-
-# ---------------------------------------------------------------------------- parsing
 
 
 @pytest.mark.parametrize(
@@ -116,9 +108,6 @@ def test_option_errors_name_the_option(parse, text, message):
     with pytest.raises(DriftSpecError) as caught:
         parse(text)
     assert str(caught.value).startswith(message)
-
-
-# ---------------------------------------------------------------------------- drift
 
 
 def test_same_seed_same_output_and_the_seed_matters():
@@ -316,9 +305,6 @@ def test_requests_that_cannot_be_applied(request_, message):
     assert str(caught.value).startswith(message)
 
 
-# ---------------------------------------------------------------------------- a real drift check
-
-
 def _evidently_drifted(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
     """The feature columns Evidently's DataDriftPreset flags (its default tests, as monitoring runs it)."""
     from evidently.legacy.metric_preset import DataDriftPreset
@@ -347,88 +333,3 @@ def test_evidently_sees_no_drift_in_the_clean_slice_and_exactly_the_changed_colu
     assert _evidently_drifted(rest, held) == []
     assert _evidently_drifted(rest, drifted) == sorted(manifest["changed_columns"])
     assert sorted(manifest["changed_columns"]) == ["contract", "monthly_charges", "tenure"]
-
-
-# ---------------------------------------------------------------------------- command line
-
-
-COMMAND = [sys.executable, "-m", "scripts.simulate_drift"]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*COMMAND, *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_the_command_writes_the_three_files(tmp_path):
-    out = tmp_path / "drift"
-    result = run_cli(
-        "--input", str(DATA), "--out-dir", str(out), "--seed", "7", "--rows", "1500",
-        "--numeric-shift", "tenure=1.5,monthly_charges=+20",
-        "--category-mix", "contract=Month-to-month:0.8",
-        "--missing", "total_charges=0.2",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (
-        f"1500 of 7043 rows -> {out}/holdout_clean.csv and drifted.csv "
-        f"(changed: tenure, contract, monthly_charges, total_charges); manifest: {out}/drift_manifest.json"
-    )
-    manifest = json.loads((out / "drift_manifest.json").read_text())
-    clean, drifted = pd.read_csv(out / "holdout_clean.csv"), pd.read_csv(out / "drifted.csv")
-    source = telco()
-    # the clean slice is the input's rows at the recorded positions, value for value
-    pd.testing.assert_frame_equal(clean, source.iloc[manifest["holdout_positions"]].reset_index(drop=True))
-    assert (manifest["input_rows"], manifest["rows"], manifest["seed"]) == (7043, 1500, 7)
-    assert manifest["default_scenario"] is False
-    assert manifest["changed_columns"] == ["tenure", "contract", "monthly_charges", "total_charges"]
-    assert changed_columns(clean, drifted) == manifest["changed_columns"]
-    unchanged = manifest["unchanged_columns"]
-    pd.testing.assert_frame_equal(drifted[unchanged], clean[unchanged])
-    assert drifted["total_charges"].isna().mean() == 0.2
-    assert drifted["contract"].value_counts(normalize=True)["Month-to-month"] == 0.8
-    assert drifted["tenure"].dtype == np.int64  # read back as integers
-    # same seed, same files
-    again = tmp_path / "again"
-    args = result.args[len(COMMAND) :]  # --input DATA --out-dir OUT, then the options
-    run_cli(*args[:2], "--out-dir", str(again), *args[4:])
-    for name in ("holdout_clean.csv", "drifted.csv", "drift_manifest.json"):
-        assert (again / name).read_bytes() == (out / name).read_bytes(), name
-
-
-def test_the_command_without_drift_options_runs_the_default_scenario(tmp_path):
-    result = run_cli("--input", str(DATA), "--out-dir", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    manifest = json.loads((tmp_path / "drift_manifest.json").read_text())
-    assert manifest["default_scenario"] is True and manifest["rows"] == 2000 and manifest["seed"] == 7
-    assert manifest["changed_columns"] == ["contract", "monthly_charges", "total_charges"]
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--numeric-shift", "female=2"], "error: numeric_shift: column 'female' has 2 distinct value(s)"),
-        (["--rows", "8000"], "error: holdout rows must be between 1 and 7042 (the input has 7043)"),
-        (
-            ["--missing", "total_charges=2"],
-            "error: --missing total_charges: share 2.0 must be between 0 and 1",
-        ),
-    ],
-)
-def test_the_command_refuses_a_bad_option_in_one_line(tmp_path, args, message):
-    result = run_cli("--input", str(DATA), "--out-dir", str(tmp_path / "out"), *args)
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith(message) and len(result.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "out").exists()
-
-
-def test_the_command_names_a_missing_input(tmp_path):
-    result = run_cli("--input", str(tmp_path / "nope.csv"), "--out-dir", str(tmp_path / "out"))
-    assert (result.returncode, result.stderr.strip()) == (
-        2,
-        f"error: input file not found: {tmp_path / 'nope.csv'}",
-    )
