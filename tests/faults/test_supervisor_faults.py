@@ -1,4 +1,4 @@
-"""The local serving supervisor's bad days: its server killed, itself killed, both, a full state disk.
+"""The local serving supervisor's bad days: its server killed, itself killed (also mid-swap), a full disk.
 
 What must hold afterwards, for each: production answers again (restarted by the supervisor, or
 by starting the supervisor again, as ``python run.py serve`` does through ZenML), no orphaned
@@ -143,6 +143,31 @@ def test_a_killed_supervisor_frees_the_port_and_a_new_start_serves_again(product
     production.start()  # what `python run.py serve` does through the deployer: the same port again
     assert production.served_version() == "1"
     assert production.active()["supervisor_pid"] == production.process.pid
+
+
+def test_a_supervisor_killed_mid_swap_leaves_no_server_and_a_whole_state_file(production, bundles):
+    """Killed after the new server started and before the old one stopped: both go with it."""
+    production.start()
+    old_group = production.active()["server_pid"]
+    request = {"bundle_dir": str(bundles["2"]), "model_version": "2", "request_id": "mid-swap"}
+    (production.state / TARGET_FILE).write_text(json.dumps(request))
+    os.kill(production.process.pid, signal.SIGHUP)
+    supervisor = psutil.Process(production.process.pid)
+
+    def new_server_started() -> bool:
+        return any(_pgid(child.pid) not in (old_group, None) for child in supervisor.children())
+
+    assert wait_for(new_server_started, 30), production.log.read_text()[-3000:]
+    groups = {_pgid(child.pid) for child in supervisor.children()} - {None}
+    production.process.kill()
+    production.process.wait()
+    assert wait_for(lambda: port_is_free(production.port) and not any(map(group_alive, groups)), 15), (
+        listeners(production.port)
+    )
+    state = production.active()  # the old complete JSON (or the swap's pre-flight record): never torn
+    assert state["model_version"] == "1" and state.get("request_id") != "mid-swap"
+    production.start()
+    assert production.served_version() == "1"
 
 
 def test_a_full_state_disk_refuses_the_swap_and_keeps_the_old_server_and_state(bundles, tmp_path):
