@@ -23,16 +23,16 @@ def git_revision(path: str | Path = Path(__file__).resolve().parents[1]) -> str:
     return f"{revision}+dirty" if dirty else revision
 
 
-def library_fingerprint() -> str:
-    """SHA-256 of the domain code the steps call (tabular_ml/, serving/).
+def library_fingerprint(root: Path = Path(__file__).resolve().parents[1]) -> str:
+    """SHA-256 of the domain code the steps call: every module under ``root``'s tabular_ml/ and
+    serving/, subpackages included.
 
     ZenML's cache key covers a step's own source, parameters and inputs, not the library
     functions it calls; pipelines add this to their cache policy so that changing, say,
     the split logic invalidates the cached split instead of silently reusing it.
     """
-    root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in sorted([*root.glob("tabular_ml/*.py"), *root.glob("serving/*.py")]):
+    for path in sorted([*root.glob("tabular_ml/**/*.py"), *root.glob("serving/**/*.py")]):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
