@@ -8,7 +8,6 @@ endpoint lookups: adapters/; retrain on drift: the monitoring pipeline's last st
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
@@ -26,9 +25,6 @@ from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.monitoring.outcome import monitoring_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parent
-# pipeline name -> the module of pipelines/ that defines it
-PIPELINES = {name: f"pipelines.{name}" for name in ("training", "monitoring", "inference")}
-PIPELINES |= {name: "pipelines.deployment" for name in ("deployment", "rollback", "serve")}
 MONITORING_OUTPUTS = (("decide_alert", "monitoring_verdict"), ("retrain_on_drift", "retrain_outcome"))
 SCHEDULED = "Monitoring is scheduled; alerts go to the stack's alerter (exit codes need a direct run)"
 ALERT_EXIT_CODE = 3  # a monitoring threshold was crossed (1: a failure, 2: a bad configuration)
@@ -37,12 +33,13 @@ OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 def prepare_for_active_stack(pipeline: str, config: dict):
     """The pipeline object and its run configuration with the active stack's tracker and `run_config`."""
+    import pipelines  # each pipeline by its name
     from adapters.experiment_tracker import bind_experiment_tracker
     from stacks.run_settings import with_active_stack_run_config
 
     for name in bind_experiment_tracker(config):
         click.echo(f"note: the active stack has no experiment tracker; {name} runs untracked", err=True)
-    pipeline_object = getattr(importlib.import_module(PIPELINES[pipeline]), pipeline)
+    pipeline_object = getattr(pipelines, pipeline)
     return pipeline_object, with_active_stack_run_config(config, pipeline_object)
 
 
@@ -87,7 +84,9 @@ class OverridesGroup(click.Group):
 @click.group(cls=OverridesGroup, invoke_without_command=True, epilog=EXAMPLES)
 @click.option("--config", "config_path", type=click.Path(), help="A run configuration in configs/.")
 @click.option(
-    "--pipeline", type=click.Choice(sorted(PIPELINES)), help="Which pipeline (default: from the file name)."
+    "--pipeline",
+    type=click.Choice(sorted(run_config.PIPELINE_PARAMETERS)),
+    help="Which pipeline (default: from the file name).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.option(

@@ -23,7 +23,7 @@ from tabular_ml.configuration.schema import (
     TrainingParameters,
 )
 
-# pipeline name (as pipelines/ exports it) -> the model of its `parameters:` section
+# pipeline name (as pipelines/__init__.py exports it) -> the model of its `parameters:` section
 PIPELINE_PARAMETERS: dict[str, type[BaseModel]] = {
     "training": TrainingParameters,
     "deployment": DeploymentParameters,

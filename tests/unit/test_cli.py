@@ -15,7 +15,13 @@ import yaml
 
 from run import OVERRIDE, OverridesGroup, cli
 from tabular_ml.configuration.loading import ConfigError
-from tabular_ml.configuration.run_config import RUN_CONFIG_KEYS, pipeline_for, resolve_config, retrain_runs
+from tabular_ml.configuration.run_config import (
+    PIPELINE_PARAMETERS,
+    RUN_CONFIG_KEYS,
+    pipeline_for,
+    resolve_config,
+    retrain_runs,
+)
 from tabular_ml.configuration.schema import RetrainConfig
 from tabular_ml.monitoring.outcome import RetrainOutcome, monitoring_lines, not_retrained
 from tabular_ml.monitoring.verdict import MonitoringVerdict
@@ -260,6 +266,12 @@ def test_run_py_is_a_thin_cli():
         )
     ]
     assert runners == ["run_pipeline"]
+
+
+def test_every_pipeline_with_parameters_is_exported_by_its_name():
+    import pipelines
+
+    assert sorted(pipelines.__all__) == sorted(PIPELINE_PARAMETERS)
 
 
 def test_retrain_runs_train_then_deploy_the_watched_model():
