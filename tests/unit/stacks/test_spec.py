@@ -80,7 +80,7 @@ def test_a_stack_needs_two_components(tmp_path):
     assert str(caught.value).startswith("stack.components: dictionary should have at least 2 items")
 
 
-def test_missingwrite_stack_file(tmp_path):
+def test_missing_stack_file(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_stack_spec(tmp_path / "nope.yaml")
     assert str(caught.value) == f"config file not found: {tmp_path / 'nope.yaml'}"
