@@ -37,9 +37,9 @@ from tabular_ml.data.sinks import BATCH_KEY, SinkError
 from tabular_ml.modelling.model import build_model, encode_target
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.tasks.target import TargetSpec
-from tests.support.paths import PROJECT_ROOT
-from tests.support.factories import tiny_contract, tiny_frame
 from tests.faults.batch_child import score
+from tests.support.factories import tiny_contract, tiny_frame
+from tests.support.paths import PROJECT_ROOT
 from tests.support.services import database_url_or_skip
 
 CHUNKS, CHUNK_ROWS, KILLED_AFTER = 5, 200, 3

@@ -16,8 +16,8 @@ from zenml.enums import ExecutionStatus
 
 from tabular_ml.configuration.schema import DataContract, SplitConfig
 from tabular_ml.data.splitting import fingerprint, in_holdout, row_keys
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

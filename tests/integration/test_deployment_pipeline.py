@@ -26,8 +26,8 @@ from mlflow import MlflowClient
 from zenml.client import Client
 from zenml.enums import ModelStages
 
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port, group_alive, listeners, port_is_free
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ from zenml.enums import ModelStages
 
 from tabular_ml.configuration.schema import CleaningConfig, DataContract
 from tabular_ml.data.cleaning import clean_frame
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.support.paths import PROJECT_ROOT
 from tests.support.services import database_url_or_skip
 
 pytestmark = pytest.mark.integration

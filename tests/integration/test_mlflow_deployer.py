@@ -25,8 +25,8 @@ from zenml.enums import StackComponentType
 from zenml.stack import StackComponent
 
 from adapters.mlflow_tracking import MODEL_REQUIREMENTS
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port, listeners, port_is_free
 
 pytestmark = pytest.mark.integration

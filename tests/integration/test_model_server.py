@@ -42,10 +42,10 @@ from tabular_ml.configuration.schema import TrainingParameters
 from tabular_ml.data.cleaning import clean_frame
 from tabular_ml.modelling.model import build_model
 from tabular_ml.tasks.target import resolve_target
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.example_tables import EXAMPLES, example_table
-from tests.support.servers import ModelServer
+from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port, port_is_free
+from tests.support.servers import ModelServer
 from tests.support.serving_model import (
     fit_pipeline,
     ndarray_request,

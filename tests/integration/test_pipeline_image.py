@@ -20,9 +20,9 @@ import textwrap
 
 import pytest
 
-from tests.support.paths import PROJECT_ROOT
-from tests.support.dockerfile_parsing import arguments_of, parse_dockerfile
 from tests.integration.cli import TRAINING_STEPS
+from tests.support.dockerfile_parsing import arguments_of, parse_dockerfile
+from tests.support.paths import PROJECT_ROOT
 from tests.support.stack_env import STACK_SECRETS, isolated_zenml_env
 
 pytestmark = pytest.mark.integration

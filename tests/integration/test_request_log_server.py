@@ -34,8 +34,8 @@ from serving.served_model import ServedModel
 from serving.settings import SettingsError, load_settings
 from tabular_ml.modelling.model import build_model, encode_target
 from tests.support.paths import PROJECT_ROOT
-from tests.support.servers import ModelServer
 from tests.support.processes import free_port, port_is_free, wait_for
+from tests.support.servers import ModelServer
 from tests.support.serving_model import served_model
 
 pytestmark = pytest.mark.integration

@@ -26,8 +26,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, output, run_cli
+from tests.support.paths import PROJECT_ROOT
 from tests.support.services import database_url_or_skip
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,13 @@ import pytest
 import requests
 
 from tests.support.servers import ModelServer, SeldonMicroservice
-from tests.support.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle, training_params
+from tests.support.serving_model import (
+    TELCO_CSV,
+    fit_pipeline,
+    ndarray_request,
+    save_test_bundle,
+    training_params,
+)
 
 
 @pytest.fixture(scope="module")

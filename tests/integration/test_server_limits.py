@@ -21,9 +21,15 @@ import pytest
 import requests
 
 from serving.request_log import read_request_log
-from tests.support.servers import ModelServer
 from tests.support.processes import wait_for
-from tests.support.serving_model import TELCO_CSV, fit_pipeline, ndarray_request, save_test_bundle, training_params
+from tests.support.servers import ModelServer
+from tests.support.serving_model import (
+    TELCO_CSV,
+    fit_pipeline,
+    ndarray_request,
+    save_test_bundle,
+    training_params,
+)
 
 MiB = 1024 * 1024
 PING_BOUND_S = 0.05  # another client's ping, while an attack runs

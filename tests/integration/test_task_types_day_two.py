@@ -37,9 +37,9 @@ from zenml.enums import ExecutionStatus, ModelStages
 from tabular_ml.data.splitting import row_keys
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.drift_simulation import simulate_drift
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, output, run_cli
 from tests.integration.example_tables import EXAMPLES, example_table, example_training_args
+from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port, listeners, port_is_free
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ import pytest
 from zenml.client import Client
 
 from notebooks.execute import execute
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli, small_training_args, write_sample
 from tests.support.notebook_outputs import cell, cells_with_images, stdout, summary
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

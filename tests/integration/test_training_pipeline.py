@@ -17,8 +17,8 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 from tabular_ml.data.splitting import fingerprint
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import run_cli, small_training_args, write_sample
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import PROJECT_ROOT
 from tests.integration.cli import ok, run_cli
+from tests.support.paths import PROJECT_ROOT
 from tests.support.webhook_server import SECRET_PATH, webhook_server
 
 pytestmark = pytest.mark.integration
