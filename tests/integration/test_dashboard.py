@@ -5,7 +5,9 @@ store in a throwaway ZENML_CONFIG_PATH); a small training run goes through that 
 browser opens the dashboard ZenML ships (zenml/zen_server/dashboard), clicks its way from the runs
 list to the run and to the `evaluation_report` artifact's visualization, and reads what it shows.
 What it shows is compared with what the run printed, not with the server's own answers.
-Screenshots go to test-artifacts/dashboard/ (ignored by git); the test prints the folder.
+Screenshots go to test-artifacts/dashboard/ (ignored by git); the test prints the folder. The
+evaluation report's two (in the run's panel, and its full page at the panel's width) go to
+docs/images/, where the docs show them.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.cli import TRAINING_STEPS, run_cli, small_training_args, write_sample
 from tests.support.browser import HeadlessChromium, chromium_binary
 from tests.support.paths import PROJECT_ROOT
-from tests.integration.cli import TRAINING_STEPS, run_cli, small_training_args, write_sample
 from tests.support.processes import free_port, port_is_free, process_alive, wait_for
 from tests.support.services import skip_or_fail
 
@@ -35,6 +37,7 @@ pytestmark = pytest.mark.integration
 
 MODEL = "churn_dashboard"
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
+DOCS_IMAGES = PROJECT_ROOT / "docs" / "images"
 ZENML_CLI = Path(sys.executable).with_name("zenml")
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -222,21 +225,30 @@ def test_run_page_shows_every_step_completed(browser, training_run):
         assert re.search(r"Status\s+completed\s+Pipeline\s+training", text), text[-1500:]
 
 
+def open_evaluation_report(chrome: HeadlessChromium, run: TrainingRun) -> str:
+    """Open the `evaluation_report` artifact's visualization in the run page's side panel, unless
+    it shows already; return the report's text."""
+    shown = "\n".join(chrome.frame_texts())
+    if f"Evaluation: {MODEL}" in shown and chrome.url().startswith(run.dashboard_url):
+        return shown
+    open_run_page(chrome, run)
+    chrome.click_text("evaluation_report")  # the artifact's node in the DAG opens its panel
+    chrome.wait_for_text("Visualization", "EvaluationReportMaterializer", seconds=30)
+    chrome.click_text("Visualization", within="[role=dialog]")
+    # the dashboard asks before it renders an artifact's HTML
+    chrome.wait_for_text("Load Preview", seconds=30)
+    chrome.click_text("Load Preview", within="[role=dialog]")
+    return chrome.wait_for_text(
+        f"Evaluation: {MODEL}",
+        "Confusion matrix (holdout)",
+        read=lambda: "\n".join(chrome.frame_texts()),
+    )
+
+
 def test_evaluation_report_visualization_shows_the_runs_numbers(browser, training_run):
     with screenshot_on_failure(browser, "evaluation-report"):
-        open_run_page(browser, training_run)
-        browser.click_text("evaluation_report")  # the artifact's node in the DAG opens its panel
-        browser.wait_for_text("Visualization", "EvaluationReportMaterializer", seconds=30)
-        browser.click_text("Visualization", within="[role=dialog]")
-        # the dashboard asks before it renders an artifact's HTML
-        browser.wait_for_text("Load Preview", seconds=30)
-        browser.click_text("Load Preview", within="[role=dialog]")
-        report = browser.wait_for_text(
-            f"Evaluation: {MODEL}",
-            "Confusion matrix (holdout)",
-            read=lambda: "\n".join(browser.frame_texts()),
-        )
-        browser.screenshot(SCREENSHOTS / "evaluation-report.png", full_page=False)
+        report = open_evaluation_report(browser, training_run)
+        browser.screenshot(DOCS_IMAGES / "dashboard-evaluation-report-panel.png", full_page=False)
         assert f"{training_run.holdout_rows} holdout samples · positive class Yes" in report
         assert "algorithm lr" in report
         # the holdout table: metric, model, baseline (a trivial model's ROC AUC is 0.5)
@@ -250,3 +262,111 @@ def test_evaluation_report_visualization_shows_the_runs_numbers(browser, trainin
             "Feature importances",
         ):
             assert section in report
+
+
+# The report's holdout table as drawn (in the report's own document): widths in CSS pixels, and
+# how many lines each cell's text takes (its line boxes: one per distinct top).
+HOLDOUT_TABLE_LAYOUT = """(() => {
+  const section = [...document.querySelectorAll('section')].find(
+    s => s.querySelector('h2') && s.querySelector('h2').textContent === 'Holdout metrics');
+  if (!section) return null;
+  const table = section.querySelector('table');
+  const lines = cell => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+  };
+  return {
+    frame_width: document.documentElement.clientWidth,
+    scroll_bar_width: window.innerWidth - document.documentElement.clientWidth,
+    section_width: section.clientWidth,
+    section_scroll_width: section.scrollWidth,
+    rows: [...table.tBodies[0].rows].map(row => ({
+      metric: row.cells[0].textContent.trim().split(/\\s/)[0],
+      description_width: Math.round(row.querySelector('td.desc').getBoundingClientRect().width),
+      description_lines: lines(row.querySelector('td.desc')),
+      number_lines: Math.max(...[...row.querySelectorAll('td.num')].map(lines)),
+    })),
+  };
+})()"""
+
+
+def summary(layout: dict) -> str:
+    """One line: the frame's width, the card's (and its content's), each description's width and lines."""
+    return (
+        f"holdout table in a {layout['frame_width']} px frame, card {layout['section_width']} px "
+        f"(content {layout['section_scroll_width']} px): "
+        + ", ".join(
+            f"{row['metric']} {row['description_width']} px/{row['description_lines']} lines"
+            for row in layout["rows"]
+        )
+    )
+
+
+def assert_descriptions_read_as_sentences(layout: dict | None) -> None:
+    """Each metric's description is a column wide enough for a phrase (at most 2 lines), its
+    numbers keep to one line, and the table fits its card (no sideways scrolling)."""
+    assert layout is not None, "no holdout metrics table in the report"
+    assert layout["section_scroll_width"] <= layout["section_width"], layout
+    assert [row["metric"] for row in layout["rows"]][:2] == ["accuracy", "balanced_accuracy"], layout
+    for row in layout["rows"]:
+        assert row["number_lines"] == 1, row
+        assert row["description_width"] >= 220 and row["description_lines"] <= 2, row
+
+
+# Browser windows the panel is read in: a small laptop's, the test browser's (the docs' screenshot)
+# and a desktop's. The dashboard's side panel, and so the report's frame, widens with the window.
+WINDOWS = ((1024, 768), (1400, 1000), (1920, 1080))
+
+
+def resize(chrome: HeadlessChromium, width: int, height: int) -> None:
+    chrome.call(
+        "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False
+    )
+
+
+def settled_panel_layout(chrome: HeadlessChromium) -> dict:
+    """The holdout table's layout in the panel's frame, once two readings 0.5 s apart agree."""
+    readings: list[dict] = []
+
+    def settled() -> bool:
+        readings.append(
+            next((layout for layout in chrome.frame_values(HOLDOUT_TABLE_LAYOUT) if layout), None)
+        )
+        return len(readings) > 1 and readings[-1] is not None and readings[-1] == readings[-2]
+
+    assert wait_for(settled, 20, every=0.5), readings[-2:]
+    return readings[-1]
+
+
+def test_the_holdout_tables_descriptions_read_as_sentences_in_the_panel(browser, server, training_run):
+    with screenshot_on_failure(browser, "holdout-table"):
+        open_evaluation_report(browser, training_run)
+        panels = {}
+        try:
+            for width, height in WINDOWS:
+                resize(browser, width, height)
+                panels[width] = settled_panel_layout(browser)
+                browser.screenshot(SCREENSHOTS / f"evaluation-report-{width}.png", full_page=False)
+            print("\n" + "\n".join(f"{width} px window: {summary(panel)}" for width, panel in panels.items()))
+            for panel in panels.values():
+                assert_descriptions_read_as_sentences(panel)
+            # The panel widens with the window, and the report with it.
+            assert [panels[width]["frame_width"] for width, _ in WINDOWS] == sorted(
+                panels[width]["frame_width"] for width, _ in WINDOWS
+            )
+            # The whole report, laid out at the width the test browser's panel gives it, for the docs
+            # (without a scroll bar: the screenshot shows the whole page).
+            panel = panels[1400]
+            (page,) = server.folder.rglob("report.html")
+            browser.call("Emulation.setScrollbarsHidden", hidden=True)
+            resize(browser, panel["frame_width"], 1000)
+            browser.open(page.as_uri())
+            browser.wait_for_text(f"Evaluation: {MODEL}", "Holdout metrics")
+            page_layout = browser.evaluate(HOLDOUT_TABLE_LAYOUT)
+            assert page_layout["frame_width"] == panel["frame_width"], (page_layout, panel)
+            assert_descriptions_read_as_sentences(page_layout)
+            browser.screenshot(DOCS_IMAGES / "dashboard-evaluation-report-full.png", full_page=True)
+        finally:
+            browser.call("Emulation.setScrollbarsHidden", hidden=False)
+            resize(browser, 1400, 1000)

@@ -162,13 +162,18 @@ class HeadlessChromium:
             )
 
     def frame_texts(self) -> list[str]:
-        """The rendered text of each iframe's document, sandboxed ones included.
+        """The rendered text of each iframe's document, sandboxed ones included."""
+        return [text or "" for text in self.frame_values(_BODY_TEXT)]
+
+    def frame_values(self, expression: str) -> list:
+        """The value of a JavaScript expression in each iframe's document, sandboxed ones included.
 
         The dashboard shows an HTML visualization in a sandboxed iframe: out of reach of the page's
         own scripts, and drawn by a renderer process of its own (a DevTools target of its own).
-        DevTools attaches to that target and reads the text in an isolated world of the frame.
+        DevTools attaches to that target and evaluates in an isolated world of the frame (its DOM
+        and layout, not its scripts' variables).
         """
-        texts = []
+        values = []
         for target in self.call("Target.getTargets")["targetInfos"]:
             if target["type"] != "iframe":
                 continue
@@ -179,10 +184,10 @@ class HeadlessChromium:
             session = attached["sessionId"]
             try:
                 world = self.call("Page.createIsolatedWorld", session, frameId=target["targetId"])
-                texts.append(self.evaluate(_BODY_TEXT, world["executionContextId"], session) or "")
+                values.append(self.evaluate(expression, world["executionContextId"], session))
             finally:
                 self.call("Target.detachFromTarget", sessionId=session)
-        return texts
+        return values
 
     def screenshot(self, path: Path, full_page: bool = True) -> Path:
         """Save a PNG of the page (the whole scrollable page when ``full_page``)."""
