@@ -34,13 +34,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGURATION_MARKER = "<!-- generated: configuration reference -->"
 CLI_MARKER = "<!-- generated: command-line reference -->"
 INCLUDE = re.compile(r"^<!-- include: (\S+) -->$", re.MULTILINE)
-PUBLISHED = ("bench/results/*.md", "bench/results/*.png")
+PUBLISHED = ("bench/results/*.md", "bench/results/*.png", "tests/README.md")  # repository files pages link to
 
 log = logging.getLogger("mkdocs.hooks.reference")
 
 
 def on_files(files: Files, config) -> Files:
-    """Publishes the benchmark result files under the ``../bench/results/`` path the pages link to."""
+    """Publishes the repository files that pages link to, such as ``../bench/results/NAME``."""
     for pattern in PUBLISHED:
         for path in sorted(ROOT.glob(pattern)):
             relative = path.relative_to(ROOT).as_posix()
