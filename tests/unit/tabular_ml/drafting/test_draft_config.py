@@ -1,4 +1,5 @@
-"""draft-config: kinds, ranges, categories, task and REVIEW comments drafted from a table."""
+"""draft-config: kinds, ranges, categories, task and REVIEW comments drafted from a table
+(tabular_ml/drafting/draft_config.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ import yaml
 
 from tabular_ml.configuration.run_config import resolve_config, resolve_config_dict
 from tabular_ml.configuration.schema import TrainingParameters
-from tabular_ml.drafting.column_profile import _nice_bounds, infer_kind, looks_like_id_name, missing_headroom
-from tabular_ml.drafting.commented_yaml import Comments, render
 from tabular_ml.drafting.draft_config import DraftError, draft_training_config
-from tabular_ml.drafting.search_draft import draft_search
 from tabular_ml.tasks.target import TargetError
 from tests.support.paths import PROJECT_ROOT
 
 ROWS = 40
+
+
 SOURCE = {"type": "file", "path": "data/toy.csv"}
 
 
@@ -215,78 +215,6 @@ def test_a_table_without_any_usable_feature_fails():
         DraftError, match=r"no column can be a feature: region: constant \('EU' in every row\)"
     ):
         draft_training_config(frame, "y", SOURCE, "t")
-
-
-@pytest.mark.parametrize(
-    ("rows", "cv", "c_grid", "forest_space"),
-    [
-        (500, 5, [0.01, 0.1, 1.0, 10.0], {"max_depth": [None, 10], "min_samples_leaf": [1, 5]}),
-        (7_043, 5, [0.03, 0.1, 0.3, 1.0], {"max_depth": [10, None], "min_samples_leaf": [10, 20]}),
-        (2_000_000, 3, [0.1, 1.0], {"min_samples_leaf": [50]}),
-    ],
-)
-def test_the_search_shrinks_with_the_data(rows, cv, c_grid, forest_space):
-    search = draft_search("binary", rows)
-    assert search["cv"] == cv
-    assert search["algorithms"][0]["search_space"] == {"C": c_grid}
-    assert search["algorithms"][1]["search_space"] == forest_space
-
-
-@pytest.mark.parametrize(
-    ("low", "high", "bounds"),
-    [
-        (0, 72, (0, 80)),
-        (18.25, 118.75, (0, 130)),  # 8.2 -> 0 (never negative), 128.8 -> 130
-        (-5.0, 5.0, (-6.0, 6.0)),
-        (0.34, 5.08, (0, 5.6)),
-        (2019, 2020, (2018.9, 2020.1)),
-        (0.0012, 0.0031, (0.001, 0.0033)),
-    ],
-)
-def test_ranges_are_widened_and_rounded_outwards(low, high, bounds):
-    assert _nice_bounds(low, high) == pytest.approx(bounds)
-
-
-@pytest.mark.parametrize(("share", "limit"), [(0.0016, 0.01), (0.05, 0.07), (0.4, 0.5), (0.9, 1.0)])
-def test_missing_share_headroom(share, limit):
-    assert missing_headroom(share) == limit
-
-
-@pytest.mark.parametrize(
-    ("name", "is_id"),
-    [
-        ("customer_id", True),
-        ("customerID", True),
-        ("id", True),
-        ("order-key", True),
-        ("paid", False),
-        ("idle", False),
-    ],
-)
-def test_identifier_names(name, is_id):
-    assert looks_like_id_name(name) is is_id
-
-
-def test_consecutive_integers_are_an_identifier_and_other_integers_are_not():
-    assert infer_kind(pd.Series(range(100, 150)), "row").role == "identifier"
-    spread = infer_kind(pd.Series([3 * i * i for i in range(50)]), "amount")
-    assert (spread.role, spread.kind) == ("feature", "numeric")
-    assert infer_kind(pd.Series(np.linspace(0, 1, 50)), "score").kind == "numeric"  # unique floats
-
-
-def test_comments_render_above_after_and_trailing():
-    comments = Comments()
-    comments.above[("a", "b")].append("above b")
-    comments.trailing[("a", "c")] = "after c"
-    comments.after[("a",)].append("end of a")
-    comments.gap_before.add(("d",))
-    document = {"a": {"b": 1, "c": ["x", "Yes"]}, "d": {"e": None}}
-    text = render(document, comments, ["head"])
-    assert (
-        text
-        == "# head\n\na:\n  # above b\n  b: 1\n  c: [x, 'Yes']  # after c\n  # end of a\n\nd:\n  e: null\n"
-    )
-    assert yaml.safe_load(text) == document
 
 
 @pytest.mark.parametrize(
