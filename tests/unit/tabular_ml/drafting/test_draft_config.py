@@ -15,8 +15,6 @@ from tabular_ml.tasks.target import TargetError
 from tests.support.paths import PROJECT_ROOT
 
 ROWS = 40
-
-
 SOURCE = {"type": "file", "path": "data/toy.csv"}
 
 
