@@ -86,6 +86,9 @@ def test_missing_stack_file(tmp_path):
     assert str(caught.value) == f"config file not found: {tmp_path / 'nope.yaml'}"
 
 
+# --------------------------------------------------------------------------- service connectors
+
+
 CONNECTED = (
     "name: cloud\nservice_connectors:\n"
     "  - {name: aws_connector, type: aws, auth_method: iam-role, configuration: {region: eu-west-1}}\n"
@@ -133,6 +136,9 @@ def test_a_connector_needs_its_type_and_auth_method(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_stack_spec(write_stack_file(tmp_path, text), env_file=NO_ENV_FILE)
     assert str(caught.value) == "stack.service_connectors.0.auth_method: required key is missing"
+
+
+# --------------------------------------------------------------------------- run_config
 
 
 def test_local_stacks_have_no_run_config():

@@ -44,6 +44,9 @@ def holdout() -> pd.DataFrame:
     return _split()[0].copy()
 
 
+# ---------------------------------------------------------------------------- holdout
+
+
 def test_the_holdout_and_the_rest_are_the_input_split_by_position():
     frame = telco()
     held, rest, positions = split_holdout(frame, 2000, seed=7)
@@ -62,6 +65,9 @@ def test_the_holdout_must_leave_rows_on_both_sides(rows):
         DriftSpecError, match="holdout rows must be between 1 and 7042 \\(the input has 7043\\)"
     ):
         split_holdout(telco(), rows, seed=7)
+
+
+# ---------------------------------------------------------------------------- parsing
 
 
 @pytest.mark.parametrize(
@@ -108,6 +114,9 @@ def test_option_errors_name_the_option(parse, text, message):
     with pytest.raises(DriftSpecError) as caught:
         parse(text)
     assert str(caught.value).startswith(message)
+
+
+# ---------------------------------------------------------------------------- drift
 
 
 def test_same_seed_same_output_and_the_seed_matters():
@@ -303,6 +312,9 @@ def test_requests_that_cannot_be_applied(request_, message):
     with pytest.raises(DriftSpecError) as caught:
         simulate_drift(holdout(), **request_, seed=7)
     assert str(caught.value).startswith(message)
+
+
+# ---------------------------------------------------------------------------- a real drift check
 
 
 def _evidently_drifted(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
