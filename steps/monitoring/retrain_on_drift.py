@@ -2,7 +2,6 @@
 
 from typing import Annotated, Literal
 
-from tabular_ml.monitoring.outcome import RetrainOutcome, not_retrained, retrained
 from zenml import get_step_context, log_metadata, step
 
 from adapters.pipeline_process import PROJECT_ROOT, run_pipeline_process
@@ -10,6 +9,7 @@ from adapters.production_stage import newest_version
 from tabular_ml.configuration.run_config import retrain_runs
 from tabular_ml.configuration.schema import RetrainConfig
 from tabular_ml.model_management.decisions import DECISION_KEY
+from tabular_ml.monitoring.outcome import RetrainOutcome, not_retrained, retrained
 from tabular_ml.monitoring.verdict import MonitoringVerdict
 
 
