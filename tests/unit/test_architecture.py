@@ -90,3 +90,48 @@ def test_the_checks_see_a_real_offence(tmp_path):
     modules = imported_modules(offender)
     assert modules == {"zenml", "tabular_ml.modelling.model"}
     assert {domain_group(module) for module in modules} == {None, "modelling"}
+
+
+def step_functions(path: Path) -> list[str]:
+    """The module-level functions of ``path`` decorated with ``@step`` or ``@step(...)``."""
+
+    def name_of(decorator: ast.expr) -> str | None:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        return target.id if isinstance(target, ast.Name) else None
+
+    tree = ast.parse(path.read_text(), str(path))
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and "step" in map(name_of, node.decorator_list)
+    ]
+
+
+def test_a_step_module_defines_one_step_and_nothing_else_imports_it_sideways():
+    modules = [path for path in python_files("steps") if path.name != "__init__.py"]
+    assert {str(path.relative_to(PROJECT_ROOT)): step_functions(path) for path in modules} == {
+        str(path.relative_to(PROJECT_ROOT)): [path.stem] for path in modules
+    }
+    # only a stage's __init__.py imports its step modules; everything else imports the stage
+    outside = [
+        PROJECT_ROOT / "run.py",
+        *python_files("pipelines"),
+        *python_files("steps"),
+        *python_files("adapters"),
+    ]
+    sideways = [
+        f"{path.relative_to(PROJECT_ROOT)} imports {module}"
+        for path in outside
+        if path.name != "__init__.py"
+        for module in imported_modules(path)
+        if module.startswith("steps.") and module.count(".") > 1
+    ]
+    assert sideways == []
+
+
+def test_the_step_check_sees_a_second_step(tmp_path):
+    module = tmp_path / "two_steps.py"
+    module.write_text(
+        "@step\ndef one(): ...\n\n@step(enable_cache=False)\ndef two(): ...\n\ndef helper(): ...\n"
+    )
+    assert step_functions(module) == ["one", "two"]
