@@ -39,6 +39,8 @@ SLOWEST_FIRST = (
     "test_monitoring_pipeline.py",
     "test_data_lifecycle.py",
     "test_inference_pipeline.py",
+    "test_deployment_faults.py",
+    "test_training_faults.py",
 )
 
 
