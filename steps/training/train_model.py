@@ -17,7 +17,7 @@ from tabular_ml.configuration.schema import (
     SearchConfig,
 )
 from tabular_ml.modelling.search import cv_folds, run_search, scoring_of
-from tabular_ml.modelling.threshold import choose_threshold, out_of_fold_proba
+from tabular_ml.modelling.threshold import choose_threshold, out_of_fold_proba, threshold_sample
 from tabular_ml.tasks.target import TargetSpec
 
 logger = get_logger(__name__)
@@ -51,8 +51,9 @@ def train_model(
     threshold = 0.5
     if target.task == "binary":
         if evaluation.threshold == "auto":
-            proba = out_of_fold_proba(result.best_pipeline, X, y, cv_folds(search, target.task))
-            threshold = choose_threshold(y, proba, evaluation.threshold_objective)
+            X_t, y_t = threshold_sample(X, y, evaluation.threshold_max_rows, search.random_state)
+            proba = out_of_fold_proba(result.best_pipeline, X_t, y_t, cv_folds(search, target.task))
+            threshold = choose_threshold(y_t, proba, evaluation.threshold_objective)
             logger.info(
                 "Decision threshold %.4f: the best %s on out-of-fold probabilities",
                 threshold,
@@ -69,6 +70,11 @@ def train_model(
             "params": result.best.params,
             f"cv_{scoring}": result.best.mean_score,
             "candidates": len(result.candidates),
+            **(
+                {"search_budgets": {a: [b.model_dump() for b in bs] for a, bs in result.budgets.items()}}
+                if result.budgets
+                else {}
+            ),
             "mlflow_model_uri": mlflow_model_uri or "not logged (no MLflow tracker)",
             **({"decision_threshold": threshold} if target.task == "binary" else {}),
         },

@@ -411,10 +411,33 @@ class AlgorithmSpec(StrictModel):
 class SearchConfig(StrictModel):
     """Hyperparameter search over several algorithms with k-fold CV."""
 
-    strategy: Literal["grid", "random"] = Field(
-        "grid", description="grid: every combination; random: n_iter per algorithm"
+    strategy: Literal["grid", "random", "halving"] = Field(
+        "grid",
+        description=(
+            "grid: every combination; random: n_iter per algorithm; halving: candidates race on "
+            "growing row budgets (successive halving), the survivors scored on (nearly) all rows"
+        ),
     )
-    n_iter: int = Field(10, ge=1, description="random search: candidates per algorithm")
+    n_iter: int = Field(
+        10, ge=1, description="random search, and halving over random candidates: candidates per algorithm"
+    )
+    halving_candidates: Literal["grid", "random"] = Field(
+        "grid",
+        description="halving: every combination of the lists (grid), or n_iter sampled per algorithm",
+    )
+    halving_factor: int = Field(
+        3,
+        ge=2,
+        description="halving: each budget keeps 1/factor of the candidates and gives them factor x the rows",
+    )
+    halving_min_rows: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "halving: rows of the first budget; None: chosen so that the last budget uses (nearly) every "
+            "training row"
+        ),
+    )
     cv: int = Field(5, ge=2, description="cross-validation folds (stratified for classification)")
     scoring: str | None = Field(
         None, description="a scikit-learn scorer; None: the task's (roc_auc, f1_macro, neg_rmse)"
@@ -468,6 +491,14 @@ class EvaluationConfig(StrictModel):
     )
     threshold_objective: Literal["f1", "balanced_accuracy", "accuracy"] = Field(
         "f1", description="what threshold: auto maximises"
+    )
+    threshold_max_rows: int = Field(
+        200_000,
+        ge=100,
+        description=(
+            "threshold: auto cross-validates the chosen model on at most this many training rows "
+            "(a seeded sample, stratified by class)"
+        ),
     )
     gates: QualityGates = Field(default_factory=QualityGates)
 

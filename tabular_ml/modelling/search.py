@@ -3,6 +3,16 @@
 Every algorithm is searched on the same folds (stratified for classification), every
 candidate is kept (with the configured score and the extra CV metrics of its task), and
 the best one across algorithms is refit on all rows as the Pipeline to serve.
+
+``strategy: halving`` races each algorithm's candidates on growing row budgets (scikit-learn's
+successive halving): every budget keeps the best 1/factor of the candidates and gives them
+factor times the rows, so many candidates cost about as much as a few on every row. Only the
+candidates of an algorithm's last budget (about every training row) may win, so the winner is
+compared on the same footing as in a grid search; it is then refit on all rows. Halving
+scores one metric (the configured scoring), so its candidates carry no extra CV metrics.
+
+Progress goes to the log at INFO, one line per finished algorithm (candidates done of the
+total, with an estimate of the time left) and, for halving, one per finished row budget.
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,8 +29,17 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from scipy import stats
 from sklearn.base import clone
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (makes the Halving*SearchCV importable)
 from sklearn.metrics import get_scorer, make_scorer, precision_score
-from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid, RandomizedSearchCV, StratifiedKFold
+from sklearn.model_selection import (
+    GridSearchCV,
+    HalvingGridSearchCV,
+    HalvingRandomSearchCV,
+    KFold,
+    ParameterGrid,
+    RandomizedSearchCV,
+    StratifiedKFold,
+)
 from sklearn.pipeline import Pipeline
 
 from tabular_ml.configuration.schema import (
@@ -37,6 +56,7 @@ from tabular_ml.tasks.target import Task
 __all__ = [
     "DEFAULT_SCORING",
     "EXTRA_METRICS",
+    "Budget",
     "Candidate",
     "SearchResult",
     "param_space",
@@ -74,13 +94,31 @@ class Candidate(BaseModel):
     std_score: float
     cv_metrics: dict[str, tuple[float, float]]
     mean_fit_time: float | None = None
+    #: halving: the training rows (all folds together) of the last budget the candidate reached
+    rows: int | None = None
+
+
+class Budget(BaseModel):
+    """One row budget of a halving search: how many candidates were scored on how many rows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    iteration: int
+    candidates: int
+    rows: int
 
 
 @dataclass
 class SearchResult:
+    """Every candidate, the chosen one and its Pipeline refit on all rows.
+
+    ``budgets`` maps each algorithm to its halving budgets (empty for grid and random search).
+    """
+
     candidates: list[Candidate]
     best: Candidate
     best_pipeline: Pipeline
+    budgets: dict[str, list[Budget]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -155,7 +193,93 @@ def cv_folds(search: SearchConfig, task: Task) -> KFold | StratifiedKFold:
     return splitter(n_splits=search.cv, shuffle=True, random_state=search.random_state)
 
 
+def _candidate_kind(search: SearchConfig) -> str:
+    """How the candidates are drawn: ``grid`` (every combination) or ``random`` (n_iter sampled)."""
+    return search.halving_candidates if search.strategy == "halving" else search.strategy
+
+
+def _n_candidates(space: dict[str, Any], kind: str, n_iter: int) -> int:
+    """Candidates a search draws from ``space``: the grid's size, or n_iter (at most the grid's size)."""
+    if all(isinstance(values, list) for values in space.values()):
+        size = len(ParameterGrid(space))
+        return size if kind == "grid" else min(n_iter, size)
+    return n_iter
+
+
+class _BudgetProgress:
+    """The search's folds, logging each finished halving budget when the next one asks for folds.
+
+    Successive halving asks its splitter for the folds once per budget, in the calling
+    process, so a call after the first means the previous budget is done. The folds are
+    computed once and replayed, so every budget sees the same ones.
+    """
+
+    def __init__(self, cv: Any, algorithm: str, candidates: int, factor: int) -> None:
+        self.cv = cv
+        self.algorithm = algorithm
+        self.candidates = candidates
+        self.factor = factor
+        #: budgets expected when the last one uses every row (the default first budget)
+        self.expected = 1 + math.floor(math.log(max(candidates, 1), factor) + 1e-9)
+        self.calls = 0
+        self.started = time.perf_counter()
+        self._splits: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return self.cv.get_n_splits(X, y, groups)
+
+    def split(self, X: Any, y: Any = None, groups: Any = None):
+        if self._splits is None:
+            self._splits = list(self.cv.split(X, y, groups))
+        if self.calls:
+            self.budget_done(self.calls - 1)
+        self.calls += 1
+        yield from self._splits
+
+    def budget_done(self, iteration: int) -> None:
+        """Log that budget ``iteration`` (0-based) is done, with an estimate of the time left."""
+        elapsed = time.perf_counter() - self.started
+        done = iteration + 1
+        left = max(self.expected - done, 0) * elapsed / done
+        logger.info(
+            "%s: halving budget %d of ~%d done (%d candidates), %.1fs so far, about %.0fs left",
+            self.algorithm,
+            done,
+            max(self.expected, done),
+            math.ceil(self.candidates / self.factor**iteration),
+            elapsed,
+            left,
+        )
+
+
+def _make_halving(
+    spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, task: Task, cv: Any
+) -> HalvingGridSearchCV | HalvingRandomSearchCV:
+    kind = search.halving_candidates
+    space = param_space(spec, kind)
+    common: dict[str, Any] = {
+        "factor": search.halving_factor,
+        "min_resources": search.halving_min_rows or "exhaust",
+        "scoring": scoring_of(search, task),
+        "refit": False,  # only the winner across algorithms is refit, once
+        "cv": _BudgetProgress(
+            cv, spec.name, _n_candidates(space, kind, search.n_iter), search.halving_factor
+        ),
+        "n_jobs": search.n_jobs,
+        "error_score": np.nan,
+        "random_state": search.random_state,
+    }
+    _scorers(common["scoring"], task)  # the same clear error for an unknown scorer name
+    if kind == "grid":
+        return HalvingGridSearchCV(pipeline, param_grid=space, **common)
+    return HalvingRandomSearchCV(
+        pipeline, param_distributions=space, n_candidates=_n_candidates(space, kind, search.n_iter), **common
+    )
+
+
 def _make_search(spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, task: Task, cv: Any):
+    if search.strategy == "halving":
+        return _make_halving(spec, pipeline, search, task, cv)
     space = param_space(spec, search.strategy)
     scoring = scoring_of(search, task)
     common: dict[str, Any] = {
@@ -167,9 +291,7 @@ def _make_search(spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, 
     }
     if search.strategy == "grid":
         return GridSearchCV(pipeline, param_grid=space, **common)
-    n_iter = search.n_iter
-    if all(isinstance(values, list) for values in space.values()):
-        n_iter = min(n_iter, len(ParameterGrid(space)))
+    n_iter = _n_candidates(space, "random", search.n_iter)
     return RandomizedSearchCV(
         pipeline, param_distributions=space, n_iter=n_iter, random_state=search.random_state, **common
     )
@@ -193,6 +315,57 @@ def _candidates(algorithm: str, cv_results: dict[str, Any], scoring: str, task: 
             )
         )
     return out
+
+
+def _halving_candidates(
+    algorithm: str, cv_results: dict[str, Any], scoring: str
+) -> tuple[list[Candidate], list[dict[str, Any]], list[bool]]:
+    """Each candidate once, scored at the last budget it reached; its raw params; whether it is a finalist.
+
+    A finalist reached the search's last budget (about every row): only finalists may win.
+    """
+    iterations = np.asarray(cv_results["iter"])
+    last_iteration = int(iterations.max())
+    latest: dict[str, int] = {}  # a candidate's params (as text) -> its row at its last budget
+    for i, params in enumerate(cv_results["params"]):
+        latest[repr(sorted(params.items()))] = i  # rows are in budget order: the last one wins
+    candidates, raw, finalists = [], [], []
+    for i in sorted(latest.values()):
+        params = cv_results["params"][i]
+        mean, std = float(cv_results["mean_test_score"][i]), float(cv_results["std_test_score"][i])
+        candidates.append(
+            Candidate(
+                algorithm=algorithm,
+                params=_plain({k.removeprefix(MODEL_PREFIX): v for k, v in params.items()}),
+                mean_score=mean,
+                std_score=std,
+                cv_metrics={scoring: (mean, std)},
+                mean_fit_time=float(cv_results["mean_fit_time"][i]),
+                rows=int(cv_results["n_resources"][i]),
+            )
+        )
+        raw.append(params)
+        finalists.append(int(iterations[i]) == last_iteration)
+    return candidates, raw, finalists
+
+
+def _budgets(searcher: HalvingGridSearchCV | HalvingRandomSearchCV) -> list[Budget]:
+    return [
+        Budget(iteration=i, candidates=int(n), rows=int(rows))
+        for i, (n, rows) in enumerate(zip(searcher.n_candidates_, searcher.n_resources_, strict=True))
+    ]
+
+
+def _log_progress(done: int, total: int, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    left = elapsed / done * (total - done) if done else math.nan
+    logger.info(
+        "search progress: %d of %d candidates done, %.1fs so far, about %.0fs left",
+        done,
+        total,
+        elapsed,
+        left,
+    )
 
 
 # --------------------------------------------------------------------------- public
@@ -250,6 +423,12 @@ def run_search(
     cv = cv_folds(search, task)
     scoring = scoring_of(search, task)
 
+    if search.strategy == "halving":
+        return _run_halving(X, y, contract, preprocessing, features, search, task)
+
+    kind = _candidate_kind(search)
+    total = sum(_n_candidates(param_space(spec, kind), kind, search.n_iter) for spec in search.algorithms)
+    search_started = time.perf_counter()
     candidates: list[Candidate] = []
     searches: dict[str, Any] = {}
     offsets: dict[str, int] = {}
@@ -271,6 +450,7 @@ def run_search(
             max((c.mean_score for c in found if not math.isnan(c.mean_score)), default=math.nan),
             time.perf_counter() - started,
         )
+        _log_progress(len(candidates), total, search_started)
 
     best = select_best(candidates)
     winner = searches[best.algorithm]
@@ -282,3 +462,72 @@ def run_search(
         best_pipeline.fit(X, y)
     logger.info("best: %s %s, %s %.4f", best.algorithm, best.params, scoring, best.mean_score)
     return SearchResult(candidates=candidates, best=best, best_pipeline=best_pipeline)
+
+
+def _run_halving(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    contract: DataContract,
+    preprocessing: PreprocessingConfig,
+    features: Sequence[FeatureSpec],
+    search: SearchConfig,
+    task: Task,
+) -> SearchResult:
+    """Successive halving per algorithm; the best finalist across algorithms is refit on all rows."""
+    cv = cv_folds(search, task)
+    scoring = scoring_of(search, task)
+    kind = search.halving_candidates
+    total = sum(_n_candidates(param_space(spec, kind), kind, search.n_iter) for spec in search.algorithms)
+    search_started = time.perf_counter()
+    candidates: list[Candidate] = []
+    finalists: list[Candidate] = []
+    pipelines: dict[
+        int, tuple[Pipeline, dict[str, Any]]
+    ] = {}  # id(candidate) -> its unfitted Pipeline, params
+    budgets: dict[str, list[Budget]] = {}
+    for spec in search.algorithms:
+        started = time.perf_counter()
+        estimator = make_estimator(spec, search.random_state, task)
+        pipeline = build_model(contract, preprocessing, features, estimator)
+        searcher = _make_halving(spec, pipeline, search, task, cv)
+        searcher.fit(X, y)
+        searcher.cv.budget_done(searcher.n_iterations_ - 1)
+        found, raw, final = _halving_candidates(spec.name, searcher.cv_results_, scoring)
+        for candidate, params, is_final in zip(found, raw, final, strict=True):
+            pipelines[id(candidate)] = (pipeline, params)
+            if is_final:
+                finalists.append(candidate)
+        candidates.extend(found)
+        budgets[spec.name] = _budgets(searcher)
+        logger.info(
+            "%s: %d candidates on row budgets %s, best %s %.4f on %d rows, %.1fs",
+            spec.name,
+            len(found),
+            ", ".join(f"{b.candidates} x {b.rows}" for b in budgets[spec.name]),
+            scoring,
+            max(
+                (
+                    c.mean_score
+                    for c in found
+                    if c.rows == max(searcher.n_resources_) and not math.isnan(c.mean_score)
+                ),
+                default=math.nan,
+            ),
+            max(searcher.n_resources_),
+            time.perf_counter() - started,
+        )
+        _log_progress(len(candidates), total, search_started)
+
+    best = select_best(finalists)
+    pipeline, params = pipelines[id(best)]
+    best_pipeline = clone(pipeline).set_params(**params)
+    best_pipeline.fit(X, y)
+    logger.info(
+        "best: %s %s, %s %.4f, refit on %d rows",
+        best.algorithm,
+        best.params,
+        scoring,
+        best.mean_score,
+        len(X),
+    )
+    return SearchResult(candidates=candidates, best=best, best_pipeline=best_pipeline, budgets=budgets)

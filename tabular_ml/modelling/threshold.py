@@ -14,8 +14,9 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.model_selection import cross_val_predict
+from sklearn.utils import resample
 
-__all__ = ["OBJECTIVES", "Objective", "choose_threshold", "out_of_fold_proba"]
+__all__ = ["OBJECTIVES", "Objective", "choose_threshold", "out_of_fold_proba", "threshold_sample"]
 
 Objective = Literal["f1", "balanced_accuracy", "accuracy"]
 
@@ -27,6 +28,20 @@ OBJECTIVES: dict[str, Any] = {
 
 #: Thresholds tried: at most this many, at quantiles of the out-of-fold probabilities.
 MAX_CANDIDATES = 200
+
+
+def threshold_sample(X: Any, y: np.ndarray, max_rows: int, random_state: int) -> tuple[Any, np.ndarray]:
+    """At most ``max_rows`` rows of ``X``, ``y`` to choose the threshold on: all of them if they fit.
+
+    A large table's threshold needs no more rows than a few hundred thousand (its quantiles are
+    already precise), while cross-validating the chosen model on every row costs as much as a
+    search. The sample is drawn without replacement, stratified by class (each class keeps its
+    share) and seeded, so a rerun picks the same rows.
+    """
+    y = np.asarray(y)
+    if len(y) <= max_rows:
+        return X, y
+    return resample(X, y, replace=False, n_samples=max_rows, stratify=y, random_state=random_state)
 
 
 def out_of_fold_proba(pipeline: Any, X: Any, y: np.ndarray, folds: Any) -> np.ndarray:

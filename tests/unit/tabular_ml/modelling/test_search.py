@@ -250,3 +250,168 @@ def test_run_search_with_empty_space_and_other_scoring(contract, sample):
     assert not math.isnan(only.cv_metrics["roc_auc"][0])
     with pytest.raises(ValueError, match="scorer"):
         run_search(X, y, contract, PreprocessingConfig(), [], config.model_copy(update={"scoring": "auc"}))
+
+
+# --------------------------------------------------------------------------- halving
+
+
+def xor_table(rows: int = 900, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Two numeric columns whose signs' XOR is the class: a depth-1 tree or a line cannot learn it."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows)})
+    return X, ((X["a"] > 0) ^ (X["b"] > 0)).to_numpy().astype(int)
+
+
+XOR_CONTRACT = DataContract(
+    target="y", columns={"a": ColumnSpec(kind="numeric"), "b": ColumnSpec(kind="numeric")}
+)
+XOR_TREE = AlgorithmSpec(
+    name="tree",
+    estimator="sklearn.tree.DecisionTreeClassifier",
+    params={"random_state": 0},
+    # only max_depth 3 with small leaves can carve the four quadrants
+    search_space={"max_depth": [1, 3], "min_samples_leaf": [5, 300, 1000]},
+)
+XOR_LR = AlgorithmSpec(
+    name="logreg", estimator="sklearn.linear_model.LogisticRegression", search_space={"C": [0.01, 0.1, 1.0]}
+)
+
+
+def halving(**update) -> SearchConfig:
+    return SearchConfig(strategy="halving", cv=3, n_jobs=1, algorithms=[XOR_LR, XOR_TREE], **update)
+
+
+@pytest.fixture(scope="module")
+def halving_result() -> SearchResult:
+    X, y = xor_table()
+    return run_search(X, y, XOR_CONTRACT, PreprocessingConfig(), [], halving())
+
+
+def test_halving_picks_the_clearly_best_candidate_and_refits_on_every_row(halving_result):
+    best = halving_result.best
+    assert (best.algorithm, best.params) == ("tree", {"max_depth": 3, "min_samples_leaf": 5})
+    assert best.mean_score > 0.85
+    assert max(c.mean_score for c in halving_result.candidates if c.algorithm == "logreg") < 0.7
+    X, y = xor_table()
+    model = halving_result.best_pipeline.named_steps["model"]
+    assert (model.max_depth, model.min_samples_leaf) == (3, 5)
+    assert halving_result.best_pipeline.named_steps["preprocess"].n_features_in_ == 2
+    # refit on all 900 rows: a tree's root sees every sample
+    assert model.tree_.n_node_samples[0] == 900
+    held_out, truth = xor_table(300, seed=1)
+    assert (halving_result.best_pipeline.predict(held_out) == truth).mean() > 0.9
+
+
+def test_halving_keeps_each_candidate_once_at_its_last_budget(halving_result):
+    tree = [c for c in halving_result.candidates if c.algorithm == "tree"]
+    assert len(tree) == 6 and len({json.dumps(c.params, sort_keys=True) for c in tree}) == 6
+    assert len([c for c in halving_result.candidates if c.algorithm == "logreg"]) == 3
+    budgets = halving_result.budgets["tree"]
+    final_rows = budgets[-1].rows
+    assert halving_result.best.rows == final_rows
+    # candidates that reached the last budget: as many as the last budget held
+    assert sum(c.rows == final_rows for c in tree) == budgets[-1].candidates
+    assert all(c.rows is not None and c.rows <= 900 for c in halving_result.candidates)
+    assert all(set(c.cv_metrics) == {"roc_auc"} for c in halving_result.candidates)
+    json.dumps([c.model_dump() for c in halving_result.candidates])
+
+
+def test_halving_budgets_match_sklearn_and_are_logged(caplog):
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV, StratifiedKFold
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = xor_table()
+    with caplog.at_level(logging.INFO, logger="tabular_ml.modelling.search"):
+        result = run_search(X, y, XOR_CONTRACT, PreprocessingConfig(), [], halving())
+    # the same search in plain scikit-learn
+    plain = HalvingGridSearchCV(
+        DecisionTreeClassifier(random_state=0),
+        {"max_depth": [1, 3], "min_samples_leaf": [5, 300, 1000]},
+        factor=3,
+        min_resources="exhaust",
+        cv=StratifiedKFold(3, shuffle=True, random_state=42),
+        scoring="roc_auc",
+        random_state=42,
+        refit=False,
+    ).fit(X, y)
+    budgets = result.budgets["tree"]
+    assert [b.candidates for b in budgets] == list(plain.n_candidates_) == [6, 2]
+    assert [b.rows for b in budgets] == list(plain.n_resources_)
+    assert [b.iteration for b in budgets] == [0, 1]
+    assert [b.candidates for b in result.budgets["logreg"]] == [3, 1]
+    # one line per finished budget, and one per algorithm with the search's progress
+    assert "tree: halving budget 1 of ~2 done (6 candidates)" in caplog.text
+    assert "tree: halving budget 2 of ~2 done (2 candidates)" in caplog.text
+    assert "logreg: halving budget 2 of ~2 done (1 candidates)" in caplog.text
+    assert f"tree: 6 candidates on row budgets 6 x {budgets[0].rows}, 2 x {budgets[1].rows}" in caplog.text
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("search progress")]
+    assert [m.split(" candidates")[0] for m in progress] == [
+        "search progress: 3 of 9",
+        "search progress: 9 of 9",
+    ]
+    assert "about 0s left" in progress[-1]
+
+
+def test_grid_search_logs_progress_per_algorithm(contract, sample, caplog):
+    X, y = sample
+    config = SearchConfig(strategy="grid", cv=3, n_jobs=1, algorithms=[LR, TREE])
+    with caplog.at_level(logging.INFO, logger="tabular_ml.modelling.search"):
+        run_search(X, y, contract, PreprocessingConfig(), FEATURES, config)
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("search progress")]
+    assert len(progress) == 2
+    assert progress[0].startswith("search progress: 2 of 5 candidates done")
+    assert progress[1].startswith("search progress: 5 of 5 candidates done")
+
+
+def test_halving_random_candidates_with_the_pipeline_features(contract, sample):
+    X, y = sample
+    lr = LR.model_copy(
+        update={"search_space": {"C": Distribution(distribution="loguniform", low=0.01, high=10)}}
+    )
+    config = SearchConfig(
+        strategy="halving", halving_candidates="random", n_iter=9, cv=3, n_jobs=1, algorithms=[lr, TREE]
+    )
+    result = run_search(X, y, contract, PreprocessingConfig(), FEATURES, config)
+    assert [b.candidates for b in result.budgets["logreg"]] == [9, 3, 1]
+    assert [b.candidates for b in result.budgets["tree"]] == [3, 1]  # the grid's 3 settings, capped
+    assert len(result.candidates) == 12
+    assert result.best.rows == max(b.rows for b in result.budgets[result.best.algorithm])
+    # derived features are part of the refit Pipeline
+    assert result.best_pipeline.named_steps["preprocess"].n_features_in_ == X.shape[1] + 2
+    assert result.best_pipeline.predict_proba(X).shape == (300, 2)
+
+
+def test_halving_grid_refuses_a_distribution(contract, sample):
+    X, y = sample
+    lr = LR.model_copy(update={"search_space": {"C": Distribution(distribution="uniform", low=0.1, high=1)}})
+    config = SearchConfig(strategy="halving", cv=3, n_jobs=1, algorithms=[lr])
+    with pytest.raises(ValueError, match="distribution needs strategy 'random'"):
+        run_search(X, y, contract, PreprocessingConfig(), [], config)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_halving_for_multiclass_and_regression(task):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600)})
+    if task == "regression":
+        y = (3 * X["a"] + rng.normal(scale=0.1, size=600)).to_numpy()
+        estimator, expect, scoring = (
+            "sklearn.linear_model.Ridge",
+            ("alpha", 0.1),
+            "neg_root_mean_squared_error",
+        )
+        space = {"alpha": [0.1, 1000.0, 100000.0]}
+    else:
+        y = np.digitize(X["a"], [-0.5, 0.5])  # three classes along a
+        estimator, expect, scoring = "sklearn.linear_model.LogisticRegression", ("C", 10.0), "f1_macro"
+        space = {"C": [0.0001, 0.001, 10.0]}
+    spec = AlgorithmSpec(name="linear", estimator=estimator, search_space=space)
+    contract = DataContract(
+        target="y", columns={"a": ColumnSpec(kind="numeric"), "b": ColumnSpec(kind="numeric")}
+    )
+    config = SearchConfig(strategy="halving", cv=3, n_jobs=1, algorithms=[spec])
+    result = run_search(X, y, contract, PreprocessingConfig(), [], config, task=task)
+    assert result.best.params == {expect[0]: expect[1]}
+    assert set(result.best.cv_metrics) == {scoring}
+    assert [b.candidates for b in result.budgets["linear"]] == [3, 1]
