@@ -3,6 +3,11 @@
 Classifiers carry no class weights: weighting distorts the predicted probabilities (the
 served number should be a probability), so a binary task's decision threshold is chosen on
 the cross-validation folds instead (``evaluation.threshold: auto``).
+
+A large table gets successive halving (``strategy: halving``) rather than a smaller grid:
+candidates race on growing row budgets, so the search keeps 30 candidates where a grid over
+every row could afford five. Its forests draw a fraction of the rows per tree
+(``max_samples``) and its gradient boosting stops early on a validation fraction.
 """
 
 from __future__ import annotations
@@ -45,13 +50,27 @@ _GRIDS: dict[str, dict[str, Any]] = {
         "boosting_space": {"learning_rate": [0.03, 0.05, 0.1], "max_depth": [3, 4]},
     },
     "large": {
+        "strategy": "halving",
         "cv": 3,
-        "C": [0.1, 1.0],
-        "alpha": [1.0, 10.0],
-        "trees": 150,
-        "forest_space": {"min_samples_leaf": [50]},
+        "C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
+        "alpha": [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
+        "trees": 100,
+        # each tree on a fifth of the rows (a bootstrap sample): five times cheaper, barely weaker
+        "forest_params": {"max_samples": 0.2},
+        "forest_space": {"min_samples_leaf": [10, 30, 100], "max_depth": [20, None]},
         "boosting_leaf": 100,
-        "boosting_space": {"learning_rate": [0.05, 0.1]},
+        # more rounds allowed, but each fit stops once 10 rounds bring nothing on a 10 % validation split
+        "boosting_params": {
+            "max_iter": 500,
+            "early_stopping": True,
+            "validation_fraction": 0.1,
+            "n_iter_no_change": 10,
+        },
+        "boosting_space": {
+            "learning_rate": [0.05, 0.1, 0.2],
+            "max_leaf_nodes": [15, 31, 63],
+            "l2_regularization": [0.0, 1.0],
+        },
     },
 }
 
@@ -62,8 +81,8 @@ def size_of(rows: int) -> str:
 
 
 def _algorithms(task: Task, grid: dict[str, Any]) -> list[dict[str, Any]]:
-    forest = {"n_estimators": grid["trees"]}
-    boosting = {"max_iter": 200, "min_samples_leaf": grid["boosting_leaf"]}
+    forest = {"n_estimators": grid["trees"], **grid.get("forest_params", {})}
+    boosting = {"max_iter": 200, "min_samples_leaf": grid["boosting_leaf"], **grid.get("boosting_params", {})}
     if task == "regression":
         return [
             {
@@ -107,10 +126,13 @@ def _algorithms(task: Task, grid: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def draft_search(task: Task, rows: int) -> dict[str, Any]:
-    """The ``search:`` section: a linear model, a random forest and gradient boosting."""
+    """The ``search:`` section: a linear model, a random forest and gradient boosting.
+
+    Small and medium tables get a grid search; large ones successive halving over the grid.
+    """
     grid = _GRIDS[size_of(rows)]
     return {
-        "strategy": "grid",
+        "strategy": grid.get("strategy", "grid"),
         "cv": grid["cv"],
         "scoring": SCORING[task],
         "n_jobs": -1,
