@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ def load_data(source: SourceConfig, secrets: Mapping[str, str] | None = None) ->
     Raises:
         DataSourceError: The source cannot be read or does not hold a table of records.
     """
+    started = time.perf_counter()
     if isinstance(source, FileSource):
         frame, description = _load_file(source)
     elif isinstance(source, SqlSource):
@@ -82,7 +84,15 @@ def load_data(source: SourceConfig, secrets: Mapping[str, str] | None = None) ->
             "expected unique names (alias them in a query)"
         )
     frame = _normalise(frame)
-    logger.info("Loaded %d rows x %d columns from %s", len(frame), frame.shape[1], description)
+    elapsed = time.perf_counter() - started
+    logger.info(
+        "Loaded %d rows x %d columns from %s in %.1fs (%.0f rows/s)",
+        len(frame),
+        frame.shape[1],
+        description,
+        elapsed,
+        len(frame) / max(elapsed, 1e-9),
+    )
     return frame
 
 
@@ -438,6 +448,7 @@ def iter_chunks(
     else:
         raise DataSourceError(f"unknown source {type(source).__name__}: expected a file, sql or api source")
     logger.info("Reading %s in chunks of at most %d rows", description, chunk_rows)
+    started, rows, count = time.perf_counter(), 0, 0
     for chunk in chunks:
         if len(chunk) == 0:
             continue
@@ -447,7 +458,18 @@ def iter_chunks(
                 f"{description}: duplicate column names {duplicated}; "
                 "expected unique names (alias them in a query)"
             )
+        rows, count = rows + len(chunk), count + 1
         yield _normalise(chunk, none_possible=not isinstance(source, FileSource))
+    # the time includes the consumer's work between chunks: the rate is the whole stage's
+    elapsed = time.perf_counter() - started
+    logger.info(
+        "Read %d rows in %d chunks from %s in %.1fs (%.0f rows/s)",
+        rows,
+        count,
+        description,
+        elapsed,
+        rows / max(elapsed, 1e-9),
+    )
 
 
 def _file_chunks(source: FileSource, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], str]:

@@ -44,6 +44,17 @@ def test_csv_chunks_have_chunk_rows_each_and_join_to_the_whole(expected: pd.Data
     pd.testing.assert_frame_equal(joined(chunks), expected)
 
 
+def test_the_read_rate_is_logged_once_the_chunks_are_read(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="tabular_ml.data.sources")
+    chunks = iter_chunks(FileSource(path=str(CSV_PATH)), 3000)
+    next(chunks)
+    assert not [message for message in caplog.messages if message.startswith("Read ")]  # not before the end
+    list(chunks)
+    (line,) = [message for message in caplog.messages if message.startswith("Read ")]
+    assert line.startswith(f"Read 7043 rows in 3 chunks from {CSV_PATH} in ")
+    assert float(line.split("(")[-1].removesuffix(" rows/s)")) > 0
+
+
 def test_parquet_chunks_follow_batches_not_row_groups(expected: pd.DataFrame, tmp_path: Path) -> None:
     pq.write_table(
         pa.Table.from_pandas(expected, preserve_index=False), tmp_path / "t.parquet", row_group_size=700
