@@ -239,8 +239,9 @@ def draft_training_config(
 
 
 def _search_line(search: dict[str, Any], rows: int) -> str:
+    halving = ", successive halving over rows" if search["strategy"] == "halving" else ""
     return (
-        f"search: {len(search['algorithms'])} algorithms, {search['cv']}-fold CV, "
+        f"search: {len(search['algorithms'])} algorithms, {search['cv']}-fold CV{halving}, "
         f"scoring {search['scoring']} ({size_of(rows)} data: {rows} rows)"
     )
 

@@ -63,3 +63,25 @@ def test_halving_starts_at_the_large_table_size(rows, strategy):
     boosting = search["algorithms"][2]["params"]
     assert ("early_stopping" in boosting) == (strategy == "halving")
     assert ("max_samples" in search["algorithms"][1]["params"]) == (strategy == "halving")
+
+
+@pytest.mark.parametrize(("rows", "strategy"), [(99_999, "grid"), (100_000, "halving")])
+def test_draft_config_writes_halving_from_the_large_table_size(rows, strategy):
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from tabular_ml.drafting.draft_config import draft_training_config
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=rows),
+            "colour": rng.choice(["red", "blue"], size=rows),
+            "label": rng.choice(["yes", "no"], size=rows),
+        }
+    )
+    draft = draft_training_config(frame, "label", {"kind": "file", "path": "t.csv"}, "t")
+    assert yaml.safe_load(draft.text)["parameters"]["search"]["strategy"] == strategy
+    (line,) = [line for line in draft.summary if line.startswith("search:")]
+    assert ("successive halving over rows" in line) == (strategy == "halving")
