@@ -34,9 +34,10 @@ OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 def prepare_for_active_stack(pipeline: str, config: dict):
     """The pipeline object and its run configuration with the active stack's tracker and `run_config`."""
     import pipelines  # each pipeline by its name
-    from adapters.experiment_tracker import bind_experiment_tracker
+    from adapters.experiment_tracker import bind_experiment_tracker, create_tracking_database
     from stacks.run_settings import with_active_stack_run_config
 
+    create_tracking_database()
     for name in bind_experiment_tracker(config):
         click.echo(f"note: the active stack has no experiment tracker; {name} runs untracked", err=True)
     pipeline_object = getattr(pipelines, pipeline)
