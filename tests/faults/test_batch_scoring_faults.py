@@ -41,6 +41,7 @@ from tests.faults.batch_child import score
 from tests.support.factories import tiny_contract, tiny_frame
 from tests.support.paths import PROJECT_ROOT
 from tests.support.services import database_url_or_skip
+from tests.support.small_disk import small_tmpfs
 
 CHUNKS, CHUNK_ROWS, KILLED_AFTER = 5, 200, 3
 ROWS = CHUNKS * CHUNK_ROWS
@@ -281,17 +282,8 @@ def test_a_run_killed_on_a_new_output_leaves_no_output(
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A 256 KiB tmpfs (needs root to mount; skipped otherwise)."""
-    folder = tmp_path / "small"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
-    try:
+    with small_tmpfs(tmp_path / "small", size="256k") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 @pytest.mark.parametrize(
