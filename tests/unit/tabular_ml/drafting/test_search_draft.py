@@ -81,7 +81,7 @@ def test_draft_config_writes_halving_from_the_large_table_size(rows, strategy):
             "label": rng.choice(["yes", "no"], size=rows),
         }
     )
-    draft = draft_training_config(frame, "label", {"kind": "file", "path": "t.csv"}, "t")
+    draft = draft_training_config(frame, "label", {"type": "file", "path": "t.csv"}, "t")
     assert yaml.safe_load(draft.text)["parameters"]["search"]["strategy"] == strategy
     (line,) = [line for line in draft.summary if line.startswith("search:")]
     assert ("successive halving over rows" in line) == (strategy == "halving")
