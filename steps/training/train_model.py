@@ -55,9 +55,10 @@ def train_model(
             proba = out_of_fold_proba(result.best_pipeline, X_t, y_t, cv_folds(search, target.task))
             threshold = choose_threshold(y_t, proba, evaluation.threshold_objective)
             logger.info(
-                "Decision threshold %.4f: the best %s on out-of-fold probabilities",
+                "Decision threshold %.4f: the best %s on out-of-fold probabilities of %d training rows",
                 threshold,
                 evaluation.threshold_objective,
+                len(y_t),
             )
         else:
             threshold = float(evaluation.threshold)

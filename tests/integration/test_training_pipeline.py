@@ -178,3 +178,30 @@ def test_contract_violation_stops_before_training(workdir, first_run):
     assert [
         v.number for v in Client().list_model_versions(MODEL, size=100) if "metrics" in v.run_metadata
     ] == versions_with_metrics
+
+
+def test_halving_records_its_budgets_and_bounds_the_threshold_sample(workdir, first_run):
+    result = run_cli(
+        workdir,
+        *small_training_args(
+            workdir,
+            MODEL,
+            "parameters.search.strategy=halving",
+            "parameters.evaluation.threshold_max_rows=500",
+            "parameters.search.algorithms=[{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
+            "params: {max_iter: 500}, search_space: {C: [0.01, 0.1, 1.0]}}]",
+        ),
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "lr: halving budget 2 of ~2 done (1 candidates)" in output
+    assert "search progress: 3 of 3 candidates done" in output
+    assert "on out-of-fold probabilities of 500 training rows" in output
+    run = Client().get_pipeline("training").runs[0]
+    train_rows = len(run.steps["split_data"].outputs["train_data"][0].load())
+    model = run.steps["train_model"].outputs["model"][0]
+    budgets = model.run_metadata["search_budgets"]["lr"]
+    assert [b["candidates"] for b in budgets] == [3, 1]
+    assert budgets[-1]["rows"] <= train_rows and budgets[0]["rows"] == budgets[-1]["rows"] // 3
+    table = run.steps["train_model"].outputs["search_results"][0].load()
+    assert len(table) == 3
