@@ -481,9 +481,8 @@ def _run_halving(
     search_started = time.perf_counter()
     candidates: list[Candidate] = []
     finalists: list[Candidate] = []
-    pipelines: dict[
-        int, tuple[Pipeline, dict[str, Any]]
-    ] = {}  # id(candidate) -> its unfitted Pipeline, params
+    # id(candidate) -> the algorithm's unfitted Pipeline and the candidate's raw params
+    pipelines: dict[int, tuple[Pipeline, dict[str, Any]]] = {}
     budgets: dict[str, list[Budget]] = {}
     for spec in search.algorithms:
         started = time.perf_counter()
@@ -499,21 +498,16 @@ def _run_halving(
                 finalists.append(candidate)
         candidates.extend(found)
         budgets[spec.name] = _budgets(searcher)
+        last_rows = budgets[spec.name][-1].rows
+        last_scores = [c.mean_score for c in found if c.rows == last_rows and not math.isnan(c.mean_score)]
         logger.info(
             "%s: %d candidates on row budgets %s, best %s %.4f on %d rows, %.1fs",
             spec.name,
             len(found),
             ", ".join(f"{b.candidates} x {b.rows}" for b in budgets[spec.name]),
             scoring,
-            max(
-                (
-                    c.mean_score
-                    for c in found
-                    if c.rows == max(searcher.n_resources_) and not math.isnan(c.mean_score)
-                ),
-                default=math.nan,
-            ),
-            max(searcher.n_resources_),
+            max(last_scores, default=math.nan),
+            last_rows,
             time.perf_counter() - started,
         )
         _log_progress(len(candidates), total, search_started)
