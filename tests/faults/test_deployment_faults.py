@@ -17,22 +17,21 @@ the two moves (``tests/faults/half_promotion_child.py``).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
-import requests
-from mlflow import MlflowClient
 from zenml.client import Client
 from zenml.enums import ModelStages
 
-from tests.integration.cli import ok, output, run_cli, small_training_args, write_sample
-from tests.support.paths import PROJECT_ROOT, TELCO_CSV
-from tests.support.processes import free_port, listeners, port_is_free, process_alive, wait_for
+from tests.integration.cli import ok, output, run_cli
+from tests.integration.deployment_runs import deploy as deploy_model
+from tests.integration.deployment_runs import mlflow_production as mlflow_production_of
+from tests.integration.deployment_runs import served_version, stack_folder_with_port, train_with
+from tests.support.paths import PROJECT_ROOT
+from tests.support.processes import listeners, port_is_free, process_alive, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -43,42 +42,15 @@ STUMP = "{name: stump, estimator: sklearn.tree.DecisionTreeClassifier, params: {
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("deployment-faults")
-    write_sample(folder, seed=13)
-    ok(run_cli(folder, "stack", "local"))
-    port = free_port()
-    yield folder, port
-    deployer = Client().active_stack.model_deployer
-    for service in deployer.find_model_server():
-        deployer.delete_model_server(service.uuid, timeout=60)
-    assert port_is_free(port), f"stopping the model server must free its port; listening: {listeners(port)}"
-
-
-def served_version(port: int) -> str:
-    row = pd.read_csv(TELCO_CSV, nrows=1).drop(columns="churn")
-    body = {"jsonData": json.loads(row.to_json(orient="records"))}
-    answer = requests.post(f"http://127.0.0.1:{port}/api/v1.0/predictions", json=body, timeout=10)
-    return answer.json()["meta"]["tags"]["model_version"]
+    yield from stack_folder_with_port(tmp_path_factory, "deployment-faults", seed=13)
 
 
 def mlflow_production() -> str:
-    """The ZenML version MLflow's alias ``production`` is on."""
-    Client().active_stack.experiment_tracker.configure_mlflow()
-    client = MlflowClient()
-    version = client.get_model_version_by_alias(MODEL, "production")
-    return version.tags["zenml_version"]
+    return mlflow_production_of(MODEL)
 
 
 def deploy(folder, port) -> subprocess.CompletedProcess:
-    return ok(
-        run_cli(
-            folder,
-            "--config",
-            str(PROJECT_ROOT / "configs/deployment.yaml"),
-            f"model.name={MODEL}",
-            f"parameters.serving.port={port}",
-        )
-    )
+    return deploy_model(folder, port, MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -86,17 +58,7 @@ def half_promoted(env):
     """Versions 1 and 2 trained; 1 promoted in both registries; 2's promotion killed between them."""
     folder, _ = env
     for algorithm in (LOGISTIC, STUMP):
-        ok(
-            run_cli(
-                folder,
-                *small_training_args(
-                    folder,
-                    MODEL,
-                    f"parameters.search.algorithms=[{algorithm}]",
-                    "parameters.evaluation.gates={}",
-                ),
-            )
-        )
+        train_with(folder, MODEL, algorithm)
     child = subprocess.run(
         [sys.executable, "-m", "tests.faults.half_promotion_child", MODEL, "1", "2"],
         cwd=PROJECT_ROOT,

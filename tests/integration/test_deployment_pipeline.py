@@ -26,9 +26,12 @@ from mlflow import MlflowClient
 from zenml.client import Client
 from zenml.enums import ModelStages
 
-from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.integration.cli import ok, run_cli
+from tests.integration.deployment_runs import deploy as deploy_model
+from tests.integration.deployment_runs import mlflow_production as mlflow_production_of
+from tests.integration.deployment_runs import served_version, stack_folder_with_port, train_with
 from tests.support.paths import PROJECT_ROOT
-from tests.support.processes import free_port, group_alive, listeners, port_is_free
+from tests.support.processes import group_alive, port_is_free
 
 pytestmark = pytest.mark.integration
 
@@ -37,49 +40,15 @@ MODEL = "churn_deploy"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("deployment")
-    write_sample(folder, seed=11)
-    ok(run_cli(folder, "stack", "local"))
-    port = free_port()
-    yield folder, port
-    deployer = Client().active_stack.model_deployer
-    for service in deployer.find_model_server():
-        deployer.delete_model_server(service.uuid, timeout=60)
-    assert port_is_free(port), f"stopping the model server must free its port; listening: {listeners(port)}"
+    yield from stack_folder_with_port(tmp_path_factory, "deployment", seed=11)
 
 
 def train(folder, algorithm: str) -> None:
-    ok(
-        run_cli(
-            folder,
-            *small_training_args(
-                folder,
-                MODEL,
-                f"parameters.search.algorithms=[{algorithm}]",
-                "parameters.evaluation.gates={}",  # a crippled model must reach promotion's gates
-            ),
-        )
-    )
+    train_with(folder, MODEL, algorithm)
 
 
 def deploy(folder, port) -> subprocess.CompletedProcess:
-    return ok(
-        run_cli(
-            folder,
-            "--config",
-            str(PROJECT_ROOT / "configs/deployment.yaml"),
-            f"model.name={MODEL}",
-            f"parameters.serving.port={port}",
-            "parameters.promotion.gates.min={roc_auc: 0.6}",
-        )
-    )
-
-
-def served_version(port) -> str:
-    rows = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv").head(1).drop(columns="churn")
-    body = {"jsonData": json.loads(rows.to_json(orient="records"))}
-    answer = requests.post(f"http://127.0.0.1:{port}/api/v1.0/predictions", json=body, timeout=10).json()
-    return answer["meta"]["tags"]["model_version"]
+    return deploy_model(folder, port, MODEL, "parameters.promotion.gates.min={roc_auc: 0.6}")
 
 
 GOOD = (
@@ -277,8 +246,7 @@ def production_number() -> int:
 
 
 def mlflow_production() -> str:
-    mlflow.set_tracking_uri(Client().active_stack.experiment_tracker.get_tracking_uri())
-    return MlflowClient().get_model_version_by_alias(MODEL, "production").tags["zenml_version"]
+    return mlflow_production_of(MODEL)
 
 
 def test_a_better_challenger_replaces_the_champion_without_a_lost_request(first_deployment):
