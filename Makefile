@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 ZENML  := $(VENV)/bin/zenml
 CONFIG ?= configs/training.yaml
+# The docs site's port: the local model server takes 8000.
+DOCS_PORT ?= 8001
 # Tests run on TEST_WORKERS processes (pytest-xdist), each test file whole on one of them: the
 # tests of an integration module share its pipeline runs and servers. Files are handed out in
 # collection order, tests/integration (the long ones) first, so the short unit files even out the
@@ -54,8 +56,8 @@ test-integration: install ## Only the pipeline tests against a throwaway ZenML s
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
 
-docs: install ## Serve the documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8000
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:8000
+docs: install ## Serve the documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8001 (DOCS_PORT=...)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:$(DOCS_PORT)
 
 lock: install ## Re-resolve requirements.txt into requirements.lock
 	$(PY) -m pip install --quiet -r requirements.txt
