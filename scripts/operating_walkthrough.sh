@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's "Operating it" sequence, end to end, on a throwaway ZenML store (your own store
-# and stacks are untouched): day one, new data, a bad version, rollback, a crash, drift.
+# The "Operating it: the second day" sequence of docs/operations.md, end to end, on a throwaway
+# ZenML store (your own store and stacks are untouched): day one, new data, a bad version,
+# rollback, a crash, drift.
 # Run from the project folder after `make install`:  bash scripts/operating_walkthrough.sh
 # Full logs go to $OUT (default /tmp/operating-walkthrough); the key lines are printed.
 set -u

@@ -516,8 +516,9 @@ def test_seldon_client_gets_the_same_probabilities(server, rows, expected):
     assert result.response["meta"]["tags"]["model_version"] == MODEL_VERSION
 
 
-def test_seldon_client_as_the_readme_shows_it(server, rows, expected):
-    """The README's SeldonClient example: ndarray from ``df.to_numpy(dtype=object)``, and json_data."""
+def test_seldon_client_as_the_deployment_guide_shows_it(server, rows, expected):
+    """docs/guides/deployment.md's SeldonClient example: ndarray from ``df.to_numpy(dtype=object)``,
+    and json_data."""
     df = rows.dropna()
     want = expected[df.index.to_numpy()]
     client = SeldonClient(

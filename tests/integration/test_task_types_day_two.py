@@ -1,7 +1,7 @@
 """The second day of a multiclass and a regression model, for real, on the local Seldon stack.
 
 For each example table (wine: multiclass, diabetes: regression; see example_tables.py), the
-story of "Operating it: the second day" in the README, every step a real run.py process
+story of "Operating it: the second day" in docs/operations.md, every step a real run.py process
 against the throwaway store:
 
 1. day one: a weak first model (a depth-1 tree, an over-regularised ridge) on 75 % of the

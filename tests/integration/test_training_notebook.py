@@ -17,7 +17,7 @@ from tests.support.paths import PROJECT_ROOT
 pytestmark = pytest.mark.integration
 
 MODEL = "churn_notebook"
-# README "Artifacts (a public contract ...)": the names the notebook loads and lists
+# docs/guides/training.md "Artifacts (a public contract ...)": the names the notebook loads and lists
 CONTRACT_ARTIFACTS = {
     "raw_data",
     "clean_data",

@@ -1,5 +1,5 @@
 """The `local-alerts` stack for real: registered with `run.py stack`, its secret made with the
-ZenML CLI as the README says, alerts posted through `Client().active_stack.alerter` and by
+ZenML CLI as docs/production.md says, alerts posted through `Client().active_stack.alerter` and by
 ZenML's own step hooks to a webhook receiver on 127.0.0.1.
 """
 
