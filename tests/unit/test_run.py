@@ -172,7 +172,7 @@ def test_resolve_config_unknown_top_level_key():
 def test_resolve_config_invalid_parameter():
     with pytest.raises(ConfigError) as caught:
         resolve_config(str(TRAINING_YAML), ["parameters.search.strategy=bayes"], "training", no_cache=False)
-    assert str(caught.value) == "parameters.search.strategy: input should be 'grid' or 'random' (got 'bayes')"
+    assert str(caught.value) == "parameters.search.strategy: input should be 'grid', 'random' or 'halving' (got 'bayes')"
 
 
 def test_resolve_config_missing_file(tmp_path):
