@@ -167,8 +167,7 @@ def rollback(ctx: click.Context, to_version: str | None, config_path: str) -> No
     config_path = config_path or str(PROJECT_ROOT / "configs" / "rollback.yaml")
     overrides = [*ctx.parent.meta.get("overrides", []), f"parameters.to_version={number or 'null'}"]
     config = run_config.resolve_config(config_path, overrides, "rollback", no_cache=True)
-    if number is not None:
-        check_rollback_target((config.get("model") or {}).get("name"), number)
+    check_rollback_target((config.get("model") or {}).get("name"), number)
     run_pipeline("rollback", config)
 
 

@@ -9,7 +9,7 @@ from zenml import get_step_context
 from zenml.client import Client
 from zenml.logger import get_logger
 
-from adapters.production_stage import newest_version
+from adapters.production_stage import newest_version, version_to_restore
 from tabular_ml.configuration.loading import ConfigError
 
 logger = get_logger(__name__)
@@ -40,14 +40,18 @@ def check_model_version_exists(config: dict[str, Any]) -> None:
         ) from None
 
 
-def check_rollback_target(model_name: str | None, version: int) -> None:
-    """Raise unless ``version`` of the model exists and finished training.
+def check_rollback_target(model_name: str | None, version: int | None) -> None:
+    """Raise unless ``version`` of the model (None: the version production had before) can be restored.
 
     Raises:
-        ConfigError: No model name, no such version, or a version without metrics.
+        ConfigError: No model name, no such version, a version without metrics, or no earlier
+            production version.
     """
     if not model_name:
         raise ConfigError("the rollback configuration has no model.name")
+    if version is None:
+        version_to_restore(model_name)
+        return
     try:
         target = Client().get_model_version(model_name, version)
     except KeyError:

@@ -15,7 +15,8 @@ from zenml.enums import ModelStages
 from zenml.logger import get_logger
 
 from adapters.mlflow_tracking import set_mlflow_alias
-from tabular_ml.model_management.decisions import DECISION_KEY
+from tabular_ml.configuration.loading import ConfigError
+from tabular_ml.model_management.decisions import DECISION_KEY, previous_production
 
 logger = get_logger(__name__)
 
@@ -32,6 +33,24 @@ def trained_versions(model_name: str) -> list[tuple[int, dict[str, Any]]]:
     """Every version of ``model_name`` as ``(number, run_metadata)``, newest first."""
     versions = Client().list_model_versions(model_name, sort_by="desc:number", size=1000)
     return [(version.number, dict(version.run_metadata)) for version in versions]
+
+
+def version_to_restore(model_name: str) -> int:
+    """The version a rollback without ``--to-version`` puts back: the one production had before.
+
+    Raises:
+        ConfigError: The model has no production version, or none before it.
+    """
+    current = production_version(model_name)
+    if current is None:
+        raise ConfigError(f"model {model_name!r} has no production version, so no previous one either")
+    previous = previous_production(current.number, current.run_metadata, trained_versions(model_name))
+    if previous is None:
+        raise ConfigError(
+            f"model {model_name!r} has no earlier version to roll back to "
+            f"(version {current.number} is the first to have been production)"
+        )
+    return previous
 
 
 def newest_version(model_name: str):

@@ -6,13 +6,8 @@ from zenml import get_step_context, step
 from zenml.client import Client
 from zenml.logger import get_logger
 
-from adapters.production_stage import (
-    production_version,
-    record_decision,
-    set_production,
-    trained_versions,
-)
-from tabular_ml.model_management.decisions import decision_record, is_trained, previous_production
+from adapters.production_stage import production_version, record_decision, set_production, version_to_restore
+from tabular_ml.model_management.decisions import decision_record, is_trained
 
 logger = get_logger(__name__)
 
@@ -27,11 +22,7 @@ def restore_production(to_version: int | None = None) -> Annotated[int, "restore
     name = get_step_context().model.name
     current = production_version(name)
     if to_version is None:
-        if current is None:
-            raise RuntimeError(f"model {name!r} has no production version, so no previous one either")
-        to_version = previous_production(current.number, current.run_metadata, trained_versions(name))
-        if to_version is None:
-            raise RuntimeError(f"model {name!r} has no earlier version to roll back to")
+        to_version = version_to_restore(name)
     try:
         target = Client().get_model_version(name, to_version)
     except KeyError:

@@ -93,6 +93,17 @@ def test_zenml_cli_lists_the_running_server(first_deployment, tmp_path):
     assert "seldon-l" in table and "deployment" in table and "Traceback" not in table
 
 
+def test_a_rollback_with_nothing_before_production_exits_2_in_one_line(first_deployment):
+    folder, port, _ = first_deployment
+    result = run_cli(folder, "rollback", f"model.name={MODEL}")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        f"error: model '{MODEL}' has no earlier version to roll back to "
+        "(version 1 is the first to have been production)"
+    ]
+    assert "Pipeline" not in result.stdout and served_version(port) == "1"
+
+
 def test_http_predictions_equal_the_in_process_pipeline(first_deployment):
     folder, port, _ = first_deployment
     rows = pd.read_csv(folder / "sample.csv").head(25)

@@ -198,6 +198,15 @@ def run_on_a_fresh_store(tmp_path, *arguments: str) -> subprocess.CompletedProce
     )
 
 
+def test_a_rollback_of_a_model_never_in_production_exits_2_before_the_pipeline(tmp_path):
+    result = run_on_a_fresh_store(tmp_path, "rollback", "model.name=nothing_trained")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "error: model 'nothing_trained' has no production version, so no previous one either"
+    ]
+    assert "Pipeline" not in result.stdout
+
+
 def test_rollback_to_an_unknown_version_exits_2_before_the_pipeline(tmp_path):
     """A fresh ZenML store of its own: the default model has no version 999 (it has none)."""
     result = run_on_a_fresh_store(tmp_path, "rollback", "--to-version", "999")
