@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tabular_ml.configuration.schema import ColumnSpec, DataContract
+from tabular_ml.configuration.schema import ColumnSpec, CountFeature, DataContract, RatioFeature
 
 CONTRACTS = ["Month-to-month", "One year", "Two year"]
 SECURITY = ["Yes", "No", "No internet service"]
+# Derived features over tiny_frame's columns: a ratio and a count of "Yes" answers.
+TINY_FEATURES = [
+    RatioFeature(name="avg_monthly", numerator="total", denominator="tenure"),
+    CountFeature(name="n_addons", columns=["security", "backup"], values=["Yes"]),
+]
 
 
 def tiny_contract(with_categories: bool = True, columns: tuple[str, ...] | None = None) -> DataContract:

@@ -23,19 +23,14 @@ from serving.bundle import (
 from serving.reference_rows import MAX_REFERENCE_ROWS, read_reference_request
 from tabular_ml.configuration.schema import (
     ColumnSpec,
-    CountFeature,
     DataContract,
     PreprocessingConfig,
-    RatioFeature,
 )
 from tabular_ml.modelling.model import build_model, encode_target
 from tabular_ml.tasks.target import TargetSpec
-from tests.support.factories import tiny_contract, tiny_frame
+from tests.support.factories import TINY_FEATURES, tiny_contract, tiny_frame
 
-FEATURES = [
-    RatioFeature(name="avg_monthly", numerator="total", denominator="tenure"),
-    CountFeature(name="n_addons", columns=["security", "backup"], values=["Yes"]),
-]
+FEATURES = TINY_FEATURES
 
 
 @pytest.fixture(scope="module")

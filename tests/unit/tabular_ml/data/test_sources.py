@@ -36,11 +36,6 @@ CSV_PATH = PROJECT_ROOT / "data/raw/telco_churn.csv"
 pytestmark = pytest.mark.filterwarnings("error::FutureWarning")
 
 
-@pytest.fixture(scope="module")
-def expected() -> pd.DataFrame:
-    return pd.read_csv(CSV_PATH)
-
-
 def test_bundled_data_is_what_the_tests_assume(expected: pd.DataFrame) -> None:
     assert expected.shape == (7043, 20)
     assert expected["total_charges"].isna().sum() == 11
@@ -109,15 +104,6 @@ def test_unreadable_file_is_an_error(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- sql: SQLite
-
-
-@pytest.fixture
-def sqlite_url(expected: pd.DataFrame, tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'telco.db'}"
-    engine = sa.create_engine(url)
-    expected.to_sql("telco", engine, index=False)
-    engine.dispose()
-    return url
 
 
 def test_sqlite_table_and_query(expected: pd.DataFrame, sqlite_url: str) -> None:

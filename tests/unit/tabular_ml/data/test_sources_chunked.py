@@ -19,18 +19,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import sqlalchemy as sa
 
 from tabular_ml.configuration.schema import ApiSource, FileSource, Pagination, SqlSource
 from tabular_ml.data.sources import DataSourceError, iter_chunks, load_data
 from tests.support.paths import PROJECT_ROOT
 
 CSV_PATH = PROJECT_ROOT / "data/raw/telco_churn.csv"
-
-
-@pytest.fixture(scope="module")
-def expected() -> pd.DataFrame:
-    return pd.read_csv(CSV_PATH)
 
 
 def joined(chunks: list[pd.DataFrame]) -> pd.DataFrame:
@@ -113,15 +107,6 @@ def test_chunk_rows_must_be_positive() -> None:
 
 
 # --------------------------------------------------------------------------- sql
-
-
-@pytest.fixture
-def sqlite_url(expected: pd.DataFrame, tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'telco.db'}"
-    engine = sa.create_engine(url)
-    expected.to_sql("telco", engine, index=False)
-    engine.dispose()
-    return url
 
 
 def test_sql_table_in_chunks(expected: pd.DataFrame, sqlite_url: str) -> None:

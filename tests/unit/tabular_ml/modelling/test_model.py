@@ -14,18 +14,14 @@ from threadpoolctl import threadpool_limits
 from tabular_ml.configuration.schema import (
     AlgorithmSpec,
     ColumnSpec,
-    CountFeature,
     DataContract,
     PreprocessingConfig,
     RatioFeature,
 )
 from tabular_ml.modelling.model import build_model, encode_target, feature_importances, make_estimator
-from tests.support.factories import tiny_contract, tiny_frame
+from tests.support.factories import TINY_FEATURES, tiny_contract, tiny_frame
 
-FEATURES = [
-    RatioFeature(name="avg_monthly", numerator="total", denominator="tenure"),
-    CountFeature(name="n_addons", columns=["security", "backup"], values=["Yes"]),
-]
+FEATURES = TINY_FEATURES
 
 
 @pytest.fixture
