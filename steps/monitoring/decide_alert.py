@@ -9,6 +9,7 @@ from zenml.logger import get_logger
 from adapters.production_stage import production_version
 from tabular_ml.configuration.schema import MonitoringThresholds
 from tabular_ml.monitoring.drift import DriftSummary
+from tabular_ml.monitoring.prepare import CurrentPerformance
 from tabular_ml.monitoring.quality import DataQualityReport
 from tabular_ml.monitoring.verdict import MonitoringVerdict, decide
 
@@ -25,7 +26,7 @@ def alert_message(model_name: str, verdict: MonitoringVerdict) -> str:
 def decide_alert(
     drift_summary: DriftSummary,
     data_quality: DataQualityReport,
-    current_metrics: dict[str, float],
+    performance: CurrentPerformance,
     thresholds: MonitoringThresholds,
 ) -> Annotated[MonitoringVerdict, "monitoring_verdict"]:
     """Check every threshold; record the key numbers on the run and the production model version."""
@@ -36,9 +37,11 @@ def decide_alert(
         drift_summary if drift_summary.columns else None,
         data_quality,
         thresholds,
-        metrics=current_metrics,
+        metrics=performance.realized,
         holdout_metrics=version.run_metadata.get("metrics"),
         note=drift_summary.note,
+        estimated=performance.estimated,
+        labelled_rows=performance.labelled_rows,
     )
     numbers = verdict.model_dump(
         include={
@@ -51,6 +54,9 @@ def decide_alert(
             "checked_at",
         }
     )
+    numbers["estimated"] = verdict.estimated  # {metric: {value, low, high}}
+    if verdict.realized:  # only with labels: {metric: value, labelled_rows: n}
+        numbers["realized"] = verdict.realized
     log_metadata({"monitoring": numbers})
     log_metadata({"last_monitoring": numbers}, model_name=model_name, model_version=str(version.number))
     alerter = Client().active_stack.alerter

@@ -12,8 +12,10 @@ from tabular_ml.configuration.schema import CurrentDataConfig, DataContract, Ser
 from tabular_ml.data.sources import load_data
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.prepare import (
+    CurrentPerformance,
     clean_current,
     comparison_samples,
+    estimated_performance,
     labelled_metrics,
     labelled_rows,
     parse_window,
@@ -75,9 +77,10 @@ def prepare_monitoring_data(
     Annotated[pd.DataFrame, "reference_sample"],
     Annotated[pd.DataFrame, "current_sample"],
     Annotated[DataQualityReport, "data_quality"],
-    Annotated[dict[str, float], "current_metrics"],
+    Annotated[CurrentPerformance, "current_performance"],
 ]:
-    """Clean the current rows as training did, check their quality on every row, sample both sides."""
+    """Clean the current rows as training did, check their quality on every row, sample both sides;
+    estimate the model's performance on every row, and measure it on those with a label."""
     model_name = get_step_context().model.name
     version = production_version(model_name)
     if version is None:
@@ -98,6 +101,8 @@ def prepare_monitoring_data(
             unscorable,
         )
     metrics = {} if unscorable else labelled_metrics(labelled, model)
+    performance = _performance(version, model, frame, unscorable, sample_seed)
+    performance = performance.model_copy(update={"realized": metrics, "labelled_rows": len(labelled)})
     reference_sample, current_sample = comparison_samples(
         reference, frame, model, contract, sample_rows, sample_seed
     )
@@ -109,4 +114,21 @@ def prepare_monitoring_data(
     }
     log_metadata({"monitoring_data": {**sampled, "model_version": version.number}})
     logger.info("Monitoring version %s on %s", version.number, sampled)
-    return reference_sample, current_sample, quality, metrics
+    return reference_sample, current_sample, quality, performance
+
+
+def _performance(
+    version, model: TrainedModel, frame: pd.DataFrame, unscorable: list[str], seed: int
+) -> CurrentPerformance:
+    """The estimate on every current row, from the version's holdout (``test_data``), or why none."""
+    if unscorable:
+        return CurrentPerformance(note=f"no estimate: the model cannot score the rows without {unscorable}")
+    if frame.empty:
+        return CurrentPerformance(note="no estimate: no current rows")
+    try:
+        holdout = version.get_artifact("test_data").load()
+    except (KeyError, RuntimeError):
+        return CurrentPerformance(note="no estimate: the version has no test_data (holdout) artifact")
+    estimated = estimated_performance(model, holdout, frame, seed=seed)
+    logger.info("Estimated performance on %d rows: %s", len(frame), estimated)
+    return CurrentPerformance(estimated=estimated)

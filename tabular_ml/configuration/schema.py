@@ -652,8 +652,14 @@ class MonitoringThresholds(StrictModel):
         description="with labels: largest allowed drop below the version's holdout metric (metrics "
         "the model's task does not have are skipped)",
     )
+    estimated_drop: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"roc_auc": 0.05, "f1_macro": 0.05},
+        description="without labels: alert when a metric's estimated interval lies wholly more than "
+        "this below the holdout's value (above, for an error such as rmse); estimated metrics are "
+        "binary roc_auc, f1, accuracy; multiclass f1_macro, accuracy; regression rmse, mae",
+    )
 
-    @field_validator("metric_drop")
+    @field_validator("metric_drop", "estimated_drop")
     @classmethod
     def _known_metrics(cls, drops: dict[str, float]) -> dict[str, float]:
         return known_metrics(drops)

@@ -1,4 +1,5 @@
-"""Getting current and reference rows ready to compare: cleaning, sampling, predictions, labels."""
+"""Getting current and reference rows ready to compare: cleaning, sampling, predictions, labels,
+and the model's performance on them: estimated from its probabilities, realized where labelled."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import re
 from datetime import timedelta
 
 import pandas as pd
+from pydantic import BaseModel
 
 from tabular_ml.configuration.schema import CleaningConfig, DataContract
 from tabular_ml.data.cleaning import clean_frame
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.drift import PREDICTION_COLUMNS, sample
+from tabular_ml.monitoring.performance_estimation import fit_performance_estimator
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -83,3 +86,32 @@ def labelled_metrics(labelled: pd.DataFrame, model: TrainedModel) -> dict[str, f
     if labelled.empty:
         return {}
     return model.evaluate(labelled).metrics
+
+
+class CurrentPerformance(BaseModel):
+    """The production model on the current rows: estimated (no labels needed) and realized."""
+
+    estimated: dict[str, dict[str, float]] = {}  # {metric: {value, low, high}}
+    realized: dict[str, float] = {}  # the task's metrics on the labelled rows
+    labelled_rows: int = 0
+    note: str | None = None  # why nothing was estimated
+
+
+def estimated_performance(
+    model: TrainedModel, holdout: pd.DataFrame, current: pd.DataFrame, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """The task's metrics expected on ``current``, calibrated on the version's ``holdout`` rows.
+
+    Intervals are for a batch of ``current``'s size (see ``performance_estimation``).
+    """
+    features = model.contract.feature_names
+    estimator = fit_performance_estimator(
+        model.target.task,
+        model.scores(holdout),
+        model.target.encode(holdout[model.contract.target]),
+        threshold=model.threshold,
+        holdout_features=holdout[features],
+        seed=seed,
+    )
+    estimates = estimator.estimate(model.scores(current), current[features])
+    return {name: estimate.as_dict() for name, estimate in estimates.items()}

@@ -23,6 +23,8 @@ class MonitoringVerdict(BaseModel):
     drift_share: float | None = None
     prediction_drift_score: float | None = None
     metrics: dict[str, float] = {}
+    estimated: dict[str, dict[str, float]] = {}  # {metric: {value, low, high}}, no labels needed
+    realized: dict[str, float] = {}  # {metric: value, labelled_rows: n}, with labels
     checked_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     note: str | None = None
 
@@ -78,19 +80,42 @@ def drift_reasons(drift: DriftSummary, thresholds: MonitoringThresholds) -> list
     return reasons
 
 
+def _fall(name: str, holdout: float, value: float) -> float:
+    """How far ``value`` is worse than the holdout's (negative: better)."""
+    return (holdout - value) if HIGHER_IS_BETTER.get(name, True) else (value - holdout)
+
+
 def metric_reasons(
     metrics: dict[str, float], holdout: dict[str, float], thresholds: MonitoringThresholds
 ) -> list[str]:
-    """Metrics on labelled current rows that fell further below the holdout's than allowed."""
+    """Realized metrics on labelled current rows that fell further below the holdout's than allowed."""
     reasons = []
     for name, allowed in thresholds.metric_drop.items():
         if name in metrics and name in holdout:
-            sign = 1 if HIGHER_IS_BETTER.get(name, True) else -1
-            drop = sign * (holdout[name] - metrics[name])
+            drop = _fall(name, holdout[name], metrics[name])
             if drop > allowed:
                 reasons.append(
-                    f"{name} {metrics[name]:.4f} on the labelled current rows vs {holdout[name]:.4f} "
-                    f"on the holdout (a drop of {drop:.4f}, allowed {allowed:g})"
+                    f"{name} {metrics[name]:.4f} realized on the labelled current rows vs "
+                    f"{holdout[name]:.4f} on the holdout (a drop of {drop:.4f}, allowed {allowed:g})"
+                )
+    return reasons
+
+
+def estimated_reasons(
+    estimated: dict[str, dict[str, float]], holdout: dict[str, float], thresholds: MonitoringThresholds
+) -> list[str]:
+    """Estimated metrics whose whole interval lies further below the holdout's than allowed."""
+    reasons = []
+    for name, allowed in thresholds.estimated_drop.items():
+        if name in estimated and name in holdout:
+            estimate = estimated[name]
+            # the interval's end nearest the holdout: its top for a score, its bottom for an error
+            nearest = estimate["high"] if HIGHER_IS_BETTER.get(name, True) else estimate["low"]
+            if _fall(name, holdout[name], nearest) > allowed:
+                reasons.append(
+                    f"estimated {name} {estimate['value']:.4f} (interval {estimate['low']:.4f} to "
+                    f"{estimate['high']:.4f}, without labels) vs {holdout[name]:.4f} on the holdout: "
+                    f"the whole interval is worse by more than the allowed {allowed:g}"
                 )
     return reasons
 
@@ -103,13 +128,20 @@ def decide(
     metrics: dict[str, float] | None = None,
     holdout_metrics: dict[str, float] | None = None,
     note: str | None = None,
+    estimated: dict[str, dict[str, float]] | None = None,
+    labelled_rows: int = 0,
 ) -> MonitoringVerdict:
-    """Check every threshold; ``drift`` is None when there were too few rows to judge it."""
+    """Check every threshold; ``drift`` is None when there were too few rows to judge it.
+
+    ``metrics`` are realized on ``labelled_rows`` labelled current rows; ``estimated`` maps a
+    metric to ``{value, low, high}`` estimated without labels.
+    """
     reasons = quality_reasons(quality, thresholds)
     if drift is not None:
         reasons += drift_reasons(drift, thresholds)
-    if metrics and holdout_metrics:
-        reasons += metric_reasons(metrics, holdout_metrics, thresholds)
+    if holdout_metrics:
+        reasons += estimated_reasons(estimated or {}, holdout_metrics, thresholds)
+        reasons += metric_reasons(metrics or {}, holdout_metrics, thresholds)
     return MonitoringVerdict(
         alert=bool(reasons),
         reasons=reasons,
@@ -119,5 +151,7 @@ def decide(
         drift_share=drift.drift_share if drift else None,
         prediction_drift_score=drift.prediction.score if drift and drift.prediction else None,
         metrics=metrics or {},
+        estimated=estimated or {},
+        realized={**metrics, "labelled_rows": labelled_rows} if metrics else {},
         note=note,
     )

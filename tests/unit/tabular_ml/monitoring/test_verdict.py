@@ -27,7 +27,7 @@ def test_the_verdict_lists_every_crossed_threshold():
         for reason in verdict.reasons
     )
     assert verdict.reasons[-1] == (
-        "roc_auc 0.7000 on the labelled current rows vs 0.8400 on the holdout "
+        "roc_auc 0.7000 realized on the labelled current rows vs 0.8400 on the holdout "
         "(a drop of 0.1400, allowed 0.05)"
     )
 
