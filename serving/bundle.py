@@ -10,7 +10,10 @@ A bundle is a directory holding
   model the positive class and the decision threshold, the creation time and the
   scikit-learn version that saved it;
 - ``reference_rows.json`` (optional): rows the server checks its fast path on
-  (:mod:`serving.reference_rows`).
+  (:mod:`serving.reference_rows`);
+- ``shadow/`` (optional): a challenger's bundle, scored on every request beside this one and
+  never answered (:mod:`serving.shadow`); a bundle with one is written by the deployment as a
+  folder of its own (``<version>+shadow-<version>``), so a version's own bundle never changes.
 
 ``save_bundle`` writes both files (each through a temporary file and a rename,
 so a reader never sees half a bundle); ``load_bundle`` reads them back and
@@ -44,6 +47,7 @@ __all__ = [
     "BUNDLE_FORMAT_VERSION",
     "META_FILE",
     "MODEL_FILE",
+    "SHADOW_DIR",
     "Bundle",
     "BundleError",
     "BundleMeta",
@@ -57,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 META_FILE = "bundle.json"
+SHADOW_DIR = "shadow"
 # 2: every bundle records its task, and a binary one lists its classes [negative, positive];
 # a version 1 bundle written before task types did neither.
 BUNDLE_FORMAT_VERSION = 2

@@ -3,7 +3,9 @@
 A server with a request log directory records, for each successful prediction request,
 each row's features (as the request schema parsed them: numeric and binary columns as
 float64, categorical ones as text), ``prediction``, ``probability``, ``model_version``,
-``logged_at`` (UTC) and the request's ``request_id``. The server's settings
+``logged_at`` (UTC) and the request's ``request_id``; then what a shadow (a challenger scored
+on the same rows, never answered: :mod:`serving.shadow`) predicted: ``shadow_prediction``,
+``shadow_probability`` and ``shadow_model_version``, missing on rows served without one. The server's settings
 (``serving/settings.py``) give :class:`RequestLogWriter` its keyword arguments.
 
 The request thread only appends references to the arrays it already has to an in-memory
@@ -84,6 +86,7 @@ __all__ = [
     "LOG_COLUMNS",
     "MIN_HASH_KEY_BYTES",
     "OMITTED_COLUMNS_ATTR",
+    "SHADOW_COLUMNS",
     "RequestLogWriter",
     "read_request_log",
 ]
@@ -101,6 +104,8 @@ FILE_PREFIX = "requests-"
 FILE_SUFFIX = ".parquet"
 #: The columns after the features, in this order.
 LOG_COLUMNS = ["prediction", "probability", "model_version", "logged_at", "request_id"]
+#: After the log columns: the shadow's output on the same rows (missing without a shadow).
+SHADOW_COLUMNS = ["shadow_prediction", "shadow_probability", "shadow_model_version"]
 #: ``read_request_log(...).attrs`` keys: the feature columns some file read hashed, or left out.
 HASHED_COLUMNS_ATTR = "hashed_columns"
 OMITTED_COLUMNS_ATTR = "omitted_columns"
@@ -113,6 +118,14 @@ _NAME_TIME_MARGIN = timedelta(minutes=10)
 _NUMERIC_KINDS = ("numeric", "binary")
 # What pyarrow (and numpy) raise for values they cannot convert (UnicodeEncodeError is a ValueError).
 _DATA_ERRORS = (ValueError, TypeError, pa.ArrowException)
+
+
+class ShadowLike(Protocol):
+    """A shadow's predictions of a request's rows (``serving.shadow.ShadowOutput`` fits)."""
+
+    labels: Sequence[str]
+    score: np.ndarray
+    model_version: str
 
 
 class ColumnLike(Protocol):
@@ -227,6 +240,9 @@ class _Batch:
     model_version: np.ndarray  # object
     logged_at: np.ndarray  # int64, microseconds since the epoch, UTC
     request_id: np.ndarray  # object
+    shadow_prediction: np.ndarray  # object, None without a shadow
+    shadow_probability: np.ndarray  # float64, NaN without a shadow
+    shadow_model_version: np.ndarray  # object, None without a shadow
 
     def __len__(self) -> int:
         return len(self.probability)
@@ -241,6 +257,9 @@ class _Batch:
             self.model_version[cut],
             self.logged_at[cut],
             self.request_id[cut],
+            self.shadow_prediction[cut],
+            self.shadow_probability[cut],
+            self.shadow_model_version[cut],
         )
 
     def check(self, n_numeric: int, n_text: int) -> _Batch:
@@ -250,7 +269,10 @@ class _Batch:
             raise ValueError(
                 f"feature blocks of shape {self.numeric.shape} and {self.text.shape} for {rows} rows"
             )
-        lengths = {len(self.prediction), len(self.model_version), len(self.logged_at), len(self.request_id)}
+        lengths = {
+            len(getattr(self, name))
+            for name in ("prediction", "model_version", "logged_at", "request_id", *SHADOW_COLUMNS)
+        }
         if lengths != {rows}:
             raise ValueError(f"log columns of unequal lengths for {rows} rows")
         return self
@@ -259,7 +281,16 @@ class _Batch:
     def empty(n_numeric: int, n_text: int) -> _Batch:
         text, nothing = np.empty((n_text, 0), dtype=object), np.empty(0, dtype=object)
         return _Batch(
-            np.empty((n_numeric, 0)), text, nothing, np.empty(0), nothing, np.empty(0, np.int64), nothing
+            np.empty((n_numeric, 0)),
+            text,
+            nothing,
+            np.empty(0),
+            nothing,
+            np.empty(0, np.int64),
+            nothing,
+            nothing,
+            np.empty(0),
+            nothing,
         )
 
     @staticmethod
@@ -271,17 +302,29 @@ class _Batch:
                 np.concatenate([getattr(b, name) for b in batches], axis=-1)
                 for name in ("numeric", "text", "prediction", "probability", "model_version")
             ),
-            np.concatenate([b.logged_at for b in batches]),
-            np.concatenate([b.request_id for b in batches]),
+            *(
+                np.concatenate([getattr(b, name) for b in batches])
+                for name in ("logged_at", "request_id", *SHADOW_COLUMNS)
+            ),
         )
 
 
-# One queued request: numeric block, text block, labels, probabilities, version, time (us), id, rows.
-_Entry = tuple[np.ndarray, np.ndarray, Sequence[str], np.ndarray, str, int, str, int]
+# One queued request: numeric block, text block, labels, probabilities, version, time (us), id, rows,
+# and the shadow's output (or None).
+_Entry = tuple[np.ndarray, np.ndarray, Sequence[str], np.ndarray, str, int, str, int, "ShadowLike | None"]
+
+
+@dataclass(frozen=True)
+class _TrimmedShadow:
+    labels: Sequence[str]
+    score: np.ndarray
+    model_version: str
 
 
 def _trim(entry: _Entry, drop: int) -> _Entry:
-    numeric, text, labels, probabilities, version, logged_at, request_id, rows = entry
+    numeric, text, labels, probabilities, version, logged_at, request_id, rows, shadow = entry
+    if shadow is not None:
+        shadow = _TrimmedShadow(shadow.labels[drop:], shadow.score[drop:], shadow.model_version)
     return (
         numeric[:, drop:],
         text[:, drop:],
@@ -291,6 +334,7 @@ def _trim(entry: _Entry, drop: int) -> _Entry:
         logged_at,
         request_id,
         rows - drop,
+        shadow,
     )
 
 
@@ -305,6 +349,20 @@ def _batch_of(entries: list[_Entry], n_numeric: int, n_text: int) -> _Batch:
         values[:] = [e[position] for e in entries]
         return np.repeat(values, counts)
 
+    shadow_prediction = np.full(total, None, dtype=object)
+    shadow_probability = np.full(total, np.nan)
+    shadow_version = np.full(total, None, dtype=object)
+    if any(e[8] is not None for e in entries):
+        start = 0
+        for e, rows in zip(entries, counts.tolist(), strict=True):
+            shadow = e[8]
+            if shadow is not None:
+                if len(shadow.labels) != rows or len(shadow.score) != rows:
+                    raise ValueError(f"a shadow output of {len(shadow.labels)} labels for {rows} rows")
+                shadow_prediction[start : start + rows] = list(shadow.labels)
+                shadow_probability[start : start + rows] = np.asarray(shadow.score, dtype=np.float64)
+                shadow_version[start : start + rows] = shadow.model_version
+            start += rows
     return _Batch(
         np.concatenate([e[0] for e in entries], axis=1) if n_numeric else np.empty((0, total)),
         np.concatenate([e[1] for e in entries], axis=1) if n_text else np.empty((0, total), dtype=object),
@@ -313,6 +371,9 @@ def _batch_of(entries: list[_Entry], n_numeric: int, n_text: int) -> _Batch:
         repeated(4, object),
         repeated(5, np.int64),
         repeated(6, object),
+        shadow_prediction,
+        shadow_probability,
+        shadow_version,
     ).check(n_numeric, n_text)
 
 
@@ -367,7 +428,7 @@ class RequestLogWriter:
         hash_key: bytes | None = None,
         start: bool = True,
     ) -> None:
-        clash = sorted({c.name for c in features} & set(LOG_COLUMNS))
+        clash = sorted({c.name for c in features} & set(LOG_COLUMNS + SHADOW_COLUMNS))
         if clash:
             raise ValueError(f"feature column(s) {clash} clash with the request log's own columns")
         self.flush_s = _number("flush_s", flush_s, float)
@@ -410,6 +471,9 @@ class RequestLogWriter:
                 pa.field("model_version", pa.string()),
                 pa.field("logged_at", _TIMESTAMP),
                 pa.field("request_id", pa.string()),
+                pa.field("shadow_prediction", pa.string()),
+                pa.field("shadow_probability", pa.float64()),
+                pa.field("shadow_model_version", pa.string()),
             ],
             metadata={_METADATA_KEY: json.dumps({**described, "hash": "hmac-sha256"}).encode()},
         )
@@ -456,6 +520,7 @@ class RequestLogWriter:
         model_version: str,
         request_id: str,
         logged_at: datetime | None = None,
+        shadow: ShadowLike | None = None,
     ) -> int:
         """Queue one request's rows; cheap, no I/O. Returns rows dropped since the last report.
 
@@ -467,6 +532,7 @@ class RequestLogWriter:
             model_version: The served version.
             request_id: The request's id (one per request, repeated on its rows).
             logged_at: When it was answered; now by default.
+            shadow: What a shadow predicted for the same rows (labels, scores, its version).
 
         Returns:
             How many rows were dropped (the oldest, on overflow, or rows that could not be
@@ -480,7 +546,7 @@ class RequestLogWriter:
             text = frame[self.text_names].to_numpy(dtype=object).T
         n_rows = len(probabilities)
         micros = time.time_ns() // 1000 if logged_at is None else _micros(logged_at)
-        entry = (numeric, text, predictions, probabilities, model_version, micros, request_id, n_rows)
+        entry = (numeric, text, predictions, probabilities, model_version, micros, request_id, n_rows, shadow)
         with self._lock:
             if self._closed:
                 self._unreported_drops += n_rows
@@ -641,6 +707,9 @@ class RequestLogWriter:
             _strings(batch.model_version),
             pa.array(batch.logged_at, type=pa.int64()).cast(_TIMESTAMP),
             _strings(batch.request_id),
+            _strings(batch.shadow_prediction),
+            pa.array(batch.shadow_probability, type=pa.float64(), from_pandas=True),
+            _strings(batch.shadow_model_version),
         ]
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
@@ -841,6 +910,10 @@ def empty_request_log() -> pd.DataFrame:
             "model_version": pd.Series(dtype=object),
             "logged_at": pd.Series(dtype="datetime64[us, UTC]"),
             "request_id": pd.Series(dtype=object),
+            **{
+                name: pd.Series(dtype="float64" if name == "shadow_probability" else object)
+                for name in SHADOW_COLUMNS
+            },
         }
     )
     frame.attrs.update({HASHED_COLUMNS_ATTR: [], OMITTED_COLUMNS_ATTR: []})
@@ -860,10 +933,11 @@ def read_request_log(directory: str | os.PathLike, since: datetime | timedelta |
         text or NaN for categorical; the union when versions differ; hashed columns as
         hex digests, omitted ones absent, or NaN on the rows of the files that left them
         out), then ``prediction``, ``probability``, ``model_version``, ``logged_at``
-        (``datetime64[us, UTC]``) and ``request_id``. Empty, with those five columns, when
-        nothing is logged. ``attrs[HASHED_COLUMNS_ATTR]`` and ``attrs[OMITTED_COLUMNS_ATTR]``
-        list (sorted) the columns any file read hashed or left out: their values are not
-        comparable with raw data.
+        (``datetime64[us, UTC]``) and ``request_id``, then :data:`SHADOW_COLUMNS` (missing on
+        rows logged without a shadow, and in files written before shadows were logged). Empty,
+        with those eight columns, when nothing is logged. ``attrs[HASHED_COLUMNS_ATTR]`` and
+        ``attrs[OMITTED_COLUMNS_ATTR]`` list (sorted) the columns any file read hashed or left
+        out: their values are not comparable with raw data.
 
     Raises:
         FileNotFoundError: When ``directory`` does not exist.
@@ -898,10 +972,14 @@ def read_request_log(directory: str | os.PathLike, since: datetime | timedelta |
         return empty_request_log()
     table = pa.concat_tables(tables, promote_options="permissive")
     frame = table.to_pandas()
-    features = [name for name in frame.columns if name not in LOG_COLUMNS]
+    own = LOG_COLUMNS + SHADOW_COLUMNS
+    for name in SHADOW_COLUMNS:  # files written before shadows were logged lack them
+        if name not in frame.columns:
+            frame[name] = np.nan if name == "shadow_probability" else None
+    features = [name for name in frame.columns if name not in own]
     for name in features:
         if frame[name].dtype == object:
             frame[name] = frame[name].where(frame[name].notna(), np.nan)
-    frame = frame[features + LOG_COLUMNS].sort_values("logged_at", kind="stable", ignore_index=True)
+    frame = frame[features + own].sort_values("logged_at", kind="stable", ignore_index=True)
     frame.attrs.update({HASHED_COLUMNS_ATTR: sorted(hashed), OMITTED_COLUMNS_ATTR: sorted(omitted)})
     return frame

@@ -23,6 +23,7 @@ from serving.request_log import RequestLogWriter
 from serving.request_schema import ParsedRequest, RequestSchema
 from serving.scoring import Scorer, choose_scorer
 from serving.settings import ServingSettings
+from serving.shadow import ShadowModel, load_shadow, shadow_directory
 
 __all__ = ["Prediction", "ServedModel", "request_id_of"]
 
@@ -92,6 +93,9 @@ class ServedModel:
             reason=self.scorer.reason.split(":")[0][:60],
             served_model_version=meta.model_version,
         ).set(1)
+        self.shadow: ShadowModel | None = load_shadow(
+            shadow_directory(bundle.directory, settings.shadow_dir), meta, self.schema, settings.fast_path
+        )
         self.request_log = _request_log(settings, meta.features)
 
     @classmethod
@@ -128,10 +132,15 @@ class ServedModel:
         result = answer(self.meta, unscorable_check(scores, parsed))
         identifier = request_id_of(request_id)
         self._count(result, parsed)
+        # The shadow scores the same parsed rows after production's answer is made; its output
+        # only goes to the request log (none: nothing to keep it in).
+        shadow = (
+            self.shadow.predict(parsed) if self.shadow is not None and self.request_log is not None else None
+        )
         if self.request_log is not None:
             labels = [str(label) for label in result.labels]
             dropped = self.request_log.append(
-                parsed, labels, result.score, self.meta.model_version, identifier
+                parsed, labels, result.score, self.meta.model_version, identifier, shadow=shadow
             )
             version = self.meta.model_version
             self.metrics.labels(self.metrics.request_log_rows, served_model_version=version).inc(len(labels))

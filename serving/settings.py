@@ -84,6 +84,9 @@ class ServingSettings(BaseSettings):
     # ---------------------------------------------------------------- scoring
     fast_path: bool = Field(True, validation_alias=_alias("SERVING_FAST_PATH"))
     """``off``: the scikit-learn Pipeline scores even where the compiled path agrees with it."""
+    shadow_dir: Path | None = Field(None, validation_alias=_alias("SERVING_SHADOW_DIR"))
+    """A challenger's bundle scored on every request and logged, never answered (``SERVING_SHADOW_DIR``);
+    default: the served bundle's ``shadow/`` folder when it has one."""
 
     # ---------------------------------------------------------------- request log
     request_log_dir: Path | None = Field(None, validation_alias=_alias("SERVING_REQUEST_LOG_DIR"))
@@ -123,7 +126,7 @@ class ServingSettings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("request_log_dir", mode="before")
+    @field_validator("request_log_dir", "shadow_dir", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

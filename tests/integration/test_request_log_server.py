@@ -29,7 +29,7 @@ from flavors.local_seldon.supervisor import ACTIVE_FILE, STOP_MARGIN_S, TARGET_F
 from serving.bundle import save_bundle
 from serving.metrics import ServingMetrics
 from serving.protocols import seldon
-from serving.request_log import LOG_COLUMNS, read_request_log
+from serving.request_log import LOG_COLUMNS, SHADOW_COLUMNS, read_request_log
 from serving.served_model import ServedModel
 from serving.settings import SettingsError, load_settings
 from tabular_ml.modelling.model import build_model, encode_target
@@ -211,7 +211,7 @@ def test_two_workers_log_every_answered_row_once(tmp_path, bundles, rows):
         }
         assert len(log_pids(log_dir)) == 2 and log_pids(log_dir) <= workers
 
-        assert list(log.columns) == list(rows.columns) + LOG_COLUMNS
+        assert list(log.columns) == list(rows.columns) + LOG_COLUMNS + SHADOW_COLUMNS
         assert set(log["model_version"]) == {"1"}
         assert log["logged_at"].between(started, pd.Timestamp.now(tz="UTC")).all()
         for request_id, group in log.groupby("request_id", sort=False):

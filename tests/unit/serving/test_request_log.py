@@ -28,6 +28,7 @@ from serving.request_log import (
     HASHED_COLUMNS_ATTR,
     LOG_COLUMNS,
     OMITTED_COLUMNS_ATTR,
+    SHADOW_COLUMNS,
     RequestLogWriter,
     read_request_log,
 )
@@ -98,7 +99,7 @@ def test_rows_read_back_with_features_as_parsed_and_the_log_columns(tmp_path, sc
     after = datetime.now(UTC)
 
     log = read_request_log(tmp_path)
-    assert list(log.columns) == NAMES + LOG_COLUMNS
+    assert list(log.columns) == NAMES + LOG_COLUMNS + SHADOW_COLUMNS
     assert log["tenure"].tolist() == [0.0, 1.0, 2.0, 3.0]
     assert log["contract"].tolist() == ["Month-to-month", "One year", "Month-to-month", "Two year"]
     assert log["senior"].tolist() == [0.0, 1.0, 0.0, 1.0]
@@ -540,7 +541,7 @@ def test_hashed_columns_are_keyed_digests_and_omitted_ones_are_not_written(tmp_p
     assert "tenure" not in pq.read_schema(log_files(tmp_path)[0]).names  # not in the file at all
 
     log = read_request_log(tmp_path)
-    assert list(log.columns) == ["contract", "senior", "payment", *LOG_COLUMNS]
+    assert list(log.columns) == ["contract", "senior", "payment", *LOG_COLUMNS, *SHADOW_COLUMNS]
     contracts = ["One year" if i % 2 else "Month-to-month" for i in range(6)] + ["One year"]
     assert log["contract"].tolist() == [digest(text) for text in contracts]
     assert log["contract"].nunique() == 2  # equal values stay equal: monitoring can still count them
@@ -571,7 +572,7 @@ def test_a_log_mixing_raw_hashed_and_omitted_files_reads_as_one_frame(tmp_path, 
     append(private, schema, 2, 2)
     private.flush()
     log = read_request_log(tmp_path)
-    assert list(log.columns) == NAMES + LOG_COLUMNS
+    assert list(log.columns) == NAMES + LOG_COLUMNS + SHADOW_COLUMNS
     assert log["contract"].tolist() == [
         "Month-to-month",
         "One year",
@@ -692,7 +693,7 @@ def test_since_filters_by_logged_at(tmp_path, schema, writers):
     exact = read_request_log(tmp_path, since=now - timedelta(hours=3))
     assert exact["tenure"].tolist() == [1.0, 2.0]  # logged_at >= since
     future = read_request_log(tmp_path, since=now + timedelta(minutes=1))
-    assert future.empty and list(future.columns) == LOG_COLUMNS
+    assert future.empty and list(future.columns) == LOG_COLUMNS + SHADOW_COLUMNS
     with pytest.raises(ValueError, match="no time zone"):
         read_request_log(tmp_path, since=datetime(2026, 1, 1))
 
@@ -717,7 +718,7 @@ def test_versions_with_other_columns_read_as_one_frame(tmp_path, schema, writers
     newer.append(pd.DataFrame(row), ["No"], np.array([0.2]), "8", "new")
     newer.close()
     log = read_request_log(tmp_path)
-    assert list(log.columns) == [*NAMES, "extra", *LOG_COLUMNS]
+    assert list(log.columns) == [*NAMES, "extra", *LOG_COLUMNS, *SHADOW_COLUMNS]
     assert log["model_version"].tolist() == ["7", "7", "8"]
     assert log["extra"].isna().tolist() == [True, True, False] and log.loc[2, "extra"] == 5.0
 
@@ -746,7 +747,7 @@ def test_a_file_deleted_between_listing_and_reading_is_skipped_quietly(
 
 def test_an_empty_directory_gives_an_empty_frame_and_a_missing_one_an_error(tmp_path):
     empty = read_request_log(tmp_path)
-    assert empty.empty and list(empty.columns) == LOG_COLUMNS
+    assert empty.empty and list(empty.columns) == LOG_COLUMNS + SHADOW_COLUMNS
     assert str(empty["logged_at"].dtype) == "datetime64[us, UTC]"
     with pytest.raises(FileNotFoundError, match=r"^request log directory .*nowhere does not exist"):
         read_request_log(tmp_path / "nowhere")
