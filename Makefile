@@ -6,6 +6,9 @@ ZENML  := $(VENV)/bin/zenml
 CONFIG ?= configs/training.yaml
 # The docs site's port: the local model server takes 8000.
 DOCS_PORT ?= 8001
+# The monitoring history's Evidently UI (history.path of configs/monitoring.yaml).
+MONITORING_UI_PORT ?= 8002
+MONITORING_HISTORY ?= data/monitoring_history
 # Tests run on TEST_WORKERS processes (pytest-xdist), each test file whole on one of them: the
 # tests of an integration module share its pipeline runs and servers. Files are handed out in
 # collection order, tests/integration (the long ones) first, so the short unit files even out the
@@ -18,7 +21,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run serve drift-data monitor notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log score bench-batch bench-draft bench-serving wrk
+.PHONY: help install init stack run serve drift-data monitor monitoring-ui notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log score bench-batch bench-draft bench-serving wrk
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -76,6 +79,9 @@ drift-data: install ## Write a held-out slice and a drifted copy of the bundled 
 
 monitor: stack ## Run the monitoring job once (CURRENT=path to compare; exit 3 on an alert)
 	$(PY) run.py --config configs/monitoring.yaml $(if $(CURRENT),parameters.current.path=$(CURRENT))
+
+monitoring-ui: install ## Start Evidently's UI on the monitoring history, http://127.0.0.1:$(MONITORING_UI_PORT)
+	$(VENV)/bin/evidently ui --workspace $(MONITORING_HISTORY)/evidently --host 127.0.0.1 --port $(MONITORING_UI_PORT)
 
 score: stack ## Batch-score with the production model version (configs/inference.yaml; SOURCE=path to score)
 	$(PY) run.py --config configs/inference.yaml $(if $(SOURCE),parameters.source.path=$(SOURCE))

@@ -2,10 +2,19 @@
 
 from zenml import pipeline
 
-from steps.monitoring import check_drift, decide_alert, prepare_monitoring_data, retrain_on_drift
+from steps.monitoring import (
+    check_drift,
+    decide_alert,
+    join_late_labels,
+    prepare_monitoring_data,
+    record_monitoring_history,
+    retrain_on_drift,
+)
 from tabular_ml.configuration.schema import (
     CurrentDataConfig,
+    HistoryConfig,
     MonitoringThresholds,
+    RealizedConfig,
     RetrainConfig,
     SourceConfig,
 )
@@ -22,10 +31,13 @@ def monitoring(
     thresholds: MonitoringThresholds,
     on_drift: str,
     retrain: RetrainConfig,
+    realized: RealizedConfig,
+    history: HistoryConfig,
 ) -> None:
     """Current data vs the production version's reference: quality, drift, performance -> verdict.
 
-    On an alert with ``on_drift: retrain``, the last step runs training, then deployment.
+    On an alert with ``on_drift: retrain``, a step runs training, then deployment. Late labels are
+    joined to the served predictions per window, and the run's numbers go into the version's history.
     """
     reference_sample, current_sample, data_quality, current_metrics = prepare_monitoring_data(
         current=current,
@@ -37,3 +49,7 @@ def monitoring(
     drift_summary, _ = check_drift(reference_sample, current_sample, min_current_rows=min_current_rows)
     verdict = decide_alert(drift_summary, data_quality, current_metrics, thresholds=thresholds)
     retrain_on_drift(verdict, on_drift=on_drift, retrain=retrain)
+    realized_performance = join_late_labels(
+        verdict, current=current, labels=labels, key_column=key_column, realized=realized, history=history
+    )
+    record_monitoring_history(drift_summary, data_quality, verdict, realized_performance, history=history)

@@ -674,6 +674,32 @@ class RetrainConfig(StrictModel):
     deployment_overrides: list[str] = Field(default_factory=list, description="...and for the deployment run")
 
 
+class RealizedConfig(StrictModel):
+    """Realized performance: late labels joined to the predictions served, per time window."""
+
+    window: str = Field(
+        "1d",
+        pattern=r"^\d+(\.\d+)?[smhd]$",
+        description="the window the predictions are grouped by (30m, 1d, 7d)",
+    )
+    timestamp_column: str | None = Field(
+        None,
+        description="the current data's column of when each prediction was made (the request log's "
+        "logged_at is used for it); without one, a source's rows fall in the run's window",
+    )
+
+
+class HistoryConfig(StrictModel):
+    """Where every monitoring run's numbers are kept, one time series per model version."""
+
+    path: str = Field(
+        "data/monitoring_history",
+        description="the history folder: <model>/version-<n>/ holds runs.jsonl and realized_windows.json, "
+        "evidently/ the Evidently workspace `make monitoring-ui` shows",
+    )
+    evidently: bool = Field(True, description="also add a snapshot per run to the Evidently workspace")
+
+
 class MonitoringParameters(StrictModel):
     """The ``parameters:`` section of configs/monitoring.yaml."""
 
@@ -694,6 +720,8 @@ class MonitoringParameters(StrictModel):
         "alert", description="on an alert: alert only, or retrain then deploy (gated promotion)"
     )
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    realized: RealizedConfig = Field(default_factory=RealizedConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
 
     @model_validator(mode="after")
     def _labels_need_a_key(self) -> MonitoringParameters:
