@@ -52,7 +52,7 @@ class DriftSpecError(ValueError):
     """A drift request that cannot be applied to the frame (named column, what is wrong)."""
 
 
-def _rng(seed: int, *labels: str) -> np.random.Generator:
+def random_stream(seed: int, *labels: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(":".join(labels).encode())])
 
 
@@ -65,7 +65,7 @@ def split_holdout(frame: pd.DataFrame, rows: int, seed: int) -> tuple[pd.DataFra
         raise DriftSpecError(
             f"holdout rows must be between 1 and {len(frame) - 1} (the input has {len(frame)})"
         )
-    positions = np.sort(_rng(seed, "holdout").permutation(len(frame))[:rows])
+    positions = np.sort(random_stream(seed, "holdout").permutation(len(frame))[:rows])
     taken = np.zeros(len(frame), dtype=bool)
     taken[positions] = True
     holdout = frame.iloc[positions].reset_index(drop=True)
@@ -125,16 +125,16 @@ def parse_category_mix(text: str) -> dict[str, dict[str, float]]:
         category, sep, share = value.rpartition(":")
         if not sep or not category:
             raise DriftSpecError(f"--category-mix: {column}={value!r} is not COLUMN=CATEGORY:SHARE")
-        mix.setdefault(column, {})[category] = _share(share, f"--category-mix {column}={category}")
+        mix.setdefault(column, {})[category] = parse_share(share, f"--category-mix {column}={category}")
     return mix
 
 
 def parse_missing(text: str) -> dict[str, float]:
     """``"total_charges=0.2"`` -> ``{"total_charges": 0.2}``."""
-    return {column: _share(value, f"--missing {column}") for column, value in _pairs(text, "--missing")}
+    return {column: parse_share(value, f"--missing {column}") for column, value in _pairs(text, "--missing")}
 
 
-def _share(value: Any, what: str) -> float:
+def parse_share(value: Any, what: str) -> float:
     try:
         share = float(value)
     except (TypeError, ValueError):
@@ -264,14 +264,14 @@ def _mix_categories(
 ) -> dict[str, Any]:
     values = _known_column(frame, column, "category_mix")
     requested = {
-        _category_key(values, category, column): _share(share, f"category_mix {column}={category}")
+        _category_key(values, category, column): parse_share(share, f"category_mix {column}={category}")
         for category, share in requested.items()
     }
     if not requested:
         raise DriftSpecError(f"category_mix: no category given for {column!r}")
     current = values.dropna().value_counts()
     counts = _target_counts(current, requested, column)
-    rng = _rng(seed, "category_mix", column)
+    rng = random_stream(seed, "category_mix", column)
     surplus_positions = []
     for category in sorted(current.index, key=str):
         surplus = int(current[category]) - counts.get(category, 0)
@@ -298,7 +298,7 @@ def _mix_categories(
 
 def _inject_missing(frame: pd.DataFrame, column: str, share: float, seed: int) -> dict[str, Any]:
     values = _known_column(frame, column, "missing")
-    share = _share(share, f"missing {column}")
+    share = parse_share(share, f"missing {column}")
     missing_before = int(values.isna().sum())
     target = round(share * len(values))
     if target < missing_before:
@@ -307,7 +307,9 @@ def _inject_missing(frame: pd.DataFrame, column: str, share: float, seed: int) -
             f"({missing_before / len(values):.4f}), more than the requested {share:g}"
         )
     present = np.flatnonzero(values.notna().to_numpy())
-    blank = _rng(seed, "missing", column).choice(present, size=target - missing_before, replace=False)
+    blank = random_stream(seed, "missing", column).choice(
+        present, size=target - missing_before, replace=False
+    )
     if pd.api.types.is_integer_dtype(values) and isinstance(values.dtype, np.dtype):
         frame[column] = values.astype("Int64")  # integers with gaps, printed without .0
     gap = np.nan if isinstance(frame[column].dtype, np.dtype) else pd.NA
