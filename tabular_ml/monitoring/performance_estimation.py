@@ -56,8 +56,9 @@ ESTIMATED_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("rmse", "mae"),
 }
 
-#: Half the interval's width, in standard deviations of the metric at the batch's size (~95 %).
-INTERVAL_WIDTH = 2.0
+#: Half the interval's width, in standard deviations of the metric at the batch's size: three, so
+#: a batch drawn like the holdout falls outside it rarely (~0.3 %) and an alert means something.
+INTERVAL_WIDTH = 3.0
 #: The holdout is cut into at least this many chunks to measure chunk-to-chunk variation...
 MIN_CHUNKS = 4
 #: ...in this many random cuts, so the spread does not hang on one shuffle.
