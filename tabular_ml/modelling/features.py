@@ -110,6 +110,10 @@ class DerivedFeature(TransformerMixin, BaseEstimator):
     def _compute(self, *inputs: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def input_columns(self) -> list[str]:
+        """The columns this feature is computed from (explanations share its contribution among them)."""
+        return list(self._inputs())
+
     def derive(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """This feature's column from ``columns`` (name -> 1-D array, one value per row: float64
         for numbers, object holding text or NaN for text): float64, impossible values as NaN.
