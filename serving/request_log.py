@@ -3,8 +3,8 @@
 A server with a request log directory records, for each successful prediction request,
 each row's features (as the request schema parsed them: numeric and binary columns as
 float64, categorical ones as text), ``prediction``, ``probability``, ``model_version``,
-``logged_at`` (UTC) and the request's ``request_id``; then what a shadow (a challenger scored
-on the same rows, never answered: :mod:`serving.shadow`) predicted: ``shadow_prediction``,
+``logged_at`` (UTC) and the request's ``request_id``; then what a shadow (a challenger never
+answered: :mod:`serving.shadow`) predicts for the same row: ``shadow_prediction``,
 ``shadow_probability`` and ``shadow_model_version``, missing on rows served without one. The server's settings
 (``serving/settings.py``) give :class:`RequestLogWriter` its keyword arguments.
 
@@ -26,6 +26,11 @@ Parquet files in the directory:
   ``backslashreplace``), in that value only; a value of another type in a text column is
   written as its ``str``. Should a row (or a request's arrays) still not convert, only it is
   dropped;
+- a shadow is scored here, in the writer thread, on each batch of rows taken from the queue
+  (``shadow``: a function of the batch's numeric and text blocks, called on at most
+  :data:`SHADOW_CHUNK_ROWS` rows at a time), not on the request path: many rows at once cost
+  little more than one, and the answer waits for none of it. A shadow that raises or answers
+  wrongly leaves its rows' shadow columns missing, counted in ``shadow_failed_rows``;
 - memory is bounded: beyond ``max_buffer_rows`` queued rows the oldest are dropped, counted,
   and reported in a warning and in the ``request_log_dropped_rows_total`` metric; rows that
   cannot be converted, and those of a file that cannot be written, are counted the same way;
@@ -60,7 +65,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -106,6 +111,8 @@ FILE_SUFFIX = ".parquet"
 LOG_COLUMNS = ["prediction", "probability", "model_version", "logged_at", "request_id"]
 #: After the log columns: the shadow's output on the same rows (missing without a shadow).
 SHADOW_COLUMNS = ["shadow_prediction", "shadow_probability", "shadow_model_version"]
+#: The most rows a shadow scores in one call (its scorer's temporary arrays stay small).
+SHADOW_CHUNK_ROWS = 4096
 #: ``read_request_log(...).attrs`` keys: the feature columns some file read hashed, or left out.
 HASHED_COLUMNS_ATTR = "hashed_columns"
 OMITTED_COLUMNS_ATTR = "omitted_columns"
@@ -121,7 +128,7 @@ _DATA_ERRORS = (ValueError, TypeError, pa.ArrowException)
 
 
 class ShadowLike(Protocol):
-    """A shadow's predictions of a request's rows (``serving.shadow.ShadowOutput`` fits)."""
+    """A shadow's predictions of some rows (``serving.shadow.ShadowOutput`` fits)."""
 
     labels: Sequence[str]
     score: np.ndarray
@@ -309,22 +316,12 @@ class _Batch:
         )
 
 
-# One queued request: numeric block, text block, labels, probabilities, version, time (us), id, rows,
-# and the shadow's output (or None).
-_Entry = tuple[np.ndarray, np.ndarray, Sequence[str], np.ndarray, str, int, str, int, "ShadowLike | None"]
-
-
-@dataclass(frozen=True)
-class _TrimmedShadow:
-    labels: Sequence[str]
-    score: np.ndarray
-    model_version: str
+# One queued request: numeric block, text block, labels, probabilities, version, time (us), id, rows.
+_Entry = tuple[np.ndarray, np.ndarray, Sequence[str], np.ndarray, str, int, str, int]
 
 
 def _trim(entry: _Entry, drop: int) -> _Entry:
-    numeric, text, labels, probabilities, version, logged_at, request_id, rows, shadow = entry
-    if shadow is not None:
-        shadow = _TrimmedShadow(shadow.labels[drop:], shadow.score[drop:], shadow.model_version)
+    numeric, text, labels, probabilities, version, logged_at, request_id, rows = entry
     return (
         numeric[:, drop:],
         text[:, drop:],
@@ -334,7 +331,6 @@ def _trim(entry: _Entry, drop: int) -> _Entry:
         logged_at,
         request_id,
         rows - drop,
-        shadow,
     )
 
 
@@ -349,20 +345,6 @@ def _batch_of(entries: list[_Entry], n_numeric: int, n_text: int) -> _Batch:
         values[:] = [e[position] for e in entries]
         return np.repeat(values, counts)
 
-    shadow_prediction = np.full(total, None, dtype=object)
-    shadow_probability = np.full(total, np.nan)
-    shadow_version = np.full(total, None, dtype=object)
-    if any(e[8] is not None for e in entries):
-        start = 0
-        for e, rows in zip(entries, counts.tolist(), strict=True):
-            shadow = e[8]
-            if shadow is not None:
-                if len(shadow.labels) != rows or len(shadow.score) != rows:
-                    raise ValueError(f"a shadow output of {len(shadow.labels)} labels for {rows} rows")
-                shadow_prediction[start : start + rows] = list(shadow.labels)
-                shadow_probability[start : start + rows] = np.asarray(shadow.score, dtype=np.float64)
-                shadow_version[start : start + rows] = shadow.model_version
-            start += rows
     return _Batch(
         np.concatenate([e[0] for e in entries], axis=1) if n_numeric else np.empty((0, total)),
         np.concatenate([e[1] for e in entries], axis=1) if n_text else np.empty((0, total), dtype=object),
@@ -371,9 +353,9 @@ def _batch_of(entries: list[_Entry], n_numeric: int, n_text: int) -> _Batch:
         repeated(4, object),
         repeated(5, np.int64),
         repeated(6, object),
-        shadow_prediction,
-        shadow_probability,
-        shadow_version,
+        np.full(total, None, dtype=object),  # the shadow's columns: filled by _score_shadow
+        np.full(total, np.nan),
+        np.full(total, None, dtype=object),
     ).check(n_numeric, n_text)
 
 
@@ -404,6 +386,8 @@ class RequestLogWriter:
             hashes to match.
         start: Start the writer thread (False: only :meth:`flush`, :meth:`prune` and
             :meth:`close` write, in the calling thread; for tests).
+        shadow: A challenger's predictions of rows given as (numeric block, text block) in
+            the features' order by kind, as queued (see the module doc); None: no shadow.
 
     Raises:
         ValueError: A one-line message naming the argument: a feature named like a log
@@ -427,6 +411,7 @@ class RequestLogWriter:
         omitted_columns: Sequence[str] = (),
         hash_key: bytes | None = None,
         start: bool = True,
+        shadow: Callable[[np.ndarray, np.ndarray], ShadowLike] | None = None,
     ) -> None:
         clash = sorted({c.name for c in features} & set(LOG_COLUMNS + SHADOW_COLUMNS))
         if clash:
@@ -497,6 +482,8 @@ class RequestLogWriter:
         self.rows_dropped = 0
         self.files_written = 0
         self.files_pruned = 0
+        self.shadow = shadow
+        self.shadow_failed_rows = 0
 
         # pyarrow imports parts of itself on first use, and one of them registers a threading
         # exit hook, which Python refuses once it is shutting down: the last flush, at exit,
@@ -520,7 +507,6 @@ class RequestLogWriter:
         model_version: str,
         request_id: str,
         logged_at: datetime | None = None,
-        shadow: ShadowLike | None = None,
     ) -> int:
         """Queue one request's rows; cheap, no I/O. Returns rows dropped since the last report.
 
@@ -532,7 +518,6 @@ class RequestLogWriter:
             model_version: The served version.
             request_id: The request's id (one per request, repeated on its rows).
             logged_at: When it was answered; now by default.
-            shadow: What a shadow predicted for the same rows (labels, scores, its version).
 
         Returns:
             How many rows were dropped (the oldest, on overflow, or rows that could not be
@@ -546,7 +531,7 @@ class RequestLogWriter:
             text = frame[self.text_names].to_numpy(dtype=object).T
         n_rows = len(probabilities)
         micros = time.time_ns() // 1000 if logged_at is None else _micros(logged_at)
-        entry = (numeric, text, predictions, probabilities, model_version, micros, request_id, n_rows, shadow)
+        entry = (numeric, text, predictions, probabilities, model_version, micros, request_id, n_rows)
         with self._lock:
             if self._closed:
                 self._unreported_drops += n_rows
@@ -605,7 +590,7 @@ class RequestLogWriter:
             entries = self._take()
             batches = [self._pending] if self._pending is not None else []
             if entries:
-                batches += self._batches(entries)
+                batches += [self._score_shadow(batch) for batch in self._batches(entries)]
             self._pending = None
             if not batches:
                 return 0
@@ -619,6 +604,35 @@ class RequestLogWriter:
             if start < len(batch):
                 self._pending = batch.slice(start)
             return written
+
+    def _score_shadow(self, batch: _Batch) -> _Batch:
+        """``batch`` with the shadow's columns filled (left missing where the shadow fails)."""
+        if self.shadow is None:
+            return batch
+        for start in range(0, len(batch), SHADOW_CHUNK_ROWS):
+            cut = slice(start, start + SHADOW_CHUNK_ROWS)
+            rows = len(batch.probability[cut])
+            try:
+                output = self.shadow(batch.numeric[:, cut], batch.text[:, cut])
+                labels, score = list(output.labels), np.asarray(output.score, dtype=np.float64)
+                if len(labels) != rows or score.shape != (rows,):
+                    raise ValueError(
+                        f"{len(labels)} labels and scores of shape {score.shape} for {rows} rows"
+                    )
+            except Exception as exc:  # whatever the shadow does, production's rows are written
+                self.shadow_failed_rows += rows
+                logger.warning(
+                    "Request log: the shadow failed on %d rows (%d so far): %s: %s",
+                    rows,
+                    self.shadow_failed_rows,
+                    type(exc).__name__,
+                    exc,
+                )
+                continue
+            batch.shadow_prediction[cut] = labels
+            batch.shadow_probability[cut] = score
+            batch.shadow_model_version[cut] = output.model_version
+        return batch
 
     def _batches(self, entries: list[_Entry]) -> list[_Batch]:
         """The queued requests in columnar form; a request whose arrays do not fit the others

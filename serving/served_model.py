@@ -93,10 +93,15 @@ class ServedModel:
             reason=self.scorer.reason.split(":")[0][:60],
             served_model_version=meta.model_version,
         ).set(1)
-        self.shadow: ShadowModel | None = load_shadow(
-            shadow_directory(bundle.directory, settings.shadow_dir), meta, self.schema, settings.fast_path
-        )
-        self.request_log = _request_log(settings, meta.features)
+        shadow_dir = shadow_directory(bundle.directory, settings.shadow_dir)
+        if shadow_dir is not None and settings.request_log_dir is None:
+            logger.warning(
+                "Not scoring the shadow in %s: the request log, which keeps its predictions, is off",
+                shadow_dir,
+            )
+            shadow_dir = None
+        self.shadow: ShadowModel | None = load_shadow(shadow_dir, meta, self.schema, settings.fast_path)
+        self.request_log = _request_log(settings, meta.features, self.shadow)
 
     @classmethod
     def load(cls, settings: ServingSettings, metrics: ServingMetrics) -> ServedModel:
@@ -132,15 +137,10 @@ class ServedModel:
         result = answer(self.meta, unscorable_check(scores, parsed))
         identifier = request_id_of(request_id)
         self._count(result, parsed)
-        # The shadow scores the same parsed rows after production's answer is made; its output
-        # only goes to the request log (none: nothing to keep it in).
-        shadow = (
-            self.shadow.predict(parsed) if self.shadow is not None and self.request_log is not None else None
-        )
         if self.request_log is not None:
             labels = [str(label) for label in result.labels]
             dropped = self.request_log.append(
-                parsed, labels, result.score, self.meta.model_version, identifier, shadow=shadow
+                parsed, labels, result.score, self.meta.model_version, identifier
             )
             version = self.meta.model_version
             self.metrics.labels(self.metrics.request_log_rows, served_model_version=version).inc(len(labels))
@@ -172,7 +172,9 @@ class ServedModel:
             self.request_log.close()
 
 
-def _request_log(settings: ServingSettings, features: list[Any]) -> RequestLogWriter | None:
+def _request_log(
+    settings: ServingSettings, features: list[Any], shadow: ShadowModel | None
+) -> RequestLogWriter | None:
     if settings.request_log_dir is None:
         return None
     key = settings.request_log_hash_key
@@ -187,6 +189,7 @@ def _request_log(settings: ServingSettings, features: list[Any]) -> RequestLogWr
         hashed_columns=settings.request_log_hashed_columns,
         omitted_columns=settings.request_log_omitted_columns,
         hash_key=key.get_secret_value().encode() if key is not None else None,
+        shadow=shadow.score_rows if shadow is not None else None,
     )
     logger.info(
         "Request log: %s (a file every %g s or %d rows, at most %d rows queued)",

@@ -33,6 +33,7 @@ from serving.request_log import (
     read_request_log,
 )
 from serving.request_schema import RequestSchema
+from serving.shadow import ShadowOutput
 from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import wait_for
 
@@ -775,3 +776,32 @@ def test_local_deployments_log_per_model_under_the_configured_folder(tmp_path, m
         k8s_config, _ = _seldon_kubernetes(deployer, "s3://b/churn/3", "churn", "3", serving)
         env = {e["name"]: e["value"] for e in k8s_config.spec["containers"][0]["env"]}
         assert ("SERVING_REQUEST_LOG_DIR" in env) is logged
+
+
+# ---------------------------------------------------------------------- a shadow's columns
+
+
+def test_a_shadow_scores_queued_rows_in_chunks_and_a_failing_chunk_is_left_missing(
+    tmp_path, schema, writers, monkeypatch
+):
+    monkeypatch.setattr("serving.request_log.SHADOW_CHUNK_ROWS", 4)
+    calls = []
+
+    def shadow(numeric, text):  # "Yes" when tenure is even; fails on the chunk holding tenure 5
+        calls.append(numeric.shape[1])
+        tenure = numeric[0]
+        if 5 in tenure:
+            raise RuntimeError("broken")
+        return ShadowOutput(["Yes" if t % 2 == 0 else "No" for t in tenure], tenure / 100.0, "8")
+
+    writer = writers(tmp_path, start=False, shadow=shadow)
+    append(writer, schema, 0, 3)
+    append(writer, schema, 3, 7)
+    assert writer.flush() == 10
+    assert calls == [4, 4, 2] and writer.shadow_failed_rows == 4
+    log = read_request_log(tmp_path)
+    scored = log["tenure"] < 4
+    assert log.loc[scored, "shadow_prediction"].tolist() == ["Yes", "No", "Yes", "No"]
+    assert log.loc[scored, "shadow_probability"].tolist() == [0.0, 0.01, 0.02, 0.03]
+    assert log["shadow_model_version"].tolist() == ["8"] * 4 + [None] * 4 + ["8"] * 2
+    assert log["prediction"].notna().all()

@@ -1,4 +1,4 @@
-"""A challenger in shadow (serving/shadow.py): scored on the same rows, logged, never answered."""
+"""A challenger in shadow (serving/shadow.py): scores the logged rows in the log's writer, never answers."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def bundles(tmp_path_factory, telco):
 def test_the_answer_is_productions_and_the_log_holds_both(bundles, telco, tmp_path):
     production, challenger = bundles
     _, _, rows = telco
-    alone = served_model(production, shadow_dir=tmp_path / "none")  # a missing shadow: production alone
+    alone = served_model(production)  # no request log: the shadow is not loaded
     assert alone.shadow is None
     expected = alone.predict(ndarray_request(rows)).answer
     shadow_alone = served_model(challenger).predict(ndarray_request(rows)).answer
@@ -83,18 +83,20 @@ def test_a_shadow_with_other_columns_is_not_loaded_and_production_serves(bundles
     assert read_request_log(tmp_path / "log")["shadow_prediction"].isna().all()
 
 
-def test_a_failing_shadow_never_fails_the_answer(bundles, telco, tmp_path):
+def test_a_failing_shadow_never_fails_the_answer_nor_the_log(bundles, telco, tmp_path):
     production, _ = bundles
     _, _, rows = telco
     served = served_model(production, request_log_dir=tmp_path / "log")
+    shadow = served.shadow
 
     def broken(parsed):
         raise RuntimeError("the challenger broke")
 
-    target = served.shadow.meta.target_spec
-    served.shadow = ShadowModel(served.shadow.meta, Scorer(None, target, compiled=broken))
+    served.request_log.shadow = ShadowModel(
+        shadow.meta, Scorer(None, shadow.meta.target_spec, compiled=broken), shadow.schema
+    ).score_rows
     answered = served.predict(ndarray_request(rows.head(2)))
     served.close()
-    assert len(answered.answer.rows) == 2 and served.shadow.failures == 1
+    assert len(answered.answer.rows) == 2 and served.request_log.shadow_failed_rows == 2
     log = read_request_log(tmp_path / "log")
-    assert len(log) == 2 and log["shadow_model_version"].isna().all()
+    assert len(log) == 2 and log["shadow_model_version"].isna().all() and log["prediction"].notna().all()
