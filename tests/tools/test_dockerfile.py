@@ -66,6 +66,8 @@ SERVE_TIME_MODULES = (
     "tabular_ml.modelling.features",
     "tabular_ml.tasks",
     "tabular_ml.data.cleaning",
+    "tabular_ml.modelling.explanations",
+    "shap",  # imported by the explanations when the served model is a tree ensemble
     "uvicorn.protocols.http.zttp_impl",
     "uvicorn.protocols.http.h11_impl",
     "uvicorn.loops.uvloop",
