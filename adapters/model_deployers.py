@@ -42,6 +42,7 @@ class DeploymentInfo(BaseModel):
     bundle_uri: str
     service_id: str
     outcome: str = "started"  # started | swapped | updated | unchanged
+    shadow_version: str | None = None  # the challenger scored in shadow, if any
 
 
 def export_bundle(artifact_store_path: str, model: TrainedModel, reference_rows: Any = None) -> str:
@@ -71,6 +72,23 @@ def export_bundle(artifact_store_path: str, model: TrainedModel, reference_rows:
         # the metadata file last: its presence means the bundle is complete
         for name in sorted(os.listdir(folder), key=lambda name: name == META_FILE):
             fileio.copy(os.path.join(folder, name), os.path.join(uri, name), overwrite=True)
+    return uri
+
+
+def shadowed_bundle(production_uri: str, shadow_uri: str, shadow_version: str) -> str:
+    """A bundle folder holding production's bundle with the shadow's in its ``shadow/`` folder
+    (``<production>+shadow-<version>`` beside it); return its URI. Both bundles stay as they are."""
+    from serving.bundle import META_FILE, SHADOW_DIR
+
+    uri = f"{production_uri.rstrip('/')}+shadow-{shadow_version}"
+    if fileio.exists(os.path.join(uri, META_FILE)):
+        return uri  # made before: never changed, a server may be reading it
+    fileio.makedirs(os.path.join(uri, SHADOW_DIR))
+    for source, target in ((shadow_uri, os.path.join(uri, SHADOW_DIR)), (production_uri, uri)):
+        # each metadata file last: its presence means the bundle is complete
+        for name in sorted(fileio.listdir(source), key=lambda name: str(name) == META_FILE):
+            if not fileio.isdir(os.path.join(source, str(name))):
+                fileio.copy(os.path.join(source, str(name)), os.path.join(target, str(name)), overwrite=True)
     return uri
 
 
@@ -169,6 +187,11 @@ def _service_config(
     if flavor == "seldon-local":
         return _local_seldon(bundle_uri, name, version, serving)
     if flavor == "mlflow":
+        if serving.shadow is not None:
+            raise ValueError(
+                "serving.shadow needs the seldon-local or seldon model deployer: the MLflow deployer serves "
+                "the MLflow model, which has no shadow"
+            )
         if not (mlflow_model_uri or "").startswith(("models:/", "runs:/")):
             raise ValueError(
                 f"version {version} has no MLflow model (trained without an MLflow tracker, or before "
@@ -260,6 +283,23 @@ def _image_changed(deployer: Any, service: Any, serving: ServingConfig) -> bool:
     return serving_image(components[0].spec if components else None) != serving.image
 
 
+def _bundle_changed(deployer: Any, service: Any, bundle_uri: str) -> bool:
+    """Whether the running server serves another bundle folder than ``bundle_uri`` (a shadow
+    added, changed or removed: the version alone says nothing of it)."""
+    if deployer.flavor == "seldon-local":
+        served = service.served().get("bundle_dir")
+        return bool(served) and served != bundle_uri
+    if deployer.flavor == "seldon":  # ZenML drops modelUri: the storage initializer holds it
+        from adapters.seldon_deployment import served_bundle_uri
+
+        name = service.seldon_deployment_name
+        predictors = deployer.seldon_client.get_deployment(name=name).spec.predictors
+        components = (predictors[0].componentSpecs if predictors else None) or []
+        served = served_bundle_uri(components[0].spec if components else None)
+        return served is not None and served != bundle_uri
+    return False
+
+
 def deploy(
     deployer: Any,
     bundle_uri: str,
@@ -288,6 +328,7 @@ def deploy(
             service is not None
             and served_version(service) == model_version
             and not _image_changed(deployer, service, serving)
+            and not _bundle_changed(deployer, service, bundle_uri)
         ):
             outcome = "unchanged"
             logger.info("Version %s of %s is already served; nothing to do", model_version, model_name)
@@ -321,6 +362,7 @@ def deploy(
             bundle_uri=bundle_uri,
             service_id=str(service.uuid),
             outcome=outcome,
+            shadow_version=str(serving.shadow) if serving.shadow is not None else None,
         )
 
 

@@ -71,6 +71,7 @@ __all__ = [
     "SERVING_UID",
     "pod_spec_for_zenml",
     "render_seldon_deployment",
+    "served_bundle_uri",
     "serving_image",
     "to_yaml",
     "zenml_deployment_config",
@@ -78,6 +79,7 @@ __all__ = [
 
 SELDON_API_VERSION = "machinelearning.seldon.io/v1"
 SELDON_KIND = "SeldonDeployment"
+SHADOW_PREDICTOR = "shadow"
 # ZenML's SeldonDeployment.build names the (only) graph node "classifier" for custom
 # deployments; Seldon matches graph nodes to containers by name, so ours is the same.
 GRAPH_NODE = "classifier"
@@ -287,8 +289,17 @@ def render_seldon_deployment(
     request_log: bool = True,
     request_log_claim: str | None = None,
     env: Mapping[str, str] | None = None,
+    shadow_model_uri: str | None = None,
+    shadow_version: str | int | None = None,
 ) -> dict[str, Any]:
     """A ``SeldonDeployment`` (``machinelearning.seldon.io/v1``) serving one model bundle.
+
+    With ``shadow_model_uri`` the resource gets a second predictor, ``shadow`` (``shadow: true``:
+    Seldon mirrors every request to it and discards its answers), serving that bundle in the
+    same image with a request log of its own: its rows carry the shadow's version, and a
+    client's ``meta.puid`` (the logged ``request_id``) pairs them with production's. (The
+    deployment pipeline's in-process shadow, a bundle with a ``shadow/`` folder, needs
+    neither: one pod logs both predictions on one row.)
 
     Args:
         name: The resource name (a DNS label); Seldon serves it under
@@ -308,6 +319,8 @@ def render_seldon_deployment(
         request_log: Log answered rows (see :func:`pod_spec_for_zenml`).
         request_log_claim: PersistentVolumeClaim for the log; None: an ``emptyDir``.
         env: More environment variables of the model container (see :func:`pod_spec_for_zenml`).
+        shadow_model_uri: A challenger's bundle to run as a shadow predictor; None: none.
+        shadow_version: The challenger's version (required with ``shadow_model_uri``).
 
     Returns:
         The resource as a JSON-compatible dict.
@@ -334,16 +347,28 @@ def render_seldon_deployment(
         request_log_claim=request_log_claim,
         env=env,
     )
+    predictors = [_predictor(predictor, replicas, model_uri, model_version, pod_spec, secret_name)]
+    if shadow_model_uri is not None:
+        if shadow_version is None:
+            raise ValueError("shadow_version is required with shadow_model_uri")
+        shadow_spec = pod_spec_for_zenml(
+            image,
+            shadow_model_uri,
+            shadow_version,
+            resources=resources,
+            workers=workers,
+            secret_name=secret_name,
+            image_pull_secret=image_pull_secret,
+            storage_initializer_image=storage_initializer_image,
+            request_log=request_log,
+            request_log_claim=request_log_claim,
+            env=env,
+        )
+        shadow = _predictor(
+            SHADOW_PREDICTOR, replicas, shadow_model_uri, shadow_version, shadow_spec, secret_name
+        )
+        predictors.append({**shadow, "shadow": True})
     version = _label_value("model_version", model_version)
-    graph: dict[str, Any] = {
-        "name": GRAPH_NODE,
-        "type": "MODEL",
-        # Informational for a custom container (the init container above downloads it).
-        "modelUri": model_uri,
-        "children": [],
-    }
-    if secret_name:
-        graph["envSecretRefName"] = secret_name
     metadata: dict[str, Any] = {
         "name": name,
         "labels": {
@@ -358,19 +383,33 @@ def render_seldon_deployment(
         "apiVersion": SELDON_API_VERSION,
         "kind": SELDON_KIND,
         "metadata": metadata,
-        "spec": {
-            "name": name,
-            "protocol": "seldon",
-            "predictors": [
-                {
-                    "name": predictor,
-                    "replicas": replicas,
-                    "labels": {"version": version},
-                    "componentSpecs": [{"spec": pod_spec}],
-                    "graph": graph,
-                }
-            ],
-        },
+        "spec": {"name": name, "protocol": "seldon", "predictors": predictors},
+    }
+
+
+def _predictor(
+    name: str,
+    replicas: int,
+    model_uri: str,
+    model_version: str | int,
+    pod_spec: dict,
+    secret_name: str | None,
+) -> dict[str, Any]:
+    graph: dict[str, Any] = {
+        "name": GRAPH_NODE,
+        "type": "MODEL",
+        # Informational for a custom container (the init container downloads it).
+        "modelUri": model_uri,
+        "children": [],
+    }
+    if secret_name:
+        graph["envSecretRefName"] = secret_name
+    return {
+        "name": name,
+        "replicas": replicas,
+        "labels": {"version": _label_value("model_version", model_version)},
+        "componentSpecs": [{"spec": pod_spec}],
+        "graph": graph,
     }
 
 
@@ -457,6 +496,14 @@ def serving_image(pod_spec: Mapping[str, Any] | None) -> str | None:
     return None
 
 
+def served_bundle_uri(pod_spec: Mapping[str, Any] | None) -> str | None:
+    """The bundle URI the pod's storage initializer downloads (its first argument), or None."""
+    for container in (pod_spec or {}).get("initContainers") or []:
+        if container.get("name") == f"{GRAPH_NODE}-model-initializer" and container.get("args"):
+            return container["args"][0]
+    return None
+
+
 def to_yaml(resource: Mapping[str, Any]) -> str:
     """The resource as YAML, keys in the order they were built."""
     import yaml
@@ -483,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
         "--request-log-claim", help="PersistentVolumeClaim for the request log (default: an emptyDir)"
     )
     parser.add_argument("--no-request-log", action="store_true", help="do not log answered rows")
+    parser.add_argument("--shadow-model-uri", help="a challenger's bundle, run as a shadow predictor")
+    parser.add_argument("--shadow-version", help="the challenger's version (with --shadow-model-uri)")
     args = parser.parse_args(argv)
     try:
         resource = render_seldon_deployment(
@@ -498,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
             storage_initializer_image=args.storage_initializer_image,
             request_log=not args.no_request_log,
             request_log_claim=args.request_log_claim,
+            shadow_model_uri=args.shadow_model_uri,
+            shadow_version=args.shadow_version,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -7,7 +7,7 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 from zenml.logger import get_logger
 
-from adapters.model_deployers import DeploymentInfo, deploy, export_bundle
+from adapters.model_deployers import DeploymentInfo, deploy, export_bundle, shadowed_bundle
 from tabular_ml.configuration.schema import ServingConfig
 from tabular_ml.modelling.trained_model import TrainedModel
 
@@ -21,6 +21,21 @@ def _holdout(version):
     except (KeyError, AttributeError):
         logger.warning("Model version %s has no test_data artifact: no reference rows", version.number)
         return None
+
+
+def _with_shadow(client: Client, name: str, production: str, shadow: int, store: str, bundle_uri: str) -> str:
+    """The production bundle with version ``shadow``'s in its ``shadow/`` folder."""
+    if str(shadow) == production:
+        raise RuntimeError(f"serving.shadow={shadow} is the production version itself: name a challenger")
+    try:
+        challenger = client.get_model_version(name, shadow)
+    except KeyError:
+        raise RuntimeError(f"serving.shadow={shadow}: model {name!r} has no version {shadow}") from None
+    shadow_uri = export_bundle(
+        store, TrainedModel.of_version(challenger), reference_rows=_holdout(challenger)
+    )
+    logger.info("Version %s of %s is scored in shadow beside production %s", shadow, name, production)
+    return shadowed_bundle(bundle_uri, shadow_uri, str(shadow))
 
 
 @step(enable_cache=False)
@@ -44,11 +59,10 @@ def deploy_model(serving: ServingConfig) -> Annotated[DeploymentInfo, "deploymen
             "use `python run.py stack local`"
         )
     model_artifact = version.get_artifact("model")
-    bundle_uri = export_bundle(
-        client.active_stack.artifact_store.path,
-        TrainedModel.of_version(version),
-        reference_rows=_holdout(version),
-    )
+    store = client.active_stack.artifact_store.path
+    bundle_uri = export_bundle(store, TrainedModel.of_version(version), reference_rows=_holdout(version))
+    if serving.shadow is not None:
+        bundle_uri = _with_shadow(client, name, str(version.number), serving.shadow, store, bundle_uri)
     return deploy(
         deployer,
         bundle_uri,

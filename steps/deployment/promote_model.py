@@ -20,6 +20,7 @@ from tabular_ml.model_management.promotion import (
     decide_promotion,
     holdout_metrics,
     promotion_metric,
+    shadow_refusal,
 )
 from tabular_ml.modelling.trained_model import TrainedModel
 
@@ -132,6 +133,17 @@ def promote_model(promotion: PromotionConfig) -> Annotated[PromotionDecision, "p
             promotion=decision.model_dump(),
         )
         return decision
+    if promotion.require_shadow is not None:
+        # Not recorded as a decision: the challenger waits, undecided, for (more) shadow evidence.
+        reason = shadow_refusal(
+            challenger.run_metadata.get("shadow_evidence"),
+            promotion.require_shadow,
+            str(challenger.number),
+            str(champion.number) if champion is not None else None,
+            promotion_metric(promotion, TrainedModel.of_version(challenger).target.task),
+        )
+        if reason is not None:
+            return _refusal(reason, promotion, challenger.number, champion)
     decision = _score_and_decide(challenger, champion, promotion)
     logger.info("Promotion of version %s: %s", challenger.number, decision.reason)
     if decision.promote:

@@ -541,6 +541,20 @@ class TrainingParameters(StrictModel):
 # --------------------------------------------------------------------------- deployment
 
 
+class ShadowEvidence(StrictModel):
+    """What a challenger's shadow run must show before it is promoted (``promotion.require_shadow``)."""
+
+    min_requests: int = Field(
+        1000, ge=1, description="requests the challenger scored in shadow, at least (in the monitored window)"
+    )
+    max_estimated_drop: float = Field(
+        0.0,
+        ge=0,
+        description="how much worse than production's the challenger's estimated metric on the same "
+        "live rows may be (in the metric's units; 0: not worse)",
+    )
+
+
 class PromotionConfig(StrictModel):
     """How a challenger must compare with the production model to replace it."""
 
@@ -553,6 +567,11 @@ class PromotionConfig(StrictModel):
     min_compared_rows: int = Field(100, ge=1, description="rows neither model trained on, at least")
     gates: QualityGates = Field(
         default_factory=QualityGates, description="what a challenger must meet to be promoted at all"
+    )
+    require_shadow: ShadowEvidence | None = Field(
+        None,
+        description="promote a challenger only with evidence from its shadow run on live traffic "
+        "(recorded by the monitoring pipeline); None: no shadow needed",
     )
 
 
@@ -581,6 +600,13 @@ class ServingConfig(StrictModel):
         "data/request_log",
         description="local stacks: answered rows are logged under <dir>/<model name>/ (relative: to the "
         "working directory); '' turns the request log off (on Kubernetes too)",
+    )
+    shadow: int | None = Field(
+        None,
+        ge=1,
+        description="a version of the model scored in shadow: the server scores every logged row with it "
+        "too and logs its prediction beside production's, never answering with it (needs the request log; "
+        "local Seldon or Seldon Core deployers); None: no shadow",
     )
 
     def request_log_path(self, model_name: str) -> str | None:

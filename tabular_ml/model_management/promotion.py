@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import BaseModel
 from sklearn import metrics as skm
 
-from tabular_ml.configuration.schema import PromotionConfig
+from tabular_ml.configuration.schema import PromotionConfig, ShadowEvidence
 from tabular_ml.modelling.evaluation import HIGHER_IS_BETTER, check_gates
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.tasks.target import Task
@@ -235,6 +235,54 @@ def decide_promotion(
         compared_rows=int(comparison["compared_rows"]),
     )
     return PromotionDecision(promote=better, reason=reason, **decision)
+
+
+def shadow_refusal(
+    evidence: dict[str, Any] | None,
+    required: ShadowEvidence,
+    challenger_version: str,
+    champion_version: str | None,
+    metric: str,
+) -> str | None:
+    """Why the challenger's shadow evidence does not allow its promotion (one line), or None.
+
+    ``evidence`` is what the monitoring run recorded on the challenger's version
+    (``shadow_evidence``: :meth:`ShadowComparison.as_metadata
+    <tabular_ml.monitoring.shadow_comparison.ShadowComparison.as_metadata>`): it must be
+    against the current production version, hold at least ``min_requests`` requests, and its
+    estimated ``metric`` may fall short of production's estimate on the same rows by at most
+    ``max_estimated_drop``.
+    """
+    if not evidence:
+        return (
+            f"version {challenger_version} has no shadow evidence (promotion.require_shadow): serve it with "
+            f"serving.shadow={challenger_version}, then run monitoring on the request log"
+        )
+    if champion_version is not None and str(evidence.get("production_version")) != str(champion_version):
+        return (
+            f"version {challenger_version}'s shadow evidence is against version "
+            f"{evidence.get('production_version')}, not production version {champion_version}"
+        )
+    requests = int(evidence.get("requests") or 0)
+    if requests < required.min_requests:
+        return (
+            f"version {challenger_version} scored {requests} requests in shadow; "
+            f"promotion.require_shadow.min_requests is {required.min_requests}"
+        )
+    estimated = evidence.get("estimated") or {}
+    try:
+        shadow = float(estimated["shadow"][metric]["value"])
+        production = float(estimated["production"][metric]["value"])
+    except (KeyError, TypeError, ValueError):
+        return f"version {challenger_version}'s shadow evidence has no estimated {metric} for both models"
+    drop = production - shadow if HIGHER_IS_BETTER.get(metric, True) else shadow - production
+    if drop > required.max_estimated_drop:
+        return (
+            f"version {challenger_version}'s estimated {metric} on live traffic is {shadow:.4f} against "
+            f"production's {production:.4f} (a drop of {drop:.4f} > max_estimated_drop "
+            f"{required.max_estimated_drop:g})"
+        )
+    return None
 
 
 def holdout_metrics(model: TrainedModel, holdout: pd.DataFrame) -> dict[str, float]:

@@ -24,6 +24,7 @@ from adapters.seldon_deployment import (
     MODEL_MOUNT,
     pod_spec_for_zenml,
     render_seldon_deployment,
+    served_bundle_uri,
     zenml_deployment_config,
 )
 from tests.support.dockerfile_parsing import arguments_of, env_of, parse_dockerfile
@@ -364,6 +365,43 @@ def test_cli_prints_the_same_resource_as_yaml(capsys):
     )
     with pytest.raises(SystemExit):
         k8s.main(["churn", IMAGE, MODEL_URI, "7", "--threads", "4"])  # no threads: the server is async
+
+
+# --------------------------------------------------------------------------- a shadow predictor
+
+SHADOW_URI = "s3://models/churn/8/bundle"
+
+
+def test_a_shadow_predictor_mirrors_traffic_to_the_challengers_bundle():
+    resource = render_seldon_deployment(
+        "churn-model",
+        IMAGE,
+        MODEL_URI,
+        "7",
+        replicas=2,
+        secret_name="zenml-seldon-core-abc",
+        shadow_model_uri=SHADOW_URI,
+        shadow_version=8,
+    )
+    check_seldon_crd(resource)
+    main, shadow = resource["spec"]["predictors"]
+    assert "shadow" not in main and "traffic" not in main and "traffic" not in shadow
+    assert shadow["shadow"] is True and shadow["name"] == "shadow" and shadow["replicas"] == 2
+    assert shadow["labels"] == {"version": "8"} and shadow["graph"]["modelUri"] == SHADOW_URI
+    main_pod = main["componentSpecs"][0]["spec"]
+    shadow_pod = shadow["componentSpecs"][0]["spec"]
+    check_kubernetes_pod_spec(shadow_pod)
+    assert served_bundle_uri(main_pod) == MODEL_URI and served_bundle_uri(shadow_pod) == SHADOW_URI
+    (container,) = shadow_pod["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["MODEL_VERSION"] == "8" and "SERVING_REQUEST_LOG_DIR" in env  # its own log, its version
+    assert served_bundle_uri(None) is None
+    with pytest.raises(ValueError, match="^shadow_version is required with shadow_model_uri$"):
+        render_seldon_deployment("churn-model", IMAGE, MODEL_URI, "7", shadow_model_uri=SHADOW_URI)
+    assert (
+        k8s.main(["churn", IMAGE, MODEL_URI, "7", "--shadow-model-uri", SHADOW_URI, "--shadow-version", "8"])
+        == 0
+    )
 
 
 # --------------------------------------------------------------------------- what ZenML applies

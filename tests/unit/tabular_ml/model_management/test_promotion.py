@@ -1,15 +1,24 @@
 """The champion/challenger promotion rule: gates, the paired bootstrap, rows neither model saw."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from tabular_ml.configuration.schema import CleaningConfig, DataContract, PromotionConfig, QualityGates
+from tabular_ml.configuration.schema import (
+    CleaningConfig,
+    DataContract,
+    PromotionConfig,
+    QualityGates,
+    ShadowEvidence,
+)
 from tabular_ml.model_management.promotion import (
     compare_on_unseen_rows,
     decide_promotion,
     improvement_interval,
+    shadow_refusal,
 )
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.tasks.target import TargetSpec
@@ -222,3 +231,52 @@ def test_multiclass_and_regression_models_are_compared_on_their_tasks_metrics():
     assert result["improvement"] == pytest.approx(result["champion_score"]) and result["low"] > 0.4
     with pytest.raises(ValueError, match="does not apply to a regression model"):
         compare_on_unseen_rows(exact, partial, values(holdout), train, PromotionConfig(metric="roc_auc"))
+
+
+# ---------------------------------------------------------------------- shadow evidence
+
+
+def _evidence(requests=5000, production="3", shadow_value=0.82, production_value=0.83, metric="roc_auc"):
+    return {
+        "production_version": production,
+        "shadow_version": "4",
+        "requests": requests,
+        "estimated": {
+            "production": {metric: {"value": production_value}},
+            "shadow": {metric: {"value": shadow_value}},
+        },
+    }
+
+
+def test_shadow_evidence_passes_the_gate_within_the_allowed_drop():
+    required = ShadowEvidence(min_requests=1000, max_estimated_drop=0.02)
+    assert shadow_refusal(_evidence(), required, "4", "3", "roc_auc") is None
+    lower_is_better = _evidence(shadow_value=52.0, production_value=53.0, metric="rmse")
+    assert shadow_refusal(lower_is_better, ShadowEvidence(max_estimated_drop=0), "4", "3", "rmse") is None
+
+
+@pytest.mark.parametrize(
+    ("evidence", "message"),
+    [
+        (
+            None,
+            r"^version 4 has no shadow evidence \(promotion.require_shadow\): serve it with serving.shadow=4",
+        ),
+        (
+            _evidence(production="2"),
+            r"^version 4's shadow evidence is against version 2, not production version 3$",
+        ),
+        (_evidence(requests=999), r"^version 4 scored 999 requests in shadow; .*min_requests is 1000$"),
+        (
+            _evidence(shadow_value=0.80),
+            r"^version 4's estimated roc_auc on live traffic is 0.8000 against "
+            r"production's 0.8300 \(a drop of 0.0300 > max_estimated_drop 0.02\)$",
+        ),
+        (_evidence(metric="f1"), r"^version 4's shadow evidence has no estimated roc_auc for both models$"),
+    ],
+)
+def test_missing_or_insufficient_shadow_evidence_is_refused_in_one_line(evidence, message):
+    required = ShadowEvidence(min_requests=1000, max_estimated_drop=0.02)
+    reason = shadow_refusal(evidence, required, "4", "3", "roc_auc")
+    assert reason is not None and "\n" not in reason
+    assert re.match(message, reason), reason
