@@ -4,6 +4,7 @@ from zenml import pipeline
 
 from steps.monitoring import (
     check_drift,
+    compare_shadow,
     decide_alert,
     join_late_labels,
     prepare_monitoring_data,
@@ -53,3 +54,4 @@ def monitoring(
         verdict, current=current, labels=labels, key_column=key_column, realized=realized, history=history
     )
     record_monitoring_history(drift_summary, data_quality, verdict, realized_performance, history=history)
+    compare_shadow(current=current, sample_seed=sample_seed)  # production vs a shadow, when one is logged

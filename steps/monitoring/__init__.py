@@ -1,4 +1,5 @@
 from steps.monitoring.check_drift import check_drift
+from steps.monitoring.compare_shadow import compare_shadow
 from steps.monitoring.decide_alert import decide_alert
 from steps.monitoring.join_late_labels import join_late_labels
 from steps.monitoring.prepare_monitoring_data import prepare_monitoring_data
@@ -7,6 +8,7 @@ from steps.monitoring.retrain_on_drift import retrain_on_drift
 
 __all__ = [
     "check_drift",
+    "compare_shadow",
     "decide_alert",
     "join_late_labels",
     "prepare_monitoring_data",

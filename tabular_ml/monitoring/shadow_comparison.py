@@ -6,7 +6,7 @@ what the shadow predicted for it: ``shadow_prediction``, ``shadow_probability``,
 logs its own rows instead, under its own version: :func:`paired_rows` pairs them with
 production's by ``request_id`` and position, giving the same columns.
 
-:func:`compare_shadow` says how much the two agree (share of equal classes; mean absolute
+:func:`compare_predictions` says how much the two agree (share of equal classes; mean absolute
 difference of the logged score: the positive class's probability, the predicted class's, or the
 predicted value) and, given each model's estimated metrics on those rows
 (:mod:`tabular_ml.monitoring.performance_estimation`), puts them side by side. Its
@@ -25,7 +25,7 @@ import pandas as pd
 __all__ = [
     "SHADOW_COLUMNS",
     "ShadowComparison",
-    "compare_shadow",
+    "compare_predictions",
     "paired_rows",
     "shadow_rows",
 ]
@@ -93,7 +93,7 @@ def paired_rows(log: pd.DataFrame, production_version: str, shadow_version: str)
     return paired.drop(columns="_position").assign(shadow_model_version=str(shadow_version))
 
 
-def compare_shadow(
+def compare_predictions(
     rows: pd.DataFrame,
     task: str,
     estimated: dict[str, dict[str, dict[str, float]]] | None = None,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabular_ml.monitoring.shadow_comparison import compare_shadow, paired_rows, shadow_rows
+from tabular_ml.monitoring.shadow_comparison import compare_predictions, paired_rows, shadow_rows
 
 
 def log(**columns) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def test_agreement_and_mean_difference_of_a_binary_shadow():
         shadow_model_version=["4"] * 4,
     )
     estimated = {"production": {"roc_auc": {"value": 0.8}}, "shadow": {"roc_auc": {"value": 0.82}}}
-    comparison = compare_shadow(rows, "binary", estimated)
+    comparison = compare_predictions(rows, "binary", estimated)
     assert comparison.requests == 3 and comparison.rows == 4
     assert comparison.agreement == 0.5
     assert comparison.mean_abs_difference == pytest.approx((0.1 + 0.3 + 0.0 + 0.3) / 4)
@@ -42,7 +42,7 @@ def test_a_regression_shadow_has_no_class_agreement():
         shadow_probability=[12.0, 17.0],
         shadow_model_version=["4", "4"],
     )
-    comparison = compare_shadow(rows, "regression")
+    comparison = compare_predictions(rows, "regression")
     assert comparison.agreement is None and comparison.mean_abs_difference == 2.5
 
 
@@ -59,9 +59,9 @@ def test_shadow_rows_keep_the_latest_shadow_version_and_old_logs_have_none():
     assert shadow_rows(rows, "4")["request_id"].tolist() == ["b"]
     assert shadow_rows(rows.drop(columns=["shadow_model_version"])).empty
     with pytest.raises(ValueError, match=r"^rows of several shadow versions \['4', '5'\]"):
-        compare_shadow(rows.iloc[1:], "binary")
+        compare_predictions(rows.iloc[1:], "binary")
     with pytest.raises(ValueError, match="^no logged row has a shadow prediction"):
-        compare_shadow(rows.iloc[0:0], "binary")
+        compare_predictions(rows.iloc[0:0], "binary")
 
 
 def test_a_mirrored_shadows_own_rows_pair_by_request_id_and_position():
@@ -78,5 +78,5 @@ def test_a_mirrored_shadows_own_rows_pair_by_request_id_and_position():
     assert paired["request_id"].tolist() == ["a", "a"]
     assert paired["shadow_prediction"].tolist() == ["No", "No"]
     assert paired["shadow_probability"].tolist() == [0.4, 0.2]
-    comparison = compare_shadow(paired, "binary")
+    comparison = compare_predictions(paired, "binary")
     assert comparison.agreement == 0.5 and comparison.shadow_version == "8"
