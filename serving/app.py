@@ -3,10 +3,13 @@
 Routes on the HTTP port:
 
 - Seldon Core v1 (:mod:`serving.protocols.seldon`): ``POST /api/v1.0/predictions`` (also
-  ``/api/v0.1/predictions`` and ``/predict``), ``GET /health/ping``, ``/health/status``,
-  ``/api/v1.0/metadata`` (also ``/metadata``);
+  ``/api/v0.1/predictions`` and ``/predict``), ``POST /api/v1.0/explain`` (also ``/explain``: the
+  same request, answered with the predictions and, under ``explanations``, each row's
+  contributions; ``?top_k=3`` sets how many columns ``top`` lists), ``GET /health/ping``,
+  ``/health/status``, ``/api/v1.0/metadata`` (also ``/metadata``);
 - Open Inference Protocol v2 (:mod:`serving.protocols.oip`): ``GET /v2``, ``/v2/health/live``,
-  ``/v2/health/ready``, ``/v2/models/{name}[/versions/{v}][/ready]``, ``POST .../infer``.
+  ``/v2/health/ready``, ``/v2/models/{name}[/versions/{v}][/ready]``, ``POST .../infer`` (with
+  ``"parameters": {"explain": true}`` or ``{"explain": {"top_k": 3}}``, also ``explanations``).
 
 On the metrics port (a socket of its own, served by the same app) ``GET /metrics`` and
 ``/prometheus`` (the path Seldon's operator scrapes).
@@ -47,8 +50,10 @@ from typing import Any
 from starlette.middleware.cors import CORSMiddleware
 
 from serving.bundle import BundleError
+from serving.explaining import ServedExplainer, load_explainer
 from serving.metrics import ServingMetrics
-from serving.protocols import ProtocolError, oip, seldon
+from serving.protocols import ProtocolError, oip, seldon, top_k_of
+from serving.reference_rows import read_reference_request
 from serving.request_schema import RequestError
 from serving.served_model import ServedModel
 from serving.settings import ServingSettings, load_settings
@@ -102,6 +107,8 @@ class ServingApp:
         self.metrics_ports = metrics_ports
         self.metrics = served.metrics if served is not None else ServingMetrics()
         self.served = served
+        self.explainer: ServedExplainer | None = None
+        self.no_explainer = ""  # why explanations are not served, once tried
         self._close_header = [(b"connection", b"close")] if settings.keep_alive_s == 0 else []
         self.pending_body_bytes = 0  # of all requests being received (one event loop: no lock)
 
@@ -138,10 +145,30 @@ class ServingApp:
         """Load the bundle (once); ``BundleError`` or ``ValueError`` with one line saying what is wrong."""
         if self.served is None:
             self.served = ServedModel.load(self.settings, self.metrics)
+            self._load_explainer()  # now, not on the first explain request (shap takes seconds to import)
             # The model and its libraries are a million long-lived objects: out of the collector's
             # way, every collection while serving stays short (a full one took milliseconds).
             gc.collect()
             gc.freeze()
+
+    def _load_explainer(self) -> None:
+        served = self._model()
+        if self.explainer is None and not self.no_explainer:
+            bundle = served.bundle
+            self.explainer, self.no_explainer = load_explainer(
+                bundle.pipeline,
+                served.schema,
+                served.meta.target_spec,
+                read_reference_request(bundle.directory),
+                served.scorer.path == "compiled",
+            )
+
+    def _explainer(self) -> ServedExplainer:
+        """The explainer (built on first use when the app was given a loaded model), else 501."""
+        self._load_explainer()
+        if self.explainer is None:
+            raise HttpError(501, f"explanations are not available for this model: {self.no_explainer}")
+        return self.explainer
 
     async def _scrape(self, scope: Scope, send: Send) -> None:
         if _path(scope) in ("/metrics", "/prometheus"):
@@ -184,18 +211,25 @@ class ServingApp:
     ) -> tuple[int, bytes, bytes]:
         served = self._model()
         meta = served.meta
-        if path in seldon.PREDICTION_PATHS:
+        explain = path in seldon.EXPLAIN_PATHS
+        if path in seldon.PREDICTION_PATHS or explain:
             _allow(method, "POST")
             body = await self._body(scope, receive)
             content_type = (_header(scope, b"content-type") or b"").decode("latin-1")
+            query = scope.get("query_string", b"")
             try:
-                payload = seldon.request_payload(body, content_type, scope.get("query_string", b""))
+                payload = seldon.request_payload(body, content_type, query)
+                top_k = top_k_of(seldon.query_field(query, "top_k"), "top_k") if explain else 0
+                explainer = self._explainer() if explain else None
                 prediction = served.predict(payload, seldon.client_request_id(payload))
             except ProtocolError as exc:
                 raise HttpError(exc.status, str(exc), seldon.BAD_DATA) from None
             except RequestError as exc:
                 raise HttpError(400, str(exc)) from None
-            return 200, _json(seldon.answer_body(meta, prediction)), JSON_TYPE
+            answer = seldon.answer_body(meta, prediction)
+            if explainer is not None:
+                answer["explanations"] = explainer.explain(prediction.parsed, top_k)
+            return 200, _json(answer), JSON_TYPE
         if path == "/health/ping":
             _allow(method, "GET")
             return 200, b"pong", b"text/plain; charset=utf-8"
@@ -233,10 +267,15 @@ class ServingApp:
         try:
             request = seldon.decode_json(body)
             rows = oip.rows_request(request, meta.feature_names)
+            top_k = oip.explain_top_k(request)
+            explainer = self._explainer() if top_k is not None else None
             prediction = served.predict(rows, request.get("id"))
         except (ProtocolError, RequestError) as exc:
             raise HttpError(400, str(exc)) from None
-        return 200, _json(oip.answer_body(meta, prediction)), JSON_TYPE
+        answer = oip.answer_body(meta, prediction)
+        if explainer is not None:
+            answer["explanations"] = explainer.explain(prediction.parsed, top_k)
+        return 200, _json(answer), JSON_TYPE
 
     def _model(self) -> ServedModel:
         if self.served is None:  # only when the app runs without its lifespan
@@ -322,6 +361,8 @@ def _service(path: str) -> tuple[str, bool]:
     """The metrics' ``service`` label for a path, and whether it is a Seldon v1 path."""
     if path in seldon.PREDICTION_PATHS:
         return "predictions", True
+    if path in seldon.EXPLAIN_PATHS:
+        return "explain", True
     if path.startswith("/v2"):
         return ("infer" if path.endswith("/infer") else "metadata"), False
     if path.startswith("/health"):

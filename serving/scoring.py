@@ -53,7 +53,15 @@ from tabular_ml.modelling.features import DerivedFeature
 from tabular_ml.modelling.trained_model import scores_of
 from tabular_ml.tasks.target import TargetSpec
 
-__all__ = ["TOLERANCE", "Scorer", "Unsupported", "choose_scorer", "compile_pipeline", "edge_rows"]
+__all__ = [
+    "TOLERANCE",
+    "Scorer",
+    "Unsupported",
+    "choose_scorer",
+    "compile_inputs",
+    "compile_pipeline",
+    "edge_rows",
+]
 
 TOLERANCE = 1e-6
 
@@ -77,6 +85,22 @@ class Unsupported(Exception):
 def compile_pipeline(pipeline: Any, schema: RequestSchema, target: TargetSpec) -> Compiled:
     """``features -> preprocess -> model`` as one function of parsed requests, giving what
     ``scores_of`` gives; :class:`Unsupported` naming the part it does not know."""
+    inputs = compile_inputs(pipeline, schema)
+    model = _estimator(pipeline.steps[-1][1], target)
+    binary = target.task == "binary"
+
+    def scores(parsed: ParsedRequest) -> np.ndarray:
+        with np.errstate(all="ignore"):  # overflow is a value here, as in pandas and scikit-learn
+            out = model(inputs(parsed))
+        return out[:, 1] if binary else out
+
+    return scores
+
+
+def compile_inputs(pipeline: Any, schema: RequestSchema) -> Callable[[ParsedRequest], np.ndarray]:
+    """``features -> preprocess`` as one function of parsed requests: the estimator's input matrix
+    (what ``pipeline[:-1].transform`` gives; the explanations use it too); :class:`Unsupported`
+    naming the part it does not know."""
     if type(pipeline) is not Pipeline or len(pipeline.steps) < 2:
         raise Unsupported(f"a {type(pipeline).__name__}, not a Pipeline of features, preprocessing, model")
     *feature_steps, (_, preprocess) = pipeline.steps[:-1]
@@ -86,19 +110,16 @@ def compile_pipeline(pipeline: Any, schema: RequestSchema, target: TargetSpec) -
             raise Unsupported(f"feature step {type(part).__name__}")
     numbers = {*schema.numeric_names, *(part.name for part in derived)}
     matrix = _column_transformer(preprocess, numbers, set(schema.text_names))
-    model = _estimator(pipeline.steps[-1][1], target)
-    binary = target.task == "binary"
 
-    def scores(parsed: ParsedRequest) -> np.ndarray:
+    def inputs(parsed: ParsedRequest) -> np.ndarray:
         columns = dict(zip(parsed.schema.numeric_names, parsed.numeric, strict=True))
         columns.update(zip(parsed.schema.text_names, parsed.text, strict=True))
-        with np.errstate(all="ignore"):  # overflow is a value here, as in pandas and scikit-learn
+        with np.errstate(all="ignore"):
             for feature in derived:
                 columns[feature.name] = feature.derive(columns)
-            out = model(matrix(columns))
-        return out[:, 1] if binary else out
+            return matrix(columns)
 
-    return scores
+    return inputs
 
 
 def _parts(step: Any) -> list[Any]:

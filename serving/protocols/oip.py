@@ -24,10 +24,10 @@ from typing import Any
 
 from serving.answers import output_names
 from serving.bundle import BundleMeta
-from serving.protocols import ProtocolError
+from serving.protocols import ProtocolError, top_k_of
 from serving.served_model import Prediction
 
-__all__ = ["answer_body", "model_metadata_body", "rows_request", "server_metadata_body"]
+__all__ = ["answer_body", "explain_top_k", "model_metadata_body", "rows_request", "server_metadata_body"]
 
 _TEXT = "BYTES"
 _NUMBER_TYPES = frozenset(
@@ -94,6 +94,28 @@ def rows_request(body: Any, feature_names: list[str]) -> dict[str, Any]:
             "ndarray": [list(row) for row in zip(*(data for _, _, data in tensors), strict=True)],
         }
     }
+
+
+def explain_top_k(body: dict[str, Any]) -> int | None:
+    """The request's ``parameters.explain``: None (absent or false), or how many columns each
+    row's ``top`` lists (``true``: the default; ``{"top_k": k}``).
+
+    Raises:
+        ProtocolError: For any other value.
+    """
+    parameters = body.get("parameters")
+    if parameters is None:
+        return None
+    if not isinstance(parameters, dict):
+        raise ProtocolError("parameters must be an object")
+    explain = parameters.get("explain", False)
+    if explain is False:
+        return None
+    if explain is True:
+        return top_k_of(None, "parameters.explain.top_k")
+    if isinstance(explain, dict) and set(explain) <= {"top_k"}:
+        return top_k_of(explain.get("top_k"), "parameters.explain.top_k")
+    raise ProtocolError('parameters.explain must be true, false or {"top_k": <0-100>}')
 
 
 def answer_body(meta: BundleMeta, prediction: Prediction) -> dict[str, Any]:

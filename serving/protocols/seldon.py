@@ -30,6 +30,7 @@ from serving.served_model import Prediction
 __all__ = [
     "BAD_DATA",
     "BAD_REQUEST",
+    "EXPLAIN_PATHS",
     "PREDICTION_PATHS",
     "answer_body",
     "error_body",
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 PREDICTION_PATHS = frozenset({"/api/v1.0/predictions", "/api/v0.1/predictions", "/predict"})
+#: The same request answered with each row's explanation too (Seldon's explainer route).
+EXPLAIN_PATHS = frozenset({"/api/v1.0/explain", "/explain"})
 BAD_DATA = "MICROSERVICE_BAD_DATA"
 BAD_REQUEST = "BAD_REQUEST"
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -51,6 +54,11 @@ def decode_json(text: bytes | str) -> Any:
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
         raise ProtocolError(f"the request is not valid JSON: {reason}") from None
+
+
+def query_field(query: bytes | str, name: str) -> str | None:
+    """The first value of the query string's field ``name`` (None when absent)."""
+    return _field(query, name)
 
 
 def _field(query: bytes | str, name: str = "json") -> str | None:

@@ -45,7 +45,10 @@ def _one_hot_widths(part: Any, columns: list[str]) -> list[int]:
     if not isinstance(encoder, OneHotEncoder) or getattr(encoder, "infrequent_categories_", None):
         raise ValueError(f"cannot tell which of {columns[:5]}'s encoded inputs come from which column")
     dropped = encoder.drop_idx_ if encoder.drop_idx_ is not None else [None] * len(columns)
-    return [len(categories) - (drop is not None) for categories, drop in zip(encoder.categories_, dropped)]
+    return [
+        len(categories) - (drop is not None)
+        for categories, drop in zip(encoder.categories_, dropped, strict=True)
+    ]
 
 
 def _input_columns(preprocess: ColumnTransformer, width: int) -> list[str]:

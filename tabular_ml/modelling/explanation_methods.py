@@ -36,7 +36,12 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
+from sklearn.tree import (
+    DecisionTreeClassifier,
+    DecisionTreeRegressor,
+    ExtraTreeClassifier,
+    ExtraTreeRegressor,
+)
 
 __all__ = ["Attribution", "Method", "method_for"]
 
@@ -146,7 +151,7 @@ def _permutation(model: Any, background: np.ndarray | None, multiclass: bool) ->
         proba = model.predict_proba(X)
         return proba if multiclass else proba[:, 1:]
 
-    rows = background[: MAX_PERMUTATION_BACKGROUND]
+    rows = background[:MAX_PERMUTATION_BACKGROUND]
     explainer = shap.PermutationExplainer(output_of, shap.maskers.Independent(rows, max_samples=len(rows)))
 
     def attribute(X: np.ndarray) -> Attribution:

@@ -26,7 +26,10 @@ def fitted(features, preprocessing=None):
 def shares(pipeline) -> dict[str, dict[str, float]]:
     names = [str(n) for n in pipeline[:-1].get_feature_names_out()]
     matrix = source_matrix(pipeline, COLUMNS, len(names))
-    return {name: {c: v for c, v in zip(COLUMNS, row) if v} for name, row in zip(names, matrix)}
+    return {
+        name: {c: v for c, v in zip(COLUMNS, row, strict=True) if v}
+        for name, row in zip(names, matrix, strict=True)
+    }
 
 
 def test_one_hot_inputs_count_for_their_column_and_derived_ones_are_shared_equally():

@@ -60,7 +60,11 @@ CHOSEN = [  # every estimator configs/training*.yaml and draft-config can choose
     ("binary", RandomForestClassifier(n_estimators=30, min_samples_leaf=10, random_state=0), "probability"),
     ("binary", HistGradientBoostingClassifier(max_iter=40, max_depth=4, random_state=0), "log_odds"),
     ("multiclass", LogisticRegression(max_iter=2000), "logit"),
-    ("multiclass", RandomForestClassifier(n_estimators=30, min_samples_leaf=10, random_state=0), "probability"),
+    (
+        "multiclass",
+        RandomForestClassifier(n_estimators=30, min_samples_leaf=10, random_state=0),
+        "probability",
+    ),
     ("multiclass", HistGradientBoostingClassifier(max_iter=40, max_depth=4, random_state=0), "logit"),
     ("regression", Ridge(alpha=1.0), "value"),
     ("regression", RandomForestRegressor(n_estimators=30, min_samples_leaf=10, random_state=0), "value"),
@@ -125,7 +129,9 @@ def test_another_estimator_is_explained_approximately_over_the_background_rows()
     explainer = Explainer(pipeline, target, COLUMNS, background=frame)
     found = explainer.attribute_frame(frame.tail(20))
     assert (explainer.method, explainer.space) == ("approximate", "probability")
-    np.testing.assert_allclose(found.output, pipeline.predict_proba(frame.tail(20)[COLUMNS])[:, 1:], atol=1e-12)
+    np.testing.assert_allclose(
+        found.output, pipeline.predict_proba(frame.tail(20)[COLUMNS])[:, 1:], atol=1e-12
+    )
     # permutation SHAP telescopes: the sum holds even though each contribution is an estimate
     np.testing.assert_allclose(found.base + found.contributions.sum(axis=1), found.output, atol=1e-6)
     assert COLUMNS[int(np.argmax(np.abs(found.contributions).mean(axis=(0, 2))))] == "tenure"
