@@ -20,6 +20,7 @@ from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.history import MonitoringHistory
 from tabular_ml.monitoring.prepare import parse_window
 from tabular_ml.monitoring.realized_performance import (
+    HEADLINE_METRICS,
     join_labels,
     logged_predictions,
     merge_windows,
@@ -44,8 +45,8 @@ def join_late_labels(
     """Join every label read to the predictions the watched version served; update its stored windows.
 
     Returns ``{"windows": [...], "metrics": {...}}``: every stored window (its predictions,
-    labelled and still unlabelled rows, metrics) and the metrics of all labelled predictions
-    this run joined ({} without labels).
+    labelled and still unlabelled rows, metrics) and the headline metrics of all labelled
+    predictions this run joined ({} without labels).
     """
     model_name = get_step_context().model.name
     version = Client().get_model_version(model_name, verdict.model_version)  # even after a retrain
@@ -70,7 +71,8 @@ def join_late_labels(
     windows = merge_windows(store.windows(), window_numbers(joined, model.target, realized.window))
     store.save_windows(windows)
     labelled = joined[joined["label"].notna()]
-    metrics = served_metrics(model.target, labelled["label"], labelled["prediction"], labelled["probability"])
+    every = served_metrics(model.target, labelled["label"], labelled["prediction"], labelled["probability"])
+    metrics = {name: every[name] for name in HEADLINE_METRICS[model.target.task] if name in every}
     totals = {
         "predictions": len(joined),
         "labelled_rows": len(labelled),

@@ -33,9 +33,13 @@ def panels_for(values: dict[str, float]) -> list[DashboardPanelPlot]:
     (value, low, high) and one of the realized metrics."""
     panels = []
     if "drift_share" in values:
-        panels.append(line_plot_panel("Drift share", [_series("drift_share", "share of drifted features")]))
+        panels.append(
+            line_plot_panel("Drift share", [_series("drift_share", "share of drifted features")], size="half")
+        )
     rows = [name for name in ("current_rows", "labelled_rows", "unlabelled_rows") if name in values]
-    panels.append(line_plot_panel("Rows", [_series(name, name.replace("_", " ")) for name in rows]))
+    panels.append(
+        line_plot_panel("Rows", [_series(name, name.replace("_", " ")) for name in rows], size="half")
+    )
     estimated = sorted(
         name.removeprefix("estimated_")
         for name in values

@@ -23,6 +23,7 @@ from tabular_ml.monitoring.prepare import parse_window
 from tabular_ml.tasks.target import TargetSpec
 
 __all__ = [
+    "HEADLINE_METRICS",
     "PREDICTION_FRAME_COLUMNS",
     "join_labels",
     "logged_predictions",
@@ -35,6 +36,12 @@ __all__ = [
 #: The columns of a predictions frame after its key column.
 PREDICTION_FRAME_COLUMNS = ["logged_at", "prediction", "probability"]
 _LABEL = "__label__"
+#: The metrics a run's history records and draws, per task (the windows keep them all).
+HEADLINE_METRICS = {
+    "binary": ["roc_auc", "f1", "accuracy"],
+    "multiclass": ["f1_macro", "accuracy"],
+    "regression": ["rmse", "mae"],
+}
 
 
 def logged_predictions(log: pd.DataFrame, key_column: str, model_version: str) -> pd.DataFrame:
