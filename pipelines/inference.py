@@ -3,11 +3,17 @@
 from zenml import get_pipeline_context, pipeline
 
 from steps.inference import score_batch
-from tabular_ml.configuration.schema import SinkConfig, SourceConfig
+from tabular_ml.configuration.schema import ExplainConfig, SinkConfig, SourceConfig
 
 
 @pipeline(enable_cache=False)
-def inference(source: SourceConfig, sink: SinkConfig, chunk_rows: int, key_column: str | None) -> None:
+def inference(
+    source: SourceConfig,
+    sink: SinkConfig,
+    chunk_rows: int,
+    key_column: str | None,
+    explain: ExplainConfig | None = None,
+) -> None:
     """Score new rows with the configured model version (``version: production``) into the sink.
 
     The model artifact is the version's own (an input of the step, so the lineage shows which
@@ -24,4 +30,5 @@ def inference(source: SourceConfig, sink: SinkConfig, chunk_rows: int, key_colum
         sink=sink,
         chunk_rows=chunk_rows,
         key_column=key_column,
+        explain=explain,
     )

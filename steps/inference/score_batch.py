@@ -9,8 +9,9 @@ from zenml.io import fileio
 from zenml.logger import get_logger
 
 from adapters.source_secrets import source_secrets
-from tabular_ml.configuration.schema import SinkConfig, SourceConfig
-from tabular_ml.inference.batch_scoring import BatchPredictions, run_batch_scoring
+from tabular_ml.configuration.schema import ExplainConfig, SinkConfig, SourceConfig
+from tabular_ml.inference.batch_scoring import BatchExplainer, BatchPredictions, run_batch_scoring
+from tabular_ml.modelling.explanations import BACKGROUND_ROWS, Explainer
 from tabular_ml.modelling.trained_model import TrainedModel
 
 logger = get_logger(__name__)
@@ -18,7 +19,12 @@ logger = get_logger(__name__)
 
 @step(enable_cache=False)  # the rows behind the source change, and writing to the sink is the point
 def score_batch(
-    model: Pipeline, source: SourceConfig, sink: SinkConfig, chunk_rows: int, key_column: str | None
+    model: Pipeline,
+    source: SourceConfig,
+    sink: SinkConfig,
+    chunk_rows: int,
+    key_column: str | None,
+    explain: ExplainConfig | None = None,
 ) -> Annotated[BatchPredictions, ArtifactConfig(name="predictions")]:
     """Write a prediction per input row to the sink; the same rows go to the artifact store.
 
@@ -30,6 +36,8 @@ def score_batch(
     cleaning, target (task, classes) and threshold come from that version's metadata. The predictions
     are also written as Parquet parts under ``<artifact store>/batch_predictions/<run id>/``,
     so the returned ``predictions`` artifact (linked to the version) points at versioned rows.
+    With ``explain``, each row also gets its top reasons; the background rows of the
+    explanations are the first rows of the version's ``test_data``, as the server's.
     """
     context = get_step_context()
     version = context.model_version
@@ -37,6 +45,13 @@ def score_batch(
     production = TrainedModel.from_metadata(
         model, version.run_metadata, version.model.name, str(version.number)
     )
+    explainer = None
+    if explain is not None:
+        background = version.get_artifact("test_data").load().head(BACKGROUND_ROWS)
+        explainer = BatchExplainer(
+            Explainer(production.pipeline, production.target, production.contract.feature_names, background),
+            explain.top_k,
+        )
     predictions = run_batch_scoring(
         production,
         source,
@@ -48,6 +63,7 @@ def score_batch(
         store_files=fileio,
         source_secrets=source_secrets(source),
         sink_secrets=source_secrets(sink),
+        explain=explainer,
     )
     summary = {
         "rows": predictions.rows,

@@ -208,6 +208,18 @@ class SqlSink(SourceModel):
 SinkConfig = Annotated[FileSink | SqlSink, Field(discriminator="type")]
 
 
+class ExplainConfig(StrictModel):
+    """Per-row explanations in batch scoring: each row's largest contributions as columns."""
+
+    top_k: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="columns reason_1..k (the input column) and contribution_1..k (its contribution "
+        "to the output, largest by size first) added to each prediction",
+    )
+
+
 class InferenceParameters(StrictModel):
     """The ``parameters:`` section of configs/inference.yaml (batch scoring).
 
@@ -218,6 +230,10 @@ class InferenceParameters(StrictModel):
     sink: SinkConfig = Field(description="where the predictions go: a file or a SQL table")
     chunk_rows: int = Field(100_000, ge=1, description="rows read, validated and scored at a time")
     key_column: str | None = Field(None, description="written with each prediction; default: the row number")
+    explain: ExplainConfig | None = Field(
+        None,
+        description="add each row's top reasons (see docs/guides/batch-scoring.md); null: predictions only",
+    )
 
 
 # --------------------------------------------------------------------------- data contract

@@ -15,6 +15,10 @@ Each run's rows carry a batch key (:func:`batch_key`): the model, its version an
 of the rows read (:class:`SourceFingerprint`), so that a sink replaces the rows of an earlier run
 of the same input with the same version, and keeps other inputs' and versions' rows apart
 (see :mod:`tabular_ml.data.sinks`).
+
+With ``explain`` (:class:`BatchExplainer`), each row also gets its ``top_k`` reasons:
+``reason_1..k`` (the input columns with the largest contributions by size) and
+``contribution_1..k`` (their contributions, in the space of :mod:`tabular_ml.modelling.explanations`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from tabular_ml.data.contract import ContractReport, DataContractError, Violatio
 from tabular_ml.data.prefetch import Mode, prefetched
 from tabular_ml.data.sinks import BATCH_KEY, Files, LocalFiles, ParquetPartsSink, Sink, open_sink
 from tabular_ml.data.sources import iter_chunks
+from tabular_ml.modelling.explanations import Explainer
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.tasks.target import Task
 
@@ -51,9 +56,23 @@ ROW_NUMBER = "input_row"
 PREDICTION_COLUMNS = ["prediction", "probability", "model_version", "scored_at"]  # no probability: regression
 
 
-def prediction_columns(task: Task) -> list[str]:
-    """The columns written per row after the key, for a model of ``task``."""
-    return [name for name in PREDICTION_COLUMNS if task != "regression" or name != "probability"]
+def prediction_columns(task: Task, top_k: int = 0) -> list[str]:
+    """The columns written per row after the key, for a model of ``task`` (``top_k`` reasons)."""
+    columns = [name for name in PREDICTION_COLUMNS if task != "regression" or name != "probability"]
+    return columns[:-2] + reason_columns(top_k) + columns[-2:]
+
+
+def reason_columns(top_k: int) -> list[str]:
+    """``reason_1, contribution_1, ..., reason_k, contribution_k``."""
+    return [name for i in range(1, top_k + 1) for name in (f"reason_{i}", f"contribution_{i}")]
+
+
+@dataclass(frozen=True)
+class BatchExplainer:
+    """What explains each scored row: the model's explainer and how many reasons a row gets."""
+
+    explainer: Explainer
+    top_k: int
 
 
 class BatchPredictions(BaseModel):
@@ -279,6 +298,12 @@ def _predictions(
         # categoricals from codes: no Python string per row (Parquet stores them as dictionaries)
         columns["prediction"] = pd.Categorical.from_codes(chunk.values, model.target.classes)
         columns["probability"] = chunk.probability
+    if chunk.reasons is not None and chunk.contributions is not None:
+        for i in range(chunk.reasons.shape[1]):
+            columns[f"reason_{i + 1}"] = pd.Categorical(
+                chunk.reasons[:, i], categories=model.contract.feature_names
+            )
+            columns[f"contribution_{i + 1}"] = chunk.contributions[:, i]
     columns["model_version"] = pd.Categorical.from_codes(np.zeros(len(chunk.keys), np.int8), [model.version])
     columns["scored_at"] = pd.Timestamp(scored_at)
     return pd.DataFrame(columns)
@@ -317,29 +342,45 @@ class ScoredChunk(NamedTuple):
     values: np.ndarray  # class codes (classification) or predicted values (regression)
     probability: np.ndarray | None  # of the positive class (binary), of the predicted class (multiclass)
     fingerprint: str = ""  # of the input rows up to this chunk's last (SourceFingerprint)
+    reasons: np.ndarray | None = None  # (rows, top_k) column names, with explain
+    contributions: np.ndarray | None = None  # (rows, top_k) their contributions
 
 
 def scored_chunk(
-    model: TrainedModel, number: int, first_row: int, keys: np.ndarray, features, fingerprint: str = ""
+    model: TrainedModel,
+    number: int,
+    first_row: int,
+    keys: np.ndarray,
+    features,
+    fingerprint: str = "",
+    explain: BatchExplainer | None = None,
 ) -> ScoredChunk:
     """A chunk's predictions as the model's task gives them (small arrays: they cross processes)."""
     scores = model.scores(features)
+    reasons = contributions = None
+    if explain is not None:
+        found = explain.explainer.attribute_frame(features)
+        reasons, contributions = explain.explainer.top_reasons(found, explain.top_k)
     if model.target.task == "regression":
-        return ScoredChunk(number, first_row, keys, scores, None, fingerprint)
+        return ScoredChunk(number, first_row, keys, scores, None, fingerprint, reasons, contributions)
     if model.target.task == "binary":
         values = (scores >= model.threshold).astype(np.int8)
-        return ScoredChunk(number, first_row, keys, values, scores, fingerprint)
+        return ScoredChunk(number, first_row, keys, values, scores, fingerprint, reasons, contributions)
     codes = scores.argmax(axis=1)
     probability = scores[np.arange(len(codes)), codes]
-    return ScoredChunk(number, first_row, keys, codes.astype(np.int16), probability, fingerprint)
+    return ScoredChunk(
+        number, first_row, keys, codes.astype(np.int16), probability, fingerprint, reasons, contributions
+    )
 
 
 def _scored(
-    model: TrainedModel, prepared: Iterable[tuple[int, int, np.ndarray, pd.DataFrame, str]]
+    model: TrainedModel,
+    prepared: Iterable[tuple[int, int, np.ndarray, pd.DataFrame, str]],
+    explain: BatchExplainer | None = None,
 ) -> Iterator[ScoredChunk]:
     """Each prepared chunk scored."""
     for number, first_row, keys, features, fingerprint in prepared:
-        yield scored_chunk(model, number, first_row, keys, features, fingerprint)
+        yield scored_chunk(model, number, first_row, keys, features, fingerprint, explain)
 
 
 def score_in_chunks(
@@ -350,6 +391,7 @@ def score_in_chunks(
     key_column: str | None = None,
     progress: bool = True,
     prefetch: Mode = "auto",
+    explain: BatchExplainer | None = None,
 ) -> Totals:
     """Clean, check, score each chunk and write its predictions to every sink.
 
@@ -368,6 +410,7 @@ def score_in_chunks(
         progress: Show a progress bar (on a terminal; log lines per chunk are always written).
         prefetch: Where the chunks are read, checked and scored: ``process``, ``thread`` or
             ``auto``.
+        explain: Adds each row's top reasons (None: predictions only).
 
     Returns:
         Running totals: rows, chunks, predictions per class, the sum of the scores and the
@@ -383,7 +426,7 @@ def score_in_chunks(
     def read() -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame, str]]:
         return prefetched(lambda: _prepared(model, chunks, key_column), prefetch)
 
-    scored = prefetched(lambda: _scored(model, read()), prefetch)  # the reader is the scorer's child
+    scored = prefetched(lambda: _scored(model, read(), explain), prefetch)  # the reader is the scorer's child
     with (
         closing(scored),  # stops the worker at once if this loop fails
         tqdm(unit="rows", unit_scale=True, desc="scoring", disable=None if progress else True) as bar,
@@ -426,6 +469,7 @@ def run_batch_scoring(
     scored_at: datetime | None = None,
     progress: bool = True,
     prefetch: Mode = "auto",
+    explain: BatchExplainer | None = None,
 ) -> BatchPredictions:
     """Score ``source`` chunk by chunk into ``sink`` and into Parquet parts under ``store_dir``.
 
@@ -446,6 +490,7 @@ def run_batch_scoring(
         progress: Show a progress bar on a terminal.
         prefetch: Where the chunks are read, checked and scored: ``process``, ``thread`` or
             ``auto``.
+        explain: Adds each row's top reasons as ``reason_i``/``contribution_i`` (None: predictions only).
 
     Returns:
         What was written, with totals.
@@ -471,7 +516,9 @@ def run_batch_scoring(
         open_sink(sink, run_tag, sink_secrets) as target,
         ParquetPartsSink(store_dir, "part", store_files or LocalFiles(), label="artifact store") as store,
     ):
-        totals = score_in_chunks(model, chunks, [target, store], scored_at, key_column, progress, prefetch)
+        totals = score_in_chunks(
+            model, chunks, [target, store], scored_at, key_column, progress, prefetch, explain
+        )
         key = batch_key(model, totals.fingerprint)
         target.commit(key)  # all at once, replacing an earlier run's rows of the same key
     if not totals.rows:
@@ -491,7 +538,11 @@ def run_batch_scoring(
         threshold=model.threshold if task == "binary" else None,
         source=describe_config(source),
         sink=target.description,
-        columns=[key_column or ROW_NUMBER, *prediction_columns(task), BATCH_KEY],
+        columns=[
+            key_column or ROW_NUMBER,
+            *prediction_columns(task, explain.top_k if explain else 0),
+            BATCH_KEY,
+        ],
         rows=totals.rows,
         chunks=totals.chunks,
         class_shares=shares,

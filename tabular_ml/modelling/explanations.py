@@ -165,6 +165,16 @@ class Explainer:
             explained_class=classes[best],
         )
 
+    def top_reasons(self, found: ColumnAttribution, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the ``top_k`` columns with the largest contributions by size and those
+        contributions, (n, top_k) each: what a row's ``top`` lists, as arrays (batch scoring)."""
+        values = found.contributions
+        if self.target.task == "multiclass":  # the contributions to the class with the largest output
+            values = np.take_along_axis(values, found.output.argmax(axis=1)[:, None, None], axis=2)
+        values = values[:, :, 0]
+        order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :top_k]
+        return np.asarray(self.columns, dtype=object)[order], np.take_along_axis(values, order, axis=1)
+
     def explain(self, frame: pd.DataFrame, top_k: int = DEFAULT_TOP_K) -> list[RowExplanation]:
         """One :class:`RowExplanation` per row of ``frame`` (the client's columns)."""
         return self.rows(self.attribute_frame(frame), top_k)

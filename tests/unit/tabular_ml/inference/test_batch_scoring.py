@@ -33,6 +33,7 @@ from tabular_ml.data.prefetch import prefetched
 from tabular_ml.data.sinks import LocalFiles, ParquetPartsSink
 from tabular_ml.data.sources import iter_chunks
 from tabular_ml.inference.batch_scoring import (
+    BatchExplainer,
     ChunkContractError,
     ChunkValidator,
     SourceFingerprint,
@@ -41,6 +42,7 @@ from tabular_ml.inference.batch_scoring import (
     run_batch_scoring,
     score_in_chunks,
 )
+from tabular_ml.modelling.explanations import Explainer
 from tabular_ml.modelling.model import build_model, encode_target
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.tasks.target import TargetSpec
@@ -107,6 +109,38 @@ def test_one_prediction_per_row_equal_to_predict_proba(production, tmp_path, pre
         "batch_key",
     ]
     assert set(written["batch_key"]) == {result.batch_key}
+
+
+@pytest.mark.parametrize("prefetch", ["thread", "process"])
+def test_explain_adds_each_rows_top_reasons_and_their_contributions(production, tmp_path, prefetch) -> None:
+    frame = tiny_frame(40, seed=3)
+    explainer = Explainer(
+        production.pipeline, BINARY, production.contract.feature_names, tiny_frame(200, seed=1)
+    )
+    result = score(
+        production, tmp_path, frame, chunk_rows=15, prefetch=prefetch, explain=BatchExplainer(explainer, 2)
+    )
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert result.columns == [
+        "input_row",
+        "prediction",
+        "probability",
+        "reason_1",
+        "contribution_1",
+        "reason_2",
+        "contribution_2",
+        "model_version",
+        "scored_at",
+        "batch_key",
+    ]
+    assert list(written.columns) == result.columns
+    expected = explainer.explain(frame, top_k=2)
+    assert written[["reason_1", "reason_2"]].values.tolist() == [[c for c, _ in row.top] for row in expected]
+    np.testing.assert_allclose(
+        written[["contribution_1", "contribution_2"]],
+        [[v for _, v in row.top] for row in expected],
+        atol=1e-12,
+    )
 
 
 def test_the_key_column_is_written_with_each_prediction(production, tmp_path) -> None:
