@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +32,32 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def merge_run_config(config: dict[str, Any], run_config: RunConfig, step_names: set[str]) -> dict[str, Any]:
-    """``config`` with ``run_config`` under it; steps the pipeline does not have are left out."""
+def merge_run_config(
+    config: dict[str, Any], run_config: RunConfig, steps: Mapping[str, str] | set[str]
+) -> dict[str, Any]:
+    """``config`` with ``run_config`` under it; steps the pipeline does not have are left out.
+
+    ``steps`` maps the pipeline's step invocations to their steps' names (a set: each its own).
+    A stack file's entry applies to the invocation of that ID and to every invocation of the
+    step of that name (``search_algorithm``: each of the training search's branches); an
+    entry for the invocation itself wins over the step's.
+    """
+    steps = {name: name for name in steps} if isinstance(steps, set) else steps
     merged = copy.deepcopy(config)
     if run_config.settings:
         merged["settings"] = deep_merge(run_config.settings, merged.get("settings") or {})
-    for name, step in run_config.steps.items():
-        if name not in step_names or not step.settings:
+    for invocation, step_name in steps.items():
+        stack_settings: dict[str, Any] = {}
+        for key in dict.fromkeys((step_name, invocation)):  # the step's entry, then the invocation's
+            entry = run_config.steps.get(key)
+            if entry is not None and entry.settings:
+                stack_settings = deep_merge(stack_settings, entry.settings)
+        if not stack_settings:
             continue
-        steps = merged.get("steps") or {}
-        own = steps.get(name) or {}
-        steps[name] = {**own, "settings": deep_merge(step.settings, own.get("settings") or {})}
-        merged["steps"] = steps
+        own_steps = merged.get("steps") or {}
+        own = own_steps.get(invocation) or {}
+        own_steps[invocation] = {**own, "settings": deep_merge(stack_settings, own.get("settings") or {})}
+        merged["steps"] = own_steps
     return merged
 
 
@@ -113,8 +128,9 @@ def _missing_docker_files(docker: Any) -> list[str]:
     ]
 
 
-def pipeline_step_names(pipeline: Any, config: dict[str, Any]) -> set[str]:
-    """The step invocations ``pipeline`` has with this run configuration (composing runs no step).
+def pipeline_step_names(pipeline: Any, config: dict[str, Any]) -> dict[str, str]:
+    """The step invocations ``pipeline`` has with this run configuration, each with its step's name
+    (composing runs no step).
 
     Composed from the whole configuration, as the run will be: an entrypoint may read more
     than its parameters (the inference pipeline reads its model from the pipeline context).
@@ -126,7 +142,7 @@ def pipeline_step_names(pipeline: Any, config: dict[str, Any]) -> set[str]:
         probe.prepare()
     finally:
         os.unlink(handle.name)
-    return set(probe.invocations)
+    return {invocation_id: invocation.step.name for invocation_id, invocation in probe.invocations.items()}
 
 
 def with_active_stack_run_config(config: dict[str, Any], pipeline: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Hyperparameter search over every configured algorithm; the best (by CV score) is refit."""
+"""The search merged: the best candidate across the algorithms' branches, refit; its decision threshold."""
 
 from typing import Annotated
 
@@ -16,7 +16,7 @@ from tabular_ml.configuration.schema import (
     PreprocessingConfig,
     SearchConfig,
 )
-from tabular_ml.modelling.search import cv_folds, run_search, scoring_of
+from tabular_ml.modelling.search import AlgorithmSearch, cv_folds, pick_winner, scoring_of
 from tabular_ml.modelling.threshold import choose_threshold, out_of_fold_proba, threshold_sample
 from tabular_ml.tasks.target import TargetSpec
 
@@ -27,6 +27,7 @@ logger = get_logger(__name__)
 def train_model(
     train_data: pd.DataFrame,
     target: TargetSpec,
+    searches: list[AlgorithmSearch],
     contract: DataContract,
     preprocessing: PreprocessingConfig,
     features: list[FeatureSpec],
@@ -37,7 +38,8 @@ def train_model(
     Annotated[pd.DataFrame, "search_results"],
     Annotated[float, "decision_threshold"],
 ]:
-    """Search, log every candidate to the experiment tracker, return the fitted Pipeline.
+    """Pick the best candidate of the search_algorithm branches, refit it on every training row,
+    log every candidate to the experiment tracker, return the fitted Pipeline.
 
     A binary model's decision threshold is the configured one, or (``auto``) the one that
     maximises ``threshold_objective`` on out-of-fold probabilities of the chosen
@@ -47,7 +49,7 @@ def train_model(
     X = train_data[contract.feature_names]
     y = target.encode(train_data[contract.target])
     scoring = scoring_of(search, target.task)
-    result = run_search(X, y, contract, preprocessing, features, search, target.task)
+    result = pick_winner(searches, X, y, contract, preprocessing, features, search, target.task)
     threshold = 0.5
     if target.task == "binary":
         if evaluation.threshold == "auto":

@@ -11,6 +11,10 @@ candidates of an algorithm's last budget (about every training row) may win, so 
 compared on the same footing as in a grid search; it is then refit on all rows. Halving
 scores one metric (the configured scoring), so its candidates carry no extra CV metrics.
 
+Each algorithm is searched on its own (:func:`search_algorithm`, one step per algorithm in the
+training pipeline, so an orchestrator can run them in parallel) and :func:`pick_winner` picks
+the best across them and refits it; :func:`run_search` does both in one process.
+
 Progress goes to the log at INFO, one line per finished algorithm (candidates done of the
 total, with an estimate of the time left) and, for halving, one per finished row budget.
 """
@@ -28,7 +32,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from scipy import stats
-from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (makes the Halving*SearchCV importable)
 from sklearn.metrics import get_scorer, make_scorer, precision_score
 from sklearn.model_selection import (
@@ -56,11 +59,16 @@ from tabular_ml.tasks.target import Task
 __all__ = [
     "DEFAULT_SCORING",
     "EXTRA_METRICS",
+    "AlgorithmSearch",
     "Budget",
     "Candidate",
     "SearchResult",
+    "algorithm_search",
+    "check_algorithm_names",
     "param_space",
+    "pick_winner",
     "run_search",
+    "search_algorithm",
     "select_best",
 ]
 
@@ -86,7 +94,7 @@ MODEL_PREFIX = "model__"
 class Candidate(BaseModel):
     """One evaluated hyperparameter setting (searched params, without ``model__``)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="constants")  # a failed fit's NaN survives JSON
 
     algorithm: str
     params: dict[str, Any]
@@ -284,7 +292,7 @@ def _make_search(spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, 
     scoring = scoring_of(search, task)
     common: dict[str, Any] = {
         "scoring": _scorers(scoring, task),
-        "refit": scoring,
+        "refit": False,  # only the winner across algorithms is refit, once
         "cv": cv,
         "n_jobs": search.n_jobs,
         "error_score": np.nan,
@@ -319,8 +327,8 @@ def _candidates(algorithm: str, cv_results: dict[str, Any], scoring: str, task: 
 
 def _halving_candidates(
     algorithm: str, cv_results: dict[str, Any], scoring: str
-) -> tuple[list[Candidate], list[dict[str, Any]], list[bool]]:
-    """Each candidate once, scored at the last budget it reached; its raw params; whether it is a finalist.
+) -> tuple[list[Candidate], list[bool]]:
+    """Each candidate once, scored at the last budget it reached, and whether it is a finalist.
 
     A finalist reached the search's last budget (about every row): only finalists may win.
     """
@@ -329,7 +337,7 @@ def _halving_candidates(
     latest: dict[str, int] = {}  # a candidate's params (as text) -> its row at its last budget
     for i, params in enumerate(cv_results["params"]):
         latest[repr(sorted(params.items()))] = i  # rows are in budget order: the last one wins
-    candidates, raw, finalists = [], [], []
+    candidates, finalists = [], []
     for i in sorted(latest.values()):
         params = cv_results["params"][i]
         mean, std = float(cv_results["mean_test_score"][i]), float(cv_results["std_test_score"][i])
@@ -344,9 +352,8 @@ def _halving_candidates(
                 rows=int(cv_results["n_resources"][i]),
             )
         )
-        raw.append(params)
         finalists.append(int(iterations[i]) == last_iteration)
-    return candidates, raw, finalists
+    return candidates, finalists
 
 
 def _budgets(searcher: HalvingGridSearchCV | HalvingRandomSearchCV) -> list[Budget]:
@@ -401,6 +408,140 @@ def select_best(candidates: Sequence[Candidate], metric: str | None = None) -> C
     return best
 
 
+class AlgorithmSearch(BaseModel):
+    """One algorithm's searched candidates: what a search branch hands to the step that picks the winner.
+
+    Only ``finalists`` may win: every candidate for grid and random search, the candidates of
+    the last row budget for halving. Serialisable (NaN scores of failed fits included), so a
+    branch can run in a process, or a pod, of its own.
+    """
+
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="constants")
+
+    algorithm: str
+    candidates: list[Candidate]
+    finalists: list[bool]
+    budgets: list[Budget] = []
+    seconds: float = 0.0
+
+
+def check_algorithm_names(search: SearchConfig) -> list[str]:
+    """The algorithms' names in config order; a one-line error when one is used twice."""
+    names = [spec.name for spec in search.algorithms]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"algorithm name(s) {duplicates} are used more than once")
+    return names
+
+
+def algorithm_search(search: SearchConfig, name: str) -> SearchConfig:
+    """``search`` narrowed to the algorithm ``name``: what one search branch is given (and cached by)."""
+    (spec,) = [spec for spec in search.algorithms if spec.name == name]
+    return search.model_copy(update={"algorithms": [spec]})
+
+
+def search_algorithm(
+    X: pd.DataFrame,
+    y: Any,
+    contract: DataContract,
+    preprocessing: PreprocessingConfig,
+    features: Sequence[FeatureSpec],
+    search: SearchConfig,
+    spec: AlgorithmSpec,
+    task: Task = "binary",
+) -> AlgorithmSearch:
+    """Search one algorithm on the search's folds (the same for every algorithm: they are seeded)."""
+    y = np.asarray(y)
+    started = time.perf_counter()
+    cv = cv_folds(search, task)
+    scoring = scoring_of(search, task)
+    estimator = make_estimator(spec, search.random_state, task)
+    pipeline = build_model(contract, preprocessing, features, estimator)
+    searcher = _make_search(spec, pipeline, search, task, cv)
+    searcher.fit(X, y)
+    if search.strategy != "halving":
+        found = _candidates(spec.name, searcher.cv_results_, scoring, task)
+        logger.info(
+            "%s: %d candidates, best %s %.4f, %.1fs",
+            spec.name,
+            len(found),
+            scoring,
+            max((c.mean_score for c in found if not math.isnan(c.mean_score)), default=math.nan),
+            time.perf_counter() - started,
+        )
+        return AlgorithmSearch(
+            algorithm=spec.name,
+            candidates=found,
+            finalists=[True] * len(found),
+            seconds=time.perf_counter() - started,
+        )
+    searcher.cv.budget_done(searcher.n_iterations_ - 1)
+    found, finalists = _halving_candidates(spec.name, searcher.cv_results_, scoring)
+    budgets = _budgets(searcher)
+    last_scores = [c.mean_score for c, final in zip(found, finalists, strict=True) if final]
+    logger.info(
+        "%s: %d candidates on row budgets %s, best %s %.4f on %d rows, %.1fs",
+        spec.name,
+        len(found),
+        ", ".join(f"{b.candidates} x {b.rows}" for b in budgets),
+        scoring,
+        max((s for s in last_scores if not math.isnan(s)), default=math.nan),
+        budgets[-1].rows,
+        time.perf_counter() - started,
+    )
+    return AlgorithmSearch(
+        algorithm=spec.name,
+        candidates=found,
+        finalists=finalists,
+        budgets=budgets,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def pick_winner(
+    searches: Sequence[AlgorithmSearch],
+    X: pd.DataFrame,
+    y: Any,
+    contract: DataContract,
+    preprocessing: PreprocessingConfig,
+    features: Sequence[FeatureSpec],
+    search: SearchConfig,
+    task: Task = "binary",
+) -> SearchResult:
+    """The best finalist across ``searches`` (in config order, for ties), refit on all of X, y.
+
+    The refit is the winner's Pipeline built afresh with its params: what scikit-learn's
+    ``refit`` would have fitted, so a search run branch by branch picks and fits the same model
+    as one run in a single process.
+    """
+    names = check_algorithm_names(search)
+    order = {name: i for i, name in enumerate(names)}
+    missing = sorted(set(names) - {s.algorithm for s in searches})
+    if missing:
+        raise ValueError(f"no search result for algorithm(s) {missing}")
+    searches = sorted(searches, key=lambda s: order[s.algorithm])
+    candidates = [c for s in searches for c in s.candidates]
+    best = select_best(
+        [c for s in searches for c, final in zip(s.candidates, s.finalists, strict=True) if final]
+    )
+    spec = search.algorithms[order[best.algorithm]]
+    best_pipeline = build_model(
+        contract, preprocessing, features, make_estimator(spec, search.random_state, task)
+    )
+    best_pipeline.set_params(**{f"{MODEL_PREFIX}{k}": v for k, v in best.params.items()})
+    best_pipeline.fit(X, np.asarray(y))
+    logger.info(
+        "best: %s %s, %s %.4f, refit on %d rows",
+        best.algorithm,
+        best.params,
+        scoring_of(search, task),
+        best.mean_score,
+        len(X),
+    )
+    budgets = {s.algorithm: s.budgets for s in searches if s.budgets}
+    return SearchResult(candidates=candidates, best=best, best_pipeline=best_pipeline, budgets=budgets)
+
+
 def run_search(
     X: pd.DataFrame,
     y: Any,
@@ -410,118 +551,19 @@ def run_search(
     search: SearchConfig,
     task: Task = "binary",
 ) -> SearchResult:
-    """Search every algorithm of ``search`` on the same folds; refit the best on all of X, y.
+    """Search every algorithm of ``search`` in turn, in this process; refit the best on all of X, y.
 
     ``y`` is the encoded target (:meth:`tabular_ml.tasks.target.TargetSpec.encode`). Every
-    estimator must suit the task (a classifier, or a regressor for regression).
+    estimator must suit the task (a classifier, or a regressor for regression). The training
+    pipeline runs the same :func:`search_algorithm` as one step per algorithm and
+    :func:`pick_winner` after them.
     """
-    names = [spec.name for spec in search.algorithms]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"algorithm name(s) {duplicates} are used more than once")
-    y = np.asarray(y)
-    cv = cv_folds(search, task)
-    scoring = scoring_of(search, task)
-
-    if search.strategy == "halving":
-        return _run_halving(X, y, contract, preprocessing, features, search, task)
-
+    check_algorithm_names(search)
     kind = _candidate_kind(search)
     total = sum(_n_candidates(param_space(spec, kind), kind, search.n_iter) for spec in search.algorithms)
-    search_started = time.perf_counter()
-    candidates: list[Candidate] = []
-    searches: dict[str, Any] = {}
-    offsets: dict[str, int] = {}
+    started = time.perf_counter()
+    searches: list[AlgorithmSearch] = []
     for spec in search.algorithms:
-        started = time.perf_counter()
-        estimator = make_estimator(spec, search.random_state, task)
-        pipeline = build_model(contract, preprocessing, features, estimator)
-        searcher = _make_search(spec, pipeline, search, task, cv)
-        searcher.fit(X, y)
-        found = _candidates(spec.name, searcher.cv_results_, scoring, task)
-        offsets[spec.name] = len(candidates)
-        candidates.extend(found)
-        searches[spec.name] = searcher
-        logger.info(
-            "%s: %d candidates, best %s %.4f, %.1fs",
-            spec.name,
-            len(found),
-            scoring,
-            max((c.mean_score for c in found if not math.isnan(c.mean_score)), default=math.nan),
-            time.perf_counter() - started,
-        )
-        _log_progress(len(candidates), total, search_started)
-
-    best = select_best(candidates)
-    winner = searches[best.algorithm]
-    index = next(i for i, c in enumerate(candidates) if c is best) - offsets[best.algorithm]
-    if index == winner.best_index_:
-        best_pipeline = winner.best_estimator_
-    else:  # a tie that scikit-learn broke differently (it ignores the std): refit our choice
-        best_pipeline = clone(winner.estimator).set_params(**winner.cv_results_["params"][index])
-        best_pipeline.fit(X, y)
-    logger.info("best: %s %s, %s %.4f", best.algorithm, best.params, scoring, best.mean_score)
-    return SearchResult(candidates=candidates, best=best, best_pipeline=best_pipeline)
-
-
-def _run_halving(
-    X: pd.DataFrame,
-    y: np.ndarray,
-    contract: DataContract,
-    preprocessing: PreprocessingConfig,
-    features: Sequence[FeatureSpec],
-    search: SearchConfig,
-    task: Task,
-) -> SearchResult:
-    """Successive halving per algorithm; the best finalist across algorithms is refit on all rows."""
-    cv = cv_folds(search, task)
-    scoring = scoring_of(search, task)
-    kind = search.halving_candidates
-    total = sum(_n_candidates(param_space(spec, kind), kind, search.n_iter) for spec in search.algorithms)
-    search_started = time.perf_counter()
-    candidates: list[Candidate] = []
-    finalists: list[Candidate] = []
-    # id(candidate) -> the algorithm's unfitted Pipeline and the candidate's raw params
-    pipelines: dict[int, tuple[Pipeline, dict[str, Any]]] = {}
-    budgets: dict[str, list[Budget]] = {}
-    for spec in search.algorithms:
-        started = time.perf_counter()
-        estimator = make_estimator(spec, search.random_state, task)
-        pipeline = build_model(contract, preprocessing, features, estimator)
-        searcher = _make_halving(spec, pipeline, search, task, cv)
-        searcher.fit(X, y)
-        searcher.cv.budget_done(searcher.n_iterations_ - 1)
-        found, raw, final = _halving_candidates(spec.name, searcher.cv_results_, scoring)
-        for candidate, params, is_final in zip(found, raw, final, strict=True):
-            pipelines[id(candidate)] = (pipeline, params)
-            if is_final:
-                finalists.append(candidate)
-        candidates.extend(found)
-        budgets[spec.name] = _budgets(searcher)
-        last_rows = budgets[spec.name][-1].rows
-        last_scores = [c.mean_score for c in found if c.rows == last_rows and not math.isnan(c.mean_score)]
-        logger.info(
-            "%s: %d candidates on row budgets %s, best %s %.4f on %d rows, %.1fs",
-            spec.name,
-            len(found),
-            ", ".join(f"{b.candidates} x {b.rows}" for b in budgets[spec.name]),
-            scoring,
-            max(last_scores, default=math.nan),
-            last_rows,
-            time.perf_counter() - started,
-        )
-        _log_progress(len(candidates), total, search_started)
-
-    best = select_best(finalists)
-    pipeline, params = pipelines[id(best)]
-    best_pipeline = clone(pipeline).set_params(**params)
-    best_pipeline.fit(X, y)
-    logger.info(
-        "best: %s %s, %s %.4f, refit on %d rows",
-        best.algorithm,
-        best.params,
-        scoring,
-        best.mean_score,
-        len(X),
-    )
-    return SearchResult(candidates=candidates, best=best, best_pipeline=best_pipeline, budgets=budgets)
+        searches.append(search_algorithm(X, y, contract, preprocessing, features, search, spec, task))
+        _log_progress(sum(len(s.candidates) for s in searches), total, started)
+    return pick_winner(searches, X, y, contract, preprocessing, features, search, task)

@@ -20,7 +20,7 @@ import textwrap
 
 import pytest
 
-from tests.integration.cli import TRAINING_STEPS
+from tests.integration.cli import SEARCH_STEPS, TRAINING_STEPS
 from tests.support.dockerfile_parsing import arguments_of, parse_dockerfile
 from tests.support.paths import PROJECT_ROOT
 from tests.support.stack_env import STACK_SECRETS, isolated_zenml_env
@@ -122,6 +122,11 @@ def describe(snapshot, stack):
     return builds, pods
 
 
+def upstream_of(snapshot):
+    # each step's upstream steps: the orchestrator starts a step's pod once these are done
+    return {{name: sorted(step.spec.upstream_steps) for name, step in snapshot.step_configurations.items()}}
+
+
 def checksum_in(folder, stack, build):
     cwd = os.getcwd()
     os.chdir(folder)
@@ -140,7 +145,9 @@ for pipeline, path in PIPELINES.items():
     unchanged, config, snapshot, stack = compiled(pipeline, path)
     builds, pods = describe(snapshot, stack)
     steps = sorted(config.get("steps") or {{}})
-    out["prod"][pipeline] = {{"builds": builds, "pods": pods, "steps_in_config": steps}}
+    out["prod"][pipeline] = {{
+        "builds": builds, "pods": pods, "steps_in_config": steps, "upstream": upstream_of(snapshot)
+    }}
 
 # The checksum ZenML reuses a build by: the same files elsewhere give the same; another lock, another.
 _, _, snapshot, stack = compiled("training", PIPELINES["training"])
@@ -247,14 +254,29 @@ def test_a_changed_lock_means_a_new_image_and_only_then(rendered):
 def test_pods_get_more_for_the_search_than_for_ingestion(rendered):
     pods = rendered["prod"]["training"]["pods"]
     assert set(pods) == set(TRAINING_STEPS)
+    for branch in SEARCH_STEPS:  # the stack file's search_algorithm entry, given to every branch
+        assert pods[branch] == {
+            "requests": {"cpu": "4", "memory": "4Gi"},
+            "limits": {"cpu": "4", "memory": "8Gi"},
+        }, branch
     assert pods["train_model"] == {
-        "requests": {"cpu": "4", "memory": "4Gi"},
-        "limits": {"cpu": "4", "memory": "8Gi"},
+        "requests": {"cpu": "2", "memory": "4Gi"},
+        "limits": {"cpu": "2", "memory": "8Gi"},
     }
     assert pods["ingest_data"] == {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
     default = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
     for step in ("clean_data", "validate_data", "split_data", "evaluate_model", "record_model_version"):
         assert pods[step] == default, step
+
+
+def test_the_search_fans_out_into_parallel_branches_merged_by_train_model(rendered):
+    upstream = rendered["prod"]["training"]["upstream"]
+    for branch in SEARCH_STEPS:
+        # the split (and the target spec validate_data resolved before it), never another branch
+        assert upstream[branch] == ["split_data", "validate_data"], branch
+    assert set(SEARCH_STEPS) <= set(upstream["train_model"])
+    assert set(upstream["train_model"]) - set(SEARCH_STEPS) == {"split_data", "validate_data"}
+    assert "train_model" in upstream["evaluate_model"]
 
 
 def test_other_pipelines_get_their_steps_resources_and_no_others(rendered):

@@ -128,7 +128,7 @@ def test_identical_rerun_is_cached_and_registers_a_new_version(workdir, first_ru
     rerun = Client().get_pipeline("training").runs[0]
     assert rerun.id != first_run.id
     assert rerun.steps["ingest_data"].status == ExecutionStatus.COMPLETED
-    for name in [*DATA_STEPS, "train_model", "evaluate_model"]:
+    for name in [*DATA_STEPS, "search_lr", "search_hgb", "train_model", "evaluate_model"]:
         assert rerun.steps[name].status == ExecutionStatus.CACHED, name
     assert rerun.model_version.number == first_run.model_version.number + 1
     assert "metrics" in Client().get_model_version(MODEL, rerun.model_version.number).run_metadata
@@ -146,8 +146,9 @@ def test_changed_search_reruns_from_search_and_gate_stops_it(workdir, first_run)
         and "below the minimum 0.999" in result.stderr + result.stdout
     )
     failed = Client().get_pipeline("training").runs[0]
-    for name in DATA_STEPS:
+    for name in [*DATA_STEPS, "search_hgb"]:  # the unchanged algorithm's branch too
         assert failed.steps[name].status == ExecutionStatus.CACHED, name
+    assert failed.steps["search_lr"].status == ExecutionStatus.COMPLETED
     assert failed.steps["train_model"].status == ExecutionStatus.COMPLETED
     assert failed.steps["evaluate_model"].status == ExecutionStatus.FAILED
     assert "record_model_version" not in failed.steps
@@ -195,7 +196,7 @@ def test_halving_records_its_budgets_and_bounds_the_threshold_sample(workdir, fi
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert "lr: halving budget 2 of ~2 done (1 candidates)" in output
-    assert "search progress: 3 of 3 candidates done" in output
+    assert "lr: 3 candidates on row budgets 3 x " in output
     assert "on out-of-fold probabilities of 500 training rows" in output
     run = Client().get_pipeline("training").runs[0]
     train_rows = len(run.steps["split_data"].outputs["train_data"][0].load())

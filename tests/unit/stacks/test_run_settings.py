@@ -46,3 +46,25 @@ def test_merge_run_config_under_the_run_and_only_for_its_steps():
     }
     assert config["settings"] == {"docker": {"requirements": "mine"}}, "the run's config is not changed"
     assert merge_run_config({"parameters": {}}, RunConfig(), {"train_model"}) == {"parameters": {}}
+
+
+def test_a_step_entry_applies_to_every_invocation_of_that_step_and_an_invocation_entry_wins():
+    pods = {
+        "orchestrator.kubernetes": {
+            "pod_settings": {"resources": {"requests": {"cpu": "2", "memory": "3Gi"}}}
+        }
+    }
+    forest = {"orchestrator.kubernetes": {"pod_settings": {"resources": {"requests": {"memory": "6Gi"}}}}}
+    run_config = RunConfig.model_validate(
+        {"steps": {"search_algorithm": {"settings": pods}, "search_forest": {"settings": forest}}}
+    )
+    steps = {"split_data": "split_data", "search_lr": "search_algorithm", "search_forest": "search_algorithm"}
+    merged = merge_run_config({"parameters": {}}, run_config, steps)
+    resources = {
+        name: step["settings"]["orchestrator.kubernetes"]["pod_settings"]["resources"]
+        for name, step in merged["steps"].items()
+    }
+    assert resources == {
+        "search_lr": {"requests": {"cpu": "2", "memory": "3Gi"}},
+        "search_forest": {"requests": {"cpu": "2", "memory": "6Gi"}},
+    }
