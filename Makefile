@@ -21,7 +21,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run serve drift-data monitor monitoring-ui notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log score bench-batch bench-draft bench-serving wrk bench-estimate
+.PHONY: help install init stack run serve drift-data monitor monitoring-ui notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log bench-shadow score bench-batch bench-draft bench-scale bench-serving wrk bench-estimate
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -92,7 +92,7 @@ notebooks: install ## Execute notebooks/ headless into notebooks/executed/ (the 
 dashboard: stack ## Start the local ZenML dashboard on http://127.0.0.1:8237
 	$(ZENML) login --local
 
-bench: bench-drift bench-request-log bench-serving bench-batch bench-draft bench-estimate ## Run every benchmark in bench/ (results in bench/results/)
+bench: bench-drift bench-request-log bench-shadow bench-serving bench-batch bench-draft bench-estimate bench-scale ## Run every benchmark in bench/ (results in bench/results/)
 
 bench-drift: install ## Monitoring drift check vs Evidently's DataDriftPreset on 1M rows
 	$(PY) -m bench.drift --rows 1000000
@@ -106,6 +106,9 @@ bench-batch: install ## Batch scoring: chunked path vs in-memory predict_proba o
 bench-draft: install ## A config drafted by run.py draft-config vs configs/training.yaml: holdout ROC AUC on Telco
 	$(PY) -m bench.drafted_config
 
+bench-scale: install ## Training on 100k, 300k and 1M rows (BENCH_SCALE_ARGS=--ten-million adds 10M) vs a plain scikit-learn script
+	$(PY) -m bench.scale --rows 100000 300000 1000000 --exhaustive-at 300000 $(BENCH_SCALE_ARGS)
+
 wrk:
 	@command -v wrk >/dev/null || { echo "wrk is missing: installing it with apt-get"; \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
@@ -113,6 +116,9 @@ wrk:
 
 bench-request-log: install wrk ## Serving throughput/latency with the request log off vs on (wrk, installed if missing)
 	$(PY) -m bench.request_log
+
+bench-shadow: install wrk ## Production's serving latency with and without a challenger in shadow (wrk)
+	$(PY) -m bench.shadow
 
 bench-serving: install wrk ## Single-row serving of 3 models vs mlflow models serve, a no-op app (HTTP floor), in process
 	$(PY) -m bench.serving

@@ -251,8 +251,10 @@ def shadow_refusal(
     <tabular_ml.monitoring.shadow_comparison.ShadowComparison.as_metadata>`): it must be
     against the current production version, hold at least ``min_requests`` requests, and its
     estimated ``metric`` may fall short of production's estimate on the same rows by at most
-    ``max_estimated_drop``.
+    ``max_estimated_drop``. Without a production version there is nothing to require.
     """
+    if champion_version is None:
+        return None  # nothing in production to try it beside
     if not evidence:
         return (
             f"version {challenger_version} has no shadow evidence (promotion.require_shadow): serve it with "

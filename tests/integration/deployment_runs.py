@@ -56,6 +56,19 @@ def deploy(folder, port: int, model: str, *overrides: str) -> subprocess.Complet
     )
 
 
+def monitor_request_log(folder, model: str, since: str = "1h") -> subprocess.CompletedProcess:
+    """A monitoring run of ``model`` on its request log's last ``since``; it must exit 0 or 3 (an alert)."""
+    result = run_cli(
+        folder,
+        "--config",
+        str(PROJECT_ROOT / "configs/monitoring.yaml"),
+        f"model.name={model}",
+        f"parameters.current={{type: request_log, since: {since}}}",
+    )
+    assert result.returncode in (0, 3), result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
 def served_version(port: int) -> str:
     """The model version the server on ``port`` answers one Telco row with."""
     row = pd.read_csv(TELCO_CSV, nrows=1).drop(columns="churn")

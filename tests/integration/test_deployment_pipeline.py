@@ -29,7 +29,12 @@ from zenml.enums import ModelStages
 from tests.integration.cli import ok, run_cli
 from tests.integration.deployment_runs import deploy as deploy_model
 from tests.integration.deployment_runs import mlflow_production as mlflow_production_of
-from tests.integration.deployment_runs import served_version, stack_folder_with_port, train_with
+from tests.integration.deployment_runs import (
+    monitor_request_log,
+    served_version,
+    stack_folder_with_port,
+    train_with,
+)
 from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import group_alive, port_is_free
 
@@ -359,14 +364,7 @@ def test_served_rows_reach_the_request_log_and_a_monitoring_run_over_it(first_de
     np.testing.assert_allclose(logged["tenure"].to_numpy(), rows["tenure"].to_numpy())
 
     everything = len(read_request_log(log_dir, since=timedelta(hours=1)))
-    result = run_cli(
-        folder,
-        "--config",
-        str(PROJECT_ROOT / "configs/monitoring.yaml"),
-        f"model.name={MODEL}",
-        "parameters.current={type: request_log, since: 1h}",
-    )
-    assert result.returncode in (0, 3), result.stdout[-2000:] + result.stderr[-3000:]
+    result = monitor_request_log(folder, MODEL)
     assert f"Monitoring of version 1 on {everything} rows" in result.stdout
     assert Client().get_model_version(MODEL, 1).run_metadata["last_monitoring"]["current_rows"] == everything
 

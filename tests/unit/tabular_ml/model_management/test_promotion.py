@@ -251,6 +251,7 @@ def _evidence(requests=5000, production="3", shadow_value=0.82, production_value
 def test_shadow_evidence_passes_the_gate_within_the_allowed_drop():
     required = ShadowEvidence(min_requests=1000, max_estimated_drop=0.02)
     assert shadow_refusal(_evidence(), required, "4", "3", "roc_auc") is None
+    assert shadow_refusal(None, required, "1", None, "roc_auc") is None  # a first model: nothing to shadow
     lower_is_better = _evidence(shadow_value=52.0, production_value=53.0, metric="rmse")
     assert shadow_refusal(lower_is_better, ShadowEvidence(max_estimated_drop=0), "4", "3", "rmse") is None
 
