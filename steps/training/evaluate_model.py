@@ -11,8 +11,10 @@ from adapters.mlflow_tracking import log_metrics_to_mlflow, selected_candidate
 from materializers import EvaluationReportMaterializer
 from tabular_ml.configuration.schema import DataContract, EvaluationConfig
 from tabular_ml.modelling.evaluation import EvaluationReport, QualityGateError, baseline_metrics, check_gates
+from tabular_ml.modelling.explanation_summary import ExplanationSummary, explanation_summary
+from tabular_ml.modelling.explanations import BACKGROUND_ROWS
 from tabular_ml.modelling.model import feature_importances
-from tabular_ml.modelling.trained_model import evaluation_report
+from tabular_ml.modelling.trained_model import evaluation_report, scores_of
 from tabular_ml.tasks.target import TargetSpec
 
 logger = get_logger(__name__)
@@ -52,6 +54,7 @@ def evaluate_model(
         baseline_metrics=baseline,
         cv_metrics=cv_metrics,
         feature_importances=feature_importances(model, top=20, X=X, y=y, task=target.task),
+        explanations=_explanations(model, X, target),
         best_params=params,
     )
     log_metrics_to_mlflow({f"holdout_{k}": v for k, v in report.metrics.items()})
@@ -72,3 +75,13 @@ def evaluate_model(
     logger.info("Holdout: %s", ", ".join(f"{k} {v:.4f}" for k, v in report.metrics.items()))
     logger.info("Baseline: %s", ", ".join(f"{k} {v:.4f}" for k, v in baseline.items()))
     return report
+
+
+def _explanations(model: Pipeline, X: pd.DataFrame, target: TargetSpec) -> ExplanationSummary | None:
+    """Mean |contribution| on the holdout and its extreme rows explained; None (logged) when the
+    model cannot be explained. The background rows are the holdout's first, as the server's."""
+    try:
+        return explanation_summary(model, X, scores_of(model, X, target), target, X.head(BACKGROUND_ROWS))
+    except ValueError as exc:
+        logger.warning("No explanations in the report: %s", exc)
+        return None

@@ -43,6 +43,7 @@ from tabular_ml.modelling.evaluation_curves import (
     reliability_curve,
     residual_summary,
 )
+from tabular_ml.modelling.explanation_summary import ExplanationSummary
 from tabular_ml.modelling.quality_gates import (
     QualityGateError,
     check_gates,
@@ -158,6 +159,11 @@ class EvaluationReport(BaseModel):
     )
     feature_importances: list[tuple[str, float]] = Field(
         default_factory=list, description="(feature, importance), most important first"
+    )
+    explanations: ExplanationSummary | None = Field(
+        None,
+        description="mean |contribution| per input column and the extreme rows' explanations",
+        exclude_if=lambda value: value is None,  # no null in the JSON (reports before explanations)
     )
     best_params: dict[str, Any] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list, description="caveats, e.g. metrics left out and why")

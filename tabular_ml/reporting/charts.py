@@ -133,19 +133,61 @@ def _residual_histogram_svg(report: EvaluationReport) -> str | None:
     return _svg(fig)
 
 
+def _bars(ax, pairs: list[tuple[str, float]]) -> None:
+    """Horizontal bars, the first pair on top; negative values orange."""
+    names = [_mpl_text(name if len(name) <= 40 else name[:39] + "…") for name, _ in pairs][::-1]
+    values = [value for _, value in pairs][::-1]
+    ax.barh(range(len(values)), values, color=[_BLUE if v >= 0 else _ORANGE for v in values], height=0.65)
+    ax.set_yticks(range(len(values)), names)
+    ax.grid(False, axis="y")
+
+
 def _importance_svg(report: EvaluationReport, top: int = 20) -> str | None:
     pairs = report.feature_importances[:top]
     if not pairs:
         return None
-    names = [_mpl_text(name if len(name) <= 40 else name[:39] + "…") for name, _ in pairs][::-1]
-    values = [value for _, value in pairs][::-1]
     fig, ax = _axes(f"Top {len(pairs)} feature importances", 7.5, 0.6 + 0.32 * len(pairs))
-    ax.barh(range(len(values)), values, color=[_BLUE if v >= 0 else _ORANGE for v in values], height=0.65)
-    ax.set_yticks(range(len(values)), names)
-    if any(v < 0 for v in values):
+    _bars(ax, pairs)
+    if any(v < 0 for _, v in pairs):
         ax.axvline(0, color="#374151", linewidth=0.8)
     ax.set_xlabel("importance")
-    ax.grid(False, axis="y")
+    return _svg(fig)
+
+
+def _contribution_importance_svg(report: EvaluationReport, top: int = 20) -> str | None:
+    summary = report.explanations
+    if summary is None or not summary.mean_abs_contribution:
+        return None
+    pairs = summary.mean_abs_contribution[:top]
+    fig, ax = _axes(f"Mean |contribution| on {summary.rows} holdout rows", 7.5, 0.6 + 0.32 * len(pairs))
+    _bars(ax, pairs)
+    ax.set_xlabel(f"mean |contribution| ({summary.space.replace('_', '-')})")
+    return _svg(fig)
+
+
+def _explained_rows_svg(report: EvaluationReport, top: int = 8) -> str | None:
+    summary = report.explanations
+    if summary is None or not summary.explained_rows:
+        return None
+    rows = summary.explained_rows
+    fig = Figure(figsize=(7.5, 0.9 + 0.3 * top * len(rows)), dpi=100)
+    for i, row in enumerate(rows):
+        ax = fig.add_subplot(len(rows), 1, i + 1)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.set_axisbelow(True)
+        ax.grid(True, color="#e5e7eb", linewidth=0.8)
+        about = f" (class {_mpl_text(row.explained_class)})" if row.explained_class else ""
+        total = f"{row.output:.3g} = base {row.base_value:.3g} + contributions"
+        ax.set_title(
+            f"{row.label.capitalize()} row{about}: {total}",
+            loc="left",
+            fontsize=10,
+        )
+        _bars(ax, row.contributions[:top])
+        ax.axvline(0, color="#374151", linewidth=0.8)
+    fig.axes[-1].set_xlabel(f"contribution ({summary.space.replace('_', '-')})")
+    fig.tight_layout()
     return _svg(fig)
 
 
@@ -156,6 +198,8 @@ _CHARTS = {
     "predicted_vs_actual": _predicted_vs_actual_svg,
     "residual_histogram": _residual_histogram_svg,
     "importances": _importance_svg,
+    "contribution_importances": _contribution_importance_svg,
+    "explained_rows": _explained_rows_svg,
 }
 
 

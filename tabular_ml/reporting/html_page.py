@@ -325,7 +325,19 @@ def render_report_html(report: EvaluationReport) -> str:
             _section("Cross-validation (training folds)", _cv_table(report)),
         )
         + _task_sections(report, charts)
-        + _chart_section("Feature importances", charts["importances"], "No feature importances recorded.")
+        + _grid(
+            _chart_section("Feature importances", charts["importances"], "No feature importances recorded."),
+            _chart_section(
+                "Mean absolute contribution (per input column)",
+                charts["contribution_importances"],
+                "No explanations recorded.",
+            ),
+        )
+        + _chart_section(
+            "Why: the most and the least likely holdout rows",
+            charts["explained_rows"],
+            "No explanations recorded.",
+        )
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
