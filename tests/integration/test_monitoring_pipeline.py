@@ -18,6 +18,7 @@ from zenml.enums import ModelStages
 import run
 from tabular_ml.configuration.run_config import resolve_config
 from tabular_ml.monitoring.drift_simulation import simulate_drift
+from tabular_ml.monitoring.label_simulation import delay_labels, simulate_concept_drift
 from tests.integration.cli import ok, run_cli, small_training_args
 from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port
@@ -123,6 +124,57 @@ def test_too_few_rows_check_quality_but_judge_no_drift(env):
     pd.read_csv(env / "clean.csv").head(50).to_csv(env / "few.csv", index=False)
     result = ok(monitor(env, "few.csv"))
     assert "only 50 current rows (at least 200 are needed to judge drift)" in result.stdout
+
+
+def monitor_with_late_labels(folder, name: str, rows: pd.DataFrame):
+    """Monitor ``rows`` scored without their target, the labels joined later on ``row_id``."""
+    current, labels, _ = delay_labels(rows, "churn", "row_id", 1.0, seed=3)
+    current.to_csv(folder / f"{name}.csv", index=False)
+    labels.to_csv(folder / f"{name}_labels.csv", index=False)
+    result = monitor(
+        folder,
+        f"{name}.csv",
+        f"parameters.labels={{type: file, path: {folder / f'{name}_labels.csv'}}}",
+        "parameters.key_column=row_id",
+    )
+    numbers = last_monitoring_run().steps["decide_alert"].run_metadata["monitoring"]
+    return result, numbers
+
+
+def test_a_concept_change_alerts_on_the_realized_metric_and_a_clean_batch_stays_silent(env):
+    """The same 1,000 inputs twice: labels as they were, then with half the long-tenure customers'
+    labels flipped (concept drift: no input moves). The estimate, blind to labels, stays near the
+    holdout both times; the realized ROC AUC on the late labels falls, and the alert says so."""
+    rows = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv").sample(frac=1.0, random_state=5)
+    rows = rows.iloc[5000:6000].reset_index(drop=True)
+    holdout_auc = Client().get_model_version(MODEL, 1).run_metadata["metrics"]["roc_auc"]
+
+    result, clean = monitor_with_late_labels(env, "labelled_clean", rows)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "no threshold crossed" in result.stdout and clean["drifted_columns"] == []
+    estimate = clean["estimated"]["roc_auc"]
+    assert set(clean["estimated"]) == {"roc_auc", "f1", "accuracy"}
+    assert estimate["low"] < estimate["value"] < estimate["high"]
+    assert abs(estimate["value"] - holdout_auc) < 0.05
+    assert clean["realized"]["labelled_rows"] == 1000 and clean["realized"]["roc_auc"] > holdout_auc - 0.05
+    assert (
+        Client().get_model_version(MODEL, 1).run_metadata["last_monitoring"]["estimated"]
+        == clean["estimated"]
+    )
+
+    drifted, entry = simulate_concept_drift(rows, "churn", "tenure", 0.5, seed=7)
+    assert entry["labels_changed"] > 200
+    result, concept = monitor_with_late_labels(env, "concept", drifted)
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-3000:]
+    assert concept["alert"] is True and concept["drifted_columns"] == []  # no input drifted
+    assert concept["estimated"] == clean["estimated"]  # the same inputs, the same estimate
+    assert concept["realized"]["roc_auc"] < holdout_auc - 0.05
+    reasons = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
+    assert reasons == [
+        f"  - roc_auc {concept['realized']['roc_auc']:.4f} realized on the labelled current rows vs "
+        f"{holdout_auc:.4f} on the holdout (a drop of {holdout_auc - concept['realized']['roc_auc']:.4f}, "
+        "allowed 0.05)"
+    ]
 
 
 def test_on_drift_retrain_trains_and_deploys_once(env):
