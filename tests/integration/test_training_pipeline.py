@@ -206,3 +206,38 @@ def test_halving_records_its_budgets_and_bounds_the_threshold_sample(workdir, fi
     assert budgets[-1]["rows"] <= train_rows and budgets[0]["rows"] == budgets[-1]["rows"] // 3
     table = run.steps["train_model"].outputs["search_results"][0].load()
     assert len(table) == 3
+
+
+def test_the_fanned_out_search_picks_what_one_search_in_one_process_picks(first_run):
+    """Each algorithm a step of its own (search_lr, search_hgb), merged by train_model: the same
+    winner, params, CV score and predictions as run_search on the run's own training rows."""
+    from pydantic import TypeAdapter
+
+    from tabular_ml.configuration.schema import DataContract, FeatureSpec, PreprocessingConfig, SearchConfig
+    from tabular_ml.modelling.search import run_search
+
+    train_step = first_run.steps["train_model"]
+    assert {"search_lr", "search_hgb"} <= set(first_run.steps)
+    for branch, algorithm in (("search_lr", "lr"), ("search_hgb", "hgb")):
+        found = first_run.steps[branch].outputs["algorithm_search"][0].load()
+        (searched,) = first_run.steps[branch].config.parameters["search"]["algorithms"]
+        assert found.algorithm == searched["name"] == algorithm
+    config = train_step.config.parameters
+    contract = DataContract.model_validate(config["contract"])
+    train = first_run.steps["split_data"].outputs["train_data"][0].load()
+    target = first_run.steps["validate_data"].outputs["target"][0].load()
+    single = run_search(
+        train[contract.feature_names],
+        target.encode(train[contract.target]),
+        contract,
+        PreprocessingConfig.model_validate(config["preprocessing"]),
+        TypeAdapter(list[FeatureSpec]).validate_python(config["features"]),
+        SearchConfig.model_validate(config["search"]),
+        target.task,
+    )
+    model = train_step.outputs["model"][0]
+    metadata = model.run_metadata
+    assert (metadata["algorithm"], metadata["params"]) == (single.best.algorithm, single.best.params)
+    assert metadata["cv_roc_auc"] == single.best.mean_score
+    rows = train[contract.feature_names].head(50)
+    np.testing.assert_array_equal(model.load().predict_proba(rows), single.best_pipeline.predict_proba(rows))

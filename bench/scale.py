@@ -1,0 +1,480 @@
+"""Benchmark: training on tables of 100,000 rows and more, against a plain scikit-learn script.
+
+Each table is made from the bundled Telco table (7,043 rows): its rows are first given their
+side (training or holdout) by the project's own split on an id column, ``source_row``, and only
+then resampled with replacement, numeric columns jittered (about 5 %), so every copy of an
+original row is on the side of that row: a holdout row is never a jittered copy of a training
+row (that would inflate the holdout's ROC AUC).
+
+For each table, in separate processes (so that each one's peak memory is its own):
+
+- ``project``: what the training pipeline's steps do, stage by stage, with the config that
+  ``draft-config`` writes for the table (successive halving over 30 candidates at 100,000 rows
+  and more): ingest the CSV, clean, validate, split, the search one algorithm at a time (the
+  pipeline's ``search_*`` branches) and the winner's refit (``train_model``), the decision
+  threshold on a bounded sample, the holdout's metrics. ZenML is not run: its overhead per
+  step (artifacts written and read) is not in these numbers.
+- ``plain``: a plain scikit-learn script on the same rows: ``pandas.read_csv``, a
+  ColumnTransformer, ``HalvingGridSearchCV`` over the same candidates and folds, the best
+  finalist refit, the same threshold cross-validation on a sample of the same size.
+- ``exhaustive`` (``--exhaustive-at ROWS``): the same candidates searched by ``GridSearchCV``
+  with 5 folds on every row, to compare the chosen model's holdout ROC AUC with halving's.
+
+Peak memory is the largest sum of the resident memory of the process and all its children
+(joblib's workers), sampled every 0.1 s with psutil.
+
+Run: ``make bench-scale`` (100,000, 300,000 and 1,000,000 rows), or
+``.venv/bin/python -m bench.scale --rows 100000 [--ten-million] [--exhaustive-at 300000]``;
+results go to bench/results/scale.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.paths import PROJECT_ROOT as ROOT
+
+DATA = ROOT / "data/raw/telco_churn.csv"
+RESULTS = ROOT / "bench/results/scale.md"
+ID = "source_row"
+NUMERIC = ("tenure", "monthly_charges", "total_charges")
+JITTER = 0.05
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+class PeakMemory:
+    """The largest resident memory of this process and its children, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        import psutil
+
+        self.process = psutil.Process()
+        self.interval = interval
+        self.peak = 0
+        self.stage_peaks: dict[str, int] = {}
+        self.stage = "start"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _rss(self) -> int:
+        import psutil
+
+        total = 0
+        for process in [self.process, *self.process.children(recursive=True)]:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:  # a worker that just ended
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss = self._rss()
+            self.peak = max(self.peak, rss)
+            self.stage_peaks[self.stage] = max(self.stage_peaks.get(self.stage, 0), rss)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+class Stages:
+    """Wall time and peak memory per stage."""
+
+    def __init__(self) -> None:
+        self.memory = PeakMemory()
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        self.memory.stage = name
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - started
+
+    def summary(self) -> dict:
+        peak = self.memory.stop()
+        return {
+            "seconds": self.seconds,
+            "total_seconds": sum(self.seconds.values()),
+            "peak_bytes": peak,
+            "stage_peak_bytes": {k: v for k, v in self.memory.stage_peaks.items() if k in self.seconds},
+        }
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def original_sides() -> dict[int, bool]:
+    """Each bundled row's side (True: holdout), decided by the project's split on its id."""
+    import pandas as pd
+
+    from tabular_ml.data.splitting import in_holdout, key_columns, row_keys
+
+    frame = pd.read_csv(DATA)
+    frame[ID] = range(len(frame))
+    split = split_config()
+    keys = row_keys(frame, key_columns(frame, telco_contract(), split))
+    return dict(zip(frame[ID].tolist(), in_holdout(keys, split).tolist(), strict=True))
+
+
+def split_config():
+    from tabular_ml.configuration.schema import SplitConfig
+
+    return SplitConfig(test_size=0.2, random_state=42, id_column=ID)
+
+
+def telco_contract():
+    from tabular_ml.configuration.loading import read_yaml
+    from tabular_ml.configuration.schema import DataContract
+
+    return DataContract.model_validate(read_yaml(ROOT / "configs/training.yaml")["parameters"]["contract"])
+
+
+def make_table(rows: int, path: Path, seed: int = 0) -> None:
+    """``rows`` rows resampled from the bundled table, numeric columns jittered, written to ``path``.
+
+    Copies keep their original's ``source_row``; the split follows it, so the sides were
+    decided before resampling.
+    """
+    import numpy as np
+    import pandas as pd
+
+    original = pd.read_csv(DATA)
+    rng = np.random.default_rng(seed)
+    chunk = 1_000_000  # written in pieces: 10 million rows never sit in memory at once
+    for start in range(0, rows, chunk):
+        n = min(chunk, rows - start)
+        picked = rng.integers(0, len(original), n)
+        table = original.iloc[picked].reset_index(drop=True)
+        table.insert(0, ID, picked)
+        for column in NUMERIC:
+            values = pd.to_numeric(table[column], errors="coerce")
+            jittered = (values * rng.normal(1.0, JITTER, n)).clip(lower=0)
+            table[column] = jittered.round(0 if column == "tenure" else 2)
+        table.to_csv(path, mode="w" if start == 0 else "a", header=start == 0, index=False)
+
+
+# --------------------------------------------------------------------------- the project's way
+
+
+def drafted_parameters(path: Path):
+    """The config draft-config writes for the table, with the split on ``source_row``."""
+    from tabular_ml.configuration.schema import FileSource, TrainingParameters
+    from tabular_ml.data.sources import load_data
+    from tabular_ml.drafting.draft_config import draft_training_config
+
+    frame = load_data(FileSource(path=str(path)))
+    draft = draft_training_config(
+        frame, "churn", {"type": "file", "path": str(path)}, "scale", None, str(path)
+    )
+    parameters = draft.document["parameters"]
+    parameters["contract"]["columns"].pop(ID, None)  # an id, never a model input
+    parameters["split"] = split_config().model_dump()
+    return TrainingParameters.model_validate(parameters)
+
+
+def run_project(path: Path, exhaustive: bool = False) -> dict:
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from tabular_ml.data.cleaning import clean_frame
+    from tabular_ml.data.contract import validate_frame
+    from tabular_ml.data.sources import load_data
+    from tabular_ml.modelling.search import check_algorithm_names, pick_winner, search_algorithm
+    from tabular_ml.modelling.threshold import choose_threshold, out_of_fold_proba, threshold_sample
+    from tabular_ml.tasks.target import resolve_target
+
+    parameters = drafted_parameters(path)  # not timed: draft-config runs once, before training
+    search = parameters.search
+    if exhaustive:
+        search = search.model_copy(update={"strategy": "grid", "cv": 5})
+    contract = parameters.contract
+    stages = Stages()
+    with stages.stage("ingest"):
+        raw = load_data(parameters.source)
+    with stages.stage("clean"):
+        cleaned, _ = clean_frame(raw, parameters.cleaning, contract)
+        del raw
+    with stages.stage("validate"):
+        report = validate_frame(cleaned, contract)
+        target = resolve_target(
+            cleaned[contract.target],
+            contract.target,
+            parameters.task,
+            contract.classes,
+            contract.positive_class,
+        )
+    assert report.passed, report
+    with stages.stage("split"):
+        train, test = split_frame_checked(cleaned, parameters)
+        del cleaned
+    X, y = train[contract.feature_names], target.encode(train[contract.target])
+    branches, candidates = [], 0
+    for name in check_algorithm_names(search):
+        (spec,) = [s for s in search.algorithms if s.name == name]
+        with stages.stage(f"search {name}"):
+            found = search_algorithm(
+                X, y, contract, parameters.preprocessing, parameters.features, search, spec, target.task
+            )
+        branches.append(found)
+        candidates += len(found.candidates)
+    with stages.stage("refit the winner"):
+        result = pick_winner(
+            branches, X, y, contract, parameters.preprocessing, parameters.features, search, target.task
+        )
+    with stages.stage("threshold"):
+        X_t, y_t = threshold_sample(X, y, parameters.evaluation.threshold_max_rows, search.random_state)
+        from tabular_ml.modelling.search import cv_folds
+
+        proba = out_of_fold_proba(result.best_pipeline, X_t, y_t, cv_folds(search, target.task))
+        threshold = choose_threshold(y_t, proba, parameters.evaluation.threshold_objective)
+    with stages.stage("evaluate"):
+        y_test = target.encode(test[contract.target])
+        holdout = result.best_pipeline.predict_proba(test[contract.feature_names])[:, 1]
+        auc = float(roc_auc_score(y_test, holdout))
+    return {
+        **stages.summary(),
+        "train_rows": len(train),
+        "holdout_rows": len(test),
+        "columns": len(contract.feature_names),
+        "strategy": search.strategy,
+        "cv": search.cv,
+        "candidates": candidates,
+        "budgets": {a: [(b.candidates, b.rows) for b in bs] for a, bs in result.budgets.items()},
+        "best": f"{result.best.algorithm} {result.best.params}",
+        "cv_score": result.best.mean_score,
+        "threshold": threshold,
+        "threshold_rows": len(y_t),
+        "holdout_roc_auc": auc,
+        "holdout_positive_share": float(np.mean(y_test)),
+    }
+
+
+def split_frame_checked(cleaned, parameters):
+    """The project's split, and a check that no original row has copies on both sides."""
+    from tabular_ml.data.splitting import split_frame
+
+    train, test = split_frame(cleaned, parameters.contract, parameters.split)
+    assert not set(train[ID]) & set(test[ID]), "an original row on both sides"
+    return train, test
+
+
+# --------------------------------------------------------------------------- a plain script
+
+
+def run_plain(path: Path) -> dict:
+    """The same candidates, folds and threshold sample, in plain scikit-learn and pandas."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.base import clone
+    from sklearn.compose import ColumnTransformer
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.impute import SimpleImputer
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import HalvingGridSearchCV, StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.utils import resample
+
+    from tabular_ml.modelling.model import make_estimator
+
+    parameters = drafted_parameters(path)  # the same candidates (not timed)
+    search, contract = parameters.search, parameters.contract
+    holdout_ids = {row for row, holdout in original_sides().items() if holdout}
+    numeric = [c for c, spec in contract.columns.items() if spec.kind == "numeric"]
+    other = [c for c in contract.feature_names if c not in numeric]
+    stages = Stages()
+    with stages.stage("read and split"):
+        table = pd.read_csv(path)
+        test_rows = table[ID].isin(holdout_ids)
+        train, test = table[~test_rows], table[test_rows]
+        X, y = train[contract.feature_names], (train["churn"] == "Yes").to_numpy().astype(int)
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+            (
+                "other",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="missing"),
+                    OneHotEncoder(handle_unknown="ignore"),
+                ),
+                other,
+            ),
+        ]
+    )
+    folds = StratifiedKFold(search.cv, shuffle=True, random_state=search.random_state)
+    finalists, candidates = [], 0
+    for spec in search.algorithms:
+        model = Pipeline([("preprocess", preprocess), ("model", make_estimator(spec, search.random_state))])
+        grid = {f"model__{k}": v for k, v in spec.search_space.items()}
+        with stages.stage(f"search {spec.name}"):
+            halving = HalvingGridSearchCV(
+                model,
+                grid,
+                factor=search.halving_factor,
+                scoring="roc_auc",
+                cv=folds,
+                n_jobs=search.n_jobs,
+                refit=False,
+                random_state=search.random_state,
+            ).fit(X, y)
+        results = halving.cv_results_
+        last = np.flatnonzero(np.asarray(results["iter"]) == halving.n_iterations_ - 1)
+        best = last[np.argmax(np.asarray(results["mean_test_score"])[last])]
+        finalists.append((results["mean_test_score"][best], model, results["params"][best]))
+        candidates += halving.n_candidates_[0]
+    score, model, params = max(finalists, key=lambda f: f[0])
+    with stages.stage("refit the winner"):
+        best_model = clone(model).set_params(**params).fit(X, y)
+    with stages.stage("threshold"):
+        rows = min(len(y), parameters.evaluation.threshold_max_rows)
+        X_t, y_t = resample(X, y, replace=False, n_samples=rows, stratify=y, random_state=search.random_state)
+        cross_val_predict(clone(best_model), X_t, y_t, cv=folds, method="predict_proba")
+    with stages.stage("evaluate"):
+        proba = best_model.predict_proba(test[contract.feature_names])[:, 1]
+        auc = float(roc_auc_score((test["churn"] == "Yes").astype(int), proba))
+    return {
+        **stages.summary(),
+        "candidates": int(candidates),
+        "cv_score": float(score),
+        "best": f"{params}",
+        "holdout_roc_auc": auc,
+    }
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+def in_child(mode: str, path: Path) -> dict:
+    """Run one mode in a process of its own (its peak memory is then its own); its JSON result."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.scale", "--child", mode, "--data", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{mode} failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GB"
+
+
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def write_results(runs: list[dict], command: str, started: str, load: str) -> None:
+    lines = [
+        "# Training at scale: 100,000 rows and more",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{_memory_total()}, Python {platform.python_version()}, {platform.platform()}.",
+        f"Command: `{command}` (started {started}).",
+        "**The machine was shared**: other jobs ran during the benchmark (load average at the",
+        f"start: {load}); times are upper bounds of what the same work takes on an idle machine.",
+        "",
+        "Tables: the bundled Telco rows split first (the project's split on `source_row`), then",
+        f"resampled with replacement and numeric columns jittered by {JITTER:.0%}: no holdout row is a",
+        "copy of a training row. Config: what `draft-config` writes for the table. `project`: the",
+        "training steps' library code stage by stage, in one process, without ZenML; `plain`: a plain",
+        "scikit-learn script (ColumnTransformer, HalvingGridSearchCV) on the same rows with the same",
+        "candidates, folds and threshold sample. Peak memory: the process and its joblib workers.",
+        "",
+        "| rows (train + holdout) | run | candidates | wall time | peak memory | chosen "
+        "| CV ROC AUC | holdout ROC AUC |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        for mode in ("project", "plain", "exhaustive"):
+            if mode not in run:
+                continue
+            r = run[mode]
+            sides = f" ({r['train_rows']:,} + {r['holdout_rows']:,})" if "train_rows" in r else ""
+            lines.append(
+                f"| {run['rows']:,}{sides} | {mode} | {r['candidates']} | {minutes(r['total_seconds'])} "
+                f"| {gib(r['peak_bytes'])} | {r['best']} | {r['cv_score']:.4f} | {r['holdout_roc_auc']:.4f} |"
+            )
+        if "plain" in run:
+            ratio = run["project"]["total_seconds"] / run["plain"]["total_seconds"]
+            lines.append(f"| | project / plain | | **{ratio:.2f}x** | | | | |")
+        if "exhaustive" in run:
+            gap = run["exhaustive"]["holdout_roc_auc"] - run["project"]["holdout_roc_auc"]
+            lines.append(f"| | exhaustive - halving (holdout ROC AUC) | | | | | | **{gap:+.4f}** |")
+    lines += ["", "Wall time and peak memory per stage (`project`):", ""]
+    for run in runs:
+        r = run["project"]
+        lines.append(
+            f"- {run['rows']:,} rows ({r['columns']} feature columns, {r['strategy']}, {r['cv']}-fold; "
+            f"threshold on {r['threshold_rows']:,} rows; row budgets "
+            + "; ".join(f"{a}: " + ", ".join(f"{c} x {n:,}" for c, n in bs) for a, bs in r["budgets"].items())
+            + "): "
+            + ", ".join(
+                f"{stage} {minutes(sec)} ({gib(r['stage_peak_bytes'].get(stage, 0))})"
+                for stage, sec in r["seconds"].items()
+            )
+        )
+    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _memory_total() -> str:
+    import psutil
+
+    return f"{psutil.virtual_memory().total / 2**30:.0f} GB RAM"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--ten-million", action="store_true", help="also 10,000,000 rows")
+    parser.add_argument(
+        "--exhaustive-at", type=int, nargs="*", default=[], help="row counts to also search exhaustively"
+    )
+    parser.add_argument("--child", choices=["project", "plain", "exhaustive"], help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run = {"project": run_project, "plain": run_plain}.get(args.child)
+        result = run(args.data) if run else run_project(args.data, exhaustive=True)
+        print(json.dumps(result))
+        return
+    command = "python -m bench.scale " + " ".join(sys.argv[1:])
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    rows = args.rows + ([10_000_000] if args.ten_million else [])
+    runs = []
+    with tempfile.TemporaryDirectory() as folder:
+        for n in rows:
+            path = Path(folder) / f"table_{n}.csv"
+            make_table(n, path)
+            run = {"rows": n}
+            for mode in ("project", "plain", *(["exhaustive"] if n in args.exhaustive_at else [])):
+                run[mode] = in_child(mode, path)
+                print(n, mode, json.dumps(run[mode]), flush=True)
+            runs.append(run)
+            path.unlink()
+            write_results(runs, command, started, load)
+    print(f"results: {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
