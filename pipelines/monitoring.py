@@ -40,7 +40,7 @@ def monitoring(
     On an alert with ``on_drift: retrain``, a step runs training, then deployment. Late labels are
     joined to the served predictions per window, and the run's numbers go into the version's history.
     """
-    reference_sample, current_sample, data_quality, current_metrics = prepare_monitoring_data(
+    reference_sample, current_sample, data_quality, current_performance = prepare_monitoring_data(
         current=current,
         labels=labels,
         key_column=key_column,
@@ -48,7 +48,7 @@ def monitoring(
         sample_seed=sample_seed,
     )
     drift_summary, _ = check_drift(reference_sample, current_sample, min_current_rows=min_current_rows)
-    verdict = decide_alert(drift_summary, data_quality, current_metrics, thresholds=thresholds)
+    verdict = decide_alert(drift_summary, data_quality, current_performance, thresholds=thresholds)
     retrain_on_drift(verdict, on_drift=on_drift, retrain=retrain)
     realized_performance = join_late_labels(
         verdict, current=current, labels=labels, key_column=key_column, realized=realized, history=history
