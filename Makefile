@@ -120,8 +120,9 @@ bench-request-log: install wrk ## Serving throughput/latency with the request lo
 bench-shadow: install wrk ## Production's serving latency with and without a challenger in shadow (wrk)
 	$(PY) -m bench.shadow
 
-bench-serving: install wrk ## Single-row serving of 3 models vs mlflow models serve, a no-op app (HTTP floor), in process
+bench-serving: install wrk ## Single-row serving of 3 models vs mlflow models serve, a no-op app (HTTP floor), in process; the explain route
 	$(PY) -m bench.serving
+	$(PY) -m bench.explain
 
 clean: ## Remove the venv and generated state (not the ZenML store in ~/.config/zenml)
 	rm -rf $(VENV) .zen .pytest_cache .ruff_cache
