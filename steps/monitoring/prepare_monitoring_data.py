@@ -11,6 +11,7 @@ from adapters.source_secrets import source_secrets
 from tabular_ml.configuration.schema import CurrentDataConfig, DataContract, ServingConfig, SourceConfig
 from tabular_ml.data.sources import load_data
 from tabular_ml.modelling.trained_model import TrainedModel
+from tabular_ml.monitoring.performance_estimation import MIN_HOLDOUT_ROWS
 from tabular_ml.monitoring.prepare import (
     CurrentPerformance,
     clean_current,
@@ -103,6 +104,8 @@ def prepare_monitoring_data(
     metrics = {} if unscorable else labelled_metrics(labelled, model)
     performance = _performance(version, model, frame, unscorable, sample_seed)
     performance = performance.model_copy(update={"realized": metrics, "labelled_rows": len(labelled)})
+    if performance.note:
+        logger.info(performance.note.capitalize())
     reference_sample, current_sample = comparison_samples(
         reference, frame, model, contract, sample_rows, sample_seed
     )
@@ -129,6 +132,10 @@ def _performance(
         holdout = version.get_artifact("test_data").load()
     except (KeyError, RuntimeError):
         return CurrentPerformance(note="no estimate: the version has no test_data (holdout) artifact")
+    if len(holdout) < MIN_HOLDOUT_ROWS:
+        return CurrentPerformance(
+            note=f"no estimate: the holdout has {len(holdout)} rows (at least {MIN_HOLDOUT_ROWS} are needed)"
+        )
     estimated = estimated_performance(model, holdout, frame, seed=seed)
     logger.info("Estimated performance on %d rows: %s", len(frame), estimated)
     return CurrentPerformance(estimated=estimated)

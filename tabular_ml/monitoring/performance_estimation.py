@@ -170,8 +170,9 @@ class ClassificationEstimator:
         labels = np.asarray(holdout_labels).astype(int)
         columns = scores[:, None] if task == "binary" else scores
         targets = labels[:, None] if task == "binary" else np.eye(scores.shape[1], dtype=int)[labels]
+        # A class the holdout never shows cannot be recalibrated: its probabilities are kept (None).
         self._calibrators = [
-            LogisticRegression(C=1e6).fit(_logit(column), target)
+            LogisticRegression(C=1e6).fit(_logit(column), target) if 0 < target.sum() < len(target) else None
             for column, target in zip(columns.T, targets.T, strict=True)
         ]
         self.holdout_metrics = self._realized(scores, labels)
@@ -181,12 +182,16 @@ class ClassificationEstimator:
 
     def calibrated(self, scores: np.ndarray) -> np.ndarray:
         """Recalibrated probabilities (binary: of the positive class; multiclass: rows sum to 1)."""
-        if self.task == "binary":
-            return self._calibrators[0].predict_proba(_logit(scores))[:, 1]
-        columns = np.column_stack(
-            [c.predict_proba(_logit(scores[:, k]))[:, 1] for k, c in enumerate(self._calibrators)]
+        columns = scores[:, None] if self.task == "binary" else scores
+        calibrated = np.column_stack(
+            [
+                column if calibrator is None else calibrator.predict_proba(_logit(column))[:, 1]
+                for column, calibrator in zip(columns.T, self._calibrators, strict=True)
+            ]
         )
-        return columns / columns.sum(axis=1, keepdims=True)
+        if self.task == "binary":
+            return calibrated[:, 0]
+        return calibrated / calibrated.sum(axis=1, keepdims=True)
 
     def _predicted(self, scores: np.ndarray) -> np.ndarray:
         # The served decision: the threshold on the raw probability, or the most probable class.

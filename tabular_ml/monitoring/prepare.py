@@ -13,7 +13,7 @@ from tabular_ml.configuration.schema import CleaningConfig, DataContract
 from tabular_ml.data.cleaning import clean_frame
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.drift import PREDICTION_COLUMNS, sample
-from tabular_ml.monitoring.performance_estimation import fit_performance_estimator
+from tabular_ml.monitoring.performance_estimation import MIN_HOLDOUT_ROWS, fit_performance_estimator
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -102,8 +102,11 @@ def estimated_performance(
 ) -> dict[str, dict[str, float]]:
     """The task's metrics expected on ``current``, calibrated on the version's ``holdout`` rows.
 
-    Intervals are for a batch of ``current``'s size (see ``performance_estimation``).
+    Intervals are for a batch of ``current``'s size (see ``performance_estimation``); {} when the
+    holdout has fewer than ``MIN_HOLDOUT_ROWS`` rows to calibrate on.
     """
+    if len(holdout) < MIN_HOLDOUT_ROWS:
+        return {}
     features = model.contract.feature_names
     estimator = fit_performance_estimator(
         model.target.task,

@@ -90,6 +90,17 @@ def test_multiclass_estimates_match_the_realized_f1_macro_and_accuracy():
     assert estimates["f1_macro"].value == pytest.approx(skm.f1_score(y, predicted, average="macro"), abs=0.02)
 
 
+def test_a_class_the_holdout_lacks_keeps_its_raw_probabilities():
+    holdout_p, holdout_y = multiclass_rows(400, -2.5, seed=1)
+    holdout_y[holdout_y == 2] = 1  # class 2 never seen on the holdout
+    estimator = fit_performance_estimator("multiclass", holdout_p, holdout_y)
+    calibrated = estimator.calibrated(holdout_p)
+    assert np.allclose(calibrated.sum(axis=1), 1.0) and set(estimator.estimate(holdout_p)) == {
+        "f1_macro",
+        "accuracy",
+    }
+
+
 def test_direct_loss_estimation_follows_the_error_where_the_rows_moved():
     features, predicted, actual = regression_rows(3000, 0.0, seed=1)
     estimator = fit_performance_estimator(
