@@ -99,3 +99,26 @@ def test_the_command_names_a_missing_input(tmp_path):
         2,
         f"error: input file not found: {tmp_path / 'nope.csv'}",
     )
+
+
+def test_concept_drift_with_late_labels_changes_no_input_and_writes_the_labels_apart(tmp_path):
+    out = tmp_path / "concept"
+    result = run_cli(
+        "--input", str(DATA), "--out-dir", str(out), "--seed", "7", "--rows", "1000",
+        "--concept-drift", "tenure:0.5", "--label-key", "row_id", "--labels-arrived", "0.6",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "drift_manifest.json").read_text())
+    clean, current = pd.read_csv(out / "holdout_clean.csv"), pd.read_csv(out / "drifted.csv")
+    labels = pd.read_csv(out / "labels.csv")
+    assert manifest["changed_columns"] == ["churn"] and manifest["labels_file"] == "labels.csv"
+    assert [change["operation"] for change in manifest["changes"]] == ["concept_drift", "label_delay"]
+    # every input is the clean slice's, the target is gone; 600 labels arrived, 250 of them changed
+    pd.testing.assert_frame_equal(current.drop(columns="row_id"), clean.drop(columns="churn"))
+    assert len(labels) == 600 and labels["row_id"].is_unique
+    truth = clean["churn"].iloc[labels["row_id"]].to_numpy()
+    changed = labels["churn"].to_numpy() != truth
+    assert (
+        changed.any() and (clean["tenure"].iloc[labels["row_id"][changed]] > clean["tenure"].median()).all()
+    )
+    assert manifest["changes"][0]["labels_changed"] == 250
