@@ -17,6 +17,7 @@ from typing import Any
 from tabular_ml.data.atomic_files import write_atomically
 from tabular_ml.monitoring.drift import DriftSummary
 from tabular_ml.monitoring.quality import DataQualityReport
+from tabular_ml.monitoring.realized_performance import HEADLINE_METRICS
 
 __all__ = ["MonitoringHistory", "plotted_values", "run_record"]
 
@@ -70,7 +71,8 @@ def run_record(
 
 def plotted_values(record: dict[str, Any]) -> dict[str, float]:
     """A run record's numbers that are drawn over time, by series name: ``drift_share``, row
-    counts, ``estimated_<metric>`` with ``_low`` and ``_high``, ``realized_<metric>``."""
+    counts, ``estimated_<metric>`` with ``_low`` and ``_high``, ``realized_<metric>`` (the
+    headline metrics of :data:`HEADLINE_METRICS` only)."""
     values: dict[str, Any] = {
         "drift_share": record.get("drift_share"),
         "current_rows": record.get("current_rows"),
@@ -81,8 +83,9 @@ def plotted_values(record: dict[str, Any]) -> dict[str, float]:
         values[f"estimated_{metric}"] = estimate.get("value")
         values[f"estimated_{metric}_low"] = estimate.get("low")
         values[f"estimated_{metric}_high"] = estimate.get("high")
+    headline = {name for names in HEADLINE_METRICS.values() for name in names}
     for metric, value in (record.get("realized") or {}).items():
-        if metric != "labelled_rows":
+        if metric in headline:
             values[f"realized_{metric}"] = value
     return {name: float(value) for name, value in values.items() if isinstance(value, int | float)}
 

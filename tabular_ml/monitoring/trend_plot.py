@@ -17,6 +17,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from tabular_ml.monitoring.history import plotted_values
+from tabular_ml.monitoring.realized_performance import HEADLINE_METRICS
 
 __all__ = ["render_trend_html"]
 
@@ -91,10 +92,11 @@ def _windows_chart(windows: list[dict], metric: str | None) -> str:
 
 
 def render_trend_html(model_name: str, version: str, runs: list[dict[str, Any]], windows: list[dict]) -> str:
-    """The page: a header, then the charts (metrics from the latest run's estimated and realized)."""
+    """The page: a header, then the charts (the headline metrics the latest run estimated or realized)."""
     latest = runs[-1] if runs else {}
     metrics = list(dict.fromkeys([*(latest.get("estimated") or {}), *(latest.get("realized") or {})]))
-    metrics = [name for name in metrics if name != "labelled_rows"]
+    headline = {name for names in HEADLINE_METRICS.values() for name in names}
+    metrics = [name for name in metrics if name in headline]
     window_metric = next((name for name in metrics if any(name in w["metrics"] for w in windows)), None)
     charts = [_drift_chart(runs), *(_metric_chart(runs, name) for name in metrics[:3])]
     if windows:
