@@ -25,6 +25,7 @@ import dataclasses
 import os
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,6 +73,39 @@ MODELS = {
         },
     ),
 }
+
+
+def in_process(bundle: Path, rows: int) -> dict:
+    """Single rows in this process: the Pipeline's predict_proba, and the whole explanation
+    (transform, attribution, the answer's objects) as the server computes it on the Pipeline path."""
+    import numpy as np
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    from serving.bundle import load_bundle
+    from tabular_ml.modelling.explanations import Explainer
+
+    bundle_ = load_bundle(bundle)
+    names = bundle_.meta.feature_names
+    table = pd.read_csv(BINARY.table)[names]
+    background, frame = table.head(500), table.head(rows)  # the bundle's reference rows: the first 500
+    explainer = Explainer(bundle_.pipeline, bundle_.meta.target_spec, names, background)
+    calls = {
+        "predict_proba": lambda row: bundle_.pipeline.predict_proba(row),
+        "explain": lambda row: [r.as_dict() for r in explainer.explain(row)],
+    }
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    with threadpool_limits(1):  # as the servers' OMP_NUM_THREADS=1
+        for i in range(len(frame)):
+            row = frame.iloc[[i]]
+            for name, call in calls.items():
+                started = time.perf_counter()
+                call(row)
+                times[name].append(time.perf_counter() - started)
+    return {
+        name: {"p50_ms": float(np.percentile(t, 50)) * 1e3, "p99_ms": float(np.percentile(t, 99)) * 1e3}
+        for name, t in times.items()
+    }
 
 
 def measure(server: ModelServer, script: Path, args) -> list[dict]:
@@ -122,6 +156,21 @@ def report(results: dict[str, dict], args, load: tuple) -> str:
                 f"| {name} | {route} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
                 f"{r['p99_ms']:.2f} | {r['non_2xx']} |"
             )
+    lines += [
+        "",
+        f"In this process (no HTTP, one thread), {args.in_process_rows} single Telco rows: the Pipeline's "
+        "`predict_proba`, and the whole explanation on the Pipeline path (transform, attribution, "
+        "answer objects):",
+        "",
+        "| model | predict_proba p50 ms | p99 ms | explain p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, result in results.items():
+        r = result["in_process"]
+        lines.append(
+            f"| {name} | {r['predict_proba']['p50_ms']:.2f} | {r['predict_proba']['p99_ms']:.2f} | "
+            f"{r['explain']['p50_ms']:.2f} | {r['explain']['p99_ms']:.2f} |"
+        )
     linear = results["logistic regression"]
     p50_ratio = linear["explain"]["p50_ms"] / linear["predictions"]["p50_ms"]
     p99_ratio = linear["explain"]["p99_ms"] / linear["predictions"]["p99_ms"]
@@ -149,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds per route and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=1)
+    parser.add_argument("--in-process-rows", type=int, default=200, help="single rows timed in process")
     parser.add_argument("--rows", type=int, default=500, help="request bodies, in turn")
     parser.add_argument("--output", type=Path, default=RESULTS / "explain.md")
     args = parser.parse_args(argv)
@@ -168,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = median_round(measure(server, script, args))
             finally:
                 server.stop()
+            results[name]["in_process"] = in_process(bundle, args.in_process_rows)
             print(name, {route: results[name][route] for route in ROUTES}, flush=True)
     text = report(results, args, load)
     args.output.write_text(text)
