@@ -36,6 +36,7 @@ def _axes(title: str):
     ax = fig.add_subplot()
     ax.set_title(title, loc="left", fontsize=11)
     ax.grid(alpha=0.3)
+    ax.margins(x=0.1, y=0.15)  # room for the first and last points and the windows' counts
     fig.autofmt_xdate()
     return fig, ax
 

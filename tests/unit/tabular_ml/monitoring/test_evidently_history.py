@@ -14,7 +14,7 @@ def test_each_run_adds_a_snapshot_to_the_models_one_project_whose_panels_are_add
     (project,) = workspace.search_project("churn")
     assert len(workspace.list_runs(project.id)) == 3
     titles = [panel.title for panel in project.dashboard.model().panels]
-    assert titles == ["Drift share", "Rows", "Estimated roc_auc", "Realized performance"]
+    assert titles == ["Drift share", "Rows", "Realized performance", "Estimated roc_auc"]
     snapshots = sorted(
         (workspace.get_run(project.id, run) for run in workspace.list_runs(project.id)),
         key=lambda s: s.timestamp,

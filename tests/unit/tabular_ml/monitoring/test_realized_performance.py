@@ -118,3 +118,25 @@ def test_regression_and_multiclass_metrics_come_from_the_served_answers():
         wine, pd.Series(["a", "b", "c", "c"]), pd.Series(["a", "b", "b", "c"]), pd.Series([0.9] * 4)
     )
     assert values["accuracy"] == 0.75 and values["f1_macro"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+
+
+def test_a_batch_is_scored_as_served_with_its_timestamp_column_or_the_run_time():
+    from sklearn.dummy import DummyClassifier
+
+    from tabular_ml.configuration.schema import CleaningConfig
+    from tabular_ml.modelling.trained_model import TrainedModel
+    from tabular_ml.monitoring.realized_performance import scored_predictions
+    from tests.support.monitoring_frames import CONTRACT, frame
+
+    rows = frame(4, 0).assign(
+        customer=["a", "b", "c", "d"], at=["2026-01-01T05:00"] * 2 + ["2026-01-02T05:00"] * 2
+    )
+    constant = DummyClassifier(strategy="prior").fit(rows[CONTRACT.feature_names], [0, 1, 1, 1])
+    model = TrainedModel(constant, CONTRACT, CleaningConfig(), BINARY, 0.5, "m", "1")
+    now = datetime(2026, 1, 9, tzinfo=UTC)
+    scored = scored_predictions(rows, model, "customer", "at", now)
+    assert scored["prediction"].tolist() == ["Yes"] * 4 and scored["probability"].tolist() == [0.75] * 4
+    assert [w["predictions"] for w in window_numbers(scored.assign(label=np.nan), BINARY, "1d")] == [2, 2]
+    assert set(scored_predictions(rows, model, "customer", None, now)["logged_at"]) == {pd.Timestamp(now)}
+    with pytest.raises(ValueError, match=r"column\(s\) \['when'\] named by key_column/timestamp_column"):
+        scored_predictions(rows, model, "customer", "when", now)
