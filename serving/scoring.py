@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 TOLERANCE = 1e-6
+_LOOP_ROWS = 16  # up to this many rows a request's one-hot columns are set one by one
 
 Columns = dict[str, np.ndarray]  # column name -> one value per row (float64, or object for text)
 Block = Callable[[Columns], np.ndarray]  # columns -> some of the estimator's input columns
@@ -246,11 +247,18 @@ def _text_block(parts: list[Any], names: list[str]) -> Block:
     offsets = np.cumsum([0] + [len(categories) for categories in encoder.categories_])
 
     def one_hot(columns: Columns) -> np.ndarray:
-        out = np.zeros((len(columns[names[0]]), offsets[-1]), dtype=np.float64)
+        n = len(columns[names[0]])
+        out = np.zeros((n, offsets[-1]), dtype=np.float64)
         for k in range(len(names)):
-            for row, at in enumerate(encoded(columns, k)):
-                if at is not None:
-                    out[row, offsets[k] + at] = 1.0
+            found = encoded(columns, k)
+            if n <= _LOOP_ROWS:  # a few rows: a Python loop costs less than numpy's per-call overhead
+                for row, at in enumerate(found):
+                    if at is not None:
+                        out[row, offsets[k] + at] = 1.0
+                continue
+            at = np.array([-1 if code is None else code for code in found], dtype=np.intp)
+            rows = np.flatnonzero(at >= 0)
+            out[rows, offsets[k] + at[rows]] = 1.0
         return out
 
     return one_hot
