@@ -29,17 +29,24 @@ def _series(column: str, legend: str) -> PanelMetric:
 
 
 def panels_for(values: dict[str, float]) -> list[DashboardPanelPlot]:
-    """The panels that draw ``values``' series: drift share, rows, one per estimated metric
-    (value, low, high) and one of the realized metrics."""
+    """The panels that draw ``values``' series: drift share, rows, the realized metrics, and one
+    per estimated metric (value, low, high)."""
     panels = []
     if "drift_share" in values:
         panels.append(
             line_plot_panel("Drift share", [_series("drift_share", "share of drifted features")], size="half")
         )
-    rows = [name for name in ("current_rows", "labelled_rows", "unlabelled_rows") if name in values]
-    panels.append(
-        line_plot_panel("Rows", [_series(name, name.replace("_", " ")) for name in rows], size="half")
-    )
+    legends = {
+        "current_rows": "current rows",
+        "labelled_rows": "served, labelled (all windows)",
+        "unlabelled_rows": "served, no label yet (all windows)",
+    }
+    rows = [_series(name, legend) for name, legend in legends.items() if name in values]
+    panels.append(line_plot_panel("Rows", rows, size="half"))
+    realized = sorted(name for name in values if name.startswith("realized_"))
+    if realized:
+        series = [_series(name, name.removeprefix("realized_")) for name in realized]
+        panels.append(line_plot_panel("Realized performance", series, size="half"))
     estimated = sorted(
         name.removeprefix("estimated_")
         for name in values
@@ -51,10 +58,6 @@ def panels_for(values: dict[str, float]) -> list[DashboardPanelPlot]:
             for suffix, legend in (("", "estimate"), ("_low", "low"), ("_high", "high"))
         ]
         panels.append(line_plot_panel(f"Estimated {metric}", series, size="half"))
-    realized = sorted(name for name in values if name.startswith("realized_"))
-    if realized:
-        series = [_series(name, name.removeprefix("realized_")) for name in realized]
-        panels.append(line_plot_panel("Realized performance", series))
     return panels
 
 
