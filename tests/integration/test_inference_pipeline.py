@@ -215,3 +215,24 @@ def test_a_sink_path_without_a_known_suffix_is_a_one_line_error(workdir) -> None
         "error: parameters.sink: value error, cannot tell the format of 'out/predictions.txt' from its "
         "suffix; expected one of .csv, .csv.gz, .parquet, .pq or format: csv|parquet"
     ]
+
+
+def test_explain_adds_each_rows_top_reasons_as_the_in_process_explanation_gives_them(workdir) -> None:
+    from tabular_ml.modelling.explanations import Explainer
+    from tabular_ml.modelling.trained_model import TrainedModel
+
+    sink = workdir / "out" / "explained.csv"
+    ok(score(workdir, f"parameters.sink.path={sink}", "parameters.explain={top_k: 2}"))
+    written = pd.read_csv(sink)
+    assert list(written.columns[3:7]) == ["reason_1", "contribution_1", "reason_2", "contribution_2"]
+    version = Client().get_model_version(MODEL, 1)
+    production = TrainedModel.of_version(version)
+    background = version.get_artifact("test_data").load().head(500)
+    explainer = Explainer(
+        production.pipeline, production.target, production.contract.feature_names, background
+    )
+    sample = pd.read_csv(workdir / "sample.csv")
+    cleaned, _ = clean_frame(sample, production.cleaning, production.contract)
+    names, values = explainer.top_reasons(explainer.attribute_frame(cleaned), 2)
+    assert written[["reason_1", "reason_2"]].values.tolist() == names.tolist()
+    np.testing.assert_allclose(written[["contribution_1", "contribution_2"]], values, rtol=0, atol=1e-9)
