@@ -16,8 +16,12 @@ logger = get_logger(__name__)
 
 def _estimated(model_name: str, version: str, rows, left_out: list[str], seed: int) -> dict[str, Any]:
     """The version's metrics estimated on ``rows`` ({} when its rows or holdout cannot be scored)."""
-    model_version = Client().get_model_version(model_name, int(version))
-    model = TrainedModel.of_version(model_version)
+    try:
+        model_version = Client().get_model_version(model_name, int(version))
+        model = TrainedModel.of_version(model_version)
+    except (KeyError, ValueError) as exc:  # a version deleted since it was served: no estimate
+        logger.warning("No estimate for version %s of %s: %s", version, model_name, exc)
+        return {}
     unscorable = sorted(set(left_out) & set(model.contract.feature_names))
     if unscorable:
         logger.info(
