@@ -37,7 +37,6 @@ def record_model_version(
             "task": target.task,
             "target": target.model_dump(mode="json"),
             **({"decision_threshold": decision_threshold} if target.task == "binary" else {}),
-            "metrics": evaluation_report.metrics,
             "algorithm": evaluation_report.algorithm,
             "data_fingerprint": fingerprint(clean_data),
             "data_rows": len(clean_data),
@@ -51,4 +50,7 @@ def record_model_version(
         },
         infer_model=True,
     )
+    # Last and on their own: ZenML commits metadata key by key, and the metrics are what make a
+    # version count as trained (decisions.is_trained), so a kill -9 mid-write leaves an untrained one.
+    log_metadata({"metrics": evaluation_report.metrics}, infer_model=True)
     return str(context.model.version) if context.model else ""
