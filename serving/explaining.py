@@ -44,6 +44,8 @@ class ServedExplainer:
                 logger.warning("Explanations without the bundle's reference rows: %s", exc)
         self.explainer = Explainer(pipeline, target, list(schema.names), background)
         self._inputs = compile_inputs(pipeline, schema) if compiled else None
+        if background is not None:  # shap compiles (numba) on its first call: not on a client's request
+            self.explainer.attribute_frame(background.head(1))
 
     def explain(self, parsed: ParsedRequest, top_k: int = DEFAULT_TOP_K) -> list[dict[str, Any]]:
         """Each row's explanation as JSON (see :class:`~tabular_ml.modelling.explanations.RowExplanation`)."""
