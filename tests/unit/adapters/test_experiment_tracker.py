@@ -29,4 +29,3 @@ def test_a_database_another_process_made_meanwhile_is_kept(tmp_path):
 
     assert path.read_bytes() == b"made by another process"
     assert sorted(os.listdir(tmp_path)) == ["mlflow.db"]
-

@@ -1,4 +1,3 @@
-import pytest
 
 from tabular_ml.monitoring.drift import ColumnDrift, DriftSummary
 from tabular_ml.monitoring.history import MonitoringHistory, plotted_values, run_record
