@@ -12,11 +12,13 @@ import subprocess
 import sys
 import types
 import typing
+import urllib.parse
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
+from serving.protocols import seldon
 from tabular_ml.configuration import schema
 from tabular_ml.configuration.run_config import PIPELINE_PARAMETERS
 
@@ -172,7 +174,13 @@ def test_the_readme_keeps_the_ci_test_command():
 def readme_commands() -> list[str]:
     """The commands of the README's bash blocks, one per ``&&`` part, comments dropped."""
     blocks = re.findall(r"^```bash\n(.*?)^```", README, re.MULTILINE | re.DOTALL)
-    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    lines = []
+    for block in blocks:
+        for line in block.splitlines():
+            if lines and lines[-1].count("'") % 2:  # inside a quoted request body: the same command
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.split("#")[0].strip())
     return [part.strip() for line in lines if line for part in line.split("&&")]
 
 
@@ -186,6 +194,11 @@ def test_the_readme_commands_name_real_targets_configs_and_options():
         words = command.split()
         if words[0] == "make":
             assert words[1] in targets, command
+            continue
+        if words[0] == "curl":  # a call of the local server: a route it answers
+            url = next(word.strip("'\"") for word in words if "127.0.0.1:" in word)
+            route = urllib.parse.urlsplit(f"http://{url}").path
+            assert route in seldon.PREDICTION_PATHS | seldon.EXPLAIN_PATHS, command
             continue
         assert words[:2] == ["python", "run.py"], command
         if words[2] == "--config":

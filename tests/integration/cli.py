@@ -55,17 +55,21 @@ def small_training_args(folder, model: str, *overrides: str) -> list[str]:
     ]
 
 
+def training_steps(*algorithms: str) -> tuple[str, ...]:
+    """The steps of a training run searching ``algorithms`` (a search_<name> branch each), in order,
+    as the dashboard draws them and the stacks' pod settings name them."""
+    return (
+        "ingest_data",
+        "clean_data",
+        "validate_data",
+        "split_data",
+        *(f"search_{name}" for name in algorithms),
+        "train_model",
+        "evaluate_model",
+        "record_model_version",
+    )
+
+
 # The search's branches with configs/training.yaml: a search_algorithm step per algorithm.
 SEARCH_STEPS = ("search_logistic_regression", "search_random_forest", "search_hist_gradient_boosting")
-
-# The steps of a training run, in order, as the dashboard draws them and the stacks' pod settings name them.
-TRAINING_STEPS = (
-    "ingest_data",
-    "clean_data",
-    "validate_data",
-    "split_data",
-    *SEARCH_STEPS,
-    "train_model",
-    "evaluate_model",
-    "record_model_version",
-)
+TRAINING_STEPS = training_steps("logistic_regression", "random_forest", "hist_gradient_boosting")

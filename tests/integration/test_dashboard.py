@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cli import TRAINING_STEPS, run_cli, small_training_args, write_sample
+from tests.integration.cli import run_cli, small_training_args, training_steps, write_sample
 from tests.support.browser import HeadlessChromium, chromium_binary
 from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port, port_is_free, process_alive, wait_for
@@ -36,6 +36,8 @@ from tests.support.services import skip_or_fail
 pytestmark = pytest.mark.integration
 
 MODEL = "churn_dashboard"
+# The run searches one algorithm, named lr below: one search_lr branch.
+STEPS = training_steps("lr")
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
 DOCS_IMAGES = PROJECT_ROOT / "docs" / "images"
 ZENML_CLI = Path(sys.executable).with_name("zenml")
@@ -200,7 +202,7 @@ def open_run_page(chrome: HeadlessChromium, run: TrainingRun) -> str:
     its text once the DAG is drawn."""
     if not chrome.url().startswith(run.dashboard_url):
         chrome.open(run.dashboard_url)
-    return chrome.wait_for_text(run.name, *TRAINING_STEPS, "evaluation_report", seconds=90)
+    return chrome.wait_for_text(run.name, *STEPS, "evaluation_report", seconds=90)
 
 
 def test_runs_list_shows_the_run_and_leads_to_it(browser, server, training_run):
@@ -219,9 +221,10 @@ def test_run_page_shows_every_step_completed(browser, training_run):
         text = open_run_page(browser, training_run)
         browser.screenshot(SCREENSHOTS / "run-dag.png", full_page=False)
         # the DAG draws each step as its name over its duration (an artifact: over its type)
-        undrawn = [name for name in TRAINING_STEPS if not re.search(rf"\b{name}\s+\d+s\b", text)]
+        undrawn = [name for name in STEPS if not re.search(rf"\b{name}\s+\d+s\b", text)]
         assert undrawn == [], text[:3000]
-        assert re.search(r"Total Steps\s+7\s+Completed\s+7\s+Not started\s+0", text), text[-1500:]
+        steps = len(STEPS)
+        assert re.search(rf"Total Steps\s+{steps}\s+Completed\s+{steps}\s+Not started\s+0", text), text[-1500:]
         assert re.search(r"Status\s+completed\s+Pipeline\s+training", text), text[-1500:]
 
 
