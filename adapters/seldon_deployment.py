@@ -334,27 +334,12 @@ def render_seldon_deployment(
     if namespace is not None:
         _check_dns_label("namespace", namespace)
     replicas = _positive_int("replicas", replicas, minimum=0)
-    pod_spec = pod_spec_for_zenml(
-        image,
-        model_uri,
-        model_version,
-        resources=resources,
-        workers=workers,
-        secret_name=secret_name,
-        image_pull_secret=image_pull_secret,
-        storage_initializer_image=storage_initializer_image,
-        request_log=request_log,
-        request_log_claim=request_log_claim,
-        env=env,
-    )
-    predictors = [_predictor(predictor, replicas, model_uri, model_version, pod_spec, secret_name)]
-    if shadow_model_uri is not None:
-        if shadow_version is None:
-            raise ValueError("shadow_version is required with shadow_model_uri")
-        shadow_spec = pod_spec_for_zenml(
+
+    def pod_spec(uri: str, version: str) -> dict:
+        return pod_spec_for_zenml(
             image,
-            shadow_model_uri,
-            shadow_version,
+            uri,
+            version,
             resources=resources,
             workers=workers,
             secret_name=secret_name,
@@ -364,6 +349,13 @@ def render_seldon_deployment(
             request_log_claim=request_log_claim,
             env=env,
         )
+
+    served_spec = pod_spec(model_uri, model_version)
+    predictors = [_predictor(predictor, replicas, model_uri, model_version, served_spec, secret_name)]
+    if shadow_model_uri is not None:
+        if shadow_version is None:
+            raise ValueError("shadow_version is required with shadow_model_uri")
+        shadow_spec = pod_spec(shadow_model_uri, shadow_version)
         shadow = _predictor(
             SHADOW_PREDICTOR, replicas, shadow_model_uri, shadow_version, shadow_spec, secret_name
         )
