@@ -211,3 +211,17 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     return parse_wrk(output), shlex.join(command)
+
+
+#: The numbers a comparison table also gives as a ratio (the second run's over the first's).
+RATIO_KEYS = frozenset({"rps", "p50_ms", "p90_ms", "p99_ms", "cpu_ms"})
+
+
+def comparison_table(header: str, rows: list[tuple[str, str, str]], first: dict, second: dict) -> list[str]:
+    """A Markdown table of two runs' numbers: ``header`` names the columns, each row is
+    (title, key, format), and the last column is second / first for :data:`RATIO_KEYS`."""
+    table = [header, "|---|---|---|---|"]
+    for title, key, fmt in rows:
+        ratio = f"{second[key] / first[key]:.3f}" if key in RATIO_KEYS else ""
+        table.append(f"| {title} | {fmt.format(first[key])} | {fmt.format(second[key])} | {ratio} |")
+    return table

@@ -35,6 +35,7 @@ from pathlib import Path
 from bench.harness import (
     LUA,
     ROOT,
+    comparison_table,
     machine,
     make_bundle,
     require_wrk,
@@ -111,12 +112,7 @@ def report(off: dict, on: dict, args, load_before, load_after, bundle_note: str)
         ("socket errors", "socket_errors", "{}"),
         ("stop after SIGTERM (s)", "stop_s", "{:.1f}"),
     ]
-    table = ["| | log off | log on | on / off |", "|---|---|---|---|"]
-    for title, key, fmt in rows:
-        ratio_cell = (
-            f"{on[key] / off[key]:.3f}" if key in ("rps", "p50_ms", "p90_ms", "p99_ms", "cpu_ms") else ""
-        )
-        table.append(f"| {title} | {fmt.format(off[key])} | {fmt.format(on[key])} | {ratio_cell} |")
+    table = comparison_table("| | log off | log on | on / off |", rows, off, on)
     verdict = "met" if ratio >= 0.9 else "NOT met"
     if args.rounds > 1:
         per_round = ", ".join(

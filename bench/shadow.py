@@ -37,6 +37,7 @@ from pathlib import Path
 from bench.harness import (
     LUA,
     ROOT,
+    comparison_table,
     machine,
     make_bundle,
     require_wrk,
@@ -146,14 +147,7 @@ def report(alone: dict, shadow: dict, micros: dict, args, load: tuple) -> str:
         ("rows logged", "logged_rows", "{:,}"),
         ("rows logged with a shadow prediction", "shadow_rows", "{:,}"),
     ]
-    table = ["| | production alone | with the shadow | shadow / alone |", "|---|---|---|---|"]
-    for title, key, fmt in rows:
-        cell = (
-            f"{shadow[key] / alone[key]:.3f}"
-            if key in ("rps", "p50_ms", "p90_ms", "p99_ms", "cpu_ms")
-            else ""
-        )
-        table.append(f"| {title} | {fmt.format(alone[key])} | {fmt.format(shadow[key])} | {cell} |")
+    table = comparison_table("| | production alone | with the shadow | shadow / alone |", rows, alone, shadow)
     per_round = ", ".join(
         f"{a:.2f} / {b:.2f}" for a, b in zip(alone["rounds_p99"], shadow["rounds_p99"], strict=True)
     )
