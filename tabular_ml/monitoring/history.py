@@ -11,6 +11,8 @@ numbers the verdict step recorded.
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from tabular_ml.monitoring.quality import DataQualityReport
 from tabular_ml.monitoring.realized_performance import HEADLINE_METRICS
 
 __all__ = ["MonitoringHistory", "plotted_values", "run_record"]
+
+logger = logging.getLogger(__name__)
 
 RUNS_FILE = "runs.jsonl"
 WINDOWS_FILE = "realized_windows.json"
@@ -101,13 +105,24 @@ class MonitoringHistory:
         path = self.folder / RUNS_FILE
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        records = []
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a line torn by a run killed mid-append: that run is lost
+                if line.strip():
+                    logger.warning("Skipping a torn line of %s: %.60s", path, line)
+        return records
 
     def append_run(self, record: dict[str, Any]) -> None:
-        """Add one run's record (one line, flushed)."""
+        """Add one run's record (one line, on disk when this returns)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / RUNS_FILE, "a") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
+        path = self.folder / RUNS_FILE
+        torn = path.exists() and path.stat().st_size > 0 and _last_byte(path) != b"\n"
+        with open(path, "a") as handle:  # after a torn line, on a line of its own
+            handle.write(("\n" if torn else "") + json.dumps(record, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def windows(self) -> list[dict]:
         """The realized windows the last run stored ([] before any)."""
@@ -118,3 +133,9 @@ class MonitoringHistory:
         """Replace the stored windows (written whole or not at all)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomically(self.folder / WINDOWS_FILE, json.dumps(windows, indent=1).encode())
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1)

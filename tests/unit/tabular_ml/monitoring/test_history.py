@@ -1,4 +1,3 @@
-
 from tabular_ml.monitoring.drift import ColumnDrift, DriftSummary
 from tabular_ml.monitoring.history import MonitoringHistory, plotted_values, run_record
 from tabular_ml.monitoring.quality import ColumnQuality, DataQualityReport
@@ -76,3 +75,13 @@ def test_the_history_keeps_runs_in_order_and_the_last_windows(tmp_path):
     assert again.windows() == WINDOWS
     assert (tmp_path / "churn" / "version-3" / "runs.jsonl").exists()
     assert MonitoringHistory(tmp_path, "churn", 4).runs() == []  # one series per version
+
+
+def test_a_line_torn_by_a_killed_run_is_skipped_and_the_next_run_starts_a_line_of_its_own(tmp_path):
+    history = MonitoringHistory(tmp_path, "churn", 3)
+    history.append_run({"run": 1})
+    with open(history.folder / "runs.jsonl", "a") as handle:  # killed mid-write: no newline
+        handle.write('{"run": 2, "drift_sh')
+    history.append_run({"run": 3})
+    assert history.runs() == [{"run": 1}, {"run": 3}]
+    assert (history.folder / "runs.jsonl").read_text().count("\n") == 3
