@@ -3,16 +3,20 @@
 from typing import Annotated
 
 from sklearn.pipeline import Pipeline
-from zenml import ArtifactConfig, get_step_context, log_metadata, step
-from zenml.client import Client
+from zenml import ArtifactConfig, step
 from zenml.io import fileio
 from zenml.logger import get_logger
 
+from adapters.batch_scoring_run import (
+    batch_explainer,
+    log_predictions,
+    predictions_dir,
+    production_model,
+    run_id,
+)
 from adapters.source_secrets import source_secrets
 from tabular_ml.configuration.schema import ExplainConfig, SinkConfig, SourceConfig
-from tabular_ml.inference.batch_scoring import BatchExplainer, BatchPredictions, run_batch_scoring
-from tabular_ml.modelling.explanations import BACKGROUND_ROWS, Explainer
-from tabular_ml.modelling.trained_model import TrainedModel
+from tabular_ml.inference.batch_scoring import BatchPredictions, run_batch_scoring
 
 logger = get_logger(__name__)
 
@@ -39,42 +43,20 @@ def score_batch(
     With ``explain``, each row also gets its top reasons; the background rows of the
     explanations are the first rows of the version's ``test_data``, as the server's.
     """
-    context = get_step_context()
-    version = context.model_version
-    run_id = str(context.pipeline_run.id)
-    production = TrainedModel.from_metadata(
-        model, version.run_metadata, version.model.name, str(version.number)
-    )
-    explainer = None
-    if explain is not None:
-        background = version.get_artifact("test_data").load().head(BACKGROUND_ROWS)
-        explainer = BatchExplainer(
-            Explainer(production.pipeline, production.target, production.contract.feature_names, background),
-            explain.top_k,
-        )
+    production = production_model(model)
     predictions = run_batch_scoring(
         production,
         source,
         sink,
         chunk_rows=chunk_rows,
         key_column=key_column,
-        run_tag=run_id,
-        store_dir=f"{Client().active_stack.artifact_store.path}/batch_predictions/{run_id}",
+        run_tag=run_id(),
+        store_dir=predictions_dir(run_id()),
         store_files=fileio,
         source_secrets=source_secrets(source),
         sink_secrets=source_secrets(sink),
-        explain=explainer,
+        explain=batch_explainer(production, explain),
     )
-    summary = {
-        "rows": predictions.rows,
-        "chunks": predictions.chunks,
-        "model_version": predictions.model_version,
-        "batch_key": predictions.batch_key,
-    }
-    if predictions.class_shares is not None:
-        summary["class_shares"] = {k: round(v, 6) for k, v in predictions.class_shares.items()}
-    if predictions.mean_prediction is not None:
-        summary["mean_prediction"] = predictions.mean_prediction
-    log_metadata(summary, artifact_name="predictions", infer_artifact=True)
+    log_predictions(predictions)
     logger.info(predictions.summary())
     return predictions

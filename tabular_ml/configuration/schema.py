@@ -6,6 +6,7 @@ override stops the run before any step, naming the key.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -220,6 +221,32 @@ class ExplainConfig(StrictModel):
     )
 
 
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
+_ROW_LIMIT = re.compile(r"\b(limit|offset|fetch)\b", re.IGNORECASE)
+
+
+def partitioning_problem(source: FileSource | SqlSource | ApiSource) -> str | None:
+    """Why batch scoring cannot cut ``source`` into row ranges (one line), or None when it can.
+
+    Files can (Parquet by row groups, CSV by lines); SQL only as a query ordered by a total
+    order, to which ``LIMIT``/``OFFSET`` is appended; an API answer has no row ranges.
+    """
+    if isinstance(source, ApiSource):
+        return "an api source cannot be partitioned (its answer has no row ranges); use partitions: 1"
+    if isinstance(source, SqlSource):
+        if source.query is None:
+            return (
+                "a sql table has no row order to cut into ranges; give a query ending in "
+                "ORDER BY a unique key instead of the table"
+            )
+        orders = list(_ORDER_BY.finditer(source.query))
+        if not orders:
+            return "a sql query needs ORDER BY (a unique key) to be cut into ranges with LIMIT/OFFSET"
+        if _ROW_LIMIT.search(source.query[orders[-1].end() :]):
+            return "a sql query with its own LIMIT/OFFSET cannot be partitioned; drop it or use partitions: 1"
+    return None
+
+
 class InferenceParameters(StrictModel):
     """The ``parameters:`` section of configs/inference.yaml (batch scoring).
 
@@ -234,6 +261,23 @@ class InferenceParameters(StrictModel):
         None,
         description="add each row's top reasons (see docs/guides/batch-scoring.md); null: predictions only",
     )
+    partitions: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="score the input in this many parallel steps (score_partition_<i>, merged by "
+        "merge_partitions into the same output); 1: one score_batch step. Files and SQL queries "
+        "with ORDER BY only (see docs/guides/batch-scoring.md#partitions)",
+    )
+
+    @field_validator("partitions")
+    @classmethod
+    def _partitionable(cls, partitions: int, info) -> int:
+        source = info.data.get("source")
+        problem = partitioning_problem(source) if partitions > 1 and source is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return partitions
 
 
 # --------------------------------------------------------------------------- data contract

@@ -19,6 +19,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -163,6 +164,10 @@ def _csv_separator(path: Path) -> str:
     return "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else ","
 
 
+def _unreadable(path: Path | str, file_format: str, exc: Exception) -> DataSourceError:
+    return DataSourceError(f"file source {path}: cannot read it as {file_format}: {_first_line(exc)}")
+
+
 def _read_file(path: Path, file_format: str) -> pd.DataFrame:
     file_format = _file_format(path, file_format)
     try:
@@ -170,9 +175,7 @@ def _read_file(path: Path, file_format: str) -> pd.DataFrame:
             return pd.read_parquet(path)
         return pd.read_csv(path, sep=_csv_separator(path))
     except Exception as exc:  # any reader failure becomes one clear line
-        raise DataSourceError(
-            f"file source {path}: cannot read it as {file_format}: {_first_line(exc)}"
-        ) from exc
+        raise _unreadable(path, file_format, exc) from exc
 
 
 # --------------------------------------------------------------------------- sql
@@ -186,11 +189,19 @@ def _load_sql(source: SqlSource, secrets: Mapping[str, str]) -> tuple[pd.DataFra
     url, masked, secret_values = resolve_sql_url(source, secrets)
     what = f"query {source.query!r}" if source.query is not None else f"table {source.table!r}"
     description = f"{what} at {masked}"
+    with _sql_connection(url, description, secret_values) as connection:
+        frame = pd.read_sql(_sql_statement(connection, source, masked), connection)
+    return frame, description
+
+
+@contextmanager
+def _sql_connection(url: URL, description: str, secret_values: list[str]) -> Iterator[sa.Connection]:
+    """A connection of an engine of its own, disposed after; a driver's error becomes one line."""
     engine = None
     try:
         engine = sa.create_engine(url)
         with engine.connect() as connection:
-            frame = pd.read_sql(_sql_statement(connection, source, masked), connection)
+            yield connection
     except DataSourceError:
         raise
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -198,7 +209,6 @@ def _load_sql(source: SqlSource, secrets: Mapping[str, str]) -> tuple[pd.DataFra
     finally:
         if engine is not None:
             engine.dispose()
-    return frame, description
 
 
 def resolve_sql_url(
@@ -448,6 +458,16 @@ def iter_chunks(
     else:
         raise DataSourceError(f"unknown source {type(source).__name__}: expected a file, sql or api source")
     logger.info("Reading %s in chunks of at most %d rows", description, chunk_rows)
+    yield from checked_chunks(chunks, description, none_possible=not isinstance(source, FileSource))
+
+
+def checked_chunks(
+    chunks: Iterator[pd.DataFrame], description: str, none_possible: bool = True
+) -> Iterator[pd.DataFrame]:
+    """Raw chunks of a source checked (unique column names), normalised and counted in the log.
+
+    Empty chunks are skipped; ``none_possible`` as for :func:`_normalise`.
+    """
     started, rows, count = time.perf_counter(), 0, 0
     for chunk in chunks:
         if len(chunk) == 0:
@@ -459,7 +479,7 @@ def iter_chunks(
                 "expected unique names (alias them in a query)"
             )
         rows, count = rows + len(chunk), count + 1
-        yield _normalise(chunk, none_possible=not isinstance(source, FileSource))
+        yield _normalise(chunk, none_possible=none_possible)
     # the time includes the consumer's work between chunks: the rate is the whole stage's
     elapsed = time.perf_counter() - started
     logger.info(
@@ -482,25 +502,36 @@ def _file_chunks(source: FileSource, chunk_rows: int) -> tuple[Iterator[pd.DataF
     return chunks(), description
 
 
-def _read_file_chunks(path: Path, file_format: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _read_file_chunks(
+    path: Path, file_format: str, chunk_rows: int, start: int = 0, stop: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """The file's rows ``start`` to ``stop`` (exclusive; None: to the end) in chunks."""
     file_format = _file_format(path, file_format)
     try:
         if file_format == "parquet":
-            yield from _parquet_chunks(path, chunk_rows)
+            yield from _parquet_chunks(path, chunk_rows, start, stop)
         else:
-            with pd.read_csv(path, sep=_csv_separator(path), chunksize=chunk_rows) as reader:
+            # the lines before ``start`` are skipped by the parser, never turned into values
+            with pd.read_csv(
+                path,
+                sep=_csv_separator(path),
+                chunksize=chunk_rows,
+                skiprows=range(1, start + 1) if start else None,
+                nrows=None if stop is None else stop - start,
+            ) as reader:
                 yield from reader
     except Exception as exc:  # any reader failure becomes one clear line
-        raise DataSourceError(
-            f"file source {path}: cannot read it as {file_format}: {_first_line(exc)}"
-        ) from exc
+        raise _unreadable(path, file_format, exc) from exc
 
 
-def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Batches of a Parquet file, missing values NaN in every column.
+def _parquet_chunks(
+    path: Path, chunk_rows: int, start: int = 0, stop: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """Batches of a Parquet file's rows ``start`` to ``stop``, missing values NaN in every column.
 
-    Text columns are read as dictionaries (Parquet usually stores them so), then expanded:
-    each distinct value becomes a Python string once per batch instead of once per row.
+    Only the row groups holding those rows are read. Text columns are read as dictionaries
+    (Parquet usually stores them so), then expanded: each distinct value becomes a Python
+    string once per batch instead of once per row.
     """
     schema = pq.read_schema(path)
     text = [
@@ -509,40 +540,116 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
     ]
     with pq.ParquetFile(path, read_dictionary=text) as parquet:
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
+        stop = parquet.metadata.num_rows if stop is None else stop
+        groups, position, first = [], 0, None
+        for group in range(parquet.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            if position < stop and position + rows > start:
+                groups.append(group)
+                first = position if first is None else first
+            position += rows
+        if not groups:
+            return
+        skip, left = start - first, stop - start  # rows of the first group before ours; ours to go
+        for whole in parquet.iter_batches(batch_size=chunk_rows, row_groups=groups):
+            batch = whole.slice(min(skip, whole.num_rows), left)
+            skip = max(skip - whole.num_rows, 0)
+            if not batch.num_rows:
+                continue
+            left -= batch.num_rows
             frame = batch.to_pandas()
             for name in text:
                 frame[name] = np.asarray(frame[name], dtype=object)  # a missing value becomes NaN
             others = frame.select_dtypes(include="object").columns.difference(text)
             _missing_as_nan(frame, others)  # e.g. decimals or times, where pyarrow gives None
             yield frame
+            if not left:
+                return
 
 
 def _sql_chunks(
-    source: SqlSource, secrets: Mapping[str, str], chunk_rows: int
+    source: SqlSource, secrets: Mapping[str, str], chunk_rows: int, rows: tuple[int, int] | None = None
 ) -> tuple[Iterator[pd.DataFrame], str]:
+    """The query's (or table's) rows in chunks; ``rows``: only ``(offset, count)`` of the query's
+    ordered rows (``LIMIT count OFFSET offset`` appended to a query ending in ORDER BY)."""
     url, masked, secret_values = resolve_sql_url(source, secrets)
     what = f"query {source.query!r}" if source.query is not None else f"table {source.table!r}"
     description = f"{what} at {masked}"
+    if rows is not None:
+        description += f" (rows {rows[0]}-{rows[0] + rows[1] - 1})"
 
     def chunks() -> Iterator[pd.DataFrame]:
-        engine = None
-        try:
-            engine = sa.create_engine(url)
-            with engine.connect() as connection:
-                connection.execution_options(stream_results=True)  # a server-side cursor
-                yield from pd.read_sql(
-                    _sql_statement(connection, source, masked), connection, chunksize=chunk_rows
-                )
-        except DataSourceError:
-            raise
-        except (SQLAlchemyError, ImportError, ValueError) as exc:
-            raise _sql_error(exc, description, secret_values) from exc
-        finally:
-            if engine is not None:
-                engine.dispose()
+        with _sql_connection(url, description, secret_values) as connection:
+            connection.execution_options(stream_results=True)  # a server-side cursor
+            if rows is None:
+                statement = _sql_statement(connection, source, masked)
+            else:  # whole numbers formatted into the text: nothing to inject
+                statement = sa.text(f"{_bare_query(source)} LIMIT {int(rows[1])} OFFSET {int(rows[0])}")
+            yield from pd.read_sql(statement, connection, chunksize=chunk_rows)
 
     return chunks(), description
+
+
+def _bare_query(source: SqlSource) -> str:
+    """The configured query without trailing blanks and semicolons (to append a clause to)."""
+    if source.query is None:
+        raise DataSourceError(f"sql source table {source.table!r}: row ranges need a query with ORDER BY")
+    return source.query.strip().rstrip(";").rstrip()
+
+
+def sql_row_count(source: SqlSource, secrets: Mapping[str, str] | None = None) -> int:
+    """How many rows the source's query gives (``SELECT COUNT(*)`` over it)."""
+    url, masked, secret_values = resolve_sql_url(source, secrets or {})
+    description = f"query {source.query!r} at {masked}"
+    with _sql_connection(url, description, secret_values) as connection:
+        counted = sa.text(f"SELECT COUNT(*) FROM ({_bare_query(source)}) AS counted_rows")
+        return int(connection.execute(counted).scalar_one())
+
+
+def file_row_counts(source: FileSource) -> list[tuple[str, int]]:
+    """Each file the source names, in reading order, with its number of rows.
+
+    Parquet: from the file's metadata. CSV: the file is parsed one column at a time, so that a
+    quoted value spanning lines counts once.
+    """
+    paths, _ = _matching_files(source)
+    counts = []
+    for path in paths:
+        file_format = _file_format(Path(path), source.format)
+        try:
+            if file_format == "parquet":
+                rows = pq.ParquetFile(path).metadata.num_rows
+            else:
+                separator = _csv_separator(Path(path))
+                with pd.read_csv(path, sep=separator, usecols=[0], chunksize=1 << 20) as reader:
+                    rows = sum(len(chunk) for chunk in reader)
+        except Exception as exc:  # any reader failure becomes one clear line
+            raise _unreadable(path, file_format, exc) from exc
+        counts.append((path, rows))
+    return counts
+
+
+def file_range_chunks(
+    source: FileSource, files: list[tuple[str, int, int]], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """Normalised chunks of the rows ``start`` to ``stop`` of each ``(path, start, stop)``, in order."""
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for path, start, stop in files:
+            yield from _read_file_chunks(Path(path), source.format, chunk_rows, start, stop)
+
+    described = ", ".join(f"{path} rows {start}-{stop - 1}" for path, start, stop in files)
+    logger.info("Reading %s in chunks of at most %d rows", described, chunk_rows)
+    return checked_chunks(chunks(), described, none_possible=False)
+
+
+def sql_range_chunks(
+    source: SqlSource, offset: int, count: int, chunk_rows: int, secrets: Mapping[str, str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """Normalised chunks of ``count`` rows of the source's ordered query from ``offset`` on."""
+    chunks, description = _sql_chunks(source, secrets or {}, chunk_rows, (offset, count))
+    logger.info("Reading %s in chunks of at most %d rows", description, chunk_rows)
+    return checked_chunks(chunks, description)
 
 
 def _api_chunks(source: ApiSource, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], str]:

@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 #: The key column's name when ``key_column`` is not configured: the 0-based row number.
 ROW_NUMBER = "input_row"
+#: A partition's column of each row's hash (:func:`row_hashes`), which its merge digests and drops.
+ROW_HASH = "row_hash"
 PREDICTION_COLUMNS = ["prediction", "probability", "model_version", "scored_at"]  # no probability: regression
 
 
@@ -139,7 +141,10 @@ class ChunkValidator:
     does not know) sends the chunk to pandera.
     """
 
-    def __init__(self, contract: DataContract):
+    def __init__(self, contract: DataContract, missing_shares: bool = True):
+        """``missing_shares=False``: missing values are counted, their shares checked elsewhere
+        (a partition of the input: :mod:`tabular_ml.inference.partitions`)."""
+        self.missing_shares = missing_shares
         unlimited = {
             name: spec.model_copy(update={"max_missing_share": 1.0})
             for name, spec in contract.columns.items()
@@ -147,10 +152,7 @@ class ChunkValidator:
         self.contract = contract.model_copy(
             update={"columns": unlimited, "max_missing_share": 1.0, "min_rows": 1, "duplicates": "keep"}
         )
-        self.limits = {
-            name: spec.max_missing_share if spec.max_missing_share is not None else contract.max_missing_share
-            for name, spec in contract.columns.items()
-        }
+        self.limits = missing_share_limits(contract)
         self.missing: Counter[str] = Counter()
         self.rows_seen = 0
 
@@ -212,16 +214,46 @@ class ChunkValidator:
             report = ContractReport(rows=len(chunk), columns_checked=len(self.contract.columns))
         self.rows_seen += len(chunk)
         last_row = first_row + len(chunk) - 1
+        self.missing.update(missing)
         violations = list(report.violations)
-        for name, count in missing.items():
-            self.missing[name] += count
-            limit = self.limits[name]
-            if self.missing[name] / self.rows_seen > limit:
-                rule = f"missing share <= {limit:g} (over input rows 0-{last_row})"
-                violations.append(Violation(column=name, rule=rule, failing_rows=self.missing[name]))
+        if self.missing_shares:
+            violations += missing_share_violations(self.missing, self.rows_seen, self.limits, last_row)
         if violations:
             report.violations = violations
             raise ChunkContractError(report, number, first_row)
+
+
+def missing_share_limits(contract: DataContract) -> dict[str, float]:
+    """Each contract column's largest missing share (its own, else the contract's)."""
+    return {
+        name: spec.max_missing_share if spec.max_missing_share is not None else contract.max_missing_share
+        for name, spec in contract.columns.items()
+    }
+
+
+def missing_share_violations(
+    missing: Mapping[str, int], rows: int, limits: Mapping[str, float], last_row: int
+) -> list[Violation]:
+    """The columns whose missing values among the input rows 0 to ``last_row`` break their limit."""
+    return [
+        Violation(
+            column=name,
+            rule=f"missing share <= {limits[name]:g} (over input rows 0-{last_row})",
+            failing_rows=count,
+        )
+        for name, count in missing.items()
+        if rows and count / rows > limits[name]
+    ]
+
+
+def row_hashes(chunk: pd.DataFrame) -> np.ndarray:
+    """Each row's values hashed into one 64-bit number (what :class:`SourceFingerprint` digests)."""
+    try:
+        hashes = pd.util.hash_pandas_object(chunk, index=False)
+    except TypeError:  # unhashable values (lists, dicts) in a text column
+        text = {name: chunk[name].map(repr) for name in chunk.columns if chunk[name].dtype == object}
+        hashes = pd.util.hash_pandas_object(chunk.assign(**text), index=False)
+    return hashes.to_numpy()
 
 
 class SourceFingerprint:
@@ -241,16 +273,15 @@ class SourceFingerprint:
 
     def add(self, chunk: pd.DataFrame) -> str:
         """Take in a chunk; the fingerprint of the rows so far."""
-        columns = [str(name) for name in chunk.columns]
-        if columns != self._columns:
-            self._digest.update(("\x1f".join(columns) + "\n").encode())
-            self._columns = columns
-        try:
-            hashes = pd.util.hash_pandas_object(chunk, index=False)
-        except TypeError:  # unhashable values (lists, dicts) in a text column
-            text = {name: chunk[name].map(repr) for name in chunk.columns if chunk[name].dtype == object}
-            hashes = pd.util.hash_pandas_object(chunk.assign(**text), index=False)
-        self._digest.update(hashes.to_numpy().tobytes())
+        return self.add_hashes(list(chunk.columns), row_hashes(chunk))
+
+    def add_hashes(self, columns: Sequence[Any], hashes: np.ndarray) -> str:
+        """Take in the :func:`row_hashes` of a chunk with these columns; the fingerprint so far."""
+        names = [str(name) for name in columns]
+        if names != self._columns:
+            self._digest.update(("\x1f".join(names) + "\n").encode())
+            self._columns = names
+        self._digest.update(np.ascontiguousarray(hashes, dtype=np.uint64).tobytes())
         return self.hexdigest()
 
     def hexdigest(self) -> str:
@@ -269,11 +300,22 @@ class Totals:
     fingerprint: str = SourceFingerprint().hexdigest()  # of the rows scored so far (none: of nothing)
     class_counts: np.ndarray | None = None  # classification: rows predicted as each class
     score_sum: float = 0.0  # of the probability column, or of the predicted values (regression)
+    missing: dict[str, int] | None = None  # a partition's missing values per contract column
+    columns: list[str] | None = None  # a partition's input columns
 
     def add(self, chunk: ScoredChunk) -> None:
         self.rows += len(chunk.keys)
         self.chunks = chunk.number
         self.fingerprint = chunk.fingerprint
+        if chunk.missing is not None:
+            self.missing = chunk.missing
+        if chunk.row_hashes is not None:
+            if self.columns is not None and chunk.row_hashes.columns != self.columns:
+                raise ValueError(
+                    f"chunk {chunk.number} has other columns than the partition's first; "
+                    "partitions need the same columns in every file"
+                )
+            self.columns = chunk.row_hashes.columns
         self.score_sum += float((chunk.values if chunk.probability is None else chunk.probability).sum())
         if chunk.probability is not None:
             counts = np.bincount(chunk.values)
@@ -309,14 +351,39 @@ def _predictions(
     return pd.DataFrame(columns)
 
 
+class PreparedChunk(NamedTuple):
+    number: int
+    first_row: int
+    keys: np.ndarray
+    features: pd.DataFrame
+    fingerprint: str  # of the input rows up to this chunk's last (SourceFingerprint)
+    row_hashes: RowHashes | None = None  # kept for a partition's merge
+    missing: dict[str, int] | None = None  # missing values per contract column so far
+
+
+class RowHashes(NamedTuple):
+    """A chunk's :func:`row_hashes` and its input columns: what the fingerprint digests."""
+
+    columns: list[str]
+    values: np.ndarray
+
+
 def _prepared(
-    model: TrainedModel, chunks: Iterable[pd.DataFrame], key_column: str | None
-) -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame, str]]:
-    """``(number, first row, keys, features, fingerprint so far)`` of each chunk, cleaned and checked."""
-    validator = ChunkValidator(model.contract)
+    model: TrainedModel,
+    chunks: Iterable[pd.DataFrame],
+    key_column: str | None,
+    first_row: int = 0,
+    partition: bool = False,
+) -> Iterator[PreparedChunk]:
+    """Each chunk cleaned and checked, with its keys and the fingerprint so far.
+
+    ``partition``: the chunks are a part of the input starting at row ``first_row``; their row
+    hashes and missing counts are kept, the missing shares are checked when the parts are merged.
+    """
+    validator = ChunkValidator(model.contract, missing_shares=not partition)
     fingerprint = SourceFingerprint()
     cleaning_contract = model.contract.model_copy(update={"duplicates": "keep"})  # a row in, a row out
-    number, first_row = 0, 0
+    number = 0
     for raw in chunks:
         number += 1
         if key_column and key_column not in raw.columns:
@@ -331,7 +398,11 @@ def _prepared(
         text_values: dict[str, tuple[set, int]] = {}
         features, _ = clean_frame(features, model.cleaning, cleaning_contract, text_values)
         validator.check(features, number, first_row, text_values)  # so no feature is missing
-        yield number, first_row, keys, features, fingerprint.add(raw)
+        hashes = RowHashes([str(name) for name in raw.columns], row_hashes(raw))
+        prepared = PreparedChunk(number, first_row, keys, features, fingerprint.add_hashes(*hashes))
+        if partition:
+            prepared = prepared._replace(row_hashes=hashes, missing=dict(validator.missing))
+        yield prepared
         first_row += len(raw)
 
 
@@ -344,6 +415,8 @@ class ScoredChunk(NamedTuple):
     fingerprint: str = ""  # of the input rows up to this chunk's last (SourceFingerprint)
     reasons: np.ndarray | None = None  # (rows, top_k) column names, with explain
     contributions: np.ndarray | None = None  # (rows, top_k) their contributions
+    row_hashes: RowHashes | None = None  # a partition's (PreparedChunk)
+    missing: dict[str, int] | None = None  # a partition's (PreparedChunk)
 
 
 def scored_chunk(
@@ -374,13 +447,14 @@ def scored_chunk(
 
 
 def _scored(
-    model: TrainedModel,
-    prepared: Iterable[tuple[int, int, np.ndarray, pd.DataFrame, str]],
-    explain: BatchExplainer | None = None,
+    model: TrainedModel, prepared: Iterable[PreparedChunk], explain: BatchExplainer | None = None
 ) -> Iterator[ScoredChunk]:
     """Each prepared chunk scored."""
-    for number, first_row, keys, features, fingerprint in prepared:
-        yield scored_chunk(model, number, first_row, keys, features, fingerprint, explain)
+    for chunk in prepared:
+        scored = scored_chunk(
+            model, chunk.number, chunk.first_row, chunk.keys, chunk.features, chunk.fingerprint, explain
+        )
+        yield scored._replace(row_hashes=chunk.row_hashes, missing=chunk.missing)
 
 
 def score_in_chunks(
@@ -392,6 +466,8 @@ def score_in_chunks(
     progress: bool = True,
     prefetch: Mode = "auto",
     explain: BatchExplainer | None = None,
+    first_row: int = 0,
+    partition: bool = False,
 ) -> Totals:
     """Clean, check, score each chunk and write its predictions to every sink.
 
@@ -411,6 +487,10 @@ def score_in_chunks(
         prefetch: Where the chunks are read, checked and scored: ``process``, ``thread`` or
             ``auto``.
         explain: Adds each row's top reasons (None: predictions only).
+        first_row: The input row number of the chunks' first row (a partition's start).
+        partition: The chunks are a part of the input: each row's hash is written with its
+            prediction (column ``row_hash``) and the missing shares are left to the merge
+            (:mod:`tabular_ml.inference.partitions`).
 
     Returns:
         Running totals: rows, chunks, predictions per class, the sum of the scores and the
@@ -423,8 +503,8 @@ def score_in_chunks(
     totals = Totals()
     started = time.perf_counter()
 
-    def read() -> Iterator[tuple[int, int, np.ndarray, pd.DataFrame, str]]:
-        return prefetched(lambda: _prepared(model, chunks, key_column), prefetch)
+    def read() -> Iterator[PreparedChunk]:
+        return prefetched(lambda: _prepared(model, chunks, key_column, first_row, partition), prefetch)
 
     scored = prefetched(lambda: _scored(model, read(), explain), prefetch)  # the reader is the scorer's child
     with (
@@ -433,6 +513,8 @@ def score_in_chunks(
     ):
         for chunk in scored:
             frame = _predictions(model, chunk, key_column, scored_at)
+            if chunk.row_hashes is not None:  # for the merge's fingerprint, dropped there
+                frame[ROW_HASH] = chunk.row_hashes.values
             for sink in sinks:
                 sink.write(frame)
             totals.add(chunk)
@@ -441,7 +523,7 @@ def score_in_chunks(
                 "Chunk %d: input rows %d-%d scored (%d so far, %.0f rows/s)",
                 chunk.number,
                 chunk.first_row,
-                totals.rows - 1,
+                chunk.first_row + len(chunk.keys) - 1,
                 totals.rows,
                 totals.rows / max(time.perf_counter() - started, 1e-9),
             )
@@ -523,6 +605,32 @@ def run_batch_scoring(
         target.commit(key)  # all at once, replacing an earlier run's rows of the same key
     if not totals.rows:
         logger.warning("The source held no rows: nothing was scored")
+    return batch_predictions(
+        model,
+        totals,
+        scored_at,
+        describe_config(source),
+        target.description,
+        key_column,
+        explain,
+        store_dir,
+        key,
+    )
+
+
+def batch_predictions(
+    model: TrainedModel,
+    totals: Totals,
+    scored_at: datetime,
+    source: str,
+    sink: str,
+    key_column: str | None,
+    explain: BatchExplainer | int | None,
+    parts_uri: str,
+    key: str,
+) -> BatchPredictions:
+    """What a run wrote, from its totals (``explain``: its explainer or its ``top_k``)."""
+    task = model.target.task
     shares = None
     if totals.rows and totals.class_counts is not None:
         counts = np.pad(totals.class_counts, (0, len(model.target.classes) - len(totals.class_counts)))
@@ -530,25 +638,22 @@ def run_batch_scoring(
             label: float(n) / totals.rows for label, n in zip(model.target.classes, counts, strict=True)
         }
     mean = totals.score_sum / totals.rows if totals.rows else None
+    top_k = explain.top_k if isinstance(explain, BatchExplainer) else explain or 0
     return BatchPredictions(
         model_name=model.name,
         model_version=model.version,
         scored_at=scored_at,
         task=task,
         threshold=model.threshold if task == "binary" else None,
-        source=describe_config(source),
-        sink=target.description,
-        columns=[
-            key_column or ROW_NUMBER,
-            *prediction_columns(task, explain.top_k if explain else 0),
-            BATCH_KEY,
-        ],
+        source=source,
+        sink=sink,
+        columns=[key_column or ROW_NUMBER, *prediction_columns(task, top_k), BATCH_KEY],
         rows=totals.rows,
         chunks=totals.chunks,
         class_shares=shares,
         positive_share=shares[model.target.classes[1]] if shares and task == "binary" else None,
         mean_probability=mean if task != "regression" else None,
         mean_prediction=mean if task == "regression" else None,
-        parts_uri=store_dir,
+        parts_uri=parts_uri,
         batch_key=key,
     )

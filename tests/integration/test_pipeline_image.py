@@ -59,8 +59,8 @@ PIPELINES = {{
 }}
 
 
-def compiled(pipeline, path):
-    config = resolve_config(str(ROOT / path), [], pipeline, False)
+def compiled(pipeline, path, overrides=()):
+    config = resolve_config(str(ROOT / path), list(overrides), pipeline, False)
     before = json.loads(json.dumps(config))
     pipeline_object, config = run.prepare_for_active_stack(pipeline, config)
     unchanged = before == json.loads(json.dumps(config))  # now: compiling changes the dict
@@ -148,6 +148,10 @@ for pipeline, path in PIPELINES.items():
     out["prod"][pipeline] = {{
         "builds": builds, "pods": pods, "steps_in_config": steps, "upstream": upstream_of(snapshot)
     }}
+# batch scoring fanned out: a plan, three partition branches, a merge
+_, _, snapshot, stack = compiled("inference", PIPELINES["inference"], ["parameters.partitions=3"])
+_, pods = describe(snapshot, stack)
+out["inference_partitioned"] = {{"pods": pods, "upstream": upstream_of(snapshot)}}
 
 # The checksum ZenML reuses a build by: the same files elsewhere give the same; another lock, another.
 _, _, snapshot, stack = compiled("training", PIPELINES["training"])
@@ -249,6 +253,24 @@ def test_a_changed_lock_means_a_new_image_and_only_then(rendered):
     assert checksums["here"] == checksums["copy"], "the same files in another checkout: the build is reused"
     assert checksums["other_lock"] != checksums["here"]
     assert rendered["prod"]["training"]["builds"][0]["checksum"] == checksums["here"]
+
+
+def test_partitioned_scoring_fans_out_into_parallel_pods_merged_by_one(rendered):
+    partitioned = rendered["inference_partitioned"]
+    branches = [f"score_partition_{i}" for i in range(3)]
+    upstream = partitioned["upstream"]
+    assert set(upstream) == {"plan_partitions", "merge_partitions", *branches}
+    assert upstream["plan_partitions"] == []
+    for branch in branches:  # each waits for the plan only, never for another branch
+        assert upstream[branch] == ["plan_partitions"], branch
+        assert partitioned["pods"][branch] == {
+            "requests": {"cpu": "1", "memory": "2Gi"},
+            "limits": {"cpu": "1", "memory": "4Gi"},
+        }, branch
+    assert upstream["merge_partitions"] == branches
+    default = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+    assert partitioned["pods"]["merge_partitions"] == default
+    assert partitioned["pods"]["plan_partitions"] == default
 
 
 def test_pods_get_more_for_the_search_than_for_ingestion(rendered):

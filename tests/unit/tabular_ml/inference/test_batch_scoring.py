@@ -52,15 +52,6 @@ SCORED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 BINARY = TargetSpec(column="churn", task="binary", classes=["No", "Yes"])
 
 
-@pytest.fixture(scope="module")
-def production() -> TrainedModel:
-    contract = tiny_contract()
-    train = tiny_frame(200, seed=1)
-    pipeline = build_model(contract, PreprocessingConfig(), [], LogisticRegression(max_iter=500))
-    pipeline.fit(train[contract.feature_names], encode_target(train[contract.target], contract))
-    return TrainedModel(pipeline, contract, CleaningConfig(), BINARY, 0.5, "churn_tiny", "3")
-
-
 def score(production, tmp_path: Path, frame: pd.DataFrame, sink: str = "out.csv", **options):
     frame.to_csv(tmp_path / "input.csv", index=False)
     options = {"chunk_rows": 1000, "key_column": None, "prefetch": "thread", **options}
