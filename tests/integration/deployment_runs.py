@@ -12,7 +12,7 @@ import requests
 from mlflow import MlflowClient
 from zenml.client import Client
 
-from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.integration.cli import activate_local_stack, ok, run_cli, small_training_args, write_sample
 from tests.support.paths import PROJECT_ROOT, TELCO_CSV
 from tests.support.processes import free_port, listeners, port_is_free
 
@@ -21,7 +21,7 @@ def stack_folder_with_port(tmp_path_factory, name: str, seed: int) -> Iterator[t
     """A folder with a data sample and the `local` stack, and a free port; its servers stopped after."""
     folder = tmp_path_factory.mktemp(name)
     write_sample(folder, seed=seed)
-    ok(run_cli(folder, "stack", "local"))
+    activate_local_stack()
     port = free_port()
     yield folder, port
     deployer = Client().active_stack.model_deployer

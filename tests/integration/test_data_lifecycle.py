@@ -16,7 +16,7 @@ from zenml.enums import ExecutionStatus
 
 from tabular_ml.configuration.schema import DataContract, SplitConfig
 from tabular_ml.data.splitting import fingerprint, in_holdout, row_keys
-from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.integration.cli import activate_local_stack, ok, run_cli, small_training_args, write_sample
 from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ def version_numbers() -> list[int]:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lifecycle")
-    ok(run_cli(folder, "stack", "local"))
+    activate_local_stack()
     return folder
 
 

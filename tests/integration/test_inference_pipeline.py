@@ -19,7 +19,7 @@ from zenml.enums import ModelStages
 
 from tabular_ml.configuration.schema import CleaningConfig, DataContract
 from tabular_ml.data.cleaning import clean_frame
-from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.integration.cli import activate_local_stack, ok, run_cli, small_training_args, write_sample
 from tests.support.paths import PROJECT_ROOT
 from tests.support.services import database_url_or_skip
 
@@ -37,7 +37,7 @@ LR = (
 def workdir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("inference")
     write_sample(folder, seed=21, rows=ROWS)
-    ok(run_cli(folder, "stack", "local"))
+    activate_local_stack()
     for c in (0.1, 3.0):
         overrides = [f"parameters.search.algorithms=[{LR.format(C=c)}]", "parameters.evaluation.gates.min={}"]
         ok(run_cli(folder, *small_training_args(folder, MODEL, *overrides)))

@@ -26,7 +26,7 @@ from serving.bundle import FeatureColumn
 from serving.request_log import RequestLogWriter
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.prepare import clean_current
-from tests.integration.cli import ok, run_cli, small_training_args
+from tests.integration.cli import activate_local_stack, ok, run_cli, small_training_args
 from tests.support.browser import HeadlessChromium, chromium_binary
 from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port, port_is_free, wait_for
@@ -96,7 +96,7 @@ def runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("history")
     data = pd.read_csv(PROJECT_ROOT / "data/raw/telco_churn.csv").sample(frac=1.0, random_state=11)
     data.iloc[:3000].to_csv(folder / "sample.csv", index=False)
-    ok(run_cli(folder, "stack", "local"))
+    activate_local_stack()
     ok(run_cli(folder, *small_training_args(folder, MODEL, LR, "parameters.evaluation.gates.min={}")))
     version = Client().get_model_version(MODEL, 1)
     Client().update_model_version(version.model.id, version.id, stage=ModelStages.PRODUCTION, force=True)

@@ -19,7 +19,7 @@ import run
 from tabular_ml.configuration.run_config import resolve_config
 from tabular_ml.monitoring.drift_simulation import simulate_drift
 from tabular_ml.monitoring.label_simulation import delay_labels, simulate_concept_drift
-from tests.integration.cli import ok, run_cli, small_training_args
+from tests.integration.cli import activate_local_stack, ok, run_cli, small_training_args
 from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port
 
@@ -53,7 +53,7 @@ def env(tmp_path_factory):
     drifted, manifest = drifted_copy(data.iloc[4000:5000])
     drifted.to_csv(folder / "drifted.csv", index=False)
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    ok(run_cli(folder, "stack", "local"))
+    activate_local_stack()
     ok(run_cli(folder, *small_training_args(folder, MODEL, LR, "parameters.evaluation.gates.min={}")))
     version = Client().get_model_version(MODEL, 1)
     Client().update_model_version(version.model.id, version.id, stage=ModelStages.PRODUCTION, force=True)

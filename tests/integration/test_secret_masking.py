@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.cli import ok, output, run_cli
+from tests.integration.cli import activate_local_stack, ok, output, run_cli
 from tests.support.paths import PROJECT_ROOT
 from tests.support.services import database_url_or_skip
 
@@ -75,7 +75,7 @@ def planted_run(tmp_path_factory) -> PlantedRun:
     folder = tmp_path_factory.mktemp("masking")
     env = {**os.environ, URL_ENV: f"{url}?password={planted}"}
     try:
-        ok(run_cli(folder, "stack", "local", env=env))
+        activate_local_stack()
         result = ok(
             run_cli(
                 folder,

@@ -37,7 +37,7 @@ from zenml.enums import ExecutionStatus, ModelStages
 from tabular_ml.data.splitting import row_keys
 from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.drift_simulation import simulate_drift
-from tests.integration.cli import ok, output, run_cli
+from tests.integration.cli import activate_local_stack, ok, output, run_cli
 from tests.integration.example_tables import EXAMPLES, example_table, example_training_args
 from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port, listeners, port_is_free
@@ -142,8 +142,8 @@ class Story:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    ok(run_cli(tmp_path_factory.mktemp("stack"), "stack", "local"))
+def stack():
+    activate_local_stack()
 
 
 @pytest.fixture(scope="module", params=sorted(DAY_TWO))

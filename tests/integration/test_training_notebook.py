@@ -10,7 +10,7 @@ import pytest
 from zenml.client import Client
 
 from notebooks.execute import execute
-from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.integration.cli import activate_local_stack, ok, run_cli, small_training_args, write_sample
 from tests.support.notebook_outputs import cell, cells_with_images, stdout, summary
 from tests.support.paths import PROJECT_ROOT
 
@@ -35,7 +35,7 @@ CONTRACT_ARTIFACTS = {
 def training_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("notebook")
     write_sample(folder, seed=11)
-    ok(run_cli(folder, "stack", "local"))
+    activate_local_stack()
     ok(
         run_cli(
             folder,

@@ -17,7 +17,7 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 from tabular_ml.data.splitting import fingerprint
-from tests.integration.cli import run_cli, small_training_args, write_sample
+from tests.integration.cli import activate_local_stack, run_cli, small_training_args, write_sample
 from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
@@ -31,8 +31,7 @@ DATA_STEPS = ["clean_data", "validate_data", "split_data"]
 def workdir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("training")
     write_sample(folder, seed=7)
-    result = run_cli(folder, "stack", "local")
-    assert result.returncode == 0, result.stderr[-3000:]
+    activate_local_stack()
     return folder
 
 
