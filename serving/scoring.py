@@ -9,10 +9,12 @@ overhead per call; the same arithmetic on a parsed request's arrays takes tens o
 - the ColumnTransformer: a ``SimpleImputer`` then a standard, robust or min-max scaler for
   numbers; a ``SimpleImputer`` then a ``OneHotEncoder`` or an ``OrdinalEncoder`` for text;
 - the estimator: logistic regression (binary, multinomial), linear regression (ordinary, ridge,
-  lasso, elastic net), decision trees, random forests and extra trees, classifiers and regressors.
+  lasso, elastic net), decision trees, random forests and extra trees, classifiers and regressors;
+  any other estimator (histogram gradient boosting, whose trees are reachable only through private
+  attributes, among them) is called through its own ``predict_proba`` or ``predict`` on the
+  compiled inputs.
 
-Anything else is not compiled: another estimator, a wrapped one (a calibrator, a search),
-histogram gradient boosting (its trees are reachable only through private attributes).
+Anything else is not compiled: a feature or preprocessing step it does not know.
 :func:`choose_scorer`, called when the server loads a model, serves the compiled path only when
 it agrees with the Pipeline (:func:`~tabular_ml.modelling.trained_model.scores_of`) within
 :data:`TOLERANCE`, with the same labels, on the bundle's reference rows and on edge rows made from
@@ -32,8 +34,6 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
@@ -267,8 +267,6 @@ def _text_block(parts: list[Any], names: list[str]) -> Block:
 def _estimator(model: Any, target: TargetSpec) -> Model:
     """The fitted estimator as ``predict_proba`` (classifiers) or ``predict`` (regressors)."""
     kind = type(model)
-    if isinstance(model, (HistGradientBoostingClassifier, HistGradientBoostingRegressor)):
-        raise Unsupported(f"a {kind.__name__} is served by the Pipeline (its trees are private attributes)")
     if is_classifier(model) != target.is_classification:
         raise Unsupported(f"a {kind.__name__} for a {target.task} target")
     if kind is LogisticRegression:
@@ -277,7 +275,13 @@ def _estimator(model: Any, target: TargetSpec) -> Model:
         return _linear(model)
     if kind in _TREES or kind in _FORESTS:
         return _forest([model] if kind in _TREES else list(model.estimators_), target.is_classification)
-    raise Unsupported(f"estimator {kind.__module__}.{kind.__name__}")
+    # Any other estimator (histogram gradient boosting, whose trees are private, among them) is
+    # called through its own public method on the compiled inputs: the Pipeline's overhead is in
+    # the steps before it. It validates its inputs itself, as it does inside the Pipeline.
+    method = getattr(model, "predict_proba" if target.is_classification else "predict", None)
+    if method is None:
+        raise Unsupported(f"estimator {kind.__module__}.{kind.__name__} without predict_proba")
+    return lambda X: np.asarray(method(X), dtype=np.float64)
 
 
 def _finite(X: np.ndarray) -> np.ndarray:

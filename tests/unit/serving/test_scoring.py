@@ -27,6 +27,8 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.tree import (
     DecisionTreeClassifier,
     DecisionTreeRegressor,
@@ -191,32 +193,35 @@ def test_other_preprocessing_choices_compile_and_agree():
 # ---------------------------------------------------------------------- what the Pipeline serves
 
 
-NOT_COMPILED = [
-    (
-        "binary",
-        partial(HistGradientBoostingClassifier, max_iter=20),
-        "a HistGradientBoostingClassifier is served",
-    ),
-    ("multiclass", partial(HistGradientBoostingClassifier, max_iter=20), "HistGradientBoostingClassifier"),
-    (
-        "regression",
-        partial(HistGradientBoostingRegressor, max_iter=20),
-        "a HistGradientBoostingRegressor is served",
-    ),
-    ("binary", GaussianNB, "estimator sklearn.naive_bayes.GaussianNB"),
+OWN_METHOD = [
+    ("binary", partial(HistGradientBoostingClassifier, max_iter=20), "binary HistGradientBoosting"),
+    ("multiclass", partial(HistGradientBoostingClassifier, max_iter=20), "multiclass HistGradientBoosting"),
+    ("regression", partial(HistGradientBoostingRegressor, max_iter=20), "HistGradientBoostingRegressor"),
+    ("binary", GaussianNB, "GaussianNB"),
     ("binary", partial(CalibratedClassifierCV, LogisticRegression(), cv=3), "CalibratedClassifierCV"),
-    ("binary", type("MyLogistic", (LogisticRegression,), {}), "MyLogistic"),
+    ("binary", type("MyLogistic", (LogisticRegression,), {}), "a LogisticRegression subclass"),
 ]
 
 
-@pytest.mark.parametrize(("task", "make", "reason"), NOT_COMPILED, ids=[r for _, _, r in NOT_COMPILED])
-def test_what_does_not_compile_is_served_by_the_pipeline_with_the_reason(task, make, reason):
+@pytest.mark.parametrize(("task", "make", "what"), OWN_METHOD, ids=[w for _, _, w in OWN_METHOD])
+def test_an_estimator_it_does_not_walk_is_called_on_the_compiled_inputs(task, make, what):
+    """Histogram gradient boosting (private trees), an unknown or wrapped estimator: the inputs are
+    compiled and the estimator's own predict_proba / predict gives the scores, equal to the Pipeline's."""
     _, _, target, schema = example(task)
     pipeline = fitted(task, make())
     scorer = choose_scorer(pipeline, schema, target, 0.5, request(task, slice(0, 100)))
+    assert scorer.path == "compiled", scorer.reason
+    assert_same_scores(scorer, pipeline, task, schema.parse(request(task, slice(0, 50))))
+
+
+def test_a_step_it_does_not_know_is_served_by_the_pipeline_with_the_reason():
+    _, _, target, schema = example("binary")
+    known = fitted("binary", LogisticRegression(max_iter=2000))
+    pipeline = Pipeline([*known.steps[:-1], ("identity", FunctionTransformer()), known.steps[-1]])
+    scorer = choose_scorer(pipeline, schema, target, 0.5, request("binary", slice(0, 100)))
     assert scorer.path == "pipeline"
-    assert scorer.reason.startswith("not compiled: ") and reason in scorer.reason, scorer.reason
-    parsed = schema.parse(request(task, slice(0, 50)))
+    assert scorer.reason.startswith("not compiled: ") and "ColumnTransformer" in scorer.reason, scorer.reason
+    parsed = schema.parse(request("binary", slice(0, 50)))
     np.testing.assert_array_equal(scorer.scores(parsed), scores_of(pipeline, parsed.frame, target))
 
 
