@@ -60,6 +60,7 @@ def training(
             preprocessing=preprocessing,
             features=features,
             search=algorithm_search(search, name),
+            id_column=split.id_column,
             id=f"search_{name}",
         )
         for name in check_algorithm_names(search)
@@ -73,6 +74,7 @@ def training(
         features=features,
         search=search,
         evaluation=evaluation,
+        id_column=split.id_column,
     )
     report = evaluate_model(
         model, test, train, search_results, target, threshold, contract=contract, evaluation=evaluation

@@ -22,12 +22,14 @@ def search_algorithm(
     preprocessing: PreprocessingConfig,
     features: list[FeatureSpec],
     search: SearchConfig,
+    id_column: str | None = None,
 ) -> Annotated[AlgorithmSearch, "algorithm_search"]:
     """Search the one algorithm of ``search`` (the pipeline narrows it) and return its candidates.
 
     Each algorithm is a step of its own, so an orchestrator that runs steps in parallel (the
     Kubernetes one: a pod per step) searches them side by side, and a changed algorithm
-    reruns only its own branch. train_model picks the winner across them.
+    reruns only its own branch. train_model picks the winner across them. With the split's
+    ``id_column``, the CV folds keep each id's rows together.
     """
     (spec,) = search.algorithms
     X = train_data[contract.feature_names]
@@ -40,6 +42,7 @@ def search_algorithm(
         search,
         spec,
         target.task,
+        groups=train_data[id_column] if id_column else None,
     )
     scores = [c.mean_score for c, final in zip(result.candidates, result.finalists, strict=True) if final]
     log_metadata(

@@ -33,6 +33,7 @@ def train_model(
     features: list[FeatureSpec],
     search: SearchConfig,
     evaluation: EvaluationConfig,
+    id_column: str | None = None,
 ) -> tuple[
     Annotated[Pipeline, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)],
     Annotated[pd.DataFrame, "search_results"],
@@ -43,8 +44,8 @@ def train_model(
 
     A binary model's decision threshold is the configured one, or (``auto``) the one that
     maximises ``threshold_objective`` on out-of-fold probabilities of the chosen
-    configuration (the holdout is not looked at). Other tasks have none: 0.5 is returned
-    and never used.
+    configuration (the holdout is not looked at; with the split's ``id_column``, its folds keep
+    each id's rows together). Other tasks have none: 0.5 is returned and never used.
     """
     X = train_data[contract.feature_names]
     y = target.encode(train_data[contract.target])
@@ -53,8 +54,10 @@ def train_model(
     threshold = 0.5
     if target.task == "binary":
         if evaluation.threshold == "auto":
-            X_t, y_t = threshold_sample(X, y, evaluation.threshold_max_rows, search.random_state)
-            proba = out_of_fold_proba(result.best_pipeline, X_t, y_t, cv_folds(search, target.task))
+            groups = train_data[id_column] if id_column else None
+            X_t, y_t, g_t = threshold_sample(X, y, evaluation.threshold_max_rows, search.random_state, groups)
+            folds = cv_folds(search, target.task, grouped=groups is not None)
+            proba = out_of_fold_proba(result.best_pipeline, X_t, y_t, folds, g_t)
             threshold = choose_threshold(y_t, proba, evaluation.threshold_objective)
             logger.info(
                 "Decision threshold %.4f: the best %s on out-of-fold probabilities of %d training rows",

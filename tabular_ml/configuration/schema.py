@@ -372,7 +372,11 @@ class SplitConfig(StrictModel):
         True, description="checked: log each class's holdout share and warn when it is off"
     )
     id_column: str | None = Field(
-        None, description="a row's split side follows this column; default: a hash of the feature columns"
+        None,
+        description=(
+            "a row's split side follows this column (default: a hash of the feature columns); "
+            "set, it also groups the search's and the threshold's CV folds: an id's rows in one fold"
+        ),
     )
 
 

@@ -36,11 +36,13 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (makes 
 from sklearn.metrics import get_scorer, make_scorer, precision_score
 from sklearn.model_selection import (
     GridSearchCV,
+    GroupKFold,
     HalvingGridSearchCV,
     HalvingRandomSearchCV,
     KFold,
     ParameterGrid,
     RandomizedSearchCV,
+    StratifiedGroupKFold,
     StratifiedKFold,
 )
 from sklearn.pipeline import Pipeline
@@ -195,9 +197,19 @@ def _scorers(scoring: str, task: Task) -> dict[str, Any]:
     return scorers
 
 
-def cv_folds(search: SearchConfig, task: Task) -> KFold | StratifiedKFold:
-    """The search's folds: stratified by class for classification, plain k-fold for regression."""
-    splitter = KFold if task == "regression" else StratifiedKFold
+def cv_folds(
+    search: SearchConfig, task: Task, grouped: bool = False
+) -> KFold | StratifiedKFold | GroupKFold | StratifiedGroupKFold:
+    """The search's folds: stratified by class for classification, plain k-fold for regression.
+
+    ``grouped`` (the training config's ``split.id_column`` is set): the folds keep all the rows
+    of an id in one fold, as the split keeps them on one side, so no candidate is scored on
+    rows whose id it trained on (their ``split(X, y, groups)`` then needs the ids).
+    """
+    if grouped:
+        splitter = GroupKFold if task == "regression" else StratifiedGroupKFold
+    else:
+        splitter = KFold if task == "regression" else StratifiedKFold
     return splitter(n_splits=search.cv, shuffle=True, random_state=search.random_state)
 
 
@@ -449,16 +461,20 @@ def search_algorithm(
     search: SearchConfig,
     spec: AlgorithmSpec,
     task: Task = "binary",
+    groups: Any = None,
 ) -> AlgorithmSearch:
-    """Search one algorithm on the search's folds (the same for every algorithm: they are seeded)."""
+    """Search one algorithm on the search's folds (the same for every algorithm: they are seeded).
+
+    ``groups`` (a row's id, when the split has an ``id_column``): the folds keep an id's rows together.
+    """
     y = np.asarray(y)
     started = time.perf_counter()
-    cv = cv_folds(search, task)
+    cv = cv_folds(search, task, grouped=groups is not None)
     scoring = scoring_of(search, task)
     estimator = make_estimator(spec, search.random_state, task)
     pipeline = build_model(contract, preprocessing, features, estimator)
     searcher = _make_search(spec, pipeline, search, task, cv)
-    searcher.fit(X, y)
+    searcher.fit(X, y, **({} if groups is None else {"groups": np.asarray(groups)}))
     if search.strategy != "halving":
         found = _candidates(spec.name, searcher.cv_results_, scoring, task)
         logger.info(
@@ -550,10 +566,12 @@ def run_search(
     features: Sequence[FeatureSpec],
     search: SearchConfig,
     task: Task = "binary",
+    groups: Any = None,
 ) -> SearchResult:
     """Search every algorithm of ``search`` in turn, in this process; refit the best on all of X, y.
 
-    ``y`` is the encoded target (:meth:`tabular_ml.tasks.target.TargetSpec.encode`). Every
+    ``y`` is the encoded target (:meth:`tabular_ml.tasks.target.TargetSpec.encode`); ``groups``,
+    each row's id (or None), keeps an id's rows in one CV fold. Every
     estimator must suit the task (a classifier, or a regressor for regression). The training
     pipeline runs the same :func:`search_algorithm` as one step per algorithm and
     :func:`pick_winner` after them.
@@ -564,6 +582,6 @@ def run_search(
     started = time.perf_counter()
     searches: list[AlgorithmSearch] = []
     for spec in search.algorithms:
-        searches.append(search_algorithm(X, y, contract, preprocessing, features, search, spec, task))
+        searches.append(search_algorithm(X, y, contract, preprocessing, features, search, spec, task, groups))
         _log_progress(sum(len(s.candidates) for s in searches), total, started)
     return pick_winner(searches, X, y, contract, preprocessing, features, search, task)

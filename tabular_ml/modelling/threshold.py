@@ -30,8 +30,11 @@ OBJECTIVES: dict[str, Any] = {
 MAX_CANDIDATES = 200
 
 
-def threshold_sample(X: Any, y: np.ndarray, max_rows: int, random_state: int) -> tuple[Any, np.ndarray]:
-    """At most ``max_rows`` rows of ``X``, ``y`` to choose the threshold on: all of them if they fit.
+def threshold_sample(
+    X: Any, y: np.ndarray, max_rows: int, random_state: int, groups: Any = None
+) -> tuple[Any, np.ndarray, Any]:
+    """At most ``max_rows`` rows of ``X``, ``y`` (and their ``groups``, if any) to choose the
+    threshold on: all of them if they fit.
 
     A large table's threshold needs no more rows than a few hundred thousand (its quantiles are
     already precise), while cross-validating the chosen model on every row costs as much as a
@@ -40,13 +43,19 @@ def threshold_sample(X: Any, y: np.ndarray, max_rows: int, random_state: int) ->
     """
     y = np.asarray(y)
     if len(y) <= max_rows:
-        return X, y
-    return resample(X, y, replace=False, n_samples=max_rows, stratify=y, random_state=random_state)
+        return X, y, groups
+    arrays = (X, y) if groups is None else (X, y, np.asarray(groups))  # the same rows either way
+    sampled = resample(*arrays, replace=False, n_samples=max_rows, stratify=y, random_state=random_state)
+    return (*sampled, None) if groups is None else tuple(sampled)
 
 
-def out_of_fold_proba(pipeline: Any, X: Any, y: np.ndarray, folds: Any) -> np.ndarray:
-    """The positive class's probability for every row, from a model that did not train on it."""
-    proba = cross_val_predict(clone(pipeline), X, y, cv=folds, method="predict_proba")
+def out_of_fold_proba(pipeline: Any, X: Any, y: np.ndarray, folds: Any, groups: Any = None) -> np.ndarray:
+    """The positive class's probability for every row, from a model that did not train on it.
+
+    ``groups`` (each row's id) goes to grouped ``folds``: no row is scored by a model that
+    trained on another row of its id.
+    """
+    proba = cross_val_predict(clone(pipeline), X, y, groups=groups, cv=folds, method="predict_proba")
     return proba[:, 1]
 
 

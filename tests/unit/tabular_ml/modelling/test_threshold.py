@@ -41,15 +41,16 @@ def test_the_threshold_sample_is_bounded_stratified_and_seeded():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"x": np.arange(10_000)})
     y = (rng.random(10_000) < 0.13).astype(int)  # 13 % positives
-    X_s, y_s = threshold_sample(X, y, 1_000, random_state=7)
+    X_s, y_s, groups = threshold_sample(X, y, 1_000, random_state=7)
+    assert groups is None
     assert len(X_s) == len(y_s) == 1_000
     assert y_s.sum() == round(1_000 * y.mean())  # each class keeps its share
     np.testing.assert_array_equal(y[X_s["x"].to_numpy()], y_s)  # rows and labels stay paired
     assert X_s["x"].is_unique  # without replacement
-    again, _ = threshold_sample(X, y, 1_000, random_state=7)
+    again, _, _ = threshold_sample(X, y, 1_000, random_state=7)
     assert again["x"].tolist() == X_s["x"].tolist()  # seeded
-    other, _ = threshold_sample(X, y, 1_000, random_state=8)
+    other, _, _ = threshold_sample(X, y, 1_000, random_state=8)
     assert other["x"].tolist() != X_s["x"].tolist()
     # a table within the bound is used whole
-    whole, y_whole = threshold_sample(X, y, 10_000, random_state=7)
+    whole, y_whole, _ = threshold_sample(X, y, 10_000, random_state=7)
     assert whole is X and len(y_whole) == 10_000
