@@ -45,8 +45,6 @@ from sklearn.tree import (
     ExtraTreeRegressor,
 )
 
-from tabular_ml.modelling.tree_shap import edge_tables, path_dependent_shap, tree_arrays
-
 __all__ = ["Attribution", "Method", "method_for"]
 
 LINEAR = (LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet)
@@ -140,6 +138,8 @@ Contributions = Callable[[np.ndarray], np.ndarray]  # X (n, p) -> contributions 
 def _own_tree_shap(model: Any, binary_probability: bool) -> tuple[np.ndarray, Contributions] | None:
     """Forests and single trees by :mod:`tabular_ml.modelling.tree_shap` (the same values as
     shap's, several times faster a row); None for trees it does not cover."""
+    from tabular_ml.modelling.tree_shap import edge_tables, path_dependent_shap, tree_arrays  # numba
+
     trees = list(model.estimators_) if hasattr(model, "estimators_") else [model]
     try:
         arrays = tree_arrays(trees, 1.0 / len(trees))
