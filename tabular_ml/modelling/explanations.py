@@ -104,7 +104,10 @@ class Explainer:
         if background is not None and len(background):
             inputs = np.asarray(self.transform(background[self.columns].head(BACKGROUND_ROWS)), dtype=float)
         self._method = method_for(pipeline[-1], inputs, target.task == "multiclass")
-        width = len(pipeline[:-1].get_feature_names_out())
+        try:
+            width = len(pipeline[:-1].get_feature_names_out())
+        except AttributeError as exc:  # a step that cannot name its outputs
+            raise ValueError(f"the model's inputs cannot be traced to the columns: {exc}") from exc
         self.sources = source_matrix(pipeline, self.columns, width)
 
     @property

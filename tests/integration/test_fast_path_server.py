@@ -2,8 +2,9 @@
 
 Three model server processes (``python -m serving``, see serving/scoring.py for the compiled
 path): one on a logistic-regression bundle with reference rows (the compiled path serves), the
-same bundle with ``SERVING_FAST_PATH=off`` (the Pipeline serves), and one on a Gaussian naive
-Bayes bundle (not compiled: the Pipeline serves). All must answer what the Pipeline answers, and
+same bundle with ``SERVING_FAST_PATH=off`` (the Pipeline serves), and one on a Pipeline with a
+step the compiler does not know (an identity transformer before the estimator: the Pipeline
+serves). All must answer what the Pipeline answers, and
 say which path they use in their log and in the ``scoring_path`` metric.
 """
 
@@ -13,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from tests.support.servers import ModelServer
 from tests.support.serving_model import fit_pipeline, ndarray_request, save_test_bundle
@@ -53,8 +55,8 @@ def logistic(params, telco):
 
 
 @pytest.fixture(scope="module")
-def naive_bayes(params, telco):
-    return fit_pipeline(params, telco.iloc[:2000], GaussianNB())
+def unknown_step(logistic):
+    return Pipeline([*logistic.steps[:-1], ("identity", FunctionTransformer()), logistic.steps[-1]])
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +74,8 @@ def turned_off_server(tmp_path_factory, logistic, params, telco):
 
 
 @pytest.fixture(scope="module")
-def fallback_server(tmp_path_factory, naive_bayes, params, telco):
-    server = serve(tmp_path_factory, naive_bayes, params, telco, "fallback")
+def fallback_server(tmp_path_factory, unknown_step, params, telco):
+    server = serve(tmp_path_factory, unknown_step, params, telco, "fallback")
     yield server
     server.stop()
 
@@ -115,12 +117,27 @@ def test_the_compiled_path_turned_off_leaves_the_pipeline_serving(turned_off_ser
     assert len(lines) == 1 and 'path="pipeline"' in lines[0] and 'reason="turned off"' in lines[0]
 
 
-def test_a_model_the_compiler_does_not_know_is_served_by_the_pipeline(fallback_server, naive_bayes, rows):
+def test_a_model_the_compiler_does_not_know_is_served_by_the_pipeline(fallback_server, unknown_step, rows):
     got = answered(fallback_server, rows)
-    np.testing.assert_allclose(got, naive_bayes.predict_proba(rows)[:, 1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got, unknown_step.predict_proba(rows)[:, 1], rtol=0, atol=1e-12)
     assert (
         "Scoring with the scikit-learn Pipeline: the compiled path is not compiled: "
-        "estimator sklearn.naive_bayes.GaussianNB" in fallback_server.log.read_text()
+        "feature step ColumnTransformer" in fallback_server.log.read_text()
     )
     lines = scoring_path_lines(fallback_server)
     assert len(lines) == 1 and 'path="pipeline"' in lines[0] and 'reason="not compiled"' in lines[0]
+
+
+def test_a_model_whose_inputs_cannot_be_named_still_predicts_and_says_why_it_cannot_explain(
+    fallback_server, rows
+):
+    """The identity step has no output names: the server loads, and explain answers 501 in one line."""
+    answer = requests.post(
+        fallback_server.base_url + "/api/v1.0/explain", json=ndarray_request(rows.iloc[:1]), timeout=30
+    )
+    assert answer.status_code == 501
+    assert answer.json()["status"]["info"] == (
+        "explanations are not available for this model: the model's inputs cannot be traced to the "
+        "columns: Estimator identity does not provide get_feature_names_out. Did you mean to call "
+        "pipeline[:-1].get_feature_names_out()?"
+    )
