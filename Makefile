@@ -21,7 +21,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run serve drift-data monitor monitoring-ui notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log bench-shadow score bench-batch bench-draft bench-scale bench-serving wrk bench-estimate
+.PHONY: help install init stack run serve drift-data monitor monitoring-ui notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log bench-shadow score bench-batch bench-draft bench-scale bench-serving wrk bench-estimate bench-ingest
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -92,7 +92,7 @@ notebooks: install ## Execute notebooks/ headless into notebooks/executed/ (the 
 dashboard: stack ## Start the local ZenML dashboard on http://127.0.0.1:8237
 	$(ZENML) login --local
 
-bench: bench-drift bench-request-log bench-shadow bench-serving bench-batch bench-draft bench-estimate bench-scale ## Run every benchmark in bench/ (results in bench/results/)
+bench: bench-drift bench-request-log bench-shadow bench-serving bench-batch bench-draft bench-estimate bench-scale bench-ingest ## Run every benchmark in bench/ (results in bench/results/)
 
 bench-drift: install ## Monitoring drift check vs Evidently's DataDriftPreset on 1M rows
 	$(PY) -m bench.drift --rows 1000000
@@ -113,6 +113,9 @@ wrk:
 	@command -v wrk >/dev/null || { echo "wrk is missing: installing it with apt-get"; \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get install -y wrk || { $$sudo apt-get update && $$sudo apt-get install -y wrk; }; }
+
+bench-ingest: install ## Peak memory of loading, cleaning, checking and splitting a 1M-row CSV (table on stdout)
+	$(PY) -m bench.ingest_memory --rows 1000000
 
 bench-request-log: install wrk ## Serving throughput/latency with the request log off vs on (wrk, installed if missing)
 	$(PY) -m bench.request_log

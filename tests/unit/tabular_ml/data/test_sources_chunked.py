@@ -21,8 +21,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from tabular_ml.configuration.schema import ApiSource, FileSource, Pagination, SqlSource
-from tabular_ml.data.sources import DataSourceError, iter_chunks, load_data
+from tabular_ml.data import sources
+from tabular_ml.data.sources import DataSourceError, iter_chunks
 from tests.support.paths import PROJECT_ROOT
+
+
+def load_data(source, secrets=None) -> pd.DataFrame:
+    """``sources.load_data`` with its categoricals turned back into the text columns they were read
+    as: the values the tests here compare (test_sources_categories.py checks the dtypes)."""
+    frame = sources.load_data(source, secrets=secrets)
+    return frame.astype({name: object for name in frame.columns if frame[name].dtype == "category"})
+
 
 CSV_PATH = PROJECT_ROOT / "data/raw/telco_churn.csv"
 
