@@ -57,7 +57,7 @@ def train_model(
             groups = train_data[id_column] if id_column else None
             X_t, y_t, g_t = threshold_sample(X, y, evaluation.threshold_max_rows, search.random_state, groups)
             folds = cv_folds(search, target.task, grouped=groups is not None)
-            proba = out_of_fold_proba(result.best_pipeline, X_t, y_t, folds, g_t)
+            proba = out_of_fold_proba(result.best_pipeline, X_t, y_t, folds, g_t, search.n_jobs)
             threshold = choose_threshold(y_t, proba, evaluation.threshold_objective)
             logger.info(
                 "Decision threshold %.4f: the best %s on out-of-fold probabilities of %d training rows",

@@ -207,7 +207,7 @@ def draft_training_config(
         },
         "features": [],
         "search": draft_search(spec.task, len(cleaned)),
-        "evaluation": draft_evaluation(spec.task),
+        "evaluation": draft_evaluation(spec.task, len(cleaned)),
     }
     _comment_sections(comments, spec, len(cleaned))
     document = {

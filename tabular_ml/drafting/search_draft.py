@@ -7,7 +7,8 @@ the cross-validation folds instead (``evaluation.threshold: auto``).
 A large table gets successive halving (``strategy: halving``) rather than a smaller grid:
 candidates race on growing row budgets, so the search keeps 30 candidates where a grid over
 every row could afford five. Its forests draw a fraction of the rows per tree
-(``max_samples``) and its gradient boosting stops early on a validation fraction.
+(``max_samples``) and its gradient boosting stops early on a validation fraction; a binary
+task's decision threshold is cross-validated on a sample of 100,000 rows.
 """
 
 from __future__ import annotations
@@ -141,8 +142,20 @@ def draft_search(task: Task, rows: int) -> dict[str, Any]:
     }
 
 
-def draft_evaluation(task: Task) -> dict[str, Any]:
-    """The ``evaluation:`` section: beat the trivial baseline, no absolute floor."""
+#: A large table's decision threshold is chosen on this many training rows' out-of-fold
+#: probabilities: its quantiles are already precise to about 0.1 %, and their cross-validation
+#: then costs a fraction of the winner's refit on every row.
+LARGE_THRESHOLD_ROWS = 100_000
+
+
+def draft_evaluation(task: Task, rows: int = 0) -> dict[str, Any]:
+    """The ``evaluation:`` section: beat the trivial baseline, no absolute floor.
+
+    A binary task's threshold is ``auto``; on a large table it is chosen on a sample of
+    ``LARGE_THRESHOLD_ROWS`` rows.
+    """
     evaluation: dict[str, Any] = {"threshold": "auto"} if task == "binary" else {}
+    if task == "binary" and size_of(rows) == "large":
+        evaluation["threshold_max_rows"] = LARGE_THRESHOLD_ROWS
     evaluation["gates"] = {"beat_baseline": {BASELINE_METRIC[task]: BASELINE_MARGIN}}
     return evaluation

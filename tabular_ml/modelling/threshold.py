@@ -49,13 +49,18 @@ def threshold_sample(
     return (*sampled, None) if groups is None else tuple(sampled)
 
 
-def out_of_fold_proba(pipeline: Any, X: Any, y: np.ndarray, folds: Any, groups: Any = None) -> np.ndarray:
+def out_of_fold_proba(
+    pipeline: Any, X: Any, y: np.ndarray, folds: Any, groups: Any = None, n_jobs: int | None = None
+) -> np.ndarray:
     """The positive class's probability for every row, from a model that did not train on it.
 
     ``groups`` (each row's id) goes to grouped ``folds``: no row is scored by a model that
-    trained on another row of its id.
+    trained on another row of its id. ``n_jobs`` (the search's) fits the folds in parallel, as
+    the search does: a forest with ``n_jobs: 1`` would otherwise use one core of several.
     """
-    proba = cross_val_predict(clone(pipeline), X, y, groups=groups, cv=folds, method="predict_proba")
+    proba = cross_val_predict(
+        clone(pipeline), X, y, groups=groups, cv=folds, method="predict_proba", n_jobs=n_jobs
+    )
     return proba[:, 1]
 
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from tabular_ml.configuration.schema import SearchConfig
-from tabular_ml.drafting.search_draft import draft_search
+from tabular_ml.configuration.schema import EvaluationConfig, SearchConfig
+from tabular_ml.drafting.search_draft import draft_evaluation, draft_search
 
 
 @pytest.mark.parametrize(
@@ -85,3 +85,13 @@ def test_draft_config_writes_halving_from_the_large_table_size(rows, strategy):
     assert yaml.safe_load(draft.text)["parameters"]["search"]["strategy"] == strategy
     (line,) = [line for line in draft.summary if line.startswith("search:")]
     assert ("successive halving over rows" in line) == (strategy == "halving")
+
+
+@pytest.mark.parametrize(
+    ("task", "rows", "max_rows"),
+    [("binary", 99_999, 200_000), ("binary", 1_000_000, 100_000), ("regression", 1_000_000, 200_000)],
+)
+def test_a_large_binary_tables_threshold_is_chosen_on_a_sample(task, rows, max_rows):
+    drafted = draft_evaluation(task, rows)
+    assert EvaluationConfig.model_validate(drafted).threshold_max_rows == max_rows  # the default elsewhere
+    assert ("threshold" in drafted) == (task == "binary")  # only a binary task has one
