@@ -40,7 +40,7 @@ from zenml.client import Client
 from zenml.utils.pagination_utils import depaginate
 
 from tabular_ml.model_management.decisions import choose_challenger, is_trained
-from tests.integration.cli import ok, run_cli, small_training_args, write_sample
+from tests.integration.cli import activate_local_stack, small_training_args, write_sample
 from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import group_alive, wait_for
 
@@ -51,6 +51,10 @@ STARTED = re.compile(r"Step `?([\w.-]+)`? has started\.")
 COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 SLICE = 0.005  # seconds a stopped run is let on between two looks at its outputs
 RUN_TIMEOUT = 300
+ONE_CANDIDATE = (
+    "{name: lr, estimator: sklearn.linear_model.LogisticRegression, "
+    "params: {max_iter: 500}, search_space: {C: [0.3]}}"
+)
 
 
 def versions() -> dict[int, dict]:
@@ -146,12 +150,11 @@ def complete(metadata: dict, keys: set[str]) -> bool:
 
 def test_a_training_run_killed_in_any_step_leaves_nothing_the_next_run_or_deployment_trips_on(tmp_path):
     write_sample(tmp_path, seed=5)
-    ok(run_cli(tmp_path, "stack", "local"))
+    activate_local_stack()
     store = Path(Client().active_stack.artifact_store.path)
-    # One candidate per algorithm: the kills need steps, not a long search (train_model runs twice).
-    args = small_training_args(
-        tmp_path, MODEL, "parameters.search.strategy=random", "parameters.search.n_iter=1"
-    )
+    # One algorithm with one candidate: the kills need each kind of step, not a long search or three
+    # search_<name> branches of the same step (each branch is one more killed run, ~15 s).
+    args = small_training_args(tmp_path, MODEL, f"parameters.search.algorithms=[{ONE_CANDIDATE}]")
     killed: list[str] = []  # in the order the runs reached them
     challengers = []  # (the step killed, the deployment's challenger then, the versions then)
     seconds = []  # each run's, for the report
