@@ -371,6 +371,8 @@ def run_plain(path: Path) -> dict:
                 model,
                 grid,
                 factor=search.halving_factor,
+                min_resources="exhaust",
+                max_resources=min(search.halving_max_rows or len(y), len(y)),
                 scoring="roc_auc",
                 cv=folds,
                 n_jobs=search.n_jobs,

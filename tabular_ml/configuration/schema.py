@@ -502,6 +502,15 @@ class SearchConfig(StrictModel):
             "training row"
         ),
     )
+    halving_max_rows: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "halving: rows of the last budget at most (the survivors' race is decided on that many); "
+            "None: every training row. The winner is refit on every training row either way, so on a "
+            "large table the search costs what it costs on this many rows"
+        ),
+    )
     cv: int = Field(5, ge=2, description="cross-validation folds (stratified for classification)")
     scoring: str | None = Field(
         None, description="a scikit-learn scorer; None: the task's (roc_auc, f1_macro, neg_rmse)"
@@ -511,6 +520,13 @@ class SearchConfig(StrictModel):
     algorithms: list[AlgorithmSpec] = Field(
         min_length=1, description="the candidates, all searched on the same folds"
     )
+
+    @model_validator(mode="after")
+    def _budgets_in_order(self) -> SearchConfig:
+        low, high = self.halving_min_rows, self.halving_max_rows
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"halving_min_rows ({low}) is above halving_max_rows ({high})")
+        return self
 
 
 def known_metrics(by_metric: dict[str, float]) -> dict[str, float]:

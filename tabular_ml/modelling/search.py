@@ -273,13 +273,15 @@ class _BudgetProgress:
 
 
 def _make_halving(
-    spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, task: Task, cv: Any
+    spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, task: Task, cv: Any, rows: int
 ) -> HalvingGridSearchCV | HalvingRandomSearchCV:
     kind = search.halving_candidates
     space = param_space(spec, kind)
+    most = rows if search.halving_max_rows is None else min(search.halving_max_rows, rows)
     common: dict[str, Any] = {
         "factor": search.halving_factor,
-        "min_resources": search.halving_min_rows or "exhaust",
+        "min_resources": min(search.halving_min_rows, most) if search.halving_min_rows else "exhaust",
+        "max_resources": most,
         "scoring": scoring_of(search, task),
         "refit": False,  # only the winner across algorithms is refit, once
         "cv": _BudgetProgress(
@@ -297,9 +299,11 @@ def _make_halving(
     )
 
 
-def _make_search(spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, task: Task, cv: Any):
+def _make_search(
+    spec: AlgorithmSpec, pipeline: Pipeline, search: SearchConfig, task: Task, cv: Any, rows: int
+):
     if search.strategy == "halving":
-        return _make_halving(spec, pipeline, search, task, cv)
+        return _make_halving(spec, pipeline, search, task, cv, rows)
     space = param_space(spec, search.strategy)
     scoring = scoring_of(search, task)
     common: dict[str, Any] = {
@@ -473,7 +477,7 @@ def search_algorithm(
     scoring = scoring_of(search, task)
     estimator = make_estimator(spec, search.random_state, task)
     pipeline = build_model(contract, preprocessing, features, estimator)
-    searcher = _make_search(spec, pipeline, search, task, cv)
+    searcher = _make_search(spec, pipeline, search, task, cv, len(y))
     searcher.fit(X, y, **({} if groups is None else {"groups": np.asarray(groups)}))
     if search.strategy != "halving":
         found = _candidates(spec.name, searcher.cv_results_, scoring, task)

@@ -54,6 +54,7 @@ def test_large_tables_get_halving_with_a_strong_candidate_set(task):
     # the drafted section is a valid search config
     config = SearchConfig.model_validate(search)
     assert config.strategy == "halving" and config.halving_candidates == "grid"
+    assert config.halving_max_rows == 100_000  # the race's cost stops growing with the table
 
 
 @pytest.mark.parametrize(("rows", "strategy"), [(99_999, "grid"), (100_000, "halving"), (7_043, "grid")])

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 from scipy import stats
 from sklearn.pipeline import Pipeline
 
@@ -351,6 +352,37 @@ def test_halving_budgets_match_sklearn_and_are_logged(caplog):
         "search progress: 9 of 9",
     ]
     assert "about 0s left" in progress[-1]
+
+
+def test_halving_max_rows_caps_the_race_and_the_winner_is_still_refit_on_every_row():
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV, StratifiedKFold
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = xor_table()
+    result = run_search(X, y, XOR_CONTRACT, PreprocessingConfig(), [], halving(halving_max_rows=300))
+    plain = HalvingGridSearchCV(
+        DecisionTreeClassifier(random_state=0),
+        {"max_depth": [1, 3], "min_samples_leaf": [5, 300, 1000]},
+        factor=3,
+        min_resources="exhaust",
+        max_resources=300,
+        cv=StratifiedKFold(3, shuffle=True, random_state=42),
+        scoring="roc_auc",
+        random_state=42,
+        refit=False,
+    ).fit(X, y)
+    budgets = result.budgets["tree"]
+    assert [(b.candidates, b.rows) for b in budgets] == list(
+        zip(plain.n_candidates_, plain.n_resources_, strict=True)
+    )
+    assert budgets[-1].rows == 300 and all(c.rows <= 300 for c in result.candidates)
+    assert result.best_pipeline.named_steps["model"].tree_.n_node_samples[0] == 900
+
+
+def test_halving_budgets_out_of_order_are_one_config_error():
+    with pytest.raises(ValidationError, match=r"halving_min_rows \(500\) is above halving_max_rows \(300\)"):
+        halving(halving_min_rows=500, halving_max_rows=300)
 
 
 def test_grid_search_logs_progress_per_algorithm(contract, sample, caplog):
