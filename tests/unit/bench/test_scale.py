@@ -1,22 +1,30 @@
-"""The scale benchmark's tables: sides decided before resampling, numeric columns jittered."""
+"""The scale benchmark's tables: sides decided before resampling, columns mixed within a class."""
 
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from bench.scale import DATA, ID, drafted_parameters, make_table, original_sides, split_frame_checked
 
 
-def test_every_copy_is_on_its_originals_side_and_numbers_are_jittered(tmp_path):
+def test_rows_mix_columns_of_their_class_and_stay_on_their_bases_side(tmp_path):
     path = tmp_path / "table.csv"
     make_table(3_000, path, seed=1)
     table = pd.read_csv(path)
     assert len(table) == 3_000 and table[ID].between(0, 7_042).all()
     original = pd.read_csv(DATA)
-    copies = original.iloc[table[ID]].reset_index(drop=True)
-    assert (table["contract"] == copies["contract"]).all(), "categorical columns are copied as they are"
-    assert (table["monthly_charges"] != copies["monthly_charges"]).mean() > 0.9
-    assert (table["monthly_charges"] / copies["monthly_charges"]).between(0.7, 1.3).all()
+    bases = original.iloc[table[ID]].reset_index(drop=True)
+    assert (table["churn"] == bases["churn"]).all(), "the target is the base row's"
+    # about half of the columns come from another original (MIX): new combinations, not copies
+    assert 0.6 < (table["contract"] == bases["contract"]).mean() < 0.86
+    assert (table["monthly_charges"] != bases["monthly_charges"]).mean() > 0.9  # jittered
+    # donors share the base's class: each class keeps its own distribution of a column
+    for label in ("Yes", "No"):
+        made, real = table[table["churn"] == label], original[original["churn"] == label]
+        share = (made["contract"] == "Month-to-month").mean() - (real["contract"] == "Month-to-month").mean()
+        assert abs(share) < 0.05, (label, share)
+        assert made["monthly_charges"].mean() == pytest.approx(real["monthly_charges"].mean(), rel=0.03)
     parameters = drafted_parameters(path)
     assert ID not in parameters.contract.columns and parameters.split.id_column == ID
     train, test = split_frame_checked(table, parameters)  # asserts no original on both sides
