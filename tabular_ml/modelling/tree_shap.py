@@ -173,7 +173,7 @@ def path_dependent_shap(
     tables = edge_tables(trees) if tables is None else tables
     X32 = np.ascontiguousarray(X, dtype=np.float32)  # as scikit-learn's trees compare
     out = np.zeros((X32.shape[0], X32.shape[1], trees.value.shape[1]), dtype=np.float64)
-    _accumulate(
+    _kernel(len(trees.quadrature_weights), trees.value.shape[1])(
         X32,
         trees.tree_start,
         trees.parent,
@@ -195,74 +195,87 @@ def path_dependent_shap(
     return out
 
 
-@numba.njit(nogil=True, fastmath={"reassoc", "contract", "nsz"})  # not "nnan": rows may hold NaN
-def _accumulate(
-    X,
-    tree_start,
-    parent,
-    goes_left,
-    feature,
-    threshold,
-    missing_left,
-    above,
-    value,
-    is_leaf,
-    factor_on,
-    factor_off,
-    correction_on,
-    correction_off,
-    edge_share,
-    w,
-    out,
-):  # pragma: no cover - compiled; its results are compared with shap's in the tests
-    n_q, n_out = w.shape[0], value.shape[1]
-    widest = int(np.max(tree_start[1:] - tree_start[:-1]))
-    follows = np.empty(widest, dtype=np.bool_)  # the row follows every split on the feature so far
-    factor = np.empty((widest, n_q))  # the edge's factor (merged / the one above on its feature)
-    correction = np.empty((widest, n_q))  # (O - z) / F, less the same above on its feature
-    above_product = np.empty((widest, n_q))  # the product of the factors from the root down
-    below_sum = np.empty((widest, n_out, n_q))  # sum over leaves below of value x factors below
-    for row in range(X.shape[0]):
-        for k in range(tree_start.shape[0] - 1):
-            first, last = tree_start[k], tree_start[k + 1]
-            for node in range(first, last):  # down: parents come before their children
-                i = node - first
-                for c in range(n_out):  # the sums below start from the leaves' values
-                    start = value[node, c] if is_leaf[node] else 0.0
-                    for q in range(n_q):
-                        below_sum[i, c, q] = start
-                p = parent[node]
-                if p < 0:
-                    follows[i] = True
-                    for q in range(n_q):
-                        above_product[i, q] = 1.0
-                    continue
-                x = X[row, feature[p]]
-                on = (missing_left[p] if np.isnan(x) else x <= threshold[p]) == goes_left[node]
-                a = above[node]
-                j = p - first
-                if a >= 0 and not follows[a - first]:  # left the path higher up on this feature
-                    follows[i] = False
-                    share = edge_share[node]
-                    for q in range(n_q):
-                        factor[i, q] = share
-                        correction[i, q] = 0.0
-                        above_product[i, q] = above_product[j, q] * share
-                    continue
-                follows[i] = on
-                for q in range(n_q):
-                    f = factor_on[node, q] if on else factor_off[node, q]
-                    factor[i, q] = f
-                    correction[i, q] = correction_on[node, q] if on else correction_off[node, q]
-                    above_product[i, q] = above_product[j, q] * f
-            for node in range(last - 1, first, -1):  # up: children before their parents
-                i = node - first
-                j = parent[node] - first
-                f = feature[parent[node]]
-                for c in range(n_out):
-                    total = 0.0
-                    for q in range(n_q):
-                        below = below_sum[i, c, q]
-                        total += w[q] * correction[i, q] * above_product[i, q] * below
-                        below_sum[j, c, q] += factor[i, q] * below
-                    out[row, f, c] += total
+_KERNELS: dict[tuple[int, int], Any] = {}
+
+
+def _kernel(n_q: int, n_out: int) -> Any:
+    """The pass over the trees, compiled for ``n_q`` quadrature nodes and ``n_out`` outputs: as
+    constants, the loops over them are unrolled and vectorised (about a fifth faster a row)."""
+    if (n_q, n_out) not in _KERNELS:
+
+        def accumulate(
+            X,
+            tree_start,
+            parent,
+            goes_left,
+            feature,
+            threshold,
+            missing_left,
+            above,
+            value,
+            is_leaf,
+            factor_on,
+            factor_off,
+            correction_on,
+            correction_off,
+            edge_share,
+            w,
+            out,
+        ):  # pragma: no cover - compiled; its results are compared with shap's in the tests
+            widest = int(np.max(tree_start[1:] - tree_start[:-1]))
+            follows = np.empty(widest, dtype=np.bool_)  # the row follows every split on the feature so far
+            factor = np.empty((widest, n_q))  # the edge's factor (merged / the one above on its feature)
+            correction = np.empty((widest, n_q))  # (O - z) / F, less the same above on its feature
+            above_product = np.empty((widest, n_q))  # the product of the factors from the root down
+            below_sum = np.empty((widest, n_out, n_q))  # sum over leaves below of value x factors below
+            for row in range(X.shape[0]):
+                for k in range(tree_start.shape[0] - 1):
+                    first, last = tree_start[k], tree_start[k + 1]
+                    for node in range(first, last):  # down: parents come before their children
+                        i = node - first
+                        for c in range(n_out):  # the sums below start from the leaves' values
+                            start = value[node, c] if is_leaf[node] else 0.0
+                            for q in range(n_q):
+                                below_sum[i, c, q] = start
+                        p = parent[node]
+                        if p < 0:
+                            follows[i] = True
+                            for q in range(n_q):
+                                above_product[i, q] = 1.0
+                            continue
+                        x = X[row, feature[p]]
+                        on = (missing_left[p] if np.isnan(x) else x <= threshold[p]) == goes_left[node]
+                        a = above[node]
+                        j = p - first
+                        if a >= 0 and not follows[a - first]:  # left the path higher up on this feature
+                            follows[i] = False
+                            share = edge_share[node]
+                            for q in range(n_q):
+                                factor[i, q] = share
+                                correction[i, q] = 0.0
+                                above_product[i, q] = above_product[j, q] * share
+                            continue
+                        follows[i] = on
+                        chosen_factor = factor_on if on else factor_off
+                        chosen_correction = correction_on if on else correction_off
+                        for q in range(n_q):
+                            f = chosen_factor[node, q]
+                            factor[i, q] = f
+                            correction[i, q] = chosen_correction[node, q]
+                            above_product[i, q] = above_product[j, q] * f
+                    for node in range(last - 1, first, -1):  # up: children before their parents
+                        i = node - first
+                        j = parent[node] - first
+                        f = feature[parent[node]]
+                        for c in range(n_out):
+                            total = 0.0
+                            for q in range(n_q):
+                                below = below_sum[i, c, q]
+                                total += w[q] * correction[i, q] * above_product[i, q] * below
+                                below_sum[j, c, q] += factor[i, q] * below
+                            out[row, f, c] += total
+
+        # not "nnan" among the fast-math flags: rows may hold NaN (a split sends them one way)
+        fast = {"reassoc", "contract", "nsz"}
+        _KERNELS[n_q, n_out] = numba.njit(nogil=True, fastmath=fast)(accumulate)
+    return _KERNELS[n_q, n_out]
