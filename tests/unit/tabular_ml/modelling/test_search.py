@@ -282,6 +282,25 @@ def halving(**update) -> SearchConfig:
     return SearchConfig(strategy="halving", cv=3, n_jobs=1, algorithms=[XOR_LR, XOR_TREE], **update)
 
 
+def plain_tree_halving(X, y, **budget):
+    """XOR_TREE's race in plain scikit-learn, as ``halving()`` configures the project's."""
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV, StratifiedKFold
+    from sklearn.tree import DecisionTreeClassifier
+
+    return HalvingGridSearchCV(
+        DecisionTreeClassifier(random_state=0),
+        {"max_depth": [1, 3], "min_samples_leaf": [5, 300, 1000]},
+        factor=3,
+        min_resources="exhaust",
+        cv=StratifiedKFold(3, shuffle=True, random_state=42),
+        scoring="roc_auc",
+        random_state=42,
+        refit=False,
+        **budget,
+    ).fit(X, y)
+
+
 @pytest.fixture(scope="module")
 def halving_result() -> SearchResult:
     X, y = xor_table()
@@ -318,24 +337,10 @@ def test_halving_keeps_each_candidate_once_at_its_last_budget(halving_result):
 
 
 def test_halving_budgets_match_sklearn_and_are_logged(caplog):
-    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-    from sklearn.model_selection import HalvingGridSearchCV, StratifiedKFold
-    from sklearn.tree import DecisionTreeClassifier
-
     X, y = xor_table()
     with caplog.at_level(logging.INFO, logger="tabular_ml.modelling.search"):
         result = run_search(X, y, XOR_CONTRACT, PreprocessingConfig(), [], halving())
-    # the same search in plain scikit-learn
-    plain = HalvingGridSearchCV(
-        DecisionTreeClassifier(random_state=0),
-        {"max_depth": [1, 3], "min_samples_leaf": [5, 300, 1000]},
-        factor=3,
-        min_resources="exhaust",
-        cv=StratifiedKFold(3, shuffle=True, random_state=42),
-        scoring="roc_auc",
-        random_state=42,
-        refit=False,
-    ).fit(X, y)
+    plain = plain_tree_halving(X, y)  # the same search in plain scikit-learn
     budgets = result.budgets["tree"]
     assert [b.candidates for b in budgets] == list(plain.n_candidates_) == [6, 2]
     assert [b.rows for b in budgets] == list(plain.n_resources_)
@@ -355,23 +360,9 @@ def test_halving_budgets_match_sklearn_and_are_logged(caplog):
 
 
 def test_halving_max_rows_caps_the_race_and_the_winner_is_still_refit_on_every_row():
-    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-    from sklearn.model_selection import HalvingGridSearchCV, StratifiedKFold
-    from sklearn.tree import DecisionTreeClassifier
-
     X, y = xor_table()
     result = run_search(X, y, XOR_CONTRACT, PreprocessingConfig(), [], halving(halving_max_rows=300))
-    plain = HalvingGridSearchCV(
-        DecisionTreeClassifier(random_state=0),
-        {"max_depth": [1, 3], "min_samples_leaf": [5, 300, 1000]},
-        factor=3,
-        min_resources="exhaust",
-        max_resources=300,
-        cv=StratifiedKFold(3, shuffle=True, random_state=42),
-        scoring="roc_auc",
-        random_state=42,
-        refit=False,
-    ).fit(X, y)
+    plain = plain_tree_halving(X, y, max_resources=300)
     budgets = result.budgets["tree"]
     assert [(b.candidates, b.rows) for b in budgets] == list(
         zip(plain.n_candidates_, plain.n_resources_, strict=True)
