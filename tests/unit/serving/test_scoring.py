@@ -310,6 +310,21 @@ def test_non_finite_inputs_raise_value_error_as_scikit_learn_does(task, make, co
         scorer.scores(parsed)
 
 
+def test_an_estimator_called_on_compiled_inputs_answers_an_extreme_row_as_the_pipeline():
+    """A hostile 1.7e308 reaches HistGradientBoosting through its own predict_proba: the same
+    answer as the Pipeline's (its bins take any finite value), not an error of our own."""
+    _, _, target, schema = example("binary")
+    pipeline = fitted("binary", HistGradientBoostingClassifier(max_iter=20))
+    scorer = choose_scorer(pipeline, schema, target, 0.5, request("binary", slice(0, 50)))
+    assert scorer.path == "compiled", scorer.reason
+    body = request("binary", slice(0, 1))
+    body["data"]["ndarray"][0][body["data"]["names"].index("female")] = 1.7e308
+    parsed = schema.parse(body)
+    with np.errstate(over="ignore"):
+        expected = scores_of(pipeline, parsed.frame, target)
+    np.testing.assert_allclose(scorer.scores(parsed), expected, rtol=0, atol=TOLERANCE)
+
+
 # ---------------------------------------------------------------------- derived features: one implementation
 
 
