@@ -32,7 +32,10 @@ from tests.support.serving_model import (
 )
 
 MiB = 1024 * 1024
-PING_BOUND_S = 0.05  # another client's ping, while an attack runs
+# Another client's ping while an attack runs. A stall (what the old server showed) is whole
+# seconds; the CI machine's two cores run the other test process too, so single pings of 100 ms
+# are scheduler noise, not a stall.
+PING_BOUND_S = 0.25
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +98,8 @@ def pings(server: ModelServer):
 def assert_quick(latencies: list[float]) -> None:
     assert len(latencies) >= 10, "too few pings were answered"
     slow = [round(s * 1000, 1) for s in latencies if s > PING_BOUND_S]
-    # The machine is shared with the other test process: allow a rare scheduler hiccup, no stall.
     assert len(slow) <= max(1, len(latencies) // 50), (
-        f"{len(slow)} of {len(latencies)} pings over 50 ms: {slow[:10]}"
+        f"{len(slow)} of {len(latencies)} pings over {PING_BOUND_S * 1000:.0f} ms: {slow[:10]}"
     )
     assert statistics.median(latencies) < 0.01
 
