@@ -4,6 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 ZENML  := $(VENV)/bin/zenml
 CONFIG ?= configs/training.yaml
+# The docs site's builder (requirements-docs.lock), kept off the runtime packages' path: only
+# `make docs` and the docs tests put it on PYTHONPATH.
+DOCS_PACKAGES := $(VENV)/docs-packages
 # The docs site's port: the local model server takes 8000.
 DOCS_PORT ?= 8001
 # The monitoring history's Evidently UI (history.path of configs/monitoring.yaml).
@@ -21,20 +24,29 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run serve drift-data monitor monitoring-ui notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log bench-shadow score bench-batch bench-draft bench-scale bench-serving wrk bench-estimate bench-ingest
+.PHONY: help install init stack run serve drift-data monitor monitoring-ui notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log bench-shadow score bench-batch bench-draft bench-scale bench-serving wrk bench-estimate bench-ingest install-docs
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.12 (seldon-core 1.19 needs it)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	@# --clear: a changed lock gets a fresh venv, with nothing left over from the old one
+	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --no-deps -r requirements.lock
 	$(PY) -m pip check
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv with Python 3.12 and the locked requirements
+
+$(DOCS_PACKAGES)/.installed: requirements-docs.lock $(VENV)/.installed
+	rm -rf $(DOCS_PACKAGES)
+	$(PY) -m pip install --quiet --no-deps --target $(DOCS_PACKAGES) -r requirements-docs.lock
+	PYTHONPATH=$(DOCS_PACKAGES) $(PY) -m pip check
+	touch $@
+
+install-docs: $(DOCS_PACKAGES)/.installed ## Install the docs site's builder into .venv/docs-packages
 
 .zen: | $(VENV)/.installed
 	$(ZENML) init
@@ -47,7 +59,7 @@ stack: init ## Register (idempotently) and activate the `local` stack
 run: stack ## Train on the bundled data with configs/training.yaml (CONFIG=... to change)
 	$(PY) run.py --config $(CONFIG)
 
-test: install ## Run the whole test suite (unit + integration) on TEST_WORKERS=2 processes
+test: install install-docs ## Run the whole test suite (unit + integration) on TEST_WORKERS=2 processes
 	$(PYTEST)
 
 test-unit: install ## Only the fast unit tests
@@ -59,10 +71,10 @@ test-integration: install ## Only the pipeline tests against a throwaway ZenML s
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
 
-docs: install ## Serve the documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8001 (DOCS_PORT=...)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:$(DOCS_PORT)
+docs: install-docs ## Serve the documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8001 (DOCS_PORT=...)
+	PYTHONPATH=$(DOCS_PACKAGES) NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve -a 127.0.0.1:$(DOCS_PORT)
 
-lock: install ## Re-resolve requirements.txt into requirements.lock
+lock: install ## Re-resolve requirements.txt into requirements.lock, requirements-docs.txt into requirements-docs.lock
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip freeze --exclude-editable > requirements.lock
 	@# pip freeze never lists argparse (it takes it for the stdlib module), but aws-profile-manager
@@ -70,6 +82,13 @@ lock: install ## Re-resolve requirements.txt into requirements.lock
 	$(PY) -c "from importlib.metadata import version; from pathlib import Path; p = Path('requirements.lock'); \
 		pins = set(p.read_text().split()) | {'argparse==' + version('argparse')}; \
 		p.write_text(''.join(pin + chr(10) for pin in sorted(pins, key=lambda pin: pin.split('==')[0].lower())))"
+	@# The docs lock: what the builder adds to the runtime set (pip's report of a dry run over it).
+	$(PY) -m pip install --quiet --dry-run --ignore-installed --report $(VENV)/docs-report.json -r requirements-docs.txt -c requirements.lock
+	$(PY) -c "import json; from pathlib import Path; \
+		runtime = {line.split('==')[0].lower().replace('_', '-') for line in Path('requirements.lock').read_text().split()}; \
+		report = json.loads(Path('$(VENV)/docs-report.json').read_text())['install']; \
+		pins = sorted(((i['metadata']['name'], i['metadata']['version']) for i in report), key=lambda pin: pin[0].lower()); \
+		Path('requirements-docs.lock').write_text(''.join(f'{n}=={v}' + chr(10) for n, v in pins if n.lower().replace('_', '-') not in runtime))"
 
 serve: stack ## Serve the production version again after a crash or a reboot (no promotion)
 	$(PY) run.py serve

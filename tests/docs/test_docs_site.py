@@ -25,18 +25,44 @@ from tabular_ml.configuration.run_config import PIPELINE_PARAMETERS
 pytestmark = pytest.mark.tools
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MKDOCS = [sys.executable, "-m", "mkdocs"]
+# The builder lives apart from the runtime packages (Makefile: DOCS_PACKAGES), in this venv.
+DOCS_PACKAGES = Path(sys.prefix) / "docs-packages"
 
 
 def build(config: Path, site: Path) -> subprocess.CompletedProcess:
+    assert (DOCS_PACKAGES / "mkdocs").is_dir(), f"{DOCS_PACKAGES} has no mkdocs: run `make install-docs`"
     return subprocess.run(
-        [*MKDOCS, "build", "--strict", "--config-file", str(config), "--site-dir", str(site)],
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(config),
+            "--site-dir",
+            site,
+        ],
         cwd=config.parent,
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(DOCS_PACKAGES)},
     )
+
+
+def test_the_runtime_packages_do_not_hold_the_docs_builder():
+    """run.py, the steps and the pipeline image import from the runtime set alone."""
+    runtime = subprocess.run(
+        [sys.executable, "-c", "import importlib.util; print(importlib.util.find_spec('mkdocs'))"],
+        capture_output=True,
+        text=True,
+        env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
+    )
+    assert runtime.stdout.strip() == "None"
+    lock = (PROJECT_ROOT / "requirements.lock").read_text()
+    locked = {line.split("==")[0].lower() for line in lock.split()}
+    assert not locked & {"mkdocs", "mkdocs-material", "pymdown-extensions", "babel"}
 
 
 @pytest.fixture(scope="module")
