@@ -12,9 +12,10 @@ against the throwaway store:
    paired bootstrap, and the running server swaps to it (its answers are the new Pipeline's);
 4. a model trained on shuffled targets is refused on the same metric; production stays;
 5. monitoring: clean rows raise nothing (exit 0), a drifted copy exits 3 naming exactly the
-   shifted columns, and the model's output is compared as a category or a number;
-6. `run.py rollback` brings the first version back on the same port, and the next deployment
-   run keeps it.
+   shifted columns, and the model's output is compared as a category or a number.
+
+A rollback, and the next deployment keeping it, is the same for every task: the binary model's
+story tests it (test_deployment_pipeline.py), and the swap to another task's model is step 3's.
 
 Along the way, the real model's version records its task and metrics, the server answers in
 the task's shape (every class probability, or the value) to both Seldon payload forms, and
@@ -191,11 +192,6 @@ def refused(promoted, story):
     return story.deploy()
 
 
-@pytest.fixture(scope="module")
-def rolled_back(refused, story):
-    return output(ok(run_cli(story.folder, "rollback", *story.serving())))
-
-
 def holdout_rows(story: Story, number: int) -> pd.DataFrame:
     return story.version(number).get_artifact("test_data").load()
 
@@ -352,20 +348,3 @@ def test_monitoring_drifted_rows_exits_3_naming_the_shifted_columns(story, refus
     column, kind = story.spec["prediction"]
     assert (summary.prediction.column, summary.prediction.kind) == (column, kind)
     assert {c.column: c.kind for c in summary.columns}[column] == kind
-
-
-def test_rollback_serves_the_first_version_again_on_the_same_port(story, rolled_back):
-    assert "version 1 is production again (was 2)" in rolled_back
-    assert f"127.0.0.1:{story.port}/api/v1.0/predictions (swapped)" in rolled_back
-    assert story.production() == 1
-    assert story.version(2).run_metadata["decision"]["status"] == "rolled_back"
-    assert story.version(1).run_metadata["decision"]["status"] == "restored"
-    story.assert_serves(1, holdout_rows(story, 2))
-
-
-def test_the_next_deployment_keeps_the_rolled_back_version(story, rolled_back):
-    output = story.deploy()
-    assert "no new trained version since the last decision" in output
-    assert f"127.0.0.1:{story.port}/api/v1.0/predictions (unchanged)" in output
-    assert story.production() == 1
-    story.assert_serves(1, holdout_rows(story, 2))
