@@ -32,6 +32,9 @@ For each table, in separate processes (so that each one's peak memory is its own
   finalist refit, the same threshold cross-validation on a sample of the same size.
 - ``exhaustive`` (``--exhaustive-at ROWS``): the same candidates searched by ``GridSearchCV``
   with 5 folds on every row, to compare the chosen model's holdout ROC AUC with halving's.
+- ``pipeline`` (``--pipeline``): the same drafted config through ``run.py`` on a throwaway ZenML
+  store with the local stack, as a user runs it: every step's artifacts written and read, the
+  model logged to MLflow; wall time per step from the store.
 
 Peak memory is the largest sum of the resident memory of the process and all its children
 (joblib's workers), sampled every 0.1 s with psutil.
@@ -64,6 +67,8 @@ NUMERIC = ("tenure", "monthly_charges", "total_charges")
 JITTER = 0.05
 #: the chance that a generated row takes a column from another original row of its class and side
 MIX = 0.5
+#: the training steps that log to the experiment tracker (configs/training.yaml)
+TRACKED_STEPS = ("train_model", "evaluate_model")
 
 
 # --------------------------------------------------------------------------- measuring
@@ -308,6 +313,75 @@ def run_project(path: Path, exhaustive: bool = False) -> dict:
     }
 
 
+def run_pipeline(path: Path) -> dict:
+    """The training pipeline through ``run.py``, as a user runs it, on a throwaway ZenML store:
+    the drafted config (split on ``source_row``), the local stack, every artifact written."""
+    import yaml
+
+    parameters = drafted_parameters(path)  # not timed: draft-config runs once, before training
+    with tempfile.TemporaryDirectory() as store:
+        env = {
+            **os.environ,
+            "ZENML_CONFIG_PATH": f"{store}/config",
+            "ZENML_REPOSITORY_PATH": f"{store}/repo",
+            "ZENML_ANALYTICS_OPT_IN": "false",
+            "ZENML_LOGGING_COLORS_DISABLED": "true",
+        }
+        Path(store, "repo").mkdir()
+        config = Path(store, "training.yaml")
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "model": {"name": "scale"},
+                    "parameters": parameters.model_dump(mode="json", exclude_none=True),
+                    "steps": {step: {"experiment_tracker": "mlflow_tracker"} for step in TRACKED_STEPS},
+                },
+                sort_keys=False,
+            )
+        )
+        run_py = [sys.executable, str(ROOT / "run.py")]
+        subprocess.run([*run_py, "stack", "local"], cwd=store, env=env, check=True, capture_output=True)
+        memory = PeakMemory()
+        started = time.perf_counter()
+        result = subprocess.run(
+            [*run_py, "--config", str(config)], cwd=store, env=env, capture_output=True, text=True
+        )
+        seconds = time.perf_counter() - started
+        peak = memory.stop()
+        if result.returncode != 0:
+            raise RuntimeError(f"run.py failed:\n{result.stderr[-4000:]}")
+        recorded = subprocess.run(
+            [sys.executable, "-m", "bench.scale", "--child", "recorded"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return {"total_seconds": seconds, "peak_bytes": peak, **json.loads(recorded.stdout.splitlines()[-1])}
+
+
+def recorded_training_run() -> dict:
+    """What the store (ZENML_CONFIG_PATH) recorded of its one training run: step times and the version."""
+    from zenml.client import Client
+
+    run = Client().get_pipeline("training").runs[0]
+    metadata = Client().get_model_version("scale", 1).run_metadata
+    model = run.steps["train_model"].outputs["model"][0].run_metadata
+    return {
+        "seconds": {
+            name: (step.end_time - step.start_time).total_seconds()
+            for name, step in sorted(run.steps.items(), key=lambda item: item[1].start_time)
+        },
+        "candidates": model["candidates"],
+        "best": f"{model['algorithm']} {model['params']}",
+        "cv_score": model["cv_roc_auc"],
+        "holdout_roc_auc": metadata["metrics"]["roc_auc"],
+        "train_rows": metadata["train_rows"],
+        "holdout_rows": metadata["test_rows"],
+    }
+
+
 def split_frame_checked(cleaned, parameters):
     """The project's split, and a check that no original row has copies on both sides."""
     from tabular_ml.data.splitting import split_frame
@@ -457,7 +531,7 @@ def write_results(runs: list[dict], command: str, started: str, load: str) -> No
         "|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
-        for mode in ("project", "plain", "exhaustive"):
+        for mode in ("project", "plain", "exhaustive", "pipeline"):
             if mode not in run:
                 continue
             r = run[mode]
@@ -472,6 +546,9 @@ def write_results(runs: list[dict], command: str, started: str, load: str) -> No
         if "exhaustive" in run:
             gap = run["exhaustive"]["holdout_roc_auc"] - run["project"]["holdout_roc_auc"]
             lines.append(f"| | exhaustive - halving (holdout ROC AUC) | | | | | | **{gap:+.4f}** |")
+        if "pipeline" in run and "plain" in run:
+            ratio = run["pipeline"]["total_seconds"] / run["plain"]["total_seconds"]
+            lines.append(f"| | pipeline / plain | | **{ratio:.2f}x** | | | | |")
     lines += ["", "Wall time and peak memory per stage (`project`):", ""]
     for run in runs:
         r = run["project"]
@@ -485,6 +562,12 @@ def write_results(runs: list[dict], command: str, started: str, load: str) -> No
                 for stage, sec in r["seconds"].items()
             )
         )
+    pipelines = [run for run in runs if "pipeline" in run]
+    if pipelines:
+        lines += ["", "Wall time per step (`pipeline`: run.py on a throwaway ZenML store, local stack):", ""]
+    for run in pipelines:
+        steps = run["pipeline"]["seconds"]
+        lines.append(f"- {run['rows']:,} rows: " + ", ".join(f"{s} {minutes(t)}" for s, t in steps.items()))
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -501,12 +584,22 @@ def main() -> None:
     parser.add_argument(
         "--exhaustive-at", type=int, nargs="*", default=[], help="row counts to also search exhaustively"
     )
-    parser.add_argument("--child", choices=["project", "plain", "exhaustive"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--pipeline", action="store_true", help="also train each table through run.py (ZenML, end to end)"
+    )
+    parser.add_argument(
+        "--child", choices=["project", "plain", "exhaustive", "pipeline", "recorded"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run = {"project": run_project, "plain": run_plain}.get(args.child)
-        result = run(args.data) if run else run_project(args.data, exhaustive=True)
+        if args.child == "recorded":
+            result = recorded_training_run()
+        elif args.child == "exhaustive":
+            result = run_project(args.data, exhaustive=True)
+        else:
+            modes = {"project": run_project, "plain": run_plain, "pipeline": run_pipeline}
+            result = modes[args.child](args.data)
         print(json.dumps(result))
         return
     command = "python -m bench.scale " + " ".join(sys.argv[1:])
@@ -519,7 +612,8 @@ def main() -> None:
             path = Path(folder) / f"table_{n}.csv"
             make_table(n, path)
             run = {"rows": n}
-            for mode in ("project", "plain", *(["exhaustive"] if n in args.exhaustive_at else [])):
+            exhaustive = ["exhaustive"] if n in args.exhaustive_at else []
+            for mode in ("project", "plain", *exhaustive, *(["pipeline"] if args.pipeline else [])):
                 run[mode] = in_child(mode, path)
                 print(n, mode, json.dumps(run[mode]), flush=True)
             runs.append(run)

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cli import run_cli, small_training_args, training_steps, write_sample
-from tests.support.browser import HeadlessChromium, chromium_binary
+from tests.support.browser import BrowserError, HeadlessChromium, chromium_binary
 from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import free_port, port_is_free, process_alive, wait_for
 from tests.support.services import skip_or_fail
@@ -236,11 +236,18 @@ def open_evaluation_report(chrome: HeadlessChromium, run: TrainingRun) -> str:
     if f"Evaluation: {MODEL}" in shown and chrome.url().startswith(run.dashboard_url):
         return shown
     open_run_page(chrome, run)
-    chrome.click_text("evaluation_report")  # the artifact's node in the DAG opens its panel
-    chrome.wait_for_text("Visualization", "EvaluationReportMaterializer", seconds=30)
-    chrome.click_text("Visualization", within="[role=dialog]")
-    # the dashboard asks before it renders an artifact's HTML
-    chrome.wait_for_text("Load Preview", seconds=30)
+    for attempt in range(3):
+        chrome.click_text("evaluation_report")  # the artifact's node in the DAG opens its panel
+        chrome.wait_for_text("Visualization", "EvaluationReportMaterializer", seconds=30)
+        chrome.click_text("Visualization", within="[role=dialog]")
+        try:  # the dashboard asks before it renders an artifact's HTML
+            chrome.wait_for_text("Load Preview", seconds=20)
+            break
+        except BrowserError:  # on a busy machine a click can land while the panel still renders
+            if attempt == 2:
+                raise
+            chrome.open(run.dashboard_url)  # afresh: the page, its DAG and no panel open
+            open_run_page(chrome, run)
     chrome.click_text("Load Preview", within="[role=dialog]")
     return chrome.wait_for_text(
         f"Evaluation: {MODEL}",
