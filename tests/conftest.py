@@ -29,18 +29,22 @@ from zenml.utils import source_utils  # noqa: E402 - only once the variables abo
 source_utils.set_custom_source_root(str(PROJECT_ROOT))
 
 
-# The integration modules that take longest, longest first (measured: tests/integration's
-# durations in `make test`'s junit report). pytest-xdist hands out test files in collection
-# order, so these start first and no process is left running a long one alone at the end.
+# The test modules that take longest, longest first (measured: `python -m tests.support.module_times`
+# on `make test`'s junit report). pytest-xdist hands out test files in collection order, so these
+# start first and no process is left running a long one alone at the end.
 SLOWEST_FIRST = (
     "test_task_types_day_two.py",
     "test_deployment_pipeline.py",
-    "test_dashboard.py",
     "test_monitoring_pipeline.py",
-    "test_data_lifecycle.py",
-    "test_inference_pipeline.py",
-    "test_deployment_faults.py",
+    "test_shadow_deployment.py",
+    "test_dashboard.py",
     "test_training_faults.py",
+    "test_inference_pipeline.py",
+    "test_run_cli.py",
+    "test_data_lifecycle.py",
+    "test_deployment_faults.py",
+    "test_monitoring_history.py",
+    "test_training_pipeline.py",
 )
 
 
