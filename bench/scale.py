@@ -75,12 +75,13 @@ TRACKED_STEPS = ("train_model", "evaluate_model")
 
 
 class PeakMemory:
-    """The largest resident memory of this process and its children, sampled in a thread."""
+    """The largest resident memory of a process (this one by default) and its children, sampled
+    in a thread."""
 
-    def __init__(self, interval: float = 0.1) -> None:
+    def __init__(self, interval: float = 0.1, pid: int | None = None) -> None:
         import psutil
 
-        self.process = psutil.Process()
+        self.process = psutil.Process(pid)
         self.interval = interval
         self.peak = 0
         self.stage_peaks: dict[str, int] = {}
@@ -92,8 +93,12 @@ class PeakMemory:
     def _rss(self) -> int:
         import psutil
 
+        try:
+            processes = [self.process, *self.process.children(recursive=True)]
+        except psutil.Error:  # the process ended
+            return 0
         total = 0
-        for process in [self.process, *self.process.children(recursive=True)]:
+        for process in processes:
             try:
                 total += process.memory_info().rss
             except psutil.Error:  # a worker that just ended
@@ -341,15 +346,18 @@ def run_pipeline(path: Path) -> dict:
         )
         run_py = [sys.executable, str(ROOT / "run.py")]
         subprocess.run([*run_py, "stack", "local"], cwd=store, env=env, check=True, capture_output=True)
-        memory = PeakMemory()
+        log = Path(store, "run.log")
         started = time.perf_counter()
-        result = subprocess.run(
-            [*run_py, "--config", str(config)], cwd=store, env=env, capture_output=True, text=True
-        )
+        with log.open("w") as output:
+            process = subprocess.Popen(
+                [*run_py, "--config", str(config)], cwd=store, env=env, stdout=output, stderr=output
+            )
+            memory = PeakMemory(pid=process.pid)  # run.py and its workers, not this process
+            returncode = process.wait()
         seconds = time.perf_counter() - started
         peak = memory.stop()
-        if result.returncode != 0:
-            raise RuntimeError(f"run.py failed:\n{result.stderr[-4000:]}")
+        if returncode != 0:
+            raise RuntimeError(f"run.py failed:\n{log.read_text()[-4000:]}")
         recorded = subprocess.run(
             [sys.executable, "-m", "bench.scale", "--child", "recorded"],
             cwd=ROOT,
