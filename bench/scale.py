@@ -67,8 +67,6 @@ NUMERIC = ("tenure", "monthly_charges", "total_charges")
 JITTER = 0.05
 #: the chance that a generated row takes a column from another original row of its class and side
 MIX = 0.5
-#: the training steps that log to the experiment tracker (configs/training.yaml)
-TRACKED_STEPS = ("train_model", "evaluate_model")
 
 
 # --------------------------------------------------------------------------- measuring
@@ -215,20 +213,27 @@ def make_table(rows: int, path: Path, seed: int = 0) -> None:
 # --------------------------------------------------------------------------- the project's way
 
 
-def drafted_parameters(path: Path):
-    """The config draft-config writes for the table, with the split on ``source_row``."""
+def drafted_config(path: Path) -> dict:
+    """The whole config draft-config writes for the table (model, parameters, tracked steps), with
+    the split on ``source_row`` and its parameters validated."""
     from tabular_ml.configuration.schema import FileSource, TrainingParameters
     from tabular_ml.data.sources import load_data
     from tabular_ml.drafting.draft_config import draft_training_config
 
     frame = load_data(FileSource(path=str(path)))
-    draft = draft_training_config(
+    document = draft_training_config(
         frame, "churn", {"type": "file", "path": str(path)}, "scale", None, str(path)
-    )
-    parameters = draft.document["parameters"]
+    ).document
+    parameters = document["parameters"]
     parameters["contract"]["columns"].pop(ID, None)  # an id, never a model input
     parameters["split"] = split_config().model_dump()
-    return TrainingParameters.model_validate(parameters)
+    document["parameters"] = TrainingParameters.model_validate(parameters)
+    return document
+
+
+def drafted_parameters(path: Path):
+    """The drafted config's parameters, with the split on ``source_row``."""
+    return drafted_config(path)["parameters"]
 
 
 def run_project(path: Path, exhaustive: bool = False) -> dict:
@@ -323,7 +328,8 @@ def run_pipeline(path: Path) -> dict:
     the drafted config (split on ``source_row``), the local stack, every artifact written."""
     import yaml
 
-    parameters = drafted_parameters(path)  # not timed: draft-config runs once, before training
+    document = drafted_config(path)  # not timed: draft-config runs once, before training
+    document["parameters"] = document["parameters"].model_dump(mode="json", exclude_none=True)
     with tempfile.TemporaryDirectory() as store:
         env = {
             **os.environ,
@@ -334,16 +340,7 @@ def run_pipeline(path: Path) -> dict:
         }
         Path(store, "repo").mkdir()
         config = Path(store, "training.yaml")
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "model": {"name": "scale"},
-                    "parameters": parameters.model_dump(mode="json", exclude_none=True),
-                    "steps": {step: {"experiment_tracker": "mlflow_tracker"} for step in TRACKED_STEPS},
-                },
-                sort_keys=False,
-            )
-        )
+        config.write_text(yaml.safe_dump(document, sort_keys=False))
         run_py = [sys.executable, str(ROOT / "run.py")]
         subprocess.run([*run_py, "stack", "local"], cwd=store, env=env, check=True, capture_output=True)
         log = Path(store, "run.log")
@@ -374,7 +371,7 @@ def recorded_training_run() -> dict:
     from zenml.client import Client
 
     run = Client().get_pipeline("training").runs[0]
-    metadata = Client().get_model_version("scale", 1).run_metadata
+    metadata = run.model_version.run_metadata
     model = run.steps["train_model"].outputs["model"][0].run_metadata
     return {
         "seconds": {
