@@ -398,6 +398,14 @@ class PreprocessingConfig(StrictModel):
     ordinal: dict[str, list[str]] = Field(
         default_factory=dict, description="categorical column -> its categories in order"
     )
+    categorical_encoding: Literal["onehot", "codes", "auto"] = Field(
+        "onehot",
+        description=(
+            "the other categorical columns: one 0/1 column per category (onehot), one column of "
+            "category codes (codes: for trees, a fraction of one-hot's memory on wide data), or "
+            "auto: codes for tree models, one-hot for the rest"
+        ),
+    )
 
 
 class RatioFeature(StrictModel):

@@ -200,11 +200,7 @@ def draft_training_config(
         "cleaning": {"strip_whitespace": True, "empty_strings_as_missing": True, "coerce_numeric": True},
         "contract": _contract_section(drafts, cleaned, summary, spec, comments),
         "split": split,
-        "preprocessing": {
-            "numeric_imputer": "median",
-            "categorical_imputer": "constant",
-            "scaler": "standard",
-        },
+        "preprocessing": _preprocessing_section(len(cleaned)),
         "features": [],
         "search": draft_search(spec.task, len(cleaned)),
         "evaluation": draft_evaluation(spec.task, len(cleaned)),
@@ -238,6 +234,15 @@ def draft_training_config(
     return Draft(text, document, spec, drafts, len(cleaned), summary_lines)
 
 
+def _preprocessing_section(rows: int) -> dict[str, Any]:
+    """The ``preprocessing:`` section; a large table's trees get category codes, not one-hot
+    columns, so that the refit on every row holds one input column per categorical column."""
+    section = {"numeric_imputer": "median", "categorical_imputer": "constant", "scaler": "standard"}
+    if size_of(rows) == "large":
+        section["categorical_encoding"] = "auto"
+    return section
+
+
 def _search_line(search: dict[str, Any], rows: int) -> str:
     halving = ", successive halving over rows" if search["strategy"] == "halving" else ""
     return (
@@ -262,6 +267,10 @@ def _comment_sections(comments: Comments, spec: TargetSpec, rows: int) -> None:
     comments.above[(*P, "features")].append(
         "derived features (ratio, difference, log, bin, count): see configs/training.yaml"
     )
+    if size_of(rows) == "large":
+        comments.trailing[(*P, "preprocessing", "categorical_encoding")] = (
+            "trees get category codes, other models one-hot columns"
+        )
     comments.above[(*P, "search")] += [
         f"grids for {size_of(rows)} data ({rows} rows); no class weights: they would distort the",
         "predicted probabilities",

@@ -29,7 +29,9 @@ __all__ = [
     "build_model",
     "build_preprocessor",
     "encode_target",
+    "encodes_categories_as_codes",
     "feature_importances",
+    "is_tree_model",
     "make_estimator",
 ]
 
@@ -141,16 +143,60 @@ def _plain_names_are_safe(numeric: list[str], categorical: list[str], ordinal: l
     return not any(name.startswith(f"{column}_") for column in categorical for name in others)
 
 
+#: Modules of the estimators that split on one input at a time (trees and their ensembles).
+_TREE_MODULES = (
+    "sklearn.tree.",
+    "sklearn.ensemble._forest",
+    "sklearn.ensemble._gb",
+    "sklearn.ensemble._hist_gradient_boosting.",
+    "xgboost.",
+    "lightgbm.",
+    "catboost.",
+)
+
+
+def is_tree_model(estimator: Any) -> bool:
+    """Whether ``estimator`` is a decision tree or an ensemble of trees (by its class's module)."""
+    return type(estimator).__module__.startswith(_TREE_MODULES)
+
+
+def encodes_categories_as_codes(preprocessing: PreprocessingConfig, estimator: Any = None) -> bool:
+    """Whether the categorical columns become one column of category codes each, not one-hot.
+
+    A tree splits a code column as well as one-hot columns (a category is a few splits away);
+    a linear model cannot, so ``auto`` gives codes to trees only. Codes keep the training matrix
+    at one column per categorical column: with 11 text columns of 2-4 categories, 19 columns
+    instead of 40, half the memory of the refit on ten million rows.
+    """
+    encoding = preprocessing.categorical_encoding
+    return encoding == "codes" or (encoding == "auto" and is_tree_model(estimator))
+
+
+def _category_codes(preprocessing: PreprocessingConfig) -> Pipeline:
+    """Imputation, then each category's index in the sorted categories; an unseen one is -1."""
+    return Pipeline(
+        [
+            ("impute", _categorical_imputer(preprocessing)),
+            ("encode", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)),
+        ]
+    )
+
+
 def build_preprocessor(
-    contract: DataContract, preprocessing: PreprocessingConfig, derived: Sequence[str] = ()
+    contract: DataContract,
+    preprocessing: PreprocessingConfig,
+    derived: Sequence[str] = (),
+    estimator: Any = None,
 ) -> ColumnTransformer:
     """The ``preprocess`` step: imputation, scaling and encoding by explicit column lists.
 
-    Output names are the plain column names (``tenure``, ``contract_Two year``)
-    unless such names could collide, in which case they carry the transformer
-    prefix (``num__tenure``).
+    Categorical columns are one-hot encoded, or category codes (``preprocessing.categorical_encoding``,
+    ``auto`` deciding by ``estimator``). Output names are the plain column names (``tenure``,
+    ``contract_Two year``) unless such names could collide, in which case they carry the
+    transformer prefix (``num__tenure``).
     """
     numeric, categorical, ordinal = _column_groups(contract, preprocessing, list(derived))
+    codes = encodes_categories_as_codes(preprocessing, estimator)
     transformers: list[tuple[str, TransformerMixin, list[str]]] = []
     if numeric:
         numeric_steps: list[tuple[str, Any]] = [
@@ -160,18 +206,13 @@ def build_preprocessor(
             numeric_steps.append(("scale", _SCALERS[preprocessing.scaler]()))
         transformers.append(("num", Pipeline(numeric_steps), numeric))
     if categorical:
-        transformers.append(
-            (
-                "cat",
-                Pipeline(
-                    [
-                        ("impute", _categorical_imputer(preprocessing)),
-                        ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-                    ]
-                ),
-                categorical,
-            )
+        one_hot = Pipeline(
+            [
+                ("impute", _categorical_imputer(preprocessing)),
+                ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]
         )
+        transformers.append(("cat", _category_codes(preprocessing) if codes else one_hot, categorical))
     if ordinal:
         transformers.append(
             (
@@ -196,7 +237,8 @@ def build_preprocessor(
         transformers,
         remainder="drop",
         sparse_threshold=0.0,
-        verbose_feature_names_out=not _plain_names_are_safe(numeric, categorical, ordinal),
+        # a code column keeps its column's name: only one-hot names can collide
+        verbose_feature_names_out=not _plain_names_are_safe(numeric, [] if codes else categorical, ordinal),
     )
 
 
@@ -218,7 +260,7 @@ def build_model(
     return Pipeline(
         [
             ("features", feature_step),
-            ("preprocess", build_preprocessor(contract, preprocessing, derived)),
+            ("preprocess", build_preprocessor(contract, preprocessing, derived, estimator)),
             ("model", estimator),
         ]
     )

@@ -190,6 +190,27 @@ def test_other_preprocessing_choices_compile_and_agree():
         assert_same_scores(scorer, pipeline, "binary", schema.parse(request("binary")))
 
 
+@pytest.mark.parametrize(
+    ("task", "make"),
+    [
+        ("binary", partial(RandomForestClassifier, n_estimators=20, random_state=0)),
+        ("multiclass", partial(HistGradientBoostingClassifier, max_iter=20)),
+        ("regression", partial(HistGradientBoostingRegressor, max_iter=20)),
+    ],
+    ids=["binary-forest", "multiclass-boosting", "regression-boosting"],
+)
+def test_category_codes_compile_and_agree(task, make):
+    params, _, target, schema = example(task)
+    codes = params.preprocessing.model_copy(update={"categorical_encoding": "auto"})
+    pipeline = fitted(task, make(), codes)
+    categorical = params.contract.columns_of_kind("categorical")
+    assert set(categorical) <= set(pipeline[:-1].get_feature_names_out())  # one code column each
+    scorer = choose_scorer(pipeline, schema, target, 0.5, request(task, slice(0, 300)))
+    assert scorer.path == "compiled", scorer.reason
+    assert_same_scores(scorer, pipeline, task, schema.parse(request(task)))
+    assert_same_scores(scorer, pipeline, task, schema.parse(edge_rows(schema, request(task, slice(0, 1)))))
+
+
 # ---------------------------------------------------------------------- what the Pipeline serves
 
 

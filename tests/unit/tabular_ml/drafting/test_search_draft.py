@@ -83,9 +83,14 @@ def test_draft_config_writes_halving_from_the_large_table_size(rows, strategy):
         }
     )
     draft = draft_training_config(frame, "label", {"type": "file", "path": "t.csv"}, "t")
-    assert yaml.safe_load(draft.text)["parameters"]["search"]["strategy"] == strategy
+    parameters = yaml.safe_load(draft.text)["parameters"]
+    assert parameters["search"]["strategy"] == strategy
     (line,) = [line for line in draft.summary if line.startswith("search:")]
     assert ("successive halving over rows" in line) == (strategy == "halving")
+    # a large table's trees get category codes: the refit on every row holds one column per text column
+    encoding = parameters["preprocessing"].get("categorical_encoding", "onehot")
+    assert encoding == ("auto" if strategy == "halving" else "onehot")
+    assert ("categorical_encoding: auto  # trees get category codes" in draft.text) == (strategy == "halving")
 
 
 @pytest.mark.parametrize(

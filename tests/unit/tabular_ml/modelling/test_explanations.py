@@ -38,9 +38,9 @@ def labelled(task: str, n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.n
     return frame, np.digitize(signal, np.quantile(signal, [1 / 3, 2 / 3]))
 
 
-def fitted(estimator, task: str, n: int = 600):
+def fitted(estimator, task: str, n: int = 600, preprocessing: PreprocessingConfig | None = None):
     frame, y = labelled(task, n)
-    pipeline = build_model(tiny_contract(), PreprocessingConfig(), TINY_FEATURES, estimator)
+    pipeline = build_model(tiny_contract(), preprocessing or PreprocessingConfig(), TINY_FEATURES, estimator)
     return pipeline.fit(frame[COLUMNS], y), frame
 
 
@@ -85,6 +85,30 @@ def test_contributions_add_up_to_the_models_own_output_within_1e_6(task, estimat
     assert found.contributions.shape == (50, len(COLUMNS), 3 if task == "multiclass" else 1)
     np.testing.assert_allclose(found.output, model_output(pipeline, rows, space, task), rtol=0, atol=1e-6)
     np.testing.assert_allclose(found.base + found.contributions.sum(axis=1), found.output, rtol=0, atol=1e-6)
+
+
+TREES = [
+    (t, e, space)
+    for t, e, space in CHOSEN
+    if "Ridge" not in type(e).__name__ and "Logistic" not in type(e).__name__
+]
+
+
+@pytest.mark.parametrize("task,estimator,space", TREES, ids=[f"{t}-{type(e).__name__}" for t, e, _ in TREES])
+def test_trees_on_category_codes_are_explained_exactly_per_column(task, estimator, space):
+    pipeline, frame = fitted(estimator, task, preprocessing=PreprocessingConfig(categorical_encoding="auto"))
+    assert "contract" in pipeline[:-1].get_feature_names_out()  # a code column, not one-hot
+    target = TargetSpec(column="churn", task=task, classes=CLASSES[task])
+    explainer = Explainer(pipeline, target, COLUMNS, background=frame)
+    found = explainer.attribute_frame(frame.tail(200))
+    assert (explainer.method, explainer.space) == ("exact", space)
+    np.testing.assert_allclose(
+        found.output, model_output(pipeline, frame.tail(200), space, task), rtol=0, atol=1e-6
+    )
+    np.testing.assert_allclose(found.base + found.contributions.sum(axis=1), found.output, rtol=0, atol=1e-6)
+    importance = np.abs(found.contributions).mean(axis=(0, 2))
+    assert COLUMNS[int(np.argmax(importance))] == "tenure"
+    assert importance[COLUMNS.index("contract")] > 0  # the code column's share reaches its column
 
 
 @pytest.mark.parametrize(

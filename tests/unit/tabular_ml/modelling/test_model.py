@@ -18,7 +18,13 @@ from tabular_ml.configuration.schema import (
     PreprocessingConfig,
     RatioFeature,
 )
-from tabular_ml.modelling.model import build_model, encode_target, feature_importances, make_estimator
+from tabular_ml.modelling.model import (
+    build_model,
+    encode_target,
+    feature_importances,
+    is_tree_model,
+    make_estimator,
+)
 from tests.support.factories import TINY_FEATURES, tiny_contract, tiny_frame
 
 FEATURES = TINY_FEATURES
@@ -43,7 +49,7 @@ def fit(contract, frame, estimator=None, preprocessing=None, features=FEATURES) 
         contract,
         preprocessing or PreprocessingConfig(),
         features,
-        estimator or LogisticRegression(max_iter=500),
+        LogisticRegression(max_iter=500) if estimator is None else estimator,
     )
     return pipeline.fit(frame, encode_target(frame["churn"], contract))
 
@@ -125,6 +131,57 @@ def test_prefixed_names_when_plain_names_could_collide(frame):
     df = pd.DataFrame({"contract": frame["contract"], "contract_Two year": 1.0, "churn": frame["churn"]})
     names = list(fit(contract, df, features=[])[:-1].get_feature_names_out())
     assert "num__contract_Two year" in names and "cat__contract_Two year" in names
+
+
+@pytest.mark.parametrize(
+    ("encoding", "estimator", "codes"),
+    [
+        ("auto", HistGradientBoostingClassifier(max_iter=5), True),
+        ("auto", RandomForestClassifier(n_estimators=3), True),
+        ("auto", DecisionTreeClassifier(max_depth=2), True),
+        ("auto", LogisticRegression(max_iter=500), False),
+        ("codes", LogisticRegression(max_iter=500), True),
+        ("onehot", HistGradientBoostingClassifier(max_iter=5), False),
+    ],
+)
+def test_categorical_encoding_codes_for_trees_one_hot_for_the_rest(
+    contract, frame, encoding, estimator, codes
+):
+    pipeline = fit(contract, frame, estimator, PreprocessingConfig(categorical_encoding=encoding))
+    names = list(pipeline[:-1].get_feature_names_out())
+    categorical = contract.columns_of_kind("categorical")
+    if not codes:
+        assert "contract_Month-to-month" in names and "contract" not in names
+        return
+    # one input per categorical column, named as the column, after the numeric and derived ones
+    assert names == ["tenure", "total", "senior", "avg_monthly", "n_addons", *categorical]
+    assert pipeline[-1].n_features_in_ == len(names)
+    probe = frame.head(4).copy()
+    probe["contract"] = ["Month-to-month", "Two year", "Three year", np.nan]
+    encoded = pipeline[:-1].transform(probe)[:, names.index("contract")]
+    # the sorted categories' indices; the imputed "missing" is a category; an unseen one is -1
+    assert sorted(set(frame["contract"].dropna()) | {"missing"}) == [
+        "Month-to-month",
+        "One year",
+        "Two year",
+        "missing",
+    ]
+    np.testing.assert_array_equal(encoded, [0, 2, -1, 3])
+    assert pipeline.predict_proba(probe.drop(columns="churn")).shape == (4, 2)
+
+
+def test_is_tree_model():
+    from sklearn.ensemble import (
+        ExtraTreesRegressor,
+        GradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
+    from sklearn.linear_model import Ridge
+    from sklearn.naive_bayes import GaussianNB
+
+    trees = [ExtraTreesRegressor(), GradientBoostingClassifier(), HistGradientBoostingRegressor()]
+    assert all(map(is_tree_model, trees))
+    assert not any(map(is_tree_model, [Ridge(), GaussianNB(), LogisticRegression(), None]))
 
 
 # --------------------------------------------------------------------------- make_estimator
