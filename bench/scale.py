@@ -56,6 +56,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.support.paths import PROJECT_ROOT as ROOT
@@ -83,6 +84,7 @@ class PeakMemory:
         self.interval = interval
         self.peak = 0
         self.stage_peaks: dict[str, int] = {}
+        self.samples: list[tuple[float, int]] = []  # (epoch seconds, bytes): peaks of windows later
         self.stage = "start"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -106,6 +108,7 @@ class PeakMemory:
     def _run(self) -> None:
         while not self._stop.is_set():
             rss = self._rss()
+            self.samples.append((time.time(), rss))
             self.peak = max(self.peak, rss)
             self.stage_peaks[self.stage] = max(self.stage_peaks.get(self.stage, 0), rss)
             self._stop.wait(self.interval)
@@ -114,6 +117,10 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         return self.peak
+
+    def peak_between(self, start: float, end: float) -> int:
+        """The largest sample taken from ``start`` to ``end`` (epoch seconds); 0 if none was."""
+        return max((rss for at, rss in self.samples if start <= at <= end), default=0)
 
 
 class Stages:
@@ -363,7 +370,11 @@ def run_pipeline(path: Path) -> dict:
             text=True,
             check=True,
         )
-    return {"total_seconds": seconds, "peak_bytes": peak, **json.loads(recorded.stdout.splitlines()[-1])}
+    run = json.loads(recorded.stdout.splitlines()[-1])
+    run["step_peak_bytes"] = {
+        step: memory.peak_between(*window) for step, window in run.pop("windows").items()
+    }
+    return {"total_seconds": seconds, "peak_bytes": peak, **run}
 
 
 def recorded_training_run() -> dict:
@@ -371,13 +382,12 @@ def recorded_training_run() -> dict:
     from zenml.client import Client
 
     run = Client().get_pipeline("training").runs[0]
+    steps = sorted(run.steps.items(), key=lambda item: item[1].start_time)
     metadata = run.model_version.run_metadata
     model = run.steps["train_model"].outputs["model"][0].run_metadata
     return {
-        "seconds": {
-            name: (step.end_time - step.start_time).total_seconds()
-            for name, step in sorted(run.steps.items(), key=lambda item: item[1].start_time)
-        },
+        "seconds": {name: (step.end_time - step.start_time).total_seconds() for name, step in steps},
+        "windows": {name: [_epoch(step.start_time), _epoch(step.end_time)] for name, step in steps},
         "candidates": model["candidates"],
         "best": f"{model['algorithm']} {model['params']}",
         "cv_score": model["cv_roc_auc"],
@@ -385,6 +395,11 @@ def recorded_training_run() -> dict:
         "train_rows": metadata["train_rows"],
         "holdout_rows": metadata["test_rows"],
     }
+
+
+def _epoch(moment: datetime) -> float:
+    """Epoch seconds of a datetime the store recorded (naive ones are UTC)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def split_frame_checked(cleaned, parameters):
@@ -569,10 +584,22 @@ def write_results(runs: list[dict], command: str, started: str, load: str) -> No
         )
     pipelines = [run for run in runs if "pipeline" in run]
     if pipelines:
-        lines += ["", "Wall time per step (`pipeline`: run.py on a throwaway ZenML store, local stack):", ""]
+        lines += [
+            "",
+            "Wall time and peak memory per step (`pipeline`: run.py on a throwaway ZenML store, local "
+            "stack; the peak of run.py's processes while the step ran):",
+            "",
+        ]
     for run in pipelines:
-        steps = run["pipeline"]["seconds"]
-        lines.append(f"- {run['rows']:,} rows: " + ", ".join(f"{s} {minutes(t)}" for s, t in steps.items()))
+        r = run["pipeline"]
+        peaks = r.get("step_peak_bytes", {})
+        lines.append(
+            f"- {run['rows']:,} rows: "
+            + ", ".join(
+                f"{s} {minutes(t)}" + (f" ({gib(peaks[s])})" if s in peaks else "")
+                for s, t in r["seconds"].items()
+            )
+        )
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

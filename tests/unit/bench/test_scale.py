@@ -1,4 +1,5 @@
-"""The scale benchmark's tables: sides decided before resampling, columns mixed within a class."""
+"""The scale benchmark: its tables (sides decided before resampling, columns mixed within a class)
+and its per-step peaks."""
 
 from __future__ import annotations
 
@@ -30,3 +31,18 @@ def test_rows_mix_columns_of_their_class_and_stay_on_their_bases_side(tmp_path):
     train, test = split_frame_checked(table, parameters)  # asserts no original on both sides
     sides = original_sides()
     assert all(sides[row] for row in test[ID]) and not any(sides[row] for row in train[ID])
+
+
+def test_a_steps_peak_is_the_largest_sample_in_its_window():
+    from datetime import UTC, datetime
+
+    from bench.scale import PeakMemory, _epoch
+
+    memory = PeakMemory(interval=60)
+    memory.stop()
+    memory.samples = [(10.0, 5), (11.0, 9), (12.5, 7), (14.0, 20)]
+    assert memory.peak_between(10.5, 13.0) == 9
+    assert memory.peak_between(14.0, 15.0) == 20
+    assert memory.peak_between(15.0, 16.0) == 0  # no sample: no peak
+    naive = datetime(2026, 12, 6, 9, 0, 0)  # the store's times are UTC without a zone
+    assert _epoch(naive) == _epoch(naive.replace(tzinfo=UTC)) == 1796547600.0
