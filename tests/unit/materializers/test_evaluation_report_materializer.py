@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from pydantic import BaseModel
@@ -23,31 +22,6 @@ from tabular_ml.modelling.evaluation import (
     evaluate_regression,
 )
 from tests.support.evaluation_examples import Y_PRED, Y_TRUE
-
-
-@pytest.fixture(autouse=True)
-def _throwaway_zenml_config(tmp_path, monkeypatch):
-    # Belt and braces: should anything reach for ZenML's global configuration, it lands here.
-    monkeypatch.setenv("ZENML_CONFIG_PATH", str(tmp_path / "zenml_config"))
-    monkeypatch.setenv("ZENML_ANALYTICS_OPT_IN", "false")
-
-
-@pytest.fixture()
-def artifact_store(tmp_path):
-    from zenml.artifact_stores.local_artifact_store import LocalArtifactStore, LocalArtifactStoreConfig
-    from zenml.enums import StackComponentType
-
-    now = datetime.now(UTC)
-    return LocalArtifactStore(
-        name="test_store",
-        id=uuid.uuid4(),
-        config=LocalArtifactStoreConfig(path=str(tmp_path / "store")),
-        flavor="local",
-        type=StackComponentType.ARTIFACT_STORE,
-        user=None,
-        created=now,
-        updated=now,
-    )
 
 
 @pytest.fixture()
