@@ -129,7 +129,7 @@ def text_as_categories(frame: pd.DataFrame) -> None:
             frame[name] = frame[name].astype("category")
 
 
-def _concatenated(frames: list[pd.DataFrame]) -> pd.DataFrame:
+def concatenate_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Frames one after another; a column categorical in every frame stays categorical (the union
     of their categories), where ``pd.concat`` would make it an object column."""
     if len(frames) == 1:
@@ -159,7 +159,7 @@ def _missing_as_nan(frame: pd.DataFrame, columns) -> None:
 def _load_file(source: FileSource) -> tuple[pd.DataFrame, str]:
     """Read one file or every file matching a glob, concatenated in sorted order."""
     paths, description = _matching_files(source)
-    return _concatenated([_read_file(Path(path), source.format) for path in paths]), description
+    return concatenate_frames([_read_file(Path(path), source.format) for path in paths]), description
 
 
 def _matching_files(source: FileSource) -> tuple[list[str], str]:

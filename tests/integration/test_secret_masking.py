@@ -115,7 +115,7 @@ def test_the_planted_password_is_nowhere(planted_run: PlantedRun) -> None:
 
 def test_the_search_finds_what_is_there(planted_run: PlantedRun) -> None:
     run = planted_run
-    assert f"Loaded 1200 rows x 20 columns from {run.masked}" in run.text  # shown, masked
+    assert f"Read 1200 rows in 1 chunks from {run.masked} in " in run.text  # shown, masked
     found = occurrences(run.roots[0], run.table)
     assert any(path.endswith(".db") for path in found), found  # the run's configuration
     step_logs = [Path(path) for path in found if "logs" in Path(path).parts or path.endswith(".log")]
