@@ -28,13 +28,15 @@ For each table, in separate processes (so that each one's peak memory is its own
   threshold on a bounded sample, the holdout's metrics. ZenML is not run: its overhead per
   step (artifacts written and read) is not in these numbers.
 - ``plain``: a plain scikit-learn script on the same rows: ``pandas.read_csv``, a
-  ColumnTransformer, ``HalvingGridSearchCV`` over the same candidates and folds, the best
-  finalist refit, the same threshold cross-validation on a sample of the same size.
+  ColumnTransformer (text one-hot, or as codes for the trees where the drafted config says
+  ``categorical_encoding: auto``), ``HalvingGridSearchCV`` over the same candidates and folds,
+  the best finalist refit, the same threshold cross-validation on a sample of the same size.
 - ``exhaustive`` (``--exhaustive-at ROWS``): the same candidates searched by ``GridSearchCV``
   with 5 folds on every row, to compare the chosen model's holdout ROC AUC with halving's.
 - ``pipeline`` (``--pipeline``): the same drafted config through ``run.py`` on a throwaway ZenML
   store with the local stack, as a user runs it: every step's artifacts written and read, the
-  model logged to MLflow; wall time per step from the store.
+  model logged to MLflow; wall time per step from the store, and the peak of run.py's
+  processes while each step ran.
 
 Peak memory is the largest sum of the resident memory of the process and all its children
 (joblib's workers), sampled every 0.1 s with psutil.
@@ -425,10 +427,10 @@ def run_plain(path: Path) -> dict:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import HalvingGridSearchCV, StratifiedGroupKFold, cross_val_predict
     from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
     from sklearn.utils import resample
 
-    from tabular_ml.modelling.model import make_estimator
+    from tabular_ml.modelling.model import encodes_categories_as_codes, make_estimator
 
     parameters = drafted_parameters(path)  # the same candidates (not timed)
     search, contract = parameters.search, parameters.contract
@@ -441,24 +443,31 @@ def run_plain(path: Path) -> dict:
         test_rows = table[ID].isin(holdout_ids)
         train, test = table[~test_rows], table[test_rows]
         X, y = train[contract.feature_names], (train["churn"] == "Yes").to_numpy().astype(int)
-    preprocess = ColumnTransformer(
-        [
-            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-            (
-                "other",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="missing"),
-                    OneHotEncoder(handle_unknown="ignore"),
+
+    def preprocess(estimator) -> ColumnTransformer:
+        """One-hot text columns, or codes where the drafted config gives trees codes."""
+        encoder = (
+            OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+            if encodes_categories_as_codes(parameters.preprocessing, estimator)
+            else OneHotEncoder(handle_unknown="ignore")
+        )
+        return ColumnTransformer(
+            [
+                ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+                (
+                    "other",
+                    make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"), encoder),
+                    other,
                 ),
-                other,
-            ),
-        ]
-    )
+            ]
+        )
+
     folds = StratifiedGroupKFold(search.cv, shuffle=True, random_state=search.random_state)
     groups = train[ID].to_numpy()
     finalists, candidates = [], 0
     for spec in search.algorithms:
-        model = Pipeline([("preprocess", preprocess), ("model", make_estimator(spec, search.random_state))])
+        estimator = make_estimator(spec, search.random_state)
+        model = Pipeline([("preprocess", preprocess(estimator)), ("model", estimator)])
         grid = {f"model__{k}": v for k, v in spec.search_space.items()}
         with stages.stage(f"search {spec.name}"):
             halving = HalvingGridSearchCV(
