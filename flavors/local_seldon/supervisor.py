@@ -182,6 +182,8 @@ class Supervisor:
         stop_grace_s: How long a stopped server may take to finish its requests (its
             ``SERVING_GRACEFUL_SHUTDOWN_S``) before the margin and SIGKILL.
         workers: Processes per server.
+        max_restarts: Crashes restarted within ``RESTART_WINDOW_S``; one more and it gives up
+            (exit code 4, the state file saying so).
     """
 
     def __init__(
@@ -195,8 +197,10 @@ class Supervisor:
         metrics: socket.socket | None = None,
         stop_grace_s: float = 15.0,
         workers: int = 1,
+        max_restarts: int = MAX_RESTARTS,
     ) -> None:
         self.stop_grace_s = stop_grace_s
+        self.max_restarts = max_restarts
         self.workers = workers
         self.public = public
         self.metrics = metrics
@@ -349,8 +353,11 @@ class Supervisor:
         crashed.stop(grace_s=0)  # the rest of its processes
         now = time.monotonic()
         self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW_S] + [now]
-        if len(self.restarts) > MAX_RESTARTS:
-            logger.error("The server died %d times within %gs; giving up", MAX_RESTARTS, RESTART_WINDOW_S)
+        if len(self.restarts) > self.max_restarts:
+            error = f"the server died {len(self.restarts)} times within {RESTART_WINDOW_S:g} s; giving up"
+            logger.error("%s", error)
+            self.current = None  # nothing serves: the state file must not name a server
+            self.write_active(outcome="gave up", error=error)
             return False
         self.current = None
         error = self.bring_up(crashed.bundle_dir, crashed.model_version)
@@ -473,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--metrics-port", type=int, help="a fixed metrics port on 127.0.0.1 (default: any)")
     parser.add_argument("--ready-timeout", type=float, default=120.0)
+    parser.add_argument("--max-restarts", type=int, default=MAX_RESTARTS, help="within a minute, then exit 4")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(message)s")
     project = str(Path(__file__).resolve().parents[2])
@@ -487,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         cwd=project,
         metrics=listening_socket("127.0.0.1", args.metrics_port) if args.metrics_port else None,
         workers=args.workers,
+        max_restarts=args.max_restarts,
     )
     return supervisor.run(args.bundle, args.version)
 

@@ -253,6 +253,45 @@ def test_a_killed_server_is_replaced_and_leaves_no_orphans(supervisor):
     assert served_version(port) == "1"
 
 
+def test_a_server_that_keeps_dying_makes_the_supervisor_give_up_and_say_so(bundles, tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flavors.local_seldon.supervisor", "--port", str(port), "--max-restarts", "2"]
+        + ["--state-dir", str(tmp_path), "--bundle", str(bundles["1"]), "--version", "1"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "log", "w"),  # noqa: SIM115 - closed with the process
+    )
+    try:
+        log = lambda: (tmp_path / "log").read_text()[-3000:]  # noqa: E731
+        assert wait_for(lambda: active(tmp_path).get("outcome") == "started", 90), log()
+        killed = []
+        for crash in range(3):  # two are restarted; the third, within a minute, is one too many
+            server = active(tmp_path)["server_pid"]
+            os.kill(server, signal.SIGKILL)
+            killed.append(server)
+            if crash < 2:
+                assert wait_for(
+                    lambda s=server: (
+                        active(tmp_path).get("outcome") == "restarted"
+                        and active(tmp_path)["server_pid"] not in (s, None)
+                    ),
+                    90,
+                ), log()
+                assert served_version(port) == "1"
+        assert process.wait(timeout=30) == 4, log()
+        state = active(tmp_path)
+        assert (
+            state["outcome"] == "gave up" and state["server_pid"] is None and state["model_version"] is None
+        )
+        assert state["error"] == "the server died 3 times within 60 s; giving up"
+        assert port_is_free(port) and not any(map(group_alive, killed))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_sigterm_stops_everything_and_frees_the_port(supervisor):
     process, port, state = supervisor
     server = active(state)["server_pid"]
