@@ -528,7 +528,7 @@ def in_child(mode: str, path: Path) -> dict:
 
 
 def gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GB"
+    return f"{n / 2**30:.2f} GiB"
 
 
 def minutes(seconds: float) -> str:
