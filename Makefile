@@ -24,7 +24,7 @@ export ZENML_ENABLE_RICH_TRACEBACK := false
 export AUTO_OPEN_DASHBOARD := false
 
 .DEFAULT_GOAL := help
-.PHONY: help install init stack run serve drift-data monitor monitoring-ui notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log bench-shadow score bench-batch bench-draft bench-scale bench-serving wrk bench-estimate bench-ingest install-docs
+.PHONY: help install init stack run serve drift-data monitor monitoring-ui notebooks test test-unit test-integration lint lock docs dashboard clean bench bench-drift bench-request-log bench-shadow score bench-batch bench-draft bench-scale bench-serving wrk bench-estimate bench-ingest install-docs docs-images
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ test-unit: install ## Only the fast unit tests
 
 test-integration: install ## Only the pipeline tests against a throwaway ZenML store
 	$(PYTEST) tests/integration
+
+docs-images: install ## Retake the docs' screenshots (dashboard, monitoring history) into docs/images/
+	UPDATE_DOCS_IMAGES=1 $(PYTEST) tests/integration/test_dashboard.py tests/integration/test_monitoring_history.py
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .

@@ -6,8 +6,8 @@ browser opens the dashboard ZenML ships (zenml/zen_server/dashboard), clicks its
 list to the run and to the `evaluation_report` artifact's visualization, and reads what it shows.
 What it shows is compared with what the run printed, not with the server's own answers.
 Screenshots go to test-artifacts/dashboard/ (ignored by git); the test prints the folder. The
-evaluation report's two (in the run's panel, and its full page at the panel's width) go to
-docs/images/, where the docs show them.
+evaluation report's two (in the run's panel, and its full page at the panel's width) are the
+docs' images: `make docs-images` writes them into docs/images/ (see tests/support/paths.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import pytest
 
 from tests.integration.cli import run_cli, small_training_args, training_steps, write_sample
 from tests.support.browser import BrowserError, HeadlessChromium, chromium_binary
-from tests.support.paths import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT, docs_image
 from tests.support.processes import free_port, port_is_free, process_alive, wait_for
 from tests.support.services import skip_or_fail
 
@@ -39,7 +39,6 @@ MODEL = "churn_dashboard"
 # The run searches one algorithm, named lr below: one search_lr branch.
 STEPS = training_steps("lr")
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
-DOCS_IMAGES = PROJECT_ROOT / "docs" / "images"
 ZENML_CLI = Path(sys.executable).with_name("zenml")
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -259,7 +258,7 @@ def open_evaluation_report(chrome: HeadlessChromium, run: TrainingRun) -> str:
 def test_evaluation_report_visualization_shows_the_runs_numbers(browser, training_run):
     with screenshot_on_failure(browser, "evaluation-report"):
         report = open_evaluation_report(browser, training_run)
-        browser.screenshot(DOCS_IMAGES / "dashboard-evaluation-report-panel.png", full_page=False)
+        browser.screenshot(docs_image("dashboard-evaluation-report-panel.png"), full_page=False)
         assert f"{training_run.holdout_rows} holdout samples · positive class Yes" in report
         assert "algorithm lr" in report
         # the holdout table: metric, model, baseline (a trivial model's ROC AUC is 0.5)
@@ -377,7 +376,7 @@ def test_the_holdout_tables_descriptions_read_as_sentences_in_the_panel(browser,
             page_layout = browser.evaluate(HOLDOUT_TABLE_LAYOUT)
             assert page_layout["frame_width"] == panel["frame_width"], (page_layout, panel)
             assert_descriptions_read_as_sentences(page_layout)
-            browser.screenshot(DOCS_IMAGES / "dashboard-evaluation-report-full.png", full_page=True)
+            browser.screenshot(docs_image("dashboard-evaluation-report-full.png"), full_page=True)
         finally:
             browser.call("Emulation.setScrollbarsHidden", hidden=False)
             resize(browser, 1400, 1000)

@@ -28,7 +28,7 @@ from tabular_ml.modelling.trained_model import TrainedModel
 from tabular_ml.monitoring.prepare import clean_current
 from tests.integration.cli import activate_local_stack, ok, run_cli, small_training_args
 from tests.support.browser import HeadlessChromium, chromium_binary
-from tests.support.paths import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT, docs_image
 from tests.support.processes import free_port, port_is_free, wait_for
 from tests.support.services import skip_or_fail
 
@@ -40,7 +40,7 @@ LR = (
     "params: {max_iter: 500}, search_space: {C: [0.1]}}]"
 )
 ROWS_A_DAY = 300
-SCREENSHOT = PROJECT_ROOT / "docs/images/monitoring-history.png"
+SCREENSHOT = docs_image("monitoring-history.png")
 # Per panel of the Evidently dashboard: the number of points drawn per series (MUI chart marks).
 POINTS_PER_PANEL = """
 (() => {
