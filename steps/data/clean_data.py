@@ -9,6 +9,7 @@ from zenml.logger import get_logger
 from materializers.dataframe_materializer import HashedPandasMaterializer
 from tabular_ml.configuration.schema import CleaningConfig, DataContract
 from tabular_ml.data.cleaning import clean_frame, columns_left_out
+from tabular_ml.data.splitting import fingerprint
 
 logger = get_logger(__name__)
 
@@ -32,7 +33,12 @@ def clean_data(
             ", ".join(left_out),
         )
     log_metadata(
-        {"cleaning": summary.as_metadata(), "columns_left_out": left_out},
+        {
+            "cleaning": summary.as_metadata(),
+            "columns_left_out": left_out,
+            "rows": len(cleaned),
+            "fingerprint": fingerprint(cleaned),
+        },
         artifact_name="clean_data",
         infer_artifact=True,
     )
