@@ -107,3 +107,18 @@ def test_a_source_failing_midway_leaves_no_parts(tmp_path):
     with pytest.raises(DataSourceError, match="the connection dropped"):
         write_parts(chunks(), tmp_path / "parts")
     assert not (tmp_path / "parts").exists()
+
+
+def test_a_full_disk_midway_is_the_disks_error_and_leaves_no_parts(tmp_path):
+    from itertools import islice
+
+    from tests.support.small_disk import small_tmpfs
+
+    with small_tmpfs(tmp_path / "disk", size="128k") as disk:
+        # eight parts of about 26 KiB each: the disk fills on the fifth
+        with pytest.raises(OSError, match="No space left on device"):
+            write_parts(iter_chunks(FileSource(path=str(TELCO_CSV)), 1000), disk / "parts")
+        assert not (disk / "parts").exists()
+        # the space is free again: two chunks fit
+        again = write_parts(islice(iter_chunks(FileSource(path=str(TELCO_CSV)), 1000), 2), disk / "again")
+        assert (again.rows, again.parts) == (2000, 2)
