@@ -17,9 +17,20 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
+from sklearn.tree import BaseDecisionTree
 
 from tabular_ml.configuration.schema import AlgorithmSpec, DataContract, FeatureSpec, PreprocessingConfig
 from tabular_ml.modelling.features import build_feature_steps, derived_feature_names
@@ -143,21 +154,26 @@ def _plain_names_are_safe(numeric: list[str], categorical: list[str], ordinal: l
     return not any(name.startswith(f"{column}_") for column in categorical for name in others)
 
 
-#: Modules of the estimators that split on one input at a time (trees and their ensembles).
-_TREE_MODULES = (
-    "sklearn.tree.",
-    "sklearn.ensemble._forest",
-    "sklearn.ensemble._gb",
-    "sklearn.ensemble._hist_gradient_boosting.",
-    "xgboost.",
-    "lightgbm.",
-    "catboost.",
+#: scikit-learn's trees and tree ensembles (subclasses count too).
+_SKLEARN_TREES = (
+    BaseDecisionTree,
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
 )
+#: Packages whose estimators are all gradient-boosted trees.
+_TREE_PACKAGES = ("xgboost", "lightgbm", "catboost")
 
 
 def is_tree_model(estimator: Any) -> bool:
-    """Whether ``estimator`` is a decision tree or an ensemble of trees (by its class's module)."""
-    return type(estimator).__module__.startswith(_TREE_MODULES)
+    """Whether ``estimator`` is a decision tree or an ensemble of trees."""
+    package = type(estimator).__module__.partition(".")[0]
+    return isinstance(estimator, _SKLEARN_TREES) or package in _TREE_PACKAGES
 
 
 def encodes_categories_as_codes(preprocessing: PreprocessingConfig, estimator: Any = None) -> bool:
