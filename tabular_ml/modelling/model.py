@@ -17,22 +17,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (
-    ExtraTreesClassifier,
-    ExtraTreesRegressor,
-    GradientBoostingClassifier,
-    GradientBoostingRegressor,
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
-from sklearn.tree import BaseDecisionTree
 
 from tabular_ml.configuration.schema import AlgorithmSpec, DataContract, FeatureSpec, PreprocessingConfig
+from tabular_ml.modelling.explanation_methods import AVERAGED_TREES, BOOSTED_TREES, TREE_REGRESSORS
 from tabular_ml.modelling.features import build_feature_steps, derived_feature_names
 from tabular_ml.tasks.target import Task, resolve_target
 
@@ -154,18 +144,8 @@ def _plain_names_are_safe(numeric: list[str], categorical: list[str], ordinal: l
     return not any(name.startswith(f"{column}_") for column in categorical for name in others)
 
 
-#: scikit-learn's trees and tree ensembles (subclasses count too).
-_SKLEARN_TREES = (
-    BaseDecisionTree,
-    ExtraTreesClassifier,
-    ExtraTreesRegressor,
-    GradientBoostingClassifier,
-    GradientBoostingRegressor,
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
+#: scikit-learn's trees and tree ensembles, as the explanations know them (subclasses count too).
+_SKLEARN_TREES = (*AVERAGED_TREES, *BOOSTED_TREES, *TREE_REGRESSORS)
 #: Packages whose estimators are all gradient-boosted trees.
 _TREE_PACKAGES = ("xgboost", "lightgbm", "catboost")
 
